@@ -1,0 +1,55 @@
+using Akka.Configuration;
+
+namespace RaftActors.Configuration;
+
+/// <summary>
+/// The node's tuning, read from the <c>raft</c> section of HOCON over the embedded defaults
+/// and validated at once: a bad value fails at start naming its key, not later at runtime.
+/// </summary>
+public sealed record RaftSettings
+{
+    public RaftSettings(TimeSpan electionTimeoutMin, TimeSpan electionTimeoutMax, TimeSpan heartbeatInterval, int? randomSeed = null)
+    {
+        if (electionTimeoutMin <= TimeSpan.Zero)
+            throw new RaftConfigurationException("raft.election-timeout-min", $"must be positive, got {electionTimeoutMin}");
+        if (electionTimeoutMax <= electionTimeoutMin)
+            throw new RaftConfigurationException(
+                "raft.election-timeout-max",
+                $"must be greater than raft.election-timeout-min ({electionTimeoutMin.TotalMilliseconds} ms), got {electionTimeoutMax.TotalMilliseconds} ms");
+        if (heartbeatInterval <= TimeSpan.Zero || heartbeatInterval * 2 > electionTimeoutMin)
+            throw new RaftConfigurationException(
+                "raft.heartbeat-interval",
+                $"must be positive and at most half of raft.election-timeout-min ({electionTimeoutMin.TotalMilliseconds} ms) so that a lost heartbeat does not start an election, got {heartbeatInterval.TotalMilliseconds} ms");
+        ElectionTimeoutMin = electionTimeoutMin;
+        ElectionTimeoutMax = electionTimeoutMax;
+        HeartbeatInterval = heartbeatInterval;
+        RandomSeed = randomSeed;
+    }
+
+    public TimeSpan ElectionTimeoutMin { get; }
+
+    public TimeSpan ElectionTimeoutMax { get; }
+
+    public TimeSpan HeartbeatInterval { get; }
+
+    /// <summary>Seed of the election timeouts' random numbers; null draws one per node.</summary>
+    public int? RandomSeed { get; }
+
+    /// <summary>The embedded defaults (reference.conf).</summary>
+    public static Config DefaultConfig { get; } = ConfigurationFactory.FromResource<RaftSettings>("RaftActors.reference.conf");
+
+    public static RaftSettings Default { get; } = FromConfig(Config.Empty);
+
+    /// <summary>Reads the <c>raft</c> section of <paramref name="config"/>, the defaults beneath it.</summary>
+    public static RaftSettings FromConfig(Config config)
+    {
+        var raft = config.WithFallback(DefaultConfig);
+        var seed = HoconReader.Read(raft, "raft.random-seed", c =>
+            c.GetString("raft.random-seed") is "off" or "" ? (int?)null : c.GetInt("raft.random-seed"));
+        return new RaftSettings(
+            HoconReader.Duration(raft, "raft.election-timeout-min"),
+            HoconReader.Duration(raft, "raft.election-timeout-max"),
+            HoconReader.Duration(raft, "raft.heartbeat-interval"),
+            seed);
+    }
+}

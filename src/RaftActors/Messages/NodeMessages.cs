@@ -1,0 +1,32 @@
+using Akka.Actor;
+using RaftActors.Core;
+
+namespace RaftActors.Messages;
+
+/// <summary>Asks a node for its <see cref="RaftStatus"/>.</summary>
+public sealed class GetRaftStatus
+{
+    public static readonly GetRaftStatus Instance = new();
+
+    private GetRaftStatus()
+    {
+    }
+}
+
+/// <summary>A node's view of the cluster: its role, term, the leader it knows and its vote in this term.</summary>
+public sealed record RaftStatus(string NodeId, RaftRole Role, long Term, string? LeaderId, string? VotedFor);
+
+/// <summary>
+/// Published on the ActorSystem's EventStream, and sent to subscribers, whenever a node's role,
+/// term or known leader changes.
+/// </summary>
+public sealed record RaftStateChanged(string NodeId, RaftRole Role, long Term, string? LeaderId, RaftStatus Previous);
+
+/// <summary>
+/// Subscribes <paramref name="Subscriber"/> to the node's <see cref="RaftStateChanged"/> events; it
+/// first receives the current <see cref="RaftStatus"/>, so it misses nothing in between.
+/// </summary>
+public sealed record SubscribeRaftEvents(IActorRef Subscriber);
+
+/// <summary>Ends a <see cref="SubscribeRaftEvents"/>; a terminated subscriber is dropped by itself.</summary>
+public sealed record UnsubscribeRaftEvents(IActorRef Subscriber);
