@@ -1,0 +1,93 @@
+using Akka.Actor;
+using RaftActors.Core;
+using RaftActors.Messages;
+using RaftActors.Storage;
+
+namespace RaftActors.Tests.Node;
+
+/// <summary>Role, term and leader changes published as events; bad input dropped; a failed disk stops the node.</summary>
+public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
+{
+    [Fact]
+    public void Every_role_term_and_leader_change_is_published_on_the_event_stream()
+    {
+        var events = CreateTestProbe();
+        Sys.EventStream.Subscribe(events.Ref, typeof(RaftStateChanged));
+        var (node, _) = StartNode(new InMemoryRaftStorage());
+
+        TimeOutElection(node);
+        var candidate = events.ExpectMsg<RaftStateChanged>();
+        Assert.Equal(("n1", RaftRole.Candidate, 1L, (string?)null), (candidate.NodeId, candidate.Role, candidate.Term, candidate.LeaderId));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 0, null, null), candidate.Previous);
+
+        node.Tell(new RequestVoteResult(1, "n2", true));
+        var leader = events.ExpectMsg<RaftStateChanged>();
+        Assert.Equal((RaftRole.Leader, 1L, "n1"), (leader.Role, leader.Term, leader.LeaderId));
+
+        node.Tell(new AppendEntries(2, "n3", 0, 0, 0));
+        var follower = events.ExpectMsg<RaftStateChanged>();
+        Assert.Equal((RaftRole.Follower, 2L, "n3"), (follower.Role, follower.Term, follower.LeaderId));
+
+        // A heartbeat from the leader already known changes nothing and publishes nothing.
+        node.Tell(new AppendEntries(2, "n3", 0, 0, 0));
+        Settle(node);
+        Assert.False(events.HasMessages);
+    }
+
+    [Fact]
+    public void A_subscriber_gets_the_current_status_then_every_change_until_it_unsubscribes()
+    {
+        var subscriber = CreateTestProbe();
+        var (node, _) = StartNode(new InMemoryRaftStorage(new HardState(2, null)));
+
+        node.Tell(new SubscribeRaftEvents(subscriber.Ref));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 2, null, null), subscriber.ExpectMsg<RaftStatus>());
+
+        node.Tell(new AppendEntries(2, "n2", 0, 0, 0));
+        Assert.Equal("n2", subscriber.ExpectMsg<RaftStateChanged>().LeaderId);
+
+        node.Tell(new UnsubscribeRaftEvents(subscriber.Ref));
+        TimeOutElection(node);
+        Assert.False(subscriber.HasMessages);
+    }
+
+    [Fact]
+    public void A_status_query_returns_role_term_leader_and_vote()
+    {
+        var (node, _) = StartNode(new InMemoryRaftStorage());
+        node.Tell(new RequestVote(3, "n2", 0, 0));
+        node.Tell(new AppendEntries(3, "n2", 0, 0, 0));
+
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 3, "n2", "n2"), Settle(node));
+    }
+
+    [Fact]
+    public void Unknown_messages_and_messages_from_non_members_are_dropped_and_the_node_goes_on()
+    {
+        var (node, peers) = StartNode(new InMemoryRaftStorage());
+
+        node.Tell("garbage");
+        node.Tell(new RequestVote(9, "stranger", 100, 100));
+        node.Tell(new AppendEntries(9, "stranger", 0, 0, 0));
+
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 0, null, null), Settle(node));
+        AssertSilent(peers.Values.ToArray());
+        TimeOutElection(node);
+        Assert.Equal(RaftRole.Candidate, node.StateName);
+    }
+
+    [Fact]
+    public void A_node_whose_storage_fails_stops_without_sending_what_depended_on_the_write()
+    {
+        var storage = new GatedStorage();
+        var (node, peers) = StartNode(storage);
+        var watcher = CreateTestProbe();
+        watcher.Watch(node);
+
+        TimeOutElection(node);
+        storage.FailNext();
+
+        watcher.ExpectTerminated(node);
+        AssertSilent(peers.Values.ToArray());
+    }
+}

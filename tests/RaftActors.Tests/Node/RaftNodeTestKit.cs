@@ -1,0 +1,137 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using RaftActors.Configuration;
+using RaftActors.Core;
+using RaftActors.Messages;
+using RaftActors.Node;
+using RaftActors.Storage;
+
+namespace RaftActors.Tests.Node;
+
+/// <summary>
+/// A RaftNode under test in virtual time: Akka's TestScheduler drives its timers, TestProbes
+/// stand in for its peers. Before each Advance the node is "settled" (a status round trip),
+/// so every timer it meant to start is registered when virtual time moves.
+/// </summary>
+public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
+{
+    protected static readonly TimeSpan ElectionMin = TimeSpan.FromMilliseconds(150);
+    protected static readonly TimeSpan ElectionMax = TimeSpan.FromMilliseconds(300);
+    protected static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(50);
+
+    private static readonly Config VirtualTime = ConfigurationFactory.ParseString(
+        """akka.scheduler.implementation = "Akka.TestKit.TestScheduler, Akka.TestKit" """);
+
+    protected RaftNodeTestKit()
+        : base(VirtualTime)
+    {
+    }
+
+    protected TestScheduler Scheduler => (TestScheduler)Sys.Scheduler;
+
+    protected static RaftSettings Settings(TimeSpan? min = null, TimeSpan? max = null, int seed = 1) =>
+        new(min ?? ElectionMin, max ?? ElectionMax, Heartbeat, seed);
+
+    /// <summary>Starts node "n1" with one TestProbe per other id as its peers.</summary>
+    protected (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers) StartNode(
+        IRaftStorage storage, RaftSettings? settings = null, int clusterSize = 3, string? name = null)
+    {
+        name ??= "n1";
+        var peers = Enumerable.Range(2, clusterSize - 1).ToDictionary(i => $"n{i}", i => CreateTestProbe($"{name}-peer-n{i}"));
+        var membership = new RaftMembership("n1", peers.Select(p => new RaftMember(p.Key, p.Value.Ref.Path)).ToList());
+        var node = ActorOfAsTestFSMRef<RaftNode, RaftRole, RaftStatus>(
+            RaftNode.Props(membership, settings ?? Settings(), storage), name);
+        Settle(node);
+        return (node, peers);
+    }
+
+    /// <summary>Waits until the node has handled everything sent to it so far.</summary>
+    protected RaftStatus Settle(IActorRef node) =>
+        node.Ask<RaftStatus>(GetRaftStatus.Instance, TimeSpan.FromSeconds(5)).Result;
+
+    /// <summary>Moves virtual time, with the node settled before and after.</summary>
+    protected void Advance(IActorRef node, TimeSpan by)
+    {
+        Settle(node);
+        Scheduler.Advance(by);
+        Settle(node);
+    }
+
+    /// <summary>Advances past the longest election timeout: a follower or candidate certainly times out.</summary>
+    protected void TimeOutElection(IActorRef node) => Advance(node, ElectionMax);
+
+    protected static void AssertSilent(params TestProbe[] probes)
+    {
+        foreach (var probe in probes)
+            Assert.False(probe.HasMessages, $"{probe.Ref.Path.Name} received a message it should not have");
+    }
+
+    /// <summary>Makes n1 leader of term 1 in a 3-node cluster, with n2's vote.</summary>
+    protected (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers) StartLeader(IRaftStorage storage)
+    {
+        var (node, peers) = StartNode(storage);
+        TimeOutElection(node);
+        foreach (var peer in peers.Values)
+            peer.ExpectMsg<RequestVote>();
+        node.Tell(new RequestVoteResult(1, "n2", true));
+        foreach (var peer in peers.Values)
+            peer.ExpectMsg<AppendEntries>();
+        Assert.Equal(RaftRole.Leader, Settle(node).Role);
+        return (node, peers);
+    }
+}
+
+/// <summary>Storage whose writes complete only when the test says so, and which records them in order.</summary>
+public sealed class GatedStorage : IRaftStorage
+{
+    private readonly Queue<(HardState State, TaskCompletionSource Done)> _pending = new();
+    private readonly object _lock = new();
+
+    public GatedStorage(HardState? initial = null) => HardState = initial ?? HardState.Initial;
+
+    public HardState HardState { get; private set; }
+
+    /// <summary>Every save requested, in order, completed or not.</summary>
+    public List<HardState> Requested { get; } = new();
+
+    public int PendingCount
+    {
+        get
+        {
+            lock (_lock)
+                return _pending.Count;
+        }
+    }
+
+    public Task SaveHardStateAsync(HardState state)
+    {
+        lock (_lock)
+        {
+            Requested.Add(state);
+            var done = new TaskCompletionSource();
+            _pending.Enqueue((state, done));
+            return done.Task;
+        }
+    }
+
+    /// <summary>Completes the oldest pending write, making its state the durable one.</summary>
+    public HardState CompleteNext()
+    {
+        (HardState State, TaskCompletionSource Done) write;
+        lock (_lock)
+            write = _pending.Dequeue();
+        HardState = write.State;
+        write.Done.SetResult();
+        return write.State;
+    }
+
+    /// <summary>Fails the oldest pending write as a broken disk would.</summary>
+    public void FailNext()
+    {
+        (HardState State, TaskCompletionSource Done) write;
+        lock (_lock)
+            write = _pending.Dequeue();
+        write.Done.SetException(new IOException("disk failed"));
+    }
+}
