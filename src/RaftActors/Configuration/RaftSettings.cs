@@ -35,6 +35,21 @@ public sealed record RaftSettings
     /// <summary>Seed of the election timeouts' random numbers; null draws one per node.</summary>
     public int? RandomSeed { get; }
 
+    /// <summary>
+    /// The seed of one node's election timeouts. A configured seed is mixed with the node id, so
+    /// the nodes of a cluster that share one configuration still draw different timeouts (equal
+    /// draws would make every election a split vote).
+    /// </summary>
+    public int ElectionSeedFor(string nodeId)
+    {
+        if (RandomSeed is not { } seed)
+            return Random.Shared.Next();
+        var hash = 2166136261u; // FNV-1a: stable across processes, unlike string.GetHashCode
+        foreach (var c in nodeId)
+            hash = (hash ^ c) * 16777619u;
+        return seed ^ (int)hash;
+    }
+
     /// <summary>The embedded defaults (reference.conf).</summary>
     public static Config DefaultConfig { get; } = ConfigurationFactory.FromResource<RaftSettings>("RaftActors.reference.conf");
 

@@ -27,6 +27,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly Action<string, IRaftProtocolMessage> _deliver;
 
+    // A restarted actor is a new incarnation with a fresh outbox; a write started by the previous
+    // one may still complete, and its completion must not release this incarnation's messages.
+    private readonly object _incarnation = new();
+
     public RaftNode(RaftMembership membership, RaftSettings settings, IRaftStorage storage)
     {
         _storage = storage;
@@ -34,7 +38,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         _peers = membership.Peers.ToDictionary(p => p.Id, p => provider.ResolveActorRef(p.Path), StringComparer.Ordinal);
         _deliver = (to, message) => _peers[to].Tell(message, Self);
 
-        var seed = settings.RandomSeed ?? Random.Shared.Next();
+        var seed = settings.ElectionSeedFor(membership.SelfId);
         _log.Info("Raft node {0} starting at term {1} (vote {2}), {3} peers, election timeout seed {4}",
             membership.SelfId, storage.HardState.Term, storage.HardState.VotedFor ?? "none", _peers.Count, seed);
         _protocol = new RaftProtocol(
@@ -58,8 +62,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         WhenUnhandled(e => e.FsmEvent switch
         {
             IRaftProtocolMessage message => Run(p => StepPeerMessage(p, message)),
-            HardStateDurable durable => OnHardStateDurable(durable),
-            HardStateWriteFailed failed => OnHardStateWriteFailed(failed),
+            HardStateDurable durable when durable.Incarnation == _incarnation => OnHardStateDurable(durable),
+            HardStateWriteFailed failed when failed.Incarnation == _incarnation => OnHardStateWriteFailed(failed),
+            HardStateDurable or HardStateWriteFailed => Stay(), // the previous incarnation's write
             GetRaftStatus => Reply(Status()),
             SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
             UnsubscribeRaftEvents unsubscribe => Unsubscribe(unsubscribe.Subscriber),
@@ -141,8 +146,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             return;
         _storage.SaveHardStateAsync(write.State).PipeTo(
             Self,
-            success: () => new HardStateDurable(write.Version),
-            failure: error => new HardStateWriteFailed(write.Version, error));
+            success: () => new HardStateDurable(_incarnation, write.Version),
+            failure: error => new HardStateWriteFailed(_incarnation, write.Version, error));
     }
 
     private State<RaftRole, RaftStatus> OnHardStateDurable(HardStateDurable durable)
@@ -208,7 +213,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         public static readonly HeartbeatTimerElapsed Instance = new();
     }
 
-    private sealed record HardStateDurable(long Version);
+    private sealed record HardStateDurable(object Incarnation, long Version);
 
-    private sealed record HardStateWriteFailed(long Version, Exception Error);
+    private sealed record HardStateWriteFailed(object Incarnation, long Version, Exception Error);
 }

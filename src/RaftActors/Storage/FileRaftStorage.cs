@@ -19,6 +19,10 @@ public sealed class FileRaftStorage : IRaftStorage
 
     private readonly string _directory;
     private readonly string _path;
+
+    // Writes share one temporary file; a restarted node may start a write while its previous
+    // incarnation's is still running, so writes take turns.
+    private readonly object _writeLock = new();
     private volatile HardState _hardState;
 
     private FileRaftStorage(string directory, HardState hardState)
@@ -43,6 +47,12 @@ public sealed class FileRaftStorage : IRaftStorage
 
     public Task SaveHardStateAsync(HardState state) => Task.Run(() =>
     {
+        lock (_writeLock)
+            Write(state);
+    });
+
+    private void Write(HardState state)
+    {
         var temporary = _path + ".tmp";
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
@@ -53,7 +63,7 @@ public sealed class FileRaftStorage : IRaftStorage
         File.Move(temporary, _path, overwrite: true);
         FsyncDirectory(_directory);
         _hardState = state;
-    });
+    }
 
     internal static byte[] Encode(HardState state)
     {

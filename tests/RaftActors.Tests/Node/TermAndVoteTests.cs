@@ -25,7 +25,7 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
     {
         var storage = new GatedStorage();
         var (node, peers) = StartNode(storage);
-        BringTo(node, storage, role); // term 1
+        BringTo(node, peers, storage, role); // term 1
         var persistedBefore = storage.Requested.Count;
         IRaftProtocolMessage message = messageType switch
         {
@@ -34,7 +34,6 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
             "AppendEntries" => new AppendEntries(5, "n3", 0, 0, 0),
             _ => new AppendEntriesResult(5, "n3", false),
         };
-        peers["n3"].ReceiveWhile(TimeSpan.FromMilliseconds(200), _ => true); // drop what the setup sent
 
         node.Tell(message);
         Settle(node);
@@ -167,7 +166,8 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
     }
 
     /// <summary>Puts n1 in <paramref name="role"/> at term 1, with all writes completed.</summary>
-    private void BringTo(TestFSMRef<RaftNode, RaftRole, RaftStatus> node, GatedStorage storage, RaftRole role)
+    private void BringTo(
+        TestFSMRef<RaftNode, RaftRole, RaftStatus> node, Dictionary<string, TestProbe> peers, GatedStorage storage, RaftRole role)
     {
         switch (role)
         {
@@ -186,6 +186,14 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
         Settle(node);
         while (storage.PendingCount > 0)
             storage.CompleteNext();
+
+        // Take what the setup sent, once the writes release it, so the test sees only its own.
+        if (role == RaftRole.Follower)
+            peers["n2"].ExpectMsg<AppendEntriesResult>();
+        if (role != RaftRole.Follower)
+            peers["n3"].ExpectMsg<RequestVote>();
+        if (role == RaftRole.Leader)
+            peers["n3"].ExpectMsg<AppendEntries>();
         var status = Settle(node);
         Assert.Equal((role, 1L), (status.Role, status.Term));
     }

@@ -1,0 +1,173 @@
+using Akka.Configuration;
+using RaftActors.Configuration;
+
+namespace RaftActors.Tests.Configuration;
+
+/// <summary>The node's timing settings, read from HOCON and validated at start.</summary>
+public class RaftSettingsTests
+{
+    private static RaftSettings Parse(string hocon) => RaftSettings.FromConfig(ConfigurationFactory.ParseString(hocon));
+
+    private static RaftConfigurationException Fails(string hocon) =>
+        Assert.Throws<RaftConfigurationException>(() => Parse(hocon));
+
+    [Fact]
+    public void Defaults_Are150To300msAndA50msHeartbeat()
+    {
+        foreach (var settings in new[] { RaftSettings.FromConfig(Config.Empty), RaftSettings.Default, Parse("other { x = 1 }") })
+        {
+            Assert.Equal(TimeSpan.FromMilliseconds(150), settings.ElectionTimeoutMin);
+            Assert.Equal(TimeSpan.FromMilliseconds(300), settings.ElectionTimeoutMax);
+            Assert.Equal(TimeSpan.FromMilliseconds(50), settings.HeartbeatInterval);
+            Assert.Null(settings.RandomSeed);
+        }
+    }
+
+    [Fact]
+    public void Overrides_FromHocon_AreRead()
+    {
+        var settings = Parse("""
+            raft {
+              election-timeout-min = 1s
+              election-timeout-max = 2500ms
+              heartbeat-interval = 100 milliseconds
+              random-seed = 1234
+            }
+            """);
+
+        Assert.Equal(TimeSpan.FromSeconds(1), settings.ElectionTimeoutMin);
+        Assert.Equal(TimeSpan.FromMilliseconds(2500), settings.ElectionTimeoutMax);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), settings.HeartbeatInterval);
+        Assert.Equal(1234, settings.RandomSeed);
+    }
+
+    // An application sets only what it changes; the rest comes from the embedded defaults.
+    [Fact]
+    public void PartialOverride_KeepsTheOtherDefaults()
+    {
+        var settings = Parse("raft.heartbeat-interval = 20ms");
+
+        Assert.Equal(TimeSpan.FromMilliseconds(20), settings.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(150), settings.ElectionTimeoutMin);
+        Assert.Equal(TimeSpan.FromMilliseconds(300), settings.ElectionTimeoutMax);
+    }
+
+    [Theory]
+    [InlineData("300ms", "300ms")]
+    [InlineData("400ms", "300ms")]
+    [InlineData("1s", "999ms")]
+    public void MinNotBelowMax_FailsNamingElectionTimeoutMax(string min, string max)
+    {
+        var e = Fails($"raft {{ election-timeout-min = {min}, election-timeout-max = {max}, heartbeat-interval = 10ms }}");
+
+        Assert.Equal("raft.election-timeout-max", e.Key);
+        Assert.StartsWith("raft.election-timeout-max", e.Message);
+    }
+
+    [Theory]
+    [InlineData("0ms")]
+    [InlineData("-10ms")]
+    public void NonPositiveMin_FailsNamingElectionTimeoutMin(string min)
+    {
+        var e = Fails($"raft.election-timeout-min = {min}");
+
+        Assert.Equal("raft.election-timeout-min", e.Key);
+    }
+
+    // A heartbeat must come at least twice per shortest election timeout, so that one lost
+    // heartbeat does not start an election. The boundary (exactly half) is accepted.
+    [Theory]
+    [InlineData(150, 76, false)]
+    [InlineData(150, 75, true)]
+    [InlineData(150, 150, false)]
+    [InlineData(150, 1000, false)]
+    [InlineData(150, 0, false)]
+    [InlineData(150, -5, false)]
+    [InlineData(150, 1, true)]
+    [InlineData(1000, 500, true)]
+    [InlineData(1000, 501, false)]
+    public void Heartbeat_MustBePositiveAndAtMostHalfOfMin(int minMs, int heartbeatMs, bool valid)
+    {
+        var hocon = $"raft {{ election-timeout-min = {minMs}ms, election-timeout-max = 10s, heartbeat-interval = {heartbeatMs}ms }}";
+
+        if (valid)
+        {
+            Assert.Equal(TimeSpan.FromMilliseconds(heartbeatMs), Parse(hocon).HeartbeatInterval);
+        }
+        else
+        {
+            var e = Fails(hocon);
+            Assert.Equal("raft.heartbeat-interval", e.Key);
+            Assert.StartsWith("raft.heartbeat-interval", e.Message);
+        }
+    }
+
+    [Theory]
+    [InlineData("raft.election-timeout-min")]
+    [InlineData("raft.election-timeout-max")]
+    [InlineData("raft.heartbeat-interval")]
+    public void NonDurationValue_FailsNamingItsKey(string key)
+    {
+        var e = Fails($"{key} = banana");
+
+        Assert.Equal(key, e.Key);
+        Assert.StartsWith(key, e.Message);
+    }
+
+    [Theory]
+    [InlineData("raft.election-timeout-min")]
+    [InlineData("raft.heartbeat-interval")]
+    public void InfiniteDuration_FailsNamingItsKey(string key)
+    {
+        var e = Fails($"{key} = infinite");
+
+        Assert.Equal(key, e.Key);
+    }
+
+    [Theory]
+    [InlineData("off", null)]
+    [InlineData("\"\"", null)]
+    [InlineData("0", 0)]
+    [InlineData("42", 42)]
+    [InlineData("-7", -7)]
+    [InlineData("2147483647", int.MaxValue)]
+    [InlineData("\"123\"", 123)]
+    public void RandomSeed_IsAnIntOrOff(string value, int? expected)
+    {
+        Assert.Equal(expected, Parse($"raft.random-seed = {value}").RandomSeed);
+    }
+
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("on")]
+    [InlineData("1.5")]
+    [InlineData("99999999999")]
+    public void RandomSeed_NotAnInt_FailsNamingRandomSeed(string value)
+    {
+        var e = Fails($"raft.random-seed = {value}");
+
+        Assert.Equal("raft.random-seed", e.Key);
+    }
+
+    // The same checks guard settings built in code.
+    [Fact]
+    public void Constructor_ValidatesLikeFromConfig()
+    {
+        static TimeSpan ms(int milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
+
+        Assert.Equal("raft.election-timeout-min", Assert.Throws<RaftConfigurationException>(() => new RaftSettings(ms(0), ms(300), ms(50))).Key);
+        Assert.Equal("raft.election-timeout-max", Assert.Throws<RaftConfigurationException>(() => new RaftSettings(ms(300), ms(150), ms(50))).Key);
+        Assert.Equal("raft.heartbeat-interval", Assert.Throws<RaftConfigurationException>(() => new RaftSettings(ms(150), ms(300), ms(100))).Key);
+        Assert.Equal(9, new RaftSettings(ms(150), ms(300), ms(75), randomSeed: 9).RandomSeed);
+    }
+
+    [Fact]
+    public void A_shared_configured_seed_gives_each_node_its_own_reproducible_election_seed()
+    {
+        var settings = new RaftSettings(TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50), randomSeed: 42);
+
+        Assert.Equal(settings.ElectionSeedFor("n1"), settings.ElectionSeedFor("n1"));
+        Assert.NotEqual(settings.ElectionSeedFor("n1"), settings.ElectionSeedFor("n2"));
+        Assert.NotEqual(settings.ElectionSeedFor("n2"), settings.ElectionSeedFor("n3"));
+    }
+}

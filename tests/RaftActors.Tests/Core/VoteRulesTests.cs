@@ -1,0 +1,87 @@
+using RaftActors.Core;
+using RaftActors.Messages;
+
+namespace RaftActors.Tests.Core;
+
+/// <summary>The RequestVote receiver rules of Figure 2, decided without an actor.</summary>
+public class VoteRulesTests
+{
+    // Raft §5.1 / Figure 2 RequestVote rule 1: "Reply false if term < currentTerm".
+    [Theory]
+    [InlineData(3, null, 2)]
+    [InlineData(3, "n2", 2)] // even the candidate it voted for, if the request is from an older term
+    [InlineData(3, "n3", 1)]
+    [InlineData(10, null, 0)]
+    public void StaleTermRequest_IsRejected_5_1(long voterTerm, string? votedFor, long requestTerm)
+    {
+        var decision = VoteRules.Decide(
+            new HardState(voterTerm, votedFor), LogPosition.Empty, new RequestVote(requestTerm, "n2", 0, 0));
+
+        Assert.Equal(VoteDecision.StaleTerm, decision);
+    }
+
+    // Raft §5.2: "each server will vote for at most one candidate in a given term, on a
+    // first-come-first-served basis". Port of etcd TestFollowerVote; re-granting to the candidate
+    // already voted for is allowed (its first reply may have been lost).
+    [Theory]
+    [InlineData(null, "n2", VoteDecision.Granted)]
+    [InlineData(null, "n3", VoteDecision.Granted)]
+    [InlineData("n2", "n2", VoteDecision.Granted)]
+    [InlineData("n3", "n3", VoteDecision.Granted)]
+    [InlineData("n2", "n3", VoteDecision.AlreadyVotedForAnother)]
+    [InlineData("n3", "n2", VoteDecision.AlreadyVotedForAnother)]
+    [InlineData("n1", "n2", VoteDecision.AlreadyVotedForAnother)] // a candidate voted for itself
+    public void OneVotePerTerm_FirstComeFirstServed_5_2(string? votedFor, string candidate, VoteDecision expected)
+    {
+        var decision = VoteRules.Decide(
+            new HardState(1, votedFor), LogPosition.Empty, new RequestVote(1, candidate, 0, 0));
+
+        Assert.Equal(expected, decision);
+    }
+
+    // Raft §5.4.1: the voter denies its vote if its own log is more up-to-date than the
+    // candidate's. Port of etcd TestVoter: the voter's log is given by the terms of its entries
+    // (index 1 first), the candidate by its last log term and index; the request's term is 3.
+    [Theory]
+    // same last term
+    [InlineData("1", 1, 1, VoteDecision.Granted)]
+    [InlineData("1", 1, 2, VoteDecision.Granted)]
+    [InlineData("1 1", 1, 1, VoteDecision.CandidateLogBehind)]
+    // candidate has the higher last term
+    [InlineData("1", 2, 1, VoteDecision.Granted)]
+    [InlineData("1", 2, 2, VoteDecision.Granted)]
+    [InlineData("1 1", 2, 1, VoteDecision.Granted)]
+    // voter has the higher last term
+    [InlineData("2", 1, 1, VoteDecision.CandidateLogBehind)]
+    [InlineData("2", 1, 2, VoteDecision.CandidateLogBehind)]
+    [InlineData("2 2", 1, 1, VoteDecision.CandidateLogBehind)]
+    // (etcd's last row, voter "1 1" vs candidate (1, 1), repeats the third row above)
+    // empty logs on either side
+    [InlineData("", 0, 0, VoteDecision.Granted)]
+    [InlineData("", 1, 1, VoteDecision.Granted)]
+    [InlineData("1", 0, 0, VoteDecision.CandidateLogBehind)]
+    public void CandidateLogBehind_IsRefused_5_4_1(string voterLogTerms, long candidateLastTerm, long candidateLastIndex, VoteDecision expected)
+    {
+        var terms = voterLogTerms.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToList();
+        var voterLast = terms.Count == 0 ? LogPosition.Empty : new LogPosition(terms.Count, terms[^1]);
+
+        var decision = VoteRules.Decide(
+            new HardState(3, null), voterLast, new RequestVote(3, "n2", candidateLastIndex, candidateLastTerm));
+
+        Assert.Equal(expected, decision);
+    }
+
+    // Figure 2 RequestVote rule 2 grants only "if votedFor is null or candidateId, AND the
+    // candidate's log is at least as up-to-date": both conditions must hold.
+    [Theory]
+    [InlineData("n3", 5, 5, VoteDecision.AlreadyVotedForAnother)] // up-to-date log does not buy a second vote
+    [InlineData("n2", 1, 1, VoteDecision.CandidateLogBehind)]     // nor does an earlier vote excuse a stale log
+    [InlineData(null, 1, 1, VoteDecision.CandidateLogBehind)]
+    public void GrantNeedsBothFreeVoteAndUpToDateLog_5_2_5_4_1(string? votedFor, long candidateLastTerm, long candidateLastIndex, VoteDecision expected)
+    {
+        var decision = VoteRules.Decide(
+            new HardState(4, votedFor), new LogPosition(3, 2), new RequestVote(4, "n2", candidateLastIndex, candidateLastTerm));
+
+        Assert.Equal(expected, decision);
+    }
+}
