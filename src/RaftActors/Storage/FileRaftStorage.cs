@@ -45,10 +45,14 @@ public sealed class FileRaftStorage : IRaftStorage
         return new FileRaftStorage(directory, state);
     }
 
-    public Task SaveHardStateAsync(HardState state) => Task.Run(() =>
+    public IReadOnlyList<LogEntry> Entries => [];
+
+    public Task WriteAsync(StorageWrite write) => Task.Run(() =>
     {
+        if (write.LogOperations.Count > 0)
+            throw new NotSupportedException("log persistence arrives with the write-ahead log");
         lock (_writeLock)
-            Write(state);
+            Write(write.HardState!);
     });
 
     private void Write(HardState state)

@@ -85,14 +85,24 @@ public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
 /// <summary>Storage whose writes complete only when the test says so, and which records them in order.</summary>
 public sealed class GatedStorage : IRaftStorage
 {
-    private readonly Queue<(HardState State, TaskCompletionSource Done)> _pending = new();
+    private readonly Queue<(StorageWrite Write, TaskCompletionSource Done)> _pending = new();
+    private readonly List<LogEntry> _entries = new();
     private readonly object _lock = new();
 
     public GatedStorage(HardState? initial = null) => HardState = initial ?? HardState.Initial;
 
     public HardState HardState { get; private set; }
 
-    /// <summary>Every save requested, in order, completed or not.</summary>
+    public IReadOnlyList<LogEntry> Entries
+    {
+        get
+        {
+            lock (_lock)
+                return _entries.ToArray();
+        }
+    }
+
+    /// <summary>The hard state of every write requested, in order, completed or not.</summary>
     public List<HardState> Requested { get; } = new();
 
     public int PendingCount
@@ -104,34 +114,38 @@ public sealed class GatedStorage : IRaftStorage
         }
     }
 
-    public Task SaveHardStateAsync(HardState state)
+    public Task WriteAsync(StorageWrite write)
     {
         lock (_lock)
         {
-            Requested.Add(state);
+            if (write.HardState is not null)
+                Requested.Add(write.HardState);
             var done = new TaskCompletionSource();
-            _pending.Enqueue((state, done));
+            _pending.Enqueue((write, done));
             return done.Task;
         }
     }
 
-    /// <summary>Completes the oldest pending write, making its state the durable one.</summary>
-    public HardState CompleteNext()
+    /// <summary>Completes the oldest pending write, making it durable.</summary>
+    public void CompleteNext()
     {
-        (HardState State, TaskCompletionSource Done) write;
+        (StorageWrite Write, TaskCompletionSource Done) pending;
         lock (_lock)
-            write = _pending.Dequeue();
-        HardState = write.State;
-        write.Done.SetResult();
-        return write.State;
+        {
+            pending = _pending.Dequeue();
+            LogOperations.ApplyTo(_entries, pending.Write.LogOperations);
+            HardState = pending.Write.HardState ?? HardState;
+        }
+
+        pending.Done.SetResult();
     }
 
     /// <summary>Fails the oldest pending write as a broken disk would.</summary>
     public void FailNext()
     {
-        (HardState State, TaskCompletionSource Done) write;
+        (StorageWrite Write, TaskCompletionSource Done) pending;
         lock (_lock)
-            write = _pending.Dequeue();
-        write.Done.SetException(new IOException("disk failed"));
+            pending = _pending.Dequeue();
+        pending.Done.SetException(new IOException("disk failed"));
     }
 }
