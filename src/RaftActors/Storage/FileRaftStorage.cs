@@ -1,16 +1,32 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text;
 using RaftActors.Core;
 
 namespace RaftActors.Storage;
 
 /// <summary>
-/// Durable storage in a directory. The hard state is one small file replaced atomically:
-/// write a temporary file, fsync it, rename it over the old one, fsync the directory. A
-/// checksum guards the content; a damaged file is refused at open, never used.
+/// Durable storage in a directory: the hard state in one small file, the log in a write-ahead
+/// log of append-only segment files (see <see cref="WriteAheadLog"/> for the format).
 /// </summary>
-public sealed class FileRaftStorage : IRaftStorage
+/// <remarks>
+/// <para>The hard state file is replaced atomically: write a temporary file, fsync it, rename it
+/// over the old one, fsync the directory. A checksum guards the content; a damaged file is
+/// refused at open, never used.</para>
+/// <para>Writes run one at a time, in call order, on the thread pool, never on the caller's
+/// thread. A write makes its whole batch durable before it completes: the hard state (its own
+/// replace and fsyncs) first, then all of the batch's log records with ONE fsync of the WAL —
+/// group commit. The hard state goes first so that a crash between the two can leave a term
+/// ahead of the log (harmless: as if the node had only heard of the new term) but never log
+/// entries from a term the node has no durable record of. <see cref="Entries"/> and
+/// <see cref="HardState"/> change only once a write is durable.</para>
+/// <para>A log write that fails with an I/O error leaves the segment in a state only recovery
+/// may judge, so the store then refuses further writes; reopen it, as after a crash. A batch that
+/// breaks the log's contiguity is refused (ArgumentException) before anything is written, and
+/// the store carries on.</para>
+/// <para>One store per directory at a time: two live stores on one directory would write over
+/// each other's log.</para>
+/// </remarks>
+public sealed class FileRaftStorage : IRaftStorage, IDisposable
 {
     public const string HardStateFileName = "hardstate";
 
@@ -19,41 +35,175 @@ public sealed class FileRaftStorage : IRaftStorage
 
     private readonly string _directory;
     private readonly string _path;
+    private readonly FsyncCounter _fsyncs;
+    private readonly WriteAheadLog _wal;
+    private readonly LogBuffer _log; // touched only by the write in progress
 
-    // Writes share one temporary file; a restarted node may start a write while its previous
-    // incarnation's is still running, so writes take turns.
-    private readonly object _writeLock = new();
+    private readonly object _queueLock = new();
+    private Task _tail = Task.CompletedTask;
+    private bool _disposed;
+    private Exception? _failure;
+
     private volatile HardState _hardState;
+    private volatile IReadOnlyList<LogEntry> _entries;
 
-    private FileRaftStorage(string directory, HardState hardState)
+    private FileRaftStorage(string directory, HardState hardState, LogBuffer log, WriteAheadLog wal, FsyncCounter fsyncs)
     {
         _directory = directory;
         _path = Path.Combine(directory, HardStateFileName);
         _hardState = hardState;
+        _log = log;
+        _entries = log.Snapshot();
+        _wal = wal;
+        _fsyncs = fsyncs;
     }
 
     public HardState HardState => _hardState;
 
+    public IReadOnlyList<LogEntry> Entries => _entries;
+
+    /// <summary>fsync calls this store has made (files and directories): lets tests check group commit.</summary>
+    internal long FsyncCount => _fsyncs.Count;
+
     /// <summary>Opens (creating if needed) the store in <paramref name="directory"/> and checks what it holds.</summary>
-    /// <exception cref="RaftStorageException">The stored state is damaged; the message names the file.</exception>
-    public static FileRaftStorage Open(string directory)
+    /// <exception cref="RaftStorageException">The stored state is damaged; the message names the file (and, in the log, the byte offset).</exception>
+    public static FileRaftStorage Open(string directory) => Open(directory, null);
+
+    /// <summary>Opens (creating if needed) the store in <paramref name="directory"/> and checks what it holds.</summary>
+    /// <remarks>A write cut short by a crash at the end of the log is cut off the file here.</remarks>
+    /// <exception cref="RaftStorageException">The stored state is damaged; the message names the file (and, in the log, the byte offset).</exception>
+    public static FileRaftStorage Open(string directory, FileRaftStorageOptions? options)
     {
+        options ??= FileRaftStorageOptions.Default;
+        options.Validate();
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, HardStateFileName);
         File.Delete(path + ".tmp"); // a crash between write and rename leaves only this behind
         var state = File.Exists(path) ? Decode(path, File.ReadAllBytes(path)) : HardState.Initial;
-        return new FileRaftStorage(directory, state);
+        var fsyncs = new FsyncCounter();
+        var log = new LogBuffer();
+        var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, fsyncs.Increment);
+        return new FileRaftStorage(directory, state, log, wal, fsyncs);
     }
 
-    public IReadOnlyList<LogEntry> Entries => [];
-
-    public Task WriteAsync(StorageWrite write) => Task.Run(() =>
+    public Task WriteAsync(StorageWrite write)
     {
-        if (write.LogOperations.Count > 0)
-            throw new NotSupportedException("log persistence arrives with the write-ahead log");
-        lock (_writeLock)
-            Write(write.HardState!);
-    });
+        ArgumentNullException.ThrowIfNull(write);
+        lock (_queueLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            // Each write runs after the one before it, whatever that one's outcome.
+            var task = _tail.ContinueWith(
+                _ => Execute(write), CancellationToken.None, TaskContinuationOptions.DenyChildAttach, TaskScheduler.Default);
+            _tail = task;
+            return task;
+        }
+    }
+
+    /// <summary>Waits for the writes already issued, then closes the log's file.</summary>
+    public void Dispose()
+    {
+        Task tail;
+        lock (_queueLock)
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            tail = _tail;
+        }
+
+        try
+        {
+            tail.Wait();
+        }
+        catch (AggregateException)
+        {
+            // the writer saw the error; closing is all that is left to do
+        }
+
+        _wal.Dispose();
+    }
+
+    private void Execute(StorageWrite write)
+    {
+        if (_failure is not null)
+            throw new RaftStorageException(
+                $"{_directory}: an earlier write failed ({_failure.Message}); the store takes no more writes. " +
+                "Reopen it to recover what is durable", _failure);
+
+        var records = Plan(write.LogOperations);
+
+        // A failed hard state write leaves the old file in place (the rename is the commit), so
+        // the store may go on; a failed log write may leave a partial record that only recovery
+        // can judge, so the store stops taking writes.
+        if (write.HardState is not null)
+            Write(write.HardState);
+        try
+        {
+            _wal.Write(records, _log.Count);
+        }
+        catch (Exception e)
+        {
+            _failure = e;
+            throw;
+        }
+
+        if (records.Count == 0)
+            return;
+        foreach (var record in records)
+        {
+            if (record.Entry is { } entry)
+                _log.Append(entry);
+            else
+                _log.TruncateFrom(record.TruncateFrom);
+        }
+
+        _entries = _log.Snapshot();
+    }
+
+    /// <summary>
+    /// The records that carry out <paramref name="operations"/> on the current log, checked
+    /// before anything is written: entries follow on without gaps and can be encoded.
+    /// Truncations that delete nothing are left out.
+    /// </summary>
+    private List<WalRecord> Plan(IReadOnlyList<LogOperation> operations)
+    {
+        var records = new List<WalRecord>();
+        long count = _log.Count;
+        foreach (var operation in operations)
+        {
+            switch (operation)
+            {
+                case TruncateLog truncate:
+                    if (truncate.FromIndex < 1)
+                        throw new ArgumentException($"cannot truncate from index {truncate.FromIndex}");
+                    if (truncate.FromIndex <= count)
+                    {
+                        records.Add(WalRecord.Truncate(truncate.FromIndex));
+                        count = truncate.FromIndex - 1;
+                    }
+
+                    break;
+                case AppendToLog append:
+                    foreach (var entry in append.Entries)
+                    {
+                        ArgumentNullException.ThrowIfNull(entry);
+                        if (entry.Index != count + 1)
+                            throw new ArgumentException($"entry {entry.Index} does not follow the last stored entry {count}");
+                        if (WriteAheadLog.RecordSize(WalRecord.Append(entry)) - WriteAheadLog.RecordHeaderSize > WriteAheadLog.MaxRecordLength)
+                            throw new ArgumentException($"entry {entry.Index} is larger than a log record holds ({WriteAheadLog.MaxRecordLength} bytes)");
+                        records.Add(WalRecord.Append(entry));
+                        count++;
+                    }
+
+                    break;
+                default:
+                    throw new ArgumentException($"unknown log operation {operation}");
+            }
+        }
+
+        return records;
+    }
 
     private void Write(HardState state)
     {
@@ -62,10 +212,12 @@ public sealed class FileRaftStorage : IRaftStorage
         {
             file.Write(Encode(state));
             file.Flush(flushToDisk: true);
+            _fsyncs.Increment();
         }
 
         File.Move(temporary, _path, overwrite: true);
-        FsyncDirectory(_directory);
+        DurableFiles.FsyncDirectory(_directory);
+        _fsyncs.Increment();
         _hardState = state;
     }
 
@@ -99,37 +251,12 @@ public sealed class FileRaftStorage : IRaftStorage
         return new HardState(term, vote);
     }
 
-    /// <summary>
-    /// A rename is durable only once the directory entry is: fsync the directory. .NET has no
-    /// API for that, so on Unix call open/fsync directly; Windows commits renames itself.
-    /// </summary>
-    private static void FsyncDirectory(string directory)
+    private sealed class FsyncCounter
     {
-        if (OperatingSystem.IsWindows())
-            return;
-        var fd = NativeMethods.open(directory, 0 /* O_RDONLY */);
-        if (fd < 0)
-            throw new IOException($"cannot open directory {directory} to fsync it (errno {Marshal.GetLastPInvokeError()})");
-        try
-        {
-            if (NativeMethods.fsync(fd) != 0)
-                throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
-        }
-        finally
-        {
-            NativeMethods.close(fd);
-        }
-    }
+        private long _count;
 
-    private static class NativeMethods
-    {
-        [DllImport("libc", SetLastError = true)]
-        public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+        public long Count => Interlocked.Read(ref _count);
 
-        [DllImport("libc", SetLastError = true)]
-        public static extern int fsync(int fd);
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int close(int fd);
+        public void Increment() => Interlocked.Increment(ref _count);
     }
 }

@@ -1,0 +1,26 @@
+namespace RaftActors.Storage;
+
+/// <summary>Tuning of a <see cref="FileRaftStorage"/>.</summary>
+public sealed record FileRaftStorageOptions
+{
+    /// <summary>64 MiB: few files for a long log, yet small enough to drop whole ones after a snapshot.</summary>
+    public const long DefaultSegmentSize = 64L * 1024 * 1024;
+
+    /// <summary>The smallest segment size accepted: a segment header and one small record.</summary>
+    public const long MinimumSegmentSize = 64;
+
+    public static readonly FileRaftStorageOptions Default = new();
+
+    /// <summary>
+    /// The size at which the write-ahead log moves on to a new segment file. A segment is
+    /// closed before a record would take it past this size, so segments stay at or below it,
+    /// except that a single record larger than the size gets a segment of its own.
+    /// </summary>
+    public long SegmentSize { get; init; } = DefaultSegmentSize;
+
+    internal void Validate()
+    {
+        if (SegmentSize < MinimumSegmentSize)
+            throw new ArgumentOutOfRangeException(nameof(SegmentSize), SegmentSize, $"a segment must be at least {MinimumSegmentSize} bytes");
+    }
+}

@@ -1,0 +1,422 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using RaftActors.Core;
+using RaftActors.Serialization;
+
+namespace RaftActors.Storage;
+
+/// <summary>One change to the log as written to the WAL: an entry, or a truncation.</summary>
+internal readonly record struct WalRecord(LogEntry? Entry, long TruncateFrom)
+{
+    public static WalRecord Append(LogEntry entry) => new(entry, 0);
+
+    public static WalRecord Truncate(long fromIndex) => new(null, fromIndex);
+}
+
+/// <summary>
+/// The log's write-ahead log: append-only segment files <c>wal-&lt;sequence&gt;.log</c> in the
+/// store's directory, replayed in order at open.
+/// </summary>
+/// <remarks>
+/// <para>A segment starts with a 32-byte header, then records back to back. All integers are
+/// little-endian.</para>
+/// <code>
+/// header  magic "RAFTWAL\x01" (8) | sequence u64 (8) | entries before this segment i64 (8)
+///         | reserved u32 = 0 (4) | crc32c of the previous 28 bytes (4)
+/// record  length u32 (4) | crc32c u32 (4) of type+payload | type u8 (1) | payload (length - 1)
+///         type 1, entry:    payload = <see cref="LogEntryFormat"/> encoding of the entry
+///         type 2, truncate: payload = fromIndex i64 (8); entries fromIndex.. are deleted
+/// </code>
+/// <para>Segments are numbered consecutively from 1 (zero-padded to 16 digits). A new segment is
+/// made complete on the side (<c>.tmp</c>, fsync, rename, fsync of the directory) and only after
+/// the previous one is fsynced, so every segment but the last ends on a whole record, and only
+/// the last can hold a torn write. Its header's "entries before" is the log's length where it
+/// begins: replay checks it, and it lets a future snapshot drop whole segments.</para>
+/// <para>Recovery reads every record and checks its checksum. In the last segment, a damaged or
+/// incomplete record with no valid record anywhere after it is a write cut short by a crash:
+/// it and everything after it are cut off. Any other damage, and records that pass their
+/// checksum but make no sense (entries out of sequence, an impossible truncation), refuse the
+/// open with a <see cref="RaftStorageException"/> naming the file and byte offset.</para>
+/// </remarks>
+internal sealed partial class WriteAheadLog : IDisposable
+{
+    public const int SegmentHeaderSize = 32;
+    public const int RecordHeaderSize = 8;
+    public const int MaxRecordLength = 1 << 30;
+    public const byte EntryRecord = 1;
+    public const byte TruncateRecord = 2;
+
+    // Bytes buffered in memory before they are written (not yet fsynced) to the segment.
+    private const int FlushThreshold = 1 << 20;
+
+    private static ReadOnlySpan<byte> SegmentMagic => "RAFTWAL\u0001"u8;
+
+    private readonly string _directory;
+    private readonly long _segmentSize;
+    private readonly Action _fsynced;
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+
+    private long _sequence;        // the last segment's number; 0 while there is none
+    private long _length;          // bytes of the last segment written so far
+    private bool _unsynced;        // the last segment has writes not yet fsynced
+    private FileStream? _segment;  // the last segment, opened at its first write
+
+    private WriteAheadLog(string directory, long segmentSize, Action fsynced, long sequence, long length)
+    {
+        _directory = directory;
+        _segmentSize = segmentSize;
+        _fsynced = fsynced;
+        _sequence = sequence;
+        _length = length;
+    }
+
+    public static string SegmentFileName(long sequence) =>
+        $"wal-{sequence.ToString("D16", CultureInfo.InvariantCulture)}.log";
+
+    [GeneratedRegex(@"^wal-(\d{16})\.log$")]
+    private static partial Regex SegmentNamePattern();
+
+    /// <summary>The segment files in the directory, in order.</summary>
+    public static IReadOnlyList<(long Sequence, string Path)> ListSegments(string directory) =>
+        Directory.EnumerateFiles(directory, "wal-*.log")
+            .Select(path => (Match: SegmentNamePattern().Match(Path.GetFileName(path)), Path: path))
+            .Where(f => f.Match.Success)
+            .Select(f => (long.Parse(f.Match.Groups[1].Value, CultureInfo.InvariantCulture), f.Path))
+            .OrderBy(f => f.Item1)
+            .ToList();
+
+    /// <summary>Recovers the log in <paramref name="directory"/> into <paramref name="log"/> (which must be empty).</summary>
+    /// <exception cref="RaftStorageException">The log is damaged; the message names the file and byte offset.</exception>
+    public static WriteAheadLog Open(string directory, long segmentSize, LogBuffer log, Action fsynced)
+    {
+        foreach (var leftover in Directory.EnumerateFiles(directory, "wal-*.log.tmp"))
+            File.Delete(leftover); // a segment whose creation did not finish; it held no records
+
+        var segments = ListSegments(directory);
+        long lastLength = 0;
+        for (var i = 0; i < segments.Count; i++)
+        {
+            var (sequence, path) = segments[i];
+            if (i > 0 && sequence != segments[i - 1].Sequence + 1)
+                throw new RaftStorageException(
+                    $"{Path.Combine(directory, SegmentFileName(segments[i - 1].Sequence + 1))}: missing; the log jumps from " +
+                    $"{Path.GetFileName(segments[i - 1].Path)} to {Path.GetFileName(path)} and the store will not open");
+            if (i == 0 && sequence != 1)
+                throw new RaftStorageException(
+                    $"{Path.Combine(directory, SegmentFileName(1))}: missing; the log starts at {Path.GetFileName(path)} " +
+                    "(segments are never dropped before snapshots exist) and the store will not open");
+
+            var bytes = File.ReadAllBytes(path);
+            var isLast = i == segments.Count - 1;
+            var end = Replay(path, sequence, bytes, isLast, log);
+            if (end < bytes.Length)
+                CutTornTail(path, end, fsynced);
+            lastLength = end;
+        }
+
+        return new WriteAheadLog(directory, segmentSize, fsynced, segments.Count == 0 ? 0 : segments[^1].Sequence, lastLength);
+    }
+
+    /// <summary>Replays one segment into <paramref name="log"/>; returns where its valid records end.</summary>
+    private static long Replay(string path, long sequence, byte[] bytes, bool isLast, LogBuffer log)
+    {
+        var entriesBefore = ReadHeader(path, sequence, bytes);
+        if (entriesBefore != log.Count)
+            throw new RaftStorageException(
+                $"{path}: at byte offset 16 the segment header says it starts after entry {entriesBefore}, but the log " +
+                $"before it holds {log.Count} entries; the store will not open");
+
+        var offset = SegmentHeaderSize;
+        while (offset < bytes.Length)
+        {
+            var status = ReadRecord(bytes.AsSpan(offset), out var type, out var payload, out var size, out var problem);
+            if (status == RecordStatus.Valid)
+            {
+                ApplyRecord(path, offset, type, payload, log);
+                offset += size;
+                continue;
+            }
+
+            if (isLast && !AnyValidRecord(bytes, offset + 1))
+                return offset; // a torn write: the crash came before the write finished
+            throw new RaftStorageException(
+                $"{path}: damaged record at byte offset {offset}: {problem}. " +
+                (isLast
+                    ? "Valid records follow it, so it is not a write cut short by a crash"
+                    : "It is not in the last segment, so it is not a write cut short by a crash") +
+                "; the log is damaged and the store will not open");
+        }
+
+        return offset;
+    }
+
+    private static long ReadHeader(string path, long sequence, byte[] bytes)
+    {
+        if (bytes.Length < SegmentHeaderSize)
+            throw new RaftStorageException(
+                $"{path}: segment header cut short at byte offset {bytes.Length} ({SegmentHeaderSize} bytes needed); the store will not open");
+        var header = bytes.AsSpan(0, SegmentHeaderSize);
+        if (!header[..8].SequenceEqual(SegmentMagic))
+            throw new RaftStorageException($"{path}: not a RaftActors WAL segment (bad magic at byte offset 0); the store will not open");
+        if (Crc32C.Compute(header[..28]) != BinaryPrimitives.ReadUInt32LittleEndian(header[28..]))
+            throw new RaftStorageException($"{path}: segment header checksum mismatch at byte offset 0; the store will not open");
+        var stored = BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
+        if (stored != sequence)
+            throw new RaftStorageException($"{path}: the header at byte offset 8 says segment {stored}, the file name says {sequence}; the store will not open");
+        var entriesBefore = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
+        if (entriesBefore < 0 || BinaryPrimitives.ReadUInt32LittleEndian(header[24..]) != 0)
+            throw new RaftStorageException($"{path}: inconsistent segment header at byte offset 16; the store will not open");
+        return entriesBefore;
+    }
+
+    private static void ApplyRecord(string path, long offset, byte type, ReadOnlySpan<byte> payload, LogBuffer log)
+    {
+        switch (type)
+        {
+            case EntryRecord:
+                LogEntry entry;
+                try
+                {
+                    entry = LogEntryFormat.Read(payload);
+                }
+                catch (FormatException e)
+                {
+                    throw new RaftStorageException(
+                        $"{path}: the record at byte offset {offset} passes its checksum but holds no valid log entry ({e.Message}); the store will not open", e);
+                }
+
+                if (entry.Index != log.Count + 1L)
+                    throw new RaftStorageException(
+                        $"{path}: entry out of sequence at byte offset {offset}: index {entry.Index} where {log.Count + 1} comes next; the store will not open");
+                log.Append(entry);
+                break;
+            case TruncateRecord:
+                var from = payload.Length == 8 ? BinaryPrimitives.ReadInt64LittleEndian(payload) : -1;
+                if (from < 1 || from > log.Count)
+                    throw new RaftStorageException(
+                        $"{path}: impossible truncation at byte offset {offset}: " +
+                        (payload.Length == 8 ? $"from index {from} of a log with {log.Count} entries" : $"payload of {payload.Length} bytes") +
+                        "; the store will not open");
+                log.TruncateFrom(from);
+                break;
+            default:
+                throw new RaftStorageException(
+                    $"{path}: the record at byte offset {offset} passes its checksum but has unknown type {type}; the store will not open");
+        }
+    }
+
+    /// <summary>Is there a whole, checksummed record starting anywhere at or after <paramref name="start"/>?</summary>
+    private static bool AnyValidRecord(byte[] bytes, int start)
+    {
+        for (var at = start; at <= bytes.Length - RecordHeaderSize - 1; at++)
+        {
+            if (ReadRecord(bytes.AsSpan(at), out var type, out _, out _, out _) == RecordStatus.Valid &&
+                type is EntryRecord or TruncateRecord)
+                return true;
+        }
+
+        return false;
+    }
+
+    private static void CutTornTail(string path, long end, Action fsynced)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        file.SetLength(end);
+        file.Flush(flushToDisk: true);
+        fsynced();
+    }
+
+    internal enum RecordStatus
+    {
+        Valid,
+        Incomplete,
+        Damaged,
+    }
+
+    /// <summary>Reads the record at the start of <paramref name="data"/>, which runs to the end of the file.</summary>
+    internal static RecordStatus ReadRecord(ReadOnlySpan<byte> data, out byte type, out ReadOnlySpan<byte> payload, out int size, out string problem)
+    {
+        type = 0;
+        payload = default;
+        size = 0;
+        if (data.Length < RecordHeaderSize)
+        {
+            problem = $"only {data.Length} bytes remain, a record header takes {RecordHeaderSize}";
+            return RecordStatus.Incomplete;
+        }
+
+        var length = BinaryPrimitives.ReadUInt32LittleEndian(data);
+        if (length == 0)
+        {
+            problem = "zero length";
+            return RecordStatus.Damaged;
+        }
+
+        if (length > MaxRecordLength)
+        {
+            problem = $"length {length} is larger than any record ({MaxRecordLength})";
+            return RecordStatus.Damaged;
+        }
+
+        if (length > data.Length - RecordHeaderSize)
+        {
+            problem = $"a record of {length} bytes runs past the end of the file ({data.Length - RecordHeaderSize} bytes remain)";
+            return RecordStatus.Incomplete;
+        }
+
+        var body = data.Slice(RecordHeaderSize, (int)length);
+        if (Crc32C.Compute(body) != BinaryPrimitives.ReadUInt32LittleEndian(data[4..]))
+        {
+            problem = "checksum mismatch";
+            return RecordStatus.Damaged;
+        }
+
+        type = body[0];
+        payload = body[1..];
+        size = RecordHeaderSize + (int)length;
+        problem = "";
+        return RecordStatus.Valid;
+    }
+
+    /// <summary>Appends the record for an entry: header, type, <see cref="LogEntryFormat"/> payload.</summary>
+    internal static void WriteEntryRecord(IBufferWriter<byte> writer, LogEntry entry)
+    {
+        var payload = LogEntryFormat.GetSize(entry);
+        if (payload + 1L > MaxRecordLength)
+            throw new ArgumentException($"entry {entry.Index} encodes to {payload} bytes, more than a record holds ({MaxRecordLength - 1})");
+        var span = writer.GetSpan(RecordHeaderSize + 1 + payload);
+        span[RecordHeaderSize] = EntryRecord;
+        LogEntryFormat.Write(span.Slice(RecordHeaderSize + 1, payload), entry);
+        Seal(span, 1 + payload);
+        writer.Advance(RecordHeaderSize + 1 + payload);
+    }
+
+    internal static void WriteTruncateRecord(IBufferWriter<byte> writer, long fromIndex)
+    {
+        var span = writer.GetSpan(RecordHeaderSize + 9);
+        span[RecordHeaderSize] = TruncateRecord;
+        BinaryPrimitives.WriteInt64LittleEndian(span[(RecordHeaderSize + 1)..], fromIndex);
+        Seal(span, 9);
+        writer.Advance(RecordHeaderSize + 9);
+    }
+
+    internal static int RecordSize(WalRecord record) =>
+        RecordHeaderSize + 1 + (record.Entry is { } entry ? LogEntryFormat.GetSize(entry) : 8);
+
+    private static void Seal(Span<byte> record, int length)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)length);
+        BinaryPrimitives.WriteUInt32LittleEndian(record[4..], Crc32C.Compute(record.Slice(RecordHeaderSize, length)));
+    }
+
+    internal static byte[] SegmentHeader(long sequence, long entriesBefore)
+    {
+        var header = new byte[SegmentHeaderSize];
+        SegmentMagic.CopyTo(header);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), entriesBefore);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(28), Crc32C.Compute(header.AsSpan(0, 28)));
+        return header;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="records"/> after the last segment's end and makes them durable
+    /// with one fsync of the segment (more only when the batch fills a segment and a new one
+    /// begins). <paramref name="entriesBefore"/> is the log's length before the batch.
+    /// </summary>
+    public void Write(IReadOnlyList<WalRecord> records, long entriesBefore)
+    {
+        if (records.Count == 0)
+            return;
+        var count = entriesBefore;
+        _buffer.ResetWrittenCount();
+        if (_sequence == 0)
+            StartSegment(1, count);
+
+        foreach (var record in records)
+        {
+            var used = _length + _buffer.WrittenCount;
+            if (used > SegmentHeaderSize && used + RecordSize(record) > _segmentSize)
+            {
+                Sync();
+                StartSegment(_sequence + 1, count);
+            }
+
+            if (record.Entry is { } entry)
+            {
+                WriteEntryRecord(_buffer, entry);
+                count++;
+            }
+            else
+            {
+                WriteTruncateRecord(_buffer, record.TruncateFrom);
+                count = record.TruncateFrom - 1;
+            }
+
+            if (_buffer.WrittenCount >= FlushThreshold)
+                Flush();
+        }
+
+        Sync();
+    }
+
+    /// <summary>Writes the buffered bytes to the last segment, without fsync.</summary>
+    private void Flush()
+    {
+        if (_buffer.WrittenCount == 0)
+            return;
+        _segment ??= new FileStream(
+            Path.Combine(_directory, SegmentFileName(_sequence)), FileMode.Open, FileAccess.ReadWrite,
+            FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        _segment.Position = _length;
+        _segment.Write(_buffer.WrittenSpan);
+        _length += _buffer.WrittenCount;
+        _unsynced = true;
+        _buffer.ResetWrittenCount();
+    }
+
+    /// <summary>Writes what is buffered and fsyncs the last segment if anything reached it since its last fsync.</summary>
+    private void Sync()
+    {
+        Flush();
+        if (!_unsynced)
+            return;
+        _segment!.Flush(flushToDisk: true);
+        _fsynced();
+        _unsynced = false;
+    }
+
+    /// <summary>
+    /// Makes segment <paramref name="sequence"/> exist, complete with its header, or not at all:
+    /// written and fsynced as a temporary file, renamed, and the directory fsynced.
+    /// </summary>
+    private void StartSegment(long sequence, long entriesBefore)
+    {
+        var path = Path.Combine(_directory, SegmentFileName(sequence));
+        var temporary = path + ".tmp";
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            file.Write(SegmentHeader(sequence, entriesBefore));
+            file.Flush(flushToDisk: true);
+            _fsynced();
+        }
+
+        File.Move(temporary, path, overwrite: false);
+        DurableFiles.FsyncDirectory(_directory);
+        _fsynced();
+
+        _segment?.Dispose();
+        _segment = null;
+        _sequence = sequence;
+        _length = SegmentHeaderSize;
+        _unsynced = false;
+    }
+
+    public void Dispose()
+    {
+        _segment?.Dispose();
+        _segment = null;
+    }
+}

@@ -1,0 +1,762 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using RaftActors.Core;
+using RaftActors.Storage;
+
+namespace RaftActors.Tests.Storage;
+
+/// <summary>
+/// The log half of <see cref="FileRaftStorage"/>: the write-ahead log. Figure 2: the log is on
+/// stable storage before the node answers; a restarted node finds exactly the log it last made
+/// durable; a write cut short by a crash is cut off, and real damage refuses to start.
+/// </summary>
+public sealed class WriteAheadLogTests : IDisposable
+{
+    private static readonly FileRaftStorageOptions Small = new() { SegmentSize = 256 };
+
+    private readonly TempDirectory _dir = new();
+    private readonly List<FileRaftStorage> _stores = [];
+
+    public void Dispose()
+    {
+        foreach (var store in _stores)
+            store.Dispose();
+        _dir.Dispose();
+    }
+
+    private FileRaftStorage Open(string? directory = null, FileRaftStorageOptions? options = null)
+    {
+        var store = FileRaftStorage.Open(directory ?? _dir.Path, options);
+        _stores.Add(store);
+        return store;
+    }
+
+    private static LogEntry Command(long index, long term, int dataLength = 16, string? client = "client-1") =>
+        new(index, term, new EntryCommand(42, "kv.Put", Data(index, dataLength), client, client is null ? 0 : index));
+
+    private static LogEntry NoOp(long index, long term) => new(index, term, null);
+
+    private static byte[] Data(long seed, int length)
+    {
+        var data = new byte[length];
+        new Random((int)seed).NextBytes(data);
+        return data;
+    }
+
+    private static StorageWrite Append(params LogEntry[] entries) => new(null, [new AppendToLog(entries)]);
+
+    private static IEnumerable<LogEntry> Range(long from, long to, long term, int dataLength = 16) =>
+        Enumerable.Range((int)from, (int)(to - from + 1)).Select(i => i % 5 == 0 ? NoOp(i, term) : Command(i, term, dataLength));
+
+    private string SegmentPath(long sequence, string? directory = null) =>
+        Path.Combine(directory ?? _dir.Path, WriteAheadLog.SegmentFileName(sequence));
+
+    private string CopyDirectory(string name)
+    {
+        var copy = _dir.File(name);
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.EnumerateFiles(_dir.Path))
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        return copy;
+    }
+
+    // ---- round trips -----------------------------------------------------------------------
+
+    [Fact]
+    public void Open_OnAFreshDirectory_HasAnEmptyLog_AndWritesNothing()
+    {
+        var store = Open();
+
+        Assert.Empty(store.Entries);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
+    }
+
+    [Fact]
+    public async Task HardStateOnlyWrites_CreateNoSegment()
+    {
+        var store = Open();
+
+        await store.SaveHardStateAsync(new HardState(1, "n1"));
+        await store.WriteAsync(new StorageWrite(null, []));
+        await store.WriteAsync(new StorageWrite(null, [new TruncateLog(1)])); // deletes nothing
+
+        Assert.Empty(WriteAheadLog.ListSegments(_dir.Path));
+        Assert.Empty(store.Entries);
+    }
+
+    [Fact]
+    public async Task EntriesAndHardState_RoundTripAcrossOpen_ThroughTruncationsAndAppends()
+    {
+        var store = Open();
+        var first = new[] { NoOp(1, 1), Command(2, 1), Command(3, 1, client: null), Command(4, 1, dataLength: 0), Command(5, 1, dataLength: 1000) };
+        var replacement = new[] { NoOp(4, 2), Command(5, 2), Command(6, 2, client: "ü-client") };
+
+        await store.WriteAsync(new StorageWrite(new HardState(1, "n1"), [new AppendToLog(first)]));
+        Assert.Equal(first, store.Entries);
+
+        await store.WriteAsync(new StorageWrite(new HardState(2, null), [new TruncateLog(4), new AppendToLog(replacement)]));
+        await store.WriteAsync(Append(Command(7, 2)));
+        await store.WriteAsync(new StorageWrite(null, [new TruncateLog(7)]));
+        await store.WriteAsync(new StorageWrite(null, [new AppendToLog([Command(7, 3)]), new TruncateLog(99)]));
+
+        LogEntry[] expected = [.. first[..3], .. replacement, Command(7, 3)];
+        Assert.Equal(expected, store.Entries);
+        Assert.Equal(new HardState(2, null), store.HardState);
+
+        var reopened = Open();
+        Assert.Equal(expected, reopened.Entries);
+        Assert.Equal(new HardState(2, null), reopened.HardState);
+        Assert.Equal(expected.Select(e => e.Command?.Data), reopened.Entries.Select(e => e.Command?.Data));
+
+        // the reopened store writes on from there, and a third opening sees both
+        await reopened.WriteAsync(new StorageWrite(null, [new TruncateLog(2), new AppendToLog([NoOp(2, 4)])]));
+        Assert.Equal([first[0], NoOp(2, 4)], Open().Entries);
+    }
+
+    [Fact]
+    public async Task TruncatingEverything_ThenAppending_RoundTrips()
+    {
+        var store = Open();
+        await store.WriteAsync(Append([.. Range(1, 10, 1)]));
+
+        await store.WriteAsync(new StorageWrite(null, [new TruncateLog(1)]));
+        Assert.Empty(store.Entries);
+        Assert.Empty(Open().Entries);
+
+        await store.WriteAsync(Append(NoOp(1, 2)));
+        Assert.Equal([NoOp(1, 2)], Open().Entries);
+    }
+
+    // Entries hands out snapshots: what a reader holds does not change under it.
+    [Fact]
+    public async Task Entries_IsASnapshot_UnchangedByLaterWrites()
+    {
+        var store = Open();
+        await store.WriteAsync(Append([.. Range(1, 20, 1)]));
+        var before = store.Entries;
+        var copy = before.ToList();
+
+        await store.WriteAsync(new StorageWrite(null, [new TruncateLog(5), new AppendToLog([.. Range(5, 40, 2)])]));
+
+        Assert.Equal(copy, before);
+        Assert.Equal(20, before.Count);
+        Assert.Equal(40, store.Entries.Count);
+        Assert.Throws<ArgumentOutOfRangeException>(() => before[20]);
+    }
+
+    // ---- refused batches -------------------------------------------------------------------
+
+    [Theory]
+    [InlineData("gap", 5L)]
+    [InlineData("repeat", 3L)]
+    [InlineData("zero", 0L)]
+    public async Task ABatchThatBreaksContiguity_IsRefusedBeforeAnythingIsWritten_AndTheStoreCarriesOn(string name, long index)
+    {
+        var store = Open();
+        await store.WriteAsync(Append(NoOp(1, 1), NoOp(2, 1)));
+        var length = new FileInfo(SegmentPath(1)).Length;
+
+        var write = store.WriteAsync(new StorageWrite(new HardState(9, "n9"), [new AppendToLog([NoOp(3, 1)]), new AppendToLog([NoOp(index, 1)])]));
+
+        await Assert.ThrowsAsync<ArgumentException>(() => write);
+        Assert.Equal(length, new FileInfo(SegmentPath(1)).Length);
+        Assert.Equal(2, store.Entries.Count);
+        Assert.Equal(HardState.Initial, store.HardState);
+        await store.WriteAsync(Append(NoOp(3, 1)));
+        Assert.Equal(3, Open().Entries.Count);
+        _ = name;
+    }
+
+    [Fact]
+    public async Task TruncatingFromIndexZero_IsRefused()
+    {
+        var store = Open();
+
+        await Assert.ThrowsAsync<ArgumentException>(() => store.WriteAsync(new StorageWrite(null, [new TruncateLog(0)])));
+    }
+
+    // ---- torn tails ------------------------------------------------------------------------
+
+    public static TheoryData<string> LastRecords() => new() { "command", "no-op", "truncate", "large command" };
+
+    private static LogOperation LastOperation(string kind) => kind switch
+    {
+        "command" => new AppendToLog([Command(3, 1)]),
+        "no-op" => new AppendToLog([NoOp(3, 2)]),
+        "truncate" => new TruncateLog(2),
+        "large command" => new AppendToLog([Command(3, 1, dataLength: 300)]),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    // A crash while the last record was being written leaves any prefix of it on disk. At every
+    // such length the store opens with exactly the entries before that record, cuts the partial
+    // record off the file, and takes writes again.
+    [Theory]
+    [MemberData(nameof(LastRecords))]
+    public async Task AFileCutAtEveryByteOffsetWithinItsLastRecord_RecoversTheEntriesBeforeIt(string kind)
+    {
+        var store = Open();
+        LogEntry[] before = [NoOp(1, 1), Command(2, 1)];
+        await store.WriteAsync(new StorageWrite(new HardState(1, "n2"), [new AppendToLog(before)]));
+        var recordStart = (int)new FileInfo(SegmentPath(1)).Length;
+        await store.WriteAsync(new StorageWrite(null, [LastOperation(kind)]));
+        store.Dispose();
+        var whole = File.ReadAllBytes(SegmentPath(1));
+        Assert.True(whole.Length > recordStart + WriteAheadLog.RecordHeaderSize);
+
+        for (var cut = recordStart; cut < whole.Length; cut++)
+        {
+            var directory = CopyDirectory($"cut-{cut}");
+            var segment = SegmentPath(1, directory);
+            File.WriteAllBytes(segment, whole[..cut]);
+
+            var recovered = Open(directory);
+
+            Assert.True(before.SequenceEqual(recovered.Entries), $"{kind}, cut at {cut}: {recovered.Entries.Count} entries");
+            Assert.Equal(new HardState(1, "n2"), recovered.HardState);
+            Assert.Equal(recordStart, new FileInfo(segment).Length);
+
+            await recovered.WriteAsync(Append(Command(3, 5)));
+            recovered.Dispose();
+            Assert.Equal([.. before, Command(3, 5)], Open(directory).Entries);
+        }
+    }
+
+    // A batch is many records; a crash in the middle keeps the records that made it whole.
+    [Fact]
+    public async Task AFileCutAnywhereInItsLastBatch_KeepsTheWholeRecordsBeforeTheCut()
+    {
+        var store = Open();
+        await store.WriteAsync(Append(NoOp(1, 1)));
+        var ends = new List<long> { new FileInfo(SegmentPath(1)).Length };
+        var batch = Range(2, 6, 1).ToArray();
+        foreach (var entry in batch) // learn where each record of the batch ends
+        {
+            await store.WriteAsync(Append(entry));
+            ends.Add(new FileInfo(SegmentPath(1)).Length);
+        }
+
+        store.Dispose();
+        var whole = File.ReadAllBytes(SegmentPath(1));
+
+        for (var cut = (int)ends[0]; cut < whole.Length; cut += 3)
+        {
+            var directory = CopyDirectory($"cut-{cut}");
+            File.WriteAllBytes(SegmentPath(1, directory), whole[..cut]);
+
+            var whole_records = ends.Count(end => end <= cut) - 1;
+
+            Assert.Equal([NoOp(1, 1), .. batch[..whole_records]], Open(directory).Entries);
+        }
+    }
+
+    // The file system may leave zeros after the last record (space allocated, data never written);
+    // zeros, and a partial record followed by zeros, are an end, not damage.
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(0, 4096)]
+    [InlineData(10, 4096)]
+    [InlineData(20, 100)]
+    public async Task ZerosAfterTheTail_AreTheEnd_NotCorruption(int partialRecordBytes, int zeros)
+    {
+        var store = Open();
+        LogEntry[] entries = [.. Range(1, 3, 1)];
+        await store.WriteAsync(Append(entries));
+        var end = new FileInfo(SegmentPath(1)).Length;
+        await store.WriteAsync(Append(Command(4, 1)));
+        store.Dispose();
+        var bytes = File.ReadAllBytes(SegmentPath(1));
+        File.WriteAllBytes(SegmentPath(1), [.. bytes[..(int)(end + partialRecordBytes)], .. new byte[zeros]]);
+
+        var reopened = Open();
+
+        Assert.Equal(entries, reopened.Entries);
+        Assert.Equal(end, new FileInfo(SegmentPath(1)).Length);
+    }
+
+    // ---- damage before the tail ------------------------------------------------------------
+
+    public static TheoryData<int> EarlyRecords() => new() { 0, 1 };
+
+    // A flipped bit in any byte of a record that is not the last — its length, checksum, type or
+    // payload — is damage, not a torn write: the store refuses to open, names the file and the
+    // record's offset, and leaves the file as it found it.
+    [Theory]
+    [MemberData(nameof(EarlyRecords))]
+    public async Task AFlippedBitInARecordBeforeTheLast_IsRefusedNamingTheFileAndOffset(int record)
+    {
+        var store = Open();
+        var starts = new List<int>();
+        foreach (var entry in new[] { Command(1, 1), NoOp(2, 1), Command(3, 1) })
+        {
+            starts.Add((int)(File.Exists(SegmentPath(1)) ? new FileInfo(SegmentPath(1)).Length : WriteAheadLog.SegmentHeaderSize));
+            await store.WriteAsync(Append(entry));
+        }
+
+        store.Dispose();
+        var path = SegmentPath(1);
+        var good = File.ReadAllBytes(path);
+        var start = starts[record];
+        var end = starts[record + 1];
+
+        for (var offset = start; offset < end; offset++)
+        for (var bit = 0; bit < 8; bit++)
+        {
+            var damaged = (byte[])good.Clone();
+            damaged[offset] ^= (byte)(1 << bit);
+            File.WriteAllBytes(path, damaged);
+
+            var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+
+            Assert.True(e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Contains($"byte offset {start}", StringComparison.Ordinal),
+                $"record {record}, byte {offset}, bit {bit}: {e.Message}");
+            Assert.Equal(damaged, File.ReadAllBytes(path));
+        }
+    }
+
+    [Theory]
+    [InlineData(0u)]
+    [InlineData(3u)]
+    [InlineData(1000u)]
+    [InlineData(uint.MaxValue)]
+    public async Task ABadLengthBeforeTheLastRecord_IsRefused(uint length)
+    {
+        var store = Open();
+        await store.WriteAsync(Append(Command(1, 1)));
+        await store.WriteAsync(Append(Command(2, 1)));
+        store.Dispose();
+        var bytes = File.ReadAllBytes(SegmentPath(1));
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(WriteAheadLog.SegmentHeaderSize), length);
+        File.WriteAllBytes(SegmentPath(1), bytes);
+
+        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+
+        Assert.Contains($"{SegmentPath(1)}: damaged record at byte offset {WriteAheadLog.SegmentHeaderSize}", e.Message, StringComparison.Ordinal);
+    }
+
+    // Every segment but the last was fsynced before the next began, so damage at its end is not
+    // a torn write either.
+    [Fact]
+    public async Task DamageAtTheEndOfASegmentThatIsNotTheLast_IsRefused()
+    {
+        var store = Open(options: Small);
+        await store.WriteAsync(Append([.. Range(1, 30, 1)]));
+        store.Dispose();
+        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count >= 3);
+        var path = SegmentPath(1);
+        var bytes = File.ReadAllBytes(path);
+
+        File.WriteAllBytes(path, bytes[..^1]);
+        var cut = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path, Small));
+        bytes[^1] ^= 1;
+        File.WriteAllBytes(path, bytes);
+        var flipped = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path, Small));
+
+        Assert.Contains(path, cut.Message, StringComparison.Ordinal);
+        Assert.Contains("not in the last segment", cut.Message, StringComparison.Ordinal);
+        Assert.Contains(path, flipped.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AFlippedBitInASegmentHeader_IsRefusedNamingTheFile()
+    {
+        var store = Open();
+        await store.WriteAsync(Append(Command(1, 1)));
+        store.Dispose();
+        var path = SegmentPath(1);
+        var good = File.ReadAllBytes(path);
+
+        for (var offset = 0; offset < WriteAheadLog.SegmentHeaderSize; offset++)
+        {
+            var damaged = (byte[])good.Clone();
+            damaged[offset] ^= 0x10;
+            File.WriteAllBytes(path, damaged);
+
+            var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+
+            Assert.True(e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Contains("byte offset", StringComparison.Ordinal),
+                $"byte {offset}: {e.Message}");
+        }
+    }
+
+    // Records that pass their checksum but make no sense were written by a buggy writer, not cut
+    // short by a crash: refused even as the last record.
+    public static TheoryData<string, int> NonsenseRecords() => new()
+    {
+        { "an entry index skipped", 2 },
+        { "an entry index repeated", 2 },
+        { "a truncation beyond the end", 2 },
+        { "a truncation from zero", 2 },
+        { "an unknown record type", 2 },
+        { "an entry payload that does not decode", 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(NonsenseRecords))]
+    public void ARecordThatPassesItsChecksumButMakesNoSense_IsRefusedEvenAtTheTail(string kind, int badRecord)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        writer.Write(WriteAheadLog.SegmentHeader(1, 0));
+        var starts = new List<int>();
+        void Entry(LogEntry entry)
+        {
+            starts.Add(writer.WrittenCount);
+            WriteAheadLog.WriteEntryRecord(writer, entry);
+        }
+
+        Entry(NoOp(1, 1));
+        Entry(NoOp(2, 1));
+        starts.Add(writer.WrittenCount);
+        switch (kind)
+        {
+            case "an entry index skipped":
+                WriteAheadLog.WriteEntryRecord(writer, NoOp(4, 1));
+                break;
+            case "an entry index repeated":
+                WriteAheadLog.WriteEntryRecord(writer, NoOp(2, 1));
+                break;
+            case "a truncation beyond the end":
+                WriteAheadLog.WriteTruncateRecord(writer, 3);
+                break;
+            case "a truncation from zero":
+                WriteAheadLog.WriteTruncateRecord(writer, 0);
+                break;
+            case "an unknown record type":
+                RawRecord(writer, 9, [1, 2, 3]);
+                break;
+            case "an entry payload that does not decode":
+                RawRecord(writer, WriteAheadLog.EntryRecord, [0x80]);
+                break;
+        }
+
+        var path = SegmentPath(1);
+        File.WriteAllBytes(path, writer.WrittenSpan.ToArray());
+
+        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+
+        Assert.True(e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Contains($"byte offset {starts[badRecord]}", StringComparison.Ordinal),
+            $"{kind}: {e.Message}");
+    }
+
+    private static void RawRecord(ArrayBufferWriter<byte> writer, byte type, byte[] payload)
+    {
+        var body = new byte[] { type }.Concat(payload).ToArray();
+        var header = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)body.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), Crc32C.Compute(body));
+        writer.Write(header);
+        writer.Write(body);
+    }
+
+    // ---- segments --------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Segments_RollOverAtTheConfiguredSize_AndReopenAcrossSeveral()
+    {
+        var store = Open(options: Small);
+        var expected = new List<LogEntry>();
+        var next = 1L;
+        foreach (var size in new[] { 1, 7, 1, 1, 20, 3, 1, 40 })
+        {
+            var batch = Range(next, next + size - 1, 1).ToArray();
+            await store.WriteAsync(Append(batch));
+            expected.AddRange(batch);
+            next += size;
+        }
+
+        var segments = WriteAheadLog.ListSegments(_dir.Path);
+        Assert.True(segments.Count >= 10, $"{segments.Count} segments");
+        Assert.Equal(Enumerable.Range(1, segments.Count).Select(i => (long)i), segments.Select(s => s.Sequence));
+        Assert.All(segments, s => Assert.InRange(new FileInfo(s.Path).Length, WriteAheadLog.SegmentHeaderSize + 1, Small.SegmentSize));
+        Assert.Equal(expected, store.Entries);
+
+        Assert.Equal(expected, Open(options: Small).Entries);
+        Assert.Equal(expected, Open().Entries); // the size is a writing choice; any size reads any log
+
+        // the reopened store continues in the last segment, then rolls on
+        var reopened = Open(options: Small);
+        await reopened.WriteAsync(Append([.. Range(next, next + 9, 2)]));
+        expected.AddRange(Range(next, next + 9, 2));
+        Assert.Equal(expected, Open(options: Small).Entries);
+        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count > segments.Count);
+    }
+
+    [Fact]
+    public async Task ARecordLargerThanASegment_GetsASegmentOfItsOwn()
+    {
+        var store = Open(options: Small);
+        LogEntry[] entries = [NoOp(1, 1), Command(2, 1, dataLength: 1000), NoOp(3, 1)];
+
+        await store.WriteAsync(Append(entries));
+
+        var segments = WriteAheadLog.ListSegments(_dir.Path);
+        Assert.Equal(3, segments.Count);
+        Assert.True(new FileInfo(segments[1].Path).Length > 1000);
+        Assert.Equal(entries, Open(options: Small).Entries);
+    }
+
+    [Fact]
+    public async Task TruncationAcrossASegmentBoundary_RoundTrips()
+    {
+        var store = Open(options: Small);
+        await store.WriteAsync(Append([.. Range(1, 40, 1)]));
+        var segmentsBefore = WriteAheadLog.ListSegments(_dir.Path).Count;
+        Assert.True(segmentsBefore >= 4);
+
+        // index 3 lives in the first segment; the truncation is recorded in the last
+        await store.WriteAsync(new StorageWrite(new HardState(2, "n2"), [new TruncateLog(3), new AppendToLog([.. Range(3, 12, 2)])]));
+
+        LogEntry[] expected = [.. Range(1, 2, 1), .. Range(3, 12, 2)];
+        Assert.Equal(expected, store.Entries);
+        var reopened = Open(options: Small);
+        Assert.Equal(expected, reopened.Entries);
+        Assert.Equal(new HardState(2, "n2"), reopened.HardState);
+        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count >= segmentsBefore);
+
+        await reopened.WriteAsync(new StorageWrite(null, [new TruncateLog(1), new AppendToLog([NoOp(1, 3)])]));
+        Assert.Equal([NoOp(1, 3)], Open(options: Small).Entries);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(20)]
+    public async Task ATornTailInTheLastOfSeveralSegments_IsCutOff(int tornBytes)
+    {
+        var store = Open(options: Small);
+        await store.WriteAsync(Append([.. Range(1, 30, 1)]));
+        store.Dispose();
+        var segments = WriteAheadLog.ListSegments(_dir.Path);
+        Assert.True(segments.Count >= 3);
+        var last = segments[^1].Path;
+        var length = new FileInfo(last).Length;
+        var record = new ArrayBufferWriter<byte>();
+        WriteAheadLog.WriteEntryRecord(record, Command(31, 1));
+        using (var file = new FileStream(last, FileMode.Append))
+            file.Write(record.WrittenSpan[..tornBytes]);
+
+        var reopened = Open(options: Small);
+
+        Assert.Equal(Range(1, 30, 1), reopened.Entries);
+        Assert.Equal(length, new FileInfo(last).Length);
+        await reopened.WriteAsync(Append(Command(31, 2)));
+        Assert.Equal([.. Range(1, 30, 1), Command(31, 2)], Open(options: Small).Entries);
+    }
+
+    [Fact]
+    public async Task AMissingSegment_IsRefusedNamingIt()
+    {
+        var store = Open(options: Small);
+        await store.WriteAsync(Append([.. Range(1, 30, 1)]));
+        store.Dispose();
+        File.Delete(SegmentPath(2));
+
+        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+
+        Assert.Contains(SegmentPath(2), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AMissingFirstSegment_IsRefusedNamingIt()
+    {
+        var store = Open(options: Small);
+        await store.WriteAsync(Append([.. Range(1, 30, 1)]));
+        store.Dispose();
+        File.Delete(SegmentPath(1));
+
+        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+
+        Assert.Contains(SegmentPath(1), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ALeftoverTemporarySegment_IsRemoved_AndTheLogIsIntact()
+    {
+        var store = Open();
+        await store.WriteAsync(Append(NoOp(1, 1)));
+        store.Dispose();
+        var leftover = SegmentPath(2) + ".tmp";
+        File.WriteAllBytes(leftover, WriteAheadLog.SegmentHeader(2, 1)[..10]);
+
+        var reopened = Open();
+
+        Assert.False(File.Exists(leftover));
+        Assert.Equal([NoOp(1, 1)], reopened.Entries);
+        await reopened.WriteAsync(Append(NoOp(2, 1)));
+        Assert.Equal(2, Open().Entries.Count);
+    }
+
+    [Fact]
+    public void SegmentSize_BelowTheMinimum_IsRefused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => FileRaftStorage.Open(_dir.Path, new FileRaftStorageOptions { SegmentSize = 10 }));
+    }
+
+    // The layout documented on WriteAheadLog, pinned so that a change of format is a deliberate one.
+    [Fact]
+    public async Task SegmentLayout_FollowsTheDocumentedFormat()
+    {
+        var store = Open();
+        await store.WriteAsync(new StorageWrite(null, [new AppendToLog([NoOp(1, 7), NoOp(2, 7)]), new TruncateLog(2)]));
+        store.Dispose();
+
+        var bytes = File.ReadAllBytes(_dir.File("wal-0000000000000001.log"));
+
+        Assert.Equal("RAFTWAL\u0001"u8.ToArray(), bytes[..8]);
+        Assert.Equal(1, BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(8)));
+        Assert.Equal(0, BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(16)));
+        Assert.Equal(Crc32C.Compute(bytes.AsSpan(0, 28)), BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28)));
+        var records = bytes[32..];
+        Assert.Equal(
+            new byte[] { 4, 0, 0, 0 }.Concat(Crc(1, 0, 1, 7)).Concat(new byte[] { 1, 0, 1, 7 })
+                .Concat(new byte[] { 4, 0, 0, 0 }).Concat(Crc(1, 0, 2, 7)).Concat(new byte[] { 1, 0, 2, 7 })
+                .Concat(new byte[] { 9, 0, 0, 0 }).Concat(Crc(2, 2, 0, 0, 0, 0, 0, 0, 0)).Concat(new byte[] { 2, 2, 0, 0, 0, 0, 0, 0, 0 }),
+            records);
+        Assert.Equal([NoOp(1, 7)], Open().Entries);
+
+        static byte[] Crc(params byte[] body)
+        {
+            var crc = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(crc, Crc32C.Compute(body));
+            return crc;
+        }
+    }
+
+    // ---- group commit and ordering ---------------------------------------------------------
+
+    [Fact]
+    public async Task ABatchOfAThousandEntries_CostsOneFsync()
+    {
+        var store = Open();
+        await store.WriteAsync(Append(NoOp(1, 1))); // creates the segment: its own fsyncs
+        var before = store.FsyncCount;
+
+        await store.WriteAsync(Append([.. Range(2, 1001, 1, dataLength: 128)]));
+
+        Assert.Equal(1, store.FsyncCount - before);
+        Assert.Equal(1001, Open().Entries.Count);
+    }
+
+    [Fact]
+    public async Task FsyncCounts_OfEachKindOfWrite()
+    {
+        var store = Open();
+
+        await store.WriteAsync(Append(NoOp(1, 1)));
+        Assert.Equal(3, store.FsyncCount); // new segment: its temporary file and the directory; then the batch
+
+        await store.SaveHardStateAsync(new HardState(1, "n1"));
+        Assert.Equal(5, store.FsyncCount); // the hard state file and the directory; no log write
+
+        await store.WriteAsync(new StorageWrite(new HardState(2, "n2"), [new TruncateLog(1), new AppendToLog([.. Range(1, 50, 2)])]));
+        Assert.Equal(8, store.FsyncCount); // hard state (2) and the whole log batch (1)
+    }
+
+    [Fact]
+    public async Task WritesIssuedWithoutWaiting_CompleteInOrder()
+    {
+        var store = Open(options: new FileRaftStorageOptions { SegmentSize = 4096 });
+        var completed = new ConcurrentQueue<long>();
+        var seenAtCompletion = new ConcurrentDictionary<long, int>();
+
+        var writes = Enumerable.Range(1, 300).Select(i =>
+        {
+            var write = i % 10 == 0
+                ? new StorageWrite(new HardState(i, null), [new AppendToLog([NoOp(i, 1)])])
+                : Append(Command(i, 1));
+            return store.WriteAsync(write).ContinueWith(
+                t =>
+                {
+                    t.GetAwaiter().GetResult();
+                    completed.Enqueue(i);
+                    seenAtCompletion[i] = store.Entries.Count;
+                },
+                TaskContinuationOptions.ExecuteSynchronously);
+        }).ToList();
+        await Task.WhenAll(writes);
+
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), completed);
+        Assert.All(seenAtCompletion, kv => Assert.True(kv.Value >= kv.Key, $"write {kv.Key} completed with {kv.Value} entries visible"));
+        Assert.Equal(new HardState(300, null), store.HardState);
+        Assert.Equal(300, Open().Entries.Count);
+    }
+
+    [Fact]
+    public async Task WritesFromManyThreads_AreSerialized()
+    {
+        var store = Open();
+        var gate = new SemaphoreSlim(1, 1);
+        var next = 0L;
+
+        // each thread appends the next index under a lock that covers only the call, not the write
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            var pending = new List<Task>();
+            for (var k = 0; k < 25; k++)
+            {
+                await gate.WaitAsync();
+                try
+                {
+                    next++;
+                    pending.Add(store.WriteAsync(Append(NoOp(next, 1))));
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
+
+            await Task.WhenAll(pending);
+        })));
+
+        Assert.Equal(Enumerable.Range(1, 200).Select(i => NoOp(i, 1)), Open().Entries);
+    }
+
+    [Fact]
+    public async Task WriteAsync_ReturnsBeforeTheWriteRuns()
+    {
+        var store = Open();
+        var blocker = new TaskCompletionSource();
+        // a first write that cannot finish: later ones queue behind it
+        var slow = store.WriteAsync(new StorageWrite(null, [new AppendToLog(new BlockingList(blocker.Task, NoOp(1, 1)))]));
+
+        var queued = store.WriteAsync(Append(NoOp(2, 1)));
+
+        Assert.False(slow.IsCompleted);
+        Assert.False(queued.IsCompleted);
+        blocker.SetResult();
+        await queued;
+        Assert.Equal(2, store.Entries.Count);
+    }
+
+    [Fact]
+    public async Task Dispose_WaitsForIssuedWrites_ThenRefusesMore()
+    {
+        var store = Open();
+        var writes = Enumerable.Range(1, 20).Select(i => store.WriteAsync(Append(NoOp(i, 1)))).ToList();
+
+        store.Dispose();
+
+        Assert.All(writes, w => Assert.True(w.IsCompletedSuccessfully));
+        Assert.Throws<ObjectDisposedException>(() => { _ = store.WriteAsync(Append(NoOp(21, 1))); }); // thrown at the call
+        Assert.Equal(20, Open().Entries.Count);
+        await Task.WhenAll(writes);
+    }
+
+    /// <summary>A list whose enumeration waits for a signal: holds a write at a known point.</summary>
+    private sealed class BlockingList(Task signal, params LogEntry[] entries) : IReadOnlyList<LogEntry>
+    {
+        public int Count => entries.Length;
+
+        public LogEntry this[int index] => entries[index];
+
+        public IEnumerator<LogEntry> GetEnumerator()
+        {
+            signal.Wait();
+            return ((IEnumerable<LogEntry>)entries).GetEnumerator();
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}
