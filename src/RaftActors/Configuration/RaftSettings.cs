@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using RaftActors.Core;
 
 namespace RaftActors.Configuration;
 
@@ -8,7 +9,13 @@ namespace RaftActors.Configuration;
 /// </summary>
 public sealed record RaftSettings
 {
-    public RaftSettings(TimeSpan electionTimeoutMin, TimeSpan electionTimeoutMax, TimeSpan heartbeatInterval, int? randomSeed = null)
+    public RaftSettings(
+        TimeSpan electionTimeoutMin,
+        TimeSpan electionTimeoutMax,
+        TimeSpan heartbeatInterval,
+        int? randomSeed = null,
+        ReplicationLimits? replication = null,
+        bool forwardToLeader = false)
     {
         if (electionTimeoutMin <= TimeSpan.Zero)
             throw new RaftConfigurationException("raft.election-timeout-min", $"must be positive, got {electionTimeoutMin}");
@@ -24,6 +31,14 @@ public sealed record RaftSettings
         ElectionTimeoutMax = electionTimeoutMax;
         HeartbeatInterval = heartbeatInterval;
         RandomSeed = randomSeed;
+        Replication = replication ?? ReplicationLimits.Default;
+        if (Replication.MaxEntriesPerAppend < 1)
+            throw new RaftConfigurationException("raft.max-entries-per-append", $"must be at least 1, got {Replication.MaxEntriesPerAppend}");
+        if (Replication.MaxBytesPerAppend < 1)
+            throw new RaftConfigurationException("raft.max-bytes-per-append", $"must be at least 1 byte, got {Replication.MaxBytesPerAppend}");
+        if (Replication.MaxAppendsInFlight < 1)
+            throw new RaftConfigurationException("raft.max-appends-in-flight", $"must be at least 1, got {Replication.MaxAppendsInFlight}");
+        ForwardToLeader = forwardToLeader;
     }
 
     public TimeSpan ElectionTimeoutMin { get; }
@@ -34,6 +49,12 @@ public sealed record RaftSettings
 
     /// <summary>Seed of the election timeouts' random numbers; null draws one per node.</summary>
     public int? RandomSeed { get; }
+
+    /// <summary>How a leader batches and pipelines AppendEntries.</summary>
+    public ReplicationLimits Replication { get; }
+
+    /// <summary>Whether a follower forwards clients' requests to the leader instead of answering <c>NotLeader</c>.</summary>
+    public bool ForwardToLeader { get; }
 
     /// <summary>
     /// The seed of one node's election timeouts. A configured seed is mixed with the node id, so
@@ -65,6 +86,11 @@ public sealed record RaftSettings
             HoconReader.Duration(raft, "raft.election-timeout-min"),
             HoconReader.Duration(raft, "raft.election-timeout-max"),
             HoconReader.Duration(raft, "raft.heartbeat-interval"),
-            seed);
+            seed,
+            new ReplicationLimits(
+                HoconReader.Read(raft, "raft.max-entries-per-append", c => c.GetInt("raft.max-entries-per-append")),
+                HoconReader.Read(raft, "raft.max-bytes-per-append", c => checked((int)(c.GetByteSize("raft.max-bytes-per-append") ?? 0))),
+                HoconReader.Read(raft, "raft.max-appends-in-flight", c => c.GetInt("raft.max-appends-in-flight"))),
+            HoconReader.Read(raft, "raft.forward-to-leader", c => c.GetBoolean("raft.forward-to-leader")));
     }
 }

@@ -3,17 +3,23 @@ using RaftActors.Messages;
 namespace RaftActors.Core;
 
 /// <summary>
-/// Holds back outgoing messages until the hard state decided before them is durable, so a
-/// node never tells a peer something (a vote, a term) that a crash could make it forget.
-/// Writes are coalesced: one is in flight at a time and the next carries only the latest
-/// state, since a newer hard state supersedes all older ones.
+/// Holds back outgoing messages until what was decided before them is durable, so a node
+/// never tells a peer something (a vote, a term, an appended entry) that a crash could make it
+/// forget. A message waits for the hard state decided before it, and if it says so for the log
+/// changes too. Writes are group-committed: one is in flight at a time, and everything decided
+/// meanwhile travels in the next — the latest hard state (it supersedes older ones) and every
+/// log change, in order. A message leaves as soon as what it depends on is durable; messages of
+/// one kind keep their order (their dependencies only grow), and Raft tolerates reordering
+/// between kinds.
 /// </summary>
 public sealed class DurableOutbox
 {
-    private readonly Queue<(long RequiredVersion, string To, IRaftProtocolMessage Message)> _waiting = new();
+    private readonly List<(long RequiredVersion, string To, IRaftProtocolMessage Message)> _waiting = new();
+    private readonly List<PersistEntries> _unwrittenLog = new();
     private long _latestVersion;
+    private long _latestHardStateVersion;
     private long _durableVersion;
-    private HardState? _unwritten;
+    private HardState? _unwrittenHardState;
     private bool _writeInFlight;
 
     /// <summary>Messages waiting for a write.</summary>
@@ -22,27 +28,36 @@ public sealed class DurableOutbox
     /// <summary>Records a new hard state to write; messages sent after this wait for it.</summary>
     public void Persist(HardState state)
     {
-        _latestVersion++;
-        _unwritten = state;
+        _latestHardStateVersion = ++_latestVersion;
+        _unwrittenHardState = state;
     }
 
-    /// <summary>Sends now when nothing is pending, else queues behind the pending writes.</summary>
-    public void Send(string to, IRaftProtocolMessage message, Action<string, IRaftProtocolMessage> deliver)
+    /// <summary>Records a log change to write; messages sent after this wait for it.</summary>
+    public void Persist(PersistEntries change)
     {
-        if (_durableVersion >= _latestVersion)
+        _latestVersion++;
+        _unwrittenLog.Add(change);
+    }
+
+    /// <summary>Sends now when what the message depends on is durable, else queues it until it is.</summary>
+    public void Send(string to, IRaftProtocolMessage message, Action<string, IRaftProtocolMessage> deliver, bool afterLogDurable = true)
+    {
+        var required = afterLogDurable ? _latestVersion : _latestHardStateVersion;
+        if (_durableVersion >= required)
             deliver(to, message);
         else
-            _waiting.Enqueue((_latestVersion, to, message));
+            _waiting.Add((required, to, message));
     }
 
     /// <summary>The next write to start, or null when a write is in flight or nothing is new.</summary>
-    public (HardState State, long Version)? TakeNextWrite()
+    public DurableWrite? TakeNextWrite()
     {
-        if (_writeInFlight || _unwritten is null)
+        if (_writeInFlight || (_unwrittenHardState is null && _unwrittenLog.Count == 0))
             return null;
         _writeInFlight = true;
-        var write = (_unwritten, _latestVersion);
-        _unwritten = null;
+        var write = new DurableWrite(_unwrittenHardState, _unwrittenLog.ToArray(), _latestVersion);
+        _unwrittenHardState = null;
+        _unwrittenLog.Clear();
         return write;
     }
 
@@ -51,10 +66,24 @@ public sealed class DurableOutbox
     {
         _writeInFlight = false;
         _durableVersion = Math.Max(_durableVersion, version);
-        while (_waiting.Count > 0 && _waiting.Peek().RequiredVersion <= _durableVersion)
+        var released = 0;
+        foreach (var (required, to, message) in _waiting)
         {
-            var (_, to, message) = _waiting.Dequeue();
-            deliver(to, message);
+            if (required <= _durableVersion)
+            {
+                deliver(to, message);
+                released++;
+            }
         }
+
+        if (released > 0)
+            _waiting.RemoveAll(w => w.RequiredVersion <= _durableVersion);
     }
+}
+
+/// <summary>One group-committed write: the hard state to store (if it changed) and the log changes in order.</summary>
+public sealed record DurableWrite(HardState? HardState, IReadOnlyList<PersistEntries> LogChanges, long Version)
+{
+    /// <summary>The log's last position once this write is durable, when it changes the log.</summary>
+    public LogPosition? LastAfter => LogChanges.Count == 0 ? null : LogChanges[^1].LastAfter;
 }

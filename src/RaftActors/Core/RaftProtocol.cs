@@ -4,24 +4,37 @@ namespace RaftActors.Core;
 
 /// <summary>
 /// Raft's protocol as a deterministic state machine, in the manner of etcd-io/raft: no clock,
-/// no I/O, no actor. Time arrives as timer inputs, peers' messages as <see cref="Step"/>; the
-/// decisions come out as <see cref="RaftEffect"/>s for the host (the RaftNode actor, or a
-/// simulator) to carry out. Every rule of Figure 2 lives here or in the rule classes it calls.
+/// no I/O, no actor. Time arrives as timer inputs, peers' messages as <see cref="Step"/>,
+/// clients as <see cref="Propose"/> and <see cref="RequestRead"/>, the disk as
+/// <see cref="Persisted"/>; decisions come out as <see cref="RaftEffect"/>s for the host (the
+/// RaftNode actor, or a simulator) to carry out. Every rule of Figure 2 lives here or in the
+/// rule classes it calls.
 /// </summary>
 public sealed class RaftProtocol
 {
     private readonly List<RaftEffect> _effects = new();
     private readonly ElectionTimeouts _timeouts;
     private readonly TimeSpan _heartbeatInterval;
+    private readonly ReplicationLimits _limits;
     private readonly HashSet<string> _peers;
+    private readonly RaftLog _log;
+    private readonly Dictionary<string, FollowerProgress> _progress = new(StringComparer.Ordinal);
+    private readonly List<PendingRead> _reads = new();
+    private readonly List<long> _readsAwaitingTermStart = new();
     private ElectionTally? _tally;
+    private long _stableIndex;
+    private long _sequence;
+    private long _termStartIndex;
+    private bool _readRoundNeeded;
 
     public RaftProtocol(
         string nodeId,
         IReadOnlyCollection<string> peerIds,
         HardState persisted,
         ElectionTimeouts timeouts,
-        TimeSpan heartbeatInterval)
+        TimeSpan heartbeatInterval,
+        IEnumerable<LogEntry>? persistedLog = null,
+        ReplicationLimits? limits = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(nodeId);
         NodeId = nodeId;
@@ -33,6 +46,9 @@ public sealed class RaftProtocol
         HardState = persisted;
         _timeouts = timeouts;
         _heartbeatInterval = heartbeatInterval;
+        _limits = limits ?? ReplicationLimits.Default;
+        _log = new RaftLog(persistedLog);
+        _stableIndex = _log.LastIndex;
     }
 
     public string NodeId { get; }
@@ -51,8 +67,13 @@ public sealed class RaftProtocol
     /// <summary>The leader of the current term, when this node knows it.</summary>
     public string? LeaderId { get; private set; }
 
-    /// <summary>The position of this node's last log entry. The log arrives with log replication.</summary>
-    public LogPosition LastLog => LogPosition.Empty;
+    /// <summary>The log as this node has decided it; its tail may not be durable yet.</summary>
+    public RaftLog Log => _log;
+
+    public LogPosition LastLog => _log.Last;
+
+    /// <summary>The highest index known committed; volatile, it restarts from 0.</summary>
+    public long CommitIndex { get; private set; }
 
     /// <summary>Takes the effects produced since the last call, in the order they must be carried out.</summary>
     public IReadOnlyList<RaftEffect> DrainEffects()
@@ -75,8 +96,13 @@ public sealed class RaftProtocol
     /// <summary>The heartbeat timer fired: a leader asserts its leadership to every peer.</summary>
     public void HeartbeatTimeoutElapsed()
     {
-        if (Role == RaftRole.Leader)
-            BroadcastHeartbeat();
+        if (Role != RaftRole.Leader)
+            return;
+        foreach (var peer in _peers)
+        {
+            if (!SendEntries(peer))
+                SendAppend(peer, []);
+        }
     }
 
     /// <summary>
@@ -102,11 +128,71 @@ public sealed class RaftProtocol
             case RequestVoteResult vote when Role == RaftRole.Candidate && vote.Term == Term:
                 CountVote(vote);
                 break;
-            // A vote reply of another term or role, and AppendEntries replies before log
-            // replication, change nothing beyond the term rule above.
+            case AppendEntriesResult result when Role == RaftRole.Leader && result.Term == Term:
+                HandleAppendResult(result);
+                break;
+
+            // Replies of an older term, or to a role this node no longer has, change nothing
+            // beyond the term rule above (§5.1; "ignore replies of another term").
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// A leader appends a client's command to its log and returns its index; it replicates with
+    /// the next <see cref="Replicate"/>, so commands that arrive together travel together.
+    /// Returns null when this node is not the leader.
+    /// </summary>
+    public long? Propose(EntryCommand command)
+    {
+        if (Role != RaftRole.Leader)
+            return null;
+        return AppendAsLeader(command).Index;
+    }
+
+    /// <summary>A leader sends what its followers lack, within each follower's window, and any heartbeat round that pending reads wait for.</summary>
+    public void Replicate()
+    {
+        if (Role != RaftRole.Leader)
+            return;
+        foreach (var peer in _peers)
+        {
+            var sent = SendEntries(peer);
+            if (!sent && _readRoundNeeded && _progress[peer].LastSentSequence < PendingReadSequence())
+                SendAppend(peer, []);
+        }
+
+        _readRoundNeeded = false;
+    }
+
+    /// <summary>
+    /// Starts a linearizable read (ReadIndex, thesis §6.4): the leader notes its commit index and
+    /// confirms it is still the leader with a round of heartbeats answered by a majority; then
+    /// <see cref="ServeRead"/> says from which applied index the read may run. A new leader
+    /// starts no read before the no-op of its term is committed. Returns false when not leader.
+    /// </summary>
+    public bool RequestRead(long readId)
+    {
+        if (Role != RaftRole.Leader)
+            return false;
+        if (CommitIndex < _termStartIndex)
+            _readsAwaitingTermStart.Add(readId);
+        else
+            RegisterRead(readId);
+        return true;
+    }
+
+    /// <summary>The host made the log durable up to <paramref name="lastDurable"/>.</summary>
+    public void Persisted(LogPosition lastDurable)
+    {
+        // Log Matching: if the log still holds this entry, everything before it is the same too.
+        if (_log.Matches(lastDurable) && lastDurable.Index > _stableIndex)
+        {
+            _stableIndex = lastDurable.Index;
+            if (Role == RaftRole.Leader)
+                AdvanceLeaderCommit();
+        }
     }
 
     private void StartElection()
@@ -136,7 +222,14 @@ public sealed class RaftProtocol
         LeaderId = NodeId;
         _tally = null;
         Emit(new StopElectionTimer());
-        BroadcastHeartbeat();
+
+        // A no-op of the new term commits the entries of earlier terms beneath it (§5.4.2) and
+        // tells the leader what is committed before it serves reads (§8).
+        _progress.Clear();
+        foreach (var peer in _peers)
+            _progress[peer] = new FollowerProgress(_log.LastIndex + 1);
+        _termStartIndex = AppendAsLeader(command: null).Index;
+        Replicate();
         Emit(new StartHeartbeatTimer(_heartbeatInterval));
     }
 
@@ -154,6 +247,13 @@ public sealed class RaftProtocol
 
         if (wasLeader)
         {
+            _progress.Clear();
+            var unconfirmed = _reads.Select(r => r.Id).Concat(_readsAwaitingTermStart).ToList();
+            _reads.Clear();
+            _readsAwaitingTermStart.Clear();
+            if (unconfirmed.Count > 0)
+                Emit(new FailReads(unconfirmed));
+
             // A leader's election timer is off; a follower needs one to notice a dead leader.
             Emit(new StopHeartbeatTimer());
             Emit(new ResetElectionTimer(_timeouts.Next()));
@@ -180,17 +280,12 @@ public sealed class RaftProtocol
 
     private void HandleAppendEntries(AppendEntries append)
     {
-        if (append.Term < Term)
+        if (append.Term < Term || Role == RaftRole.Leader)
         {
-            Emit(new SendMessage(append.LeaderId, new AppendEntriesResult(Term, NodeId, Success: false)));
-            return;
-        }
-
-        if (Role == RaftRole.Leader)
-        {
-            // Two leaders in one term would break Election Safety; it cannot happen while
-            // every node keeps one vote per term, so refuse rather than follow.
-            Emit(new SendMessage(append.LeaderId, new AppendEntriesResult(Term, NodeId, Success: false)));
+            // A stale leader learns the current term from the refusal. A leader never receives
+            // an AppendEntries of its own term while each node votes once per term; refuse it
+            // rather than follow.
+            Emit(new SendMessage(append.LeaderId, new AppendEntriesResult(Term, NodeId, false, Sequence: append.Sequence)));
             return;
         }
 
@@ -200,15 +295,141 @@ public sealed class RaftProtocol
 
         // An AppendEntries from the current term's leader resets the election timer.
         Emit(new ResetElectionTimer(_timeouts.Next()));
-        var matches = append.PrevLogIndex == LastLog.Index && append.PrevLogTerm == LastLog.Term;
-        Emit(new SendMessage(append.LeaderId, new AppendEntriesResult(Term, NodeId, matches)));
+
+        var decision = ReplicationRules.DecideAppend(_log, append);
+        if (!decision.Success)
+        {
+            Emit(new SendMessage(append.LeaderId, new AppendEntriesResult(
+                Term, NodeId, false, ConflictIndex: decision.ConflictIndex, ConflictTerm: decision.ConflictTerm, Sequence: append.Sequence)));
+            return;
+        }
+
+        if (decision.TruncateFrom != AppendDecision.NoTruncation)
+        {
+            if (decision.TruncateFrom <= CommitIndex)
+                throw new InvalidOperationException(
+                    $"{NodeId}: leader {append.LeaderId} of term {append.Term} conflicts with committed entry {decision.TruncateFrom}");
+            _log.TruncateFrom(decision.TruncateFrom);
+            _stableIndex = Math.Min(_stableIndex, decision.TruncateFrom - 1);
+        }
+
+        foreach (var entry in decision.NewEntries)
+            _log.Append(entry);
+        if (decision.TruncateFrom != AppendDecision.NoTruncation || decision.NewEntries.Count > 0)
+            Emit(new PersistEntries(decision.TruncateFrom, decision.NewEntries, _log.Last));
+
+        AdvanceCommit(ReplicationRules.FollowerCommitIndex(CommitIndex, append));
+
+        // The acknowledgement leaves only once the entries it acknowledges are durable.
+        Emit(new SendMessage(
+            append.LeaderId,
+            new AppendEntriesResult(Term, NodeId, true, MatchIndex: decision.MatchIndex, Sequence: append.Sequence),
+            AfterLogDurable: true));
     }
 
-    private void BroadcastHeartbeat()
+    private void HandleAppendResult(AppendEntriesResult result)
     {
-        foreach (var peer in _peers)
-            Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, LastLog.Index, LastLog.Term, LeaderCommit: 0)));
+        var progress = _progress[result.FollowerId];
+        progress.Answered(result.Sequence);
+        if (result.Success)
+        {
+            progress.Matched(result.MatchIndex);
+            AdvanceLeaderCommit();
+        }
+        else if (result.Sequence >= progress.PipelineStart)
+        {
+            // The follower's log diverges before what we sent: resume where its hint says,
+            // dropping the rest of the pipeline (its messages will be refused too).
+            progress.Restart(ReplicationRules.NextIndexAfterRefusal(_log, progress.MatchIndex, result), _sequence + 1);
+        }
+
+        ConfirmReads();
+        SendEntries(result.FollowerId);
+    }
+
+    /// <summary>Sends the follower's next entries if it lacks some and its window has room.</summary>
+    private bool SendEntries(string peer)
+    {
+        var progress = _progress[peer];
+        var sent = false;
+        while (progress.NextIndex <= _log.LastIndex && progress.InFlight < _limits.MaxAppendsInFlight)
+        {
+            var entries = _log.Slice(progress.NextIndex, _limits.MaxEntriesPerAppend, _limits.MaxBytesPerAppend);
+            SendAppend(peer, entries);
+            sent = true;
+        }
+
+        return sent;
+    }
+
+    private void SendAppend(string peer, IReadOnlyList<LogEntry> entries)
+    {
+        var progress = _progress[peer];
+        var prevIndex = progress.NextIndex - 1;
+        var sequence = ++_sequence;
+        progress.Sent(sequence, carriesEntries: entries.Count > 0);
+        progress.NextIndex += entries.Count;
+        Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, prevIndex, _log.TermAt(prevIndex)!.Value, entries, CommitIndex, sequence)));
+    }
+
+    private LogEntry AppendAsLeader(EntryCommand? command)
+    {
+        var entry = new LogEntry(_log.LastIndex + 1, Term, command);
+        _log.Append(entry);
+        Emit(new PersistEntries(AppendDecision.NoTruncation, [entry], entry.Position));
+        return entry;
+    }
+
+    private void AdvanceLeaderCommit()
+    {
+        var matches = _progress.Values.Select(p => p.MatchIndex).Append(_stableIndex);
+        AdvanceCommit(ReplicationRules.LeaderCommitIndex(_log, Term, CommitIndex, matches, ClusterSize));
+    }
+
+    private void AdvanceCommit(long newCommitIndex)
+    {
+        newCommitIndex = Math.Min(newCommitIndex, _log.LastIndex);
+        if (newCommitIndex <= CommitIndex)
+            return;
+        var committed = _log.Range(CommitIndex + 1, newCommitIndex);
+        CommitIndex = newCommitIndex;
+        Emit(new ApplyEntries(committed));
+
+        if (Role == RaftRole.Leader && CommitIndex >= _termStartIndex && _readsAwaitingTermStart.Count > 0)
+        {
+            foreach (var readId in _readsAwaitingTermStart)
+                RegisterRead(readId);
+            _readsAwaitingTermStart.Clear();
+            Replicate();
+        }
+    }
+
+    private void RegisterRead(long readId)
+    {
+        // Confirmed by answers to messages sent after now, that is, with a later sequence.
+        _reads.Add(new PendingRead(readId, CommitIndex, _sequence + 1));
+        _readRoundNeeded = true;
+        ConfirmReads();
+    }
+
+    private long PendingReadSequence() => _reads.Count == 0 ? 0 : _reads[^1].Sequence;
+
+    private void ConfirmReads()
+    {
+        var confirmed = 0;
+        foreach (var read in _reads)
+        {
+            var acknowledgements = 1 + _progress.Values.Count(p => p.AcknowledgedSequence >= read.Sequence);
+            if (acknowledgements < Quorum.Majority(ClusterSize))
+                break;
+            Emit(new ServeRead(read.Id, read.ReadIndex));
+            confirmed++;
+        }
+
+        _reads.RemoveRange(0, confirmed);
     }
 
     private void Emit(RaftEffect effect) => _effects.Add(effect);
+
+    private sealed record PendingRead(long Id, long ReadIndex, long Sequence);
 }

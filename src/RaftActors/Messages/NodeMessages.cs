@@ -13,8 +13,19 @@ public sealed class GetRaftStatus
     }
 }
 
-/// <summary>A node's view of the cluster: its role, term, the leader it knows and its vote in this term.</summary>
-public sealed record RaftStatus(string NodeId, RaftRole Role, long Term, string? LeaderId, string? VotedFor);
+/// <summary>
+/// A node's view of the cluster: its role, term, the leader it knows, its vote in this term, and
+/// how far its log reaches, is known committed and is applied.
+/// </summary>
+public sealed record RaftStatus(
+    string NodeId,
+    RaftRole Role,
+    long Term,
+    string? LeaderId,
+    string? VotedFor,
+    long LastLogIndex = 0,
+    long CommitIndex = 0,
+    long LastApplied = 0);
 
 /// <summary>
 /// Published on the ActorSystem's EventStream, and sent to subscribers, whenever a node's role,

@@ -1,3 +1,5 @@
+using RaftActors.Core;
+
 namespace RaftActors.Messages;
 
 /// <summary>
@@ -28,17 +30,46 @@ public sealed record RequestVoteResult(long Term, string VoterId, bool VoteGrant
 }
 
 /// <summary>
-/// AppendEntries RPC (Figure 2). Without entries it is the leader's heartbeat; log entries
-/// join it with log replication.
+/// AppendEntries RPC (Figure 2): entries to replicate, or none as the leader's heartbeat.
+/// <see cref="Sequence"/> numbers the leader's messages to one follower within its term, so a
+/// reply says which request it answers (for pipelining and for ReadIndex's leadership check).
 /// </summary>
-public sealed record AppendEntries(long Term, string LeaderId, long PrevLogIndex, long PrevLogTerm, long LeaderCommit)
+public sealed record AppendEntries(
+    long Term,
+    string LeaderId,
+    long PrevLogIndex,
+    long PrevLogTerm,
+    IReadOnlyList<LogEntry> Entries,
+    long LeaderCommit,
+    long Sequence = 0)
     : IRaftProtocolMessage
 {
     public string From => LeaderId;
+
+    public bool Equals(AppendEntries? other) =>
+        other is not null && Term == other.Term && LeaderId == other.LeaderId && PrevLogIndex == other.PrevLogIndex &&
+        PrevLogTerm == other.PrevLogTerm && LeaderCommit == other.LeaderCommit && Sequence == other.Sequence &&
+        Entries.SequenceEqual(other.Entries);
+
+    public override int GetHashCode() => HashCode.Combine(Term, LeaderId, PrevLogIndex, Entries.Count, Sequence);
 }
 
-/// <summary>The reply to <see cref="AppendEntries"/>.</summary>
-public sealed record AppendEntriesResult(long Term, string FollowerId, bool Success) : IRaftProtocolMessage
+/// <summary>
+/// The reply to <see cref="AppendEntries"/>. On success <see cref="MatchIndex"/> is the last index
+/// the request made this follower's log agree on. On refusal the conflict hint lets the leader
+/// skip a whole term at a time (§5.3): <see cref="ConflictTerm"/> is the term of the follower's
+/// entry at prevLogIndex (0 if its log is shorter) and <see cref="ConflictIndex"/> the first index
+/// of that term (or the follower's last index + 1).
+/// </summary>
+public sealed record AppendEntriesResult(
+    long Term,
+    string FollowerId,
+    bool Success,
+    long MatchIndex = 0,
+    long ConflictIndex = 0,
+    long ConflictTerm = 0,
+    long Sequence = 0)
+    : IRaftProtocolMessage
 {
     public string From => FollowerId;
 }

@@ -3,6 +3,7 @@ using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
+using RaftActors.StateMachine;
 using RaftActors.Storage;
 
 namespace RaftActors.Node;
@@ -10,9 +11,10 @@ namespace RaftActors.Node;
 /// <summary>
 /// A Raft node as an Akka.NET FSM whose states are the three Raft roles. The protocol's
 /// decisions are made by <see cref="RaftProtocol"/>; this actor is its shell: it turns timer
-/// messages and peers' messages into protocol inputs and carries out the effects — named
-/// timers, durable writes off the actor's thread, and sends held back until what they depend
-/// on is durable. Role, term and leader changes are published on the EventStream.
+/// messages, peers' messages and clients' requests into protocol inputs and carries out the
+/// effects — named timers, group-committed writes off the actor's thread, sends held back
+/// until what they depend on is durable, and committed entries handed to the applier. Role,
+/// term and leader changes are published on the EventStream.
 /// </summary>
 public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 {
@@ -22,49 +24,78 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RaftProtocol _protocol;
     private readonly IRaftStorage _storage;
+    private readonly RaftSettings _settings;
+    private readonly IReadOnlyDictionary<string, ActorPath> _peerPaths;
     private readonly IReadOnlyDictionary<string, IActorRef> _peers;
     private readonly DurableOutbox _outbox = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly Action<string, IRaftProtocolMessage> _deliver;
+    private readonly IActorRef _applier;
+
+    // Clients waiting for their command's commit, by log index, with the term it was proposed in.
+    private readonly Dictionary<long, (long Term, IActorRef Client)> _pendingCommands = new();
+    private readonly Dictionary<long, (object Query, IActorRef Client)> _pendingReads = new();
+    private long _nextReadId;
+    private long _lastApplied;
+    private bool _flushScheduled;
 
     // A restarted actor is a new incarnation with a fresh outbox; a write started by the previous
     // one may still complete, and its completion must not release this incarnation's messages.
     private readonly object _incarnation = new();
 
-    public RaftNode(RaftMembership membership, RaftSettings settings, IRaftStorage storage)
+    public RaftNode(RaftMembership membership, RaftSettings settings, IRaftStorage storage, Func<IRaftStateMachine> stateMachineFactory)
     {
         _storage = storage;
+        _settings = settings;
         var provider = ((ExtendedActorSystem)Context.System).Provider;
+        _peerPaths = membership.Peers.ToDictionary(p => p.Id, p => p.Path, StringComparer.Ordinal);
         _peers = membership.Peers.ToDictionary(p => p.Id, p => provider.ResolveActorRef(p.Path), StringComparer.Ordinal);
         _deliver = (to, message) => _peers[to].Tell(message, Self);
 
+        // Each incarnation applies the log from the start to a state machine of its own, so no
+        // entry is applied twice to one state machine.
+        _applier = Context.ActorOf(StateMachineApplier.Props(stateMachineFactory()), "applier");
+
         var seed = settings.ElectionSeedFor(membership.SelfId);
-        _log.Info("Raft node {0} starting at term {1} (vote {2}), {3} peers, election timeout seed {4}",
-            membership.SelfId, storage.HardState.Term, storage.HardState.VotedFor ?? "none", _peers.Count, seed);
+        var durableLog = storage.Entries;
+        _log.Info("Raft node {0} starting at term {1} (vote {2}) with {3} log entries, {4} peers, election timeout seed {5}",
+            membership.SelfId, storage.HardState.Term, storage.HardState.VotedFor ?? "none", durableLog.Count, _peers.Count, seed);
         _protocol = new RaftProtocol(
             membership.SelfId,
             _peers.Keys.ToList(),
             storage.HardState,
             new ElectionTimeouts(settings.ElectionTimeoutMin, settings.ElectionTimeoutMax, new Random(seed)),
-            settings.HeartbeatInterval);
+            settings.HeartbeatInterval,
+            durableLog,
+            settings.Replication);
 
         StartWith(RaftRole.Follower, Status());
 
-        // Followers and candidates wait for a leader; when the wait times out they start an election.
-        When(RaftRole.Follower, e => e.FsmEvent is ElectionTimerElapsed ? Run(p => p.ElectionTimeoutElapsed()) : null);
-        When(RaftRole.Candidate, e => e.FsmEvent is ElectionTimerElapsed ? Run(p => p.ElectionTimeoutElapsed()) : null);
+        // Followers and candidates wait for a leader; when the wait times out they start an
+        // election. Clients are pointed (or forwarded) to the leader.
+        When(RaftRole.Follower, WaitForLeader);
+        When(RaftRole.Candidate, WaitForLeader);
 
-        // A leader keeps its followers from timing out.
-        When(RaftRole.Leader, e => e.FsmEvent is HeartbeatTimerElapsed ? Run(p => p.HeartbeatTimeoutElapsed()) : null);
+        // A leader keeps its followers from timing out and serves clients.
+        When(RaftRole.Leader, e => e.FsmEvent switch
+        {
+            HeartbeatTimerElapsed => Run(p => p.HeartbeatTimeoutElapsed()),
+            ClientCommand command => Propose(command),
+            ClientQuery query => Read(query),
+            FlushReplication => Flush(),
+            _ => null,
+        });
 
         // In every role: peers' messages go to the protocol, which applies the higher-term rule
         // first and then the rule of the role; the rest is bookkeeping shared by all roles.
         WhenUnhandled(e => e.FsmEvent switch
         {
             IRaftProtocolMessage message => Run(p => StepPeerMessage(p, message)),
-            HardStateDurable durable when durable.Incarnation == _incarnation => OnHardStateDurable(durable),
-            HardStateWriteFailed failed when failed.Incarnation == _incarnation => OnHardStateWriteFailed(failed),
-            HardStateDurable or HardStateWriteFailed => Stay(), // the previous incarnation's write
+            WriteDurable durable when durable.Incarnation == _incarnation => OnWriteDurable(durable),
+            WriteFailed failed when failed.Incarnation == _incarnation => OnWriteFailed(failed),
+            WriteDurable or WriteFailed => Stay(), // the previous incarnation's write
+            AppliedThrough applied => OnApplied(applied),
+            FlushReplication => Flush(),
             GetRaftStatus => Reply(Status()),
             SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
             UnsubscribeRaftEvents unsubscribe => Unsubscribe(unsubscribe.Subscriber),
@@ -72,16 +103,29 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             _ => Ignore(e.FsmEvent),
         });
 
+        // Commands waiting for a commit have an unknown fate once this node stops leading: a
+        // later leader may commit them or not. Say so rather than leave the client waiting.
+        OnTransition((from, to) =>
+        {
+            if (from == RaftRole.Leader && to != RaftRole.Leader)
+                AnswerPendingCommands(new CommandOutcomeUnknown("leadership lost before the command was committed"));
+        });
+
         Initialize();
     }
 
-    /// <summary>Props for a node with the given membership, settings and (already opened) storage.</summary>
-    public static Props Props(RaftMembership membership, RaftSettings settings, IRaftStorage storage) =>
-        Akka.Actor.Props.Create(() => new RaftNode(membership, settings, storage));
+    /// <summary>
+    /// Props for a node with the given membership, settings, (already opened) storage and state
+    /// machine factory, called once per incarnation of the actor. Without a factory the node
+    /// only elects leaders (and applies commands to a state machine that ignores them).
+    /// </summary>
+    public static Props Props(
+        RaftMembership membership, RaftSettings settings, IRaftStorage storage, Func<IRaftStateMachine>? stateMachineFactory = null) =>
+        Akka.Actor.Props.Create(() => new RaftNode(membership, settings, storage, stateMachineFactory ?? (() => new EmptyStateMachine())));
 
     /// <summary>Props for a node reading <c>raft.node-id</c>, <c>raft.members</c> and its settings from HOCON.</summary>
-    public static Props Props(Akka.Configuration.Config config, IRaftStorage storage) =>
-        Props(RaftMembership.FromConfig(config), RaftSettings.FromConfig(config), storage);
+    public static Props Props(Akka.Configuration.Config config, IRaftStorage storage, Func<IRaftStateMachine>? stateMachineFactory = null) =>
+        Props(RaftMembership.FromConfig(config), RaftSettings.FromConfig(config), storage, stateMachineFactory);
 
     protected override void PreStart()
     {
@@ -89,6 +133,20 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         _protocol.Start();
         CarryOutEffects();
     }
+
+    protected override void PostStop()
+    {
+        AnswerPendingCommands(new CommandOutcomeUnknown("the node stopped"));
+        AnswerPendingReads(new RequestRejected("the node stopped before the read was confirmed"));
+        base.PostStop();
+    }
+
+    private State<RaftRole, RaftStatus>? WaitForLeader(Event<RaftStatus> e) => e.FsmEvent switch
+    {
+        ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
+        ClientCommand or ClientQuery => RedirectToLeader(e.FsmEvent),
+        _ => null,
+    };
 
     private State<RaftRole, RaftStatus> Run(Action<RaftProtocol> input)
     {
@@ -107,6 +165,73 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             _log.Warning("Dropped {0} from '{1}', which is not a member of this cluster", message.GetType().Name, message.From);
     }
 
+    private State<RaftRole, RaftStatus> Propose(ClientCommand command)
+    {
+        EntryCommand entry;
+        try
+        {
+            var serializer = Context.System.Serialization.FindSerializerFor(command.Command);
+            entry = new EntryCommand(
+                serializer.Identifier,
+                Akka.Serialization.Serialization.ManifestFor(serializer, command.Command),
+                serializer.ToBinary(command.Command),
+                command.ClientId,
+                command.Sequence);
+        }
+        catch (Exception e)
+        {
+            Sender.Tell(new RequestRejected($"the command cannot be serialized: {e.Message}"));
+            return Stay();
+        }
+
+        var client = Sender;
+        return Run(p =>
+        {
+            var index = p.Propose(entry)!.Value;
+            _pendingCommands[index] = (p.Term, client);
+            ScheduleFlush();
+        });
+    }
+
+    private State<RaftRole, RaftStatus> Read(ClientQuery query)
+    {
+        var readId = ++_nextReadId;
+        _pendingReads[readId] = (query.Query, Sender);
+        return Run(p =>
+        {
+            p.RequestRead(readId);
+            ScheduleFlush();
+        });
+    }
+
+    /// <summary>
+    /// Replication waits until the mailbox's burst of requests is taken in, so commands that
+    /// arrive together travel in one AppendEntries.
+    /// </summary>
+    private void ScheduleFlush()
+    {
+        if (_flushScheduled)
+            return;
+        _flushScheduled = true;
+        Self.Tell(FlushReplication.Instance);
+    }
+
+    private State<RaftRole, RaftStatus> Flush()
+    {
+        _flushScheduled = false;
+        return Run(p => p.Replicate());
+    }
+
+    private State<RaftRole, RaftStatus> RedirectToLeader(object request)
+    {
+        var leader = _protocol.LeaderId;
+        if (_settings.ForwardToLeader && leader is not null && _peers.TryGetValue(leader, out var leaderRef))
+            leaderRef.Forward(request);
+        else
+            Sender.Tell(new NotLeader(leader, leader is null ? null : _peerPaths.GetValueOrDefault(leader)));
+        return Stay();
+    }
+
     private void CarryOutEffects()
     {
         foreach (var effect in _protocol.DrainEffects())
@@ -116,8 +241,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
                 case PersistHardState persist:
                     _outbox.Persist(persist.State);
                     break;
+                case PersistEntries persist:
+                    _outbox.Persist(persist);
+                    break;
                 case SendMessage send:
-                    _outbox.Send(send.To, send.Message, _deliver);
+                    _outbox.Send(send.To, send.Message, _deliver, send.AfterLogDurable);
                     break;
                 case ResetElectionTimer reset:
                     SetTimer(ElectionTimer, ElectionTimerElapsed.Instance, reset.Timeout);
@@ -131,6 +259,21 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
                 case StopHeartbeatTimer:
                     CancelTimer(HeartbeatTimer);
                     break;
+                case ApplyEntries apply:
+                    HandToApplier(apply.Entries);
+                    break;
+                case ServeRead serve:
+                    if (_pendingReads.Remove(serve.ReadId, out var read))
+                        _applier.Tell(new RunQuery(read.Query, read.Client));
+                    break;
+                case FailReads failed:
+                    foreach (var readId in failed.ReadIds)
+                    {
+                        if (_pendingReads.Remove(readId, out var lost))
+                            lost.Client.Tell(new NotLeader(_protocol.LeaderId, LeaderPath()));
+                    }
+
+                    break;
                 default:
                     throw new InvalidOperationException($"unknown effect {effect}");
             }
@@ -139,31 +282,95 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         StartNextWrite();
     }
 
-    /// <summary>Writes run on the thread pool; their completion comes back as a message.</summary>
+    private void HandToApplier(IReadOnlyList<LogEntry> entries)
+    {
+        var clients = new Dictionary<long, IActorRef>();
+        foreach (var entry in entries)
+        {
+            if (!_pendingCommands.Remove(entry.Index, out var pending))
+                continue;
+            if (pending.Term == entry.Term)
+                clients[entry.Index] = pending.Client;
+            else
+                pending.Client.Tell(new CommandOutcomeUnknown("another leader's entry took the command's place"));
+        }
+
+        _applier.Tell(new ApplyCommitted(entries, clients));
+    }
+
+    /// <summary>Writes run off the actor's thread; their completion comes back as a message.</summary>
     private void StartNextWrite()
     {
         if (_outbox.TakeNextWrite() is not { } write)
             return;
-        _storage.SaveHardStateAsync(write.State).PipeTo(
-            Self,
-            success: () => new HardStateDurable(_incarnation, write.Version),
-            failure: error => new HardStateWriteFailed(_incarnation, write.Version, error));
+        var operations = new List<LogOperation>();
+        foreach (var change in write.LogChanges)
+        {
+            if (change.TruncateFrom != AppendDecision.NoTruncation)
+                operations.Add(new TruncateLog(change.TruncateFrom));
+            if (change.Entries.Count > 0)
+                operations.Add(new AppendToLog(change.Entries));
+        }
+
+        // The completion is told from the writer's thread as it finishes (no hop through the
+        // thread pool): cheap, and deterministic for tests that complete writes by hand.
+        var self = Self;
+        var incarnation = _incarnation;
+        Task written;
+        try
+        {
+            written = _storage.WriteAsync(new StorageWrite(write.HardState, operations));
+        }
+        catch (Exception e)
+        {
+            written = Task.FromException(e);
+        }
+
+        written.ContinueWith(
+            task => self.Tell(task.IsCompletedSuccessfully
+                ? new WriteDurable(incarnation, write.Version, write.LastAfter)
+                : new WriteFailed(incarnation, task.Exception?.GetBaseException() ?? new TaskCanceledException("the write was cancelled"))),
+            TaskContinuationOptions.ExecuteSynchronously);
     }
 
-    private State<RaftRole, RaftStatus> OnHardStateDurable(HardStateDurable durable)
+    private State<RaftRole, RaftStatus> OnWriteDurable(WriteDurable durable)
     {
         _outbox.Durable(durable.Version, _deliver);
+        var state = durable.LastAfter is { } last ? Run(p => p.Persisted(last)) : Stay();
         StartNextWrite();
-        return Stay();
+        return state;
     }
 
-    private State<RaftRole, RaftStatus> OnHardStateWriteFailed(HardStateWriteFailed failed)
+    private State<RaftRole, RaftStatus> OnWriteFailed(WriteFailed failed)
     {
-        // Going on without durable state could break a promise (a vote) after a crash; a node
-        // that cannot write stops, and its messages waiting for the write are never sent.
-        _log.Error(failed.Error, "Writing the hard state failed; node {0} stops to stay safe", _protocol.NodeId);
+        // Going on without durable state could break a promise (a vote, an acknowledged entry)
+        // after a crash; a node that cannot write stops, and what waited for the write is never sent.
+        _log.Error(failed.Error, "Writing to stable storage failed; node {0} stops to stay safe", _protocol.NodeId);
         return Stop(new FSMBase.Failure(failed.Error));
     }
+
+    private State<RaftRole, RaftStatus> OnApplied(AppliedThrough applied)
+    {
+        _lastApplied = applied.Index;
+        return Stay().Using(Status());
+    }
+
+    private void AnswerPendingCommands(IClientReply reply)
+    {
+        foreach (var (_, client) in _pendingCommands.Values)
+            client.Tell(reply);
+        _pendingCommands.Clear();
+    }
+
+    private void AnswerPendingReads(IClientReply reply)
+    {
+        foreach (var (_, client) in _pendingReads.Values)
+            client.Tell(reply);
+        _pendingReads.Clear();
+    }
+
+    private ActorPath? LeaderPath() =>
+        _protocol.LeaderId is { } leader && leader != _protocol.NodeId ? _peerPaths.GetValueOrDefault(leader) : null;
 
     private State<RaftRole, RaftStatus> Reply(object message)
     {
@@ -201,7 +408,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     }
 
     private RaftStatus Status() =>
-        new(_protocol.NodeId, _protocol.Role, _protocol.Term, _protocol.LeaderId, _protocol.HardState.VotedFor);
+        new(_protocol.NodeId, _protocol.Role, _protocol.Term, _protocol.LeaderId, _protocol.HardState.VotedFor,
+            _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied);
 
     private sealed class ElectionTimerElapsed
     {
@@ -213,7 +421,12 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         public static readonly HeartbeatTimerElapsed Instance = new();
     }
 
-    private sealed record HardStateDurable(object Incarnation, long Version);
+    private sealed class FlushReplication
+    {
+        public static readonly FlushReplication Instance = new();
+    }
 
-    private sealed record HardStateWriteFailed(object Incarnation, long Version, Exception Error);
+    private sealed record WriteDurable(object Incarnation, long Version, LogPosition? LastAfter);
+
+    private sealed record WriteFailed(object Incarnation, Exception Error);
 }

@@ -43,10 +43,10 @@ public class DurableOutboxTests
         Assert.Equal(1, outbox.WaitingCount);
 
         var write = outbox.TakeNextWrite();
-        Assert.Equal((State(1, "n2"), 1L), write);
+        Assert.Equal((State(1, "n2"), 1L), (write!.HardState, write.Version));
         Assert.Empty(_delivered); // writing is not durable yet
 
-        outbox.Durable(write!.Value.Version, Deliver);
+        outbox.Durable(write.Version, Deliver);
 
         Assert.Equal([("n2", Msg(1))], _delivered);
         Assert.Equal(0, outbox.WaitingCount);
@@ -60,7 +60,7 @@ public class DurableOutboxTests
         var outbox = new DurableOutbox();
         outbox.Persist(State(1));
         outbox.Send("n2", Msg(1), Deliver);
-        var first = outbox.TakeNextWrite()!.Value;
+        var first = outbox.TakeNextWrite()!;
         outbox.Persist(State(2));
         outbox.Send("n2", Msg(2), Deliver);
 
@@ -69,8 +69,8 @@ public class DurableOutboxTests
         Assert.Equal([("n2", Msg(1))], _delivered);
         Assert.Equal(1, outbox.WaitingCount);
 
-        var second = outbox.TakeNextWrite()!.Value;
-        Assert.Equal(State(2), second.State);
+        var second = outbox.TakeNextWrite()!;
+        Assert.Equal(State(2), second.HardState);
         outbox.Durable(second.Version, Deliver);
 
         Assert.Equal([("n2", Msg(1)), ("n2", Msg(2))], _delivered);
@@ -83,7 +83,7 @@ public class DurableOutboxTests
     {
         var outbox = new DurableOutbox();
         outbox.Persist(State(1, "n1"));
-        var first = outbox.TakeNextWrite()!.Value;
+        var first = outbox.TakeNextWrite()!;
 
         outbox.Persist(State(2, null));
         outbox.Persist(State(2, "n3"));
@@ -95,11 +95,11 @@ public class DurableOutboxTests
 
         var next = outbox.TakeNextWrite();
         Assert.NotNull(next);
-        Assert.Equal(State(2, "n3"), next.Value.State);
-        Assert.True(next.Value.Version > first.Version);
+        Assert.Equal(State(2, "n3"), next!.HardState);
+        Assert.True(next!.Version > first.Version);
         Assert.Null(outbox.TakeNextWrite()); // nothing else to write; the intermediate state is skipped
 
-        outbox.Durable(next.Value.Version, Deliver);
+        outbox.Durable(next!.Version, Deliver);
         Assert.Equal([("n3", Msg(7))], _delivered);
         Assert.Null(outbox.TakeNextWrite());
     }
@@ -113,7 +113,7 @@ public class DurableOutboxTests
         outbox.Persist(State(1));
         outbox.Send("n2", Msg(1), Deliver);
         outbox.Send("n3", Msg(2), Deliver);
-        var v1 = outbox.TakeNextWrite()!.Value.Version;
+        var v1 = outbox.TakeNextWrite()!.Version;
         outbox.Persist(State(2));
         outbox.Send("n2", Msg(3), Deliver);
         outbox.Persist(State(3));
@@ -121,7 +121,7 @@ public class DurableOutboxTests
         outbox.Send("n2", Msg(5), Deliver);
 
         outbox.Durable(v1, Deliver);
-        var v3 = outbox.TakeNextWrite()!.Value.Version;
+        var v3 = outbox.TakeNextWrite()!.Version;
         outbox.Durable(v3, Deliver);
         outbox.Send("n3", Msg(6), Deliver);
 
@@ -138,7 +138,7 @@ public class DurableOutboxTests
     {
         var outbox = new DurableOutbox();
         outbox.Persist(State(4));
-        var write = outbox.TakeNextWrite()!.Value;
+        var write = outbox.TakeNextWrite()!;
 
         outbox.Send("n2", Msg(1), Deliver);
 
@@ -181,8 +181,8 @@ public class DurableOutboxTests
         }
 
         Assert.Empty(_delivered);
-        var write = outbox.TakeNextWrite()!.Value;
-        Assert.Equal(new HardState(2, "n2"), write.State); // the two persists coalesced into one write
+        var write = outbox.TakeNextWrite()!;
+        Assert.Equal(new HardState(2, "n2"), write.HardState); // the two persists coalesced into one write
         Assert.Null(outbox.TakeNextWrite());
 
         outbox.Durable(write.Version, Deliver);

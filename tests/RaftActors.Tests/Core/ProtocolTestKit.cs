@@ -66,12 +66,15 @@ internal static class ProtocolTestKit
         return node;
     }
 
-    /// <summary>A message of <paramref name="kind"/> from <paramref name="from"/>; replies are positive.</summary>
+    /// <summary>
+    /// A message of <paramref name="kind"/> from <paramref name="from"/>; replies are positive, and a
+    /// candidate's log is at least as up to date as any log in these tests (a leader holds its no-op).
+    /// </summary>
     public static IRaftProtocolMessage Message(MessageKind kind, long term, string from = "n2") => kind switch
     {
-        MessageKind.RequestVote => new RequestVote(term, from, LastLogIndex: 0, LastLogTerm: 0),
+        MessageKind.RequestVote => new RequestVote(term, from, LastLogIndex: 100, LastLogTerm: term),
         MessageKind.RequestVoteResult => new RequestVoteResult(term, from, VoteGranted: true),
-        MessageKind.AppendEntries => new AppendEntries(term, from, PrevLogIndex: 0, PrevLogTerm: 0, LeaderCommit: 0),
+        MessageKind.AppendEntries => new AppendEntries(term, from, PrevLogIndex: 0, PrevLogTerm: 0, [], LeaderCommit: 0),
         MessageKind.AppendEntriesResult => new AppendEntriesResult(term, from, Success: true),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };

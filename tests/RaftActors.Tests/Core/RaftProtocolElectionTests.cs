@@ -195,9 +195,12 @@ public class RaftProtocolElectionTests
         Assert.Contains(effects, e => e is StopElectionTimer);
         Assert.Contains(new StartHeartbeatTimer(Heartbeat), effects);
         Assert.DoesNotContain(effects, e => e is ResetElectionTimer || e is PersistHardState);
+
+        // The first AppendEntries carries the leader's no-op of its new term (§5.4.2, §8).
+        var noOp = new LogEntry(1, 4, Command: null);
         Assert.Equal(
-            PeersOf(clusterSize).Select(p => new SendMessage(p, new AppendEntries(4, Self, PrevLogIndex: 0, PrevLogTerm: 0, LeaderCommit: 0))),
-            Sends(effects).OrderBy(s => s.To, StringComparer.Ordinal));
+            PeersOf(clusterSize).Select(p => new SendMessage(p, new AppendEntries(4, Self, PrevLogIndex: 0, PrevLogTerm: 0, [noOp], LeaderCommit: 0))),
+            Sends(effects).Select(s => s with { Message = ((AppendEntries)s.Message) with { Sequence = 0 } }).OrderBy(s => s.To, StringComparer.Ordinal));
     }
 
     // Raft §5.2: the leader keeps sending heartbeats to every follower on each heartbeat tick
@@ -209,15 +212,20 @@ public class RaftProtocolElectionTests
     public void Leader_SendsHeartbeatsToEveryPeerOnEachHeartbeatTimeout_5_2(int clusterSize)
     {
         var node = InRole(RaftRole.Leader, term: 3, clusterSize);
+
+        // Heartbeats carry no entries; prev is the leader's no-op (1, 3), which the followers were sent.
         var expected = PeersOf(clusterSize)
-            .Select(p => (RaftEffect)new SendMessage(p, new AppendEntries(3, Self, 0, 0, 0)))
+            .Select(p => (RaftEffect)new SendMessage(p, new AppendEntries(3, Self, 1, 3, [], 0)))
             .ToList();
 
         for (var tick = 0; tick < 3; tick++)
         {
             node.HeartbeatTimeoutElapsed();
             var effects = node.DrainEffects();
-            Assert.Equal(expected, effects.OrderBy(e => ((SendMessage)e).To, StringComparer.Ordinal));
+            Assert.Equal(
+                expected,
+                effects.Select(e => (RaftEffect)((SendMessage)e with { Message = ((AppendEntries)((SendMessage)e).Message) with { Sequence = 0 } }))
+                    .OrderBy(e => ((SendMessage)e).To, StringComparer.Ordinal));
         }
 
         Assert.Equal(RaftRole.Leader, node.Role);
@@ -264,14 +272,14 @@ public class RaftProtocolElectionTests
         var node = InRole(RaftRole.Candidate, term: 1);
         var leaderTerm = 1 + termAhead;
 
-        node.Step(new AppendEntries(leaderTerm, "n2", 0, 0, 0));
+        node.Step(new AppendEntries(leaderTerm, "n2", 0, 0, [], 0));
         var effects = node.DrainEffects();
 
         Assert.Equal(RaftRole.Follower, node.Role);
         Assert.Equal(leaderTerm, node.Term);
         Assert.Equal("n2", node.LeaderId);
         Assert.Contains(effects, e => e is ResetElectionTimer);
-        Assert.Equal(new SendMessage("n2", new AppendEntriesResult(leaderTerm, Self, Success: true)), Assert.Single(Sends(effects)));
+        Assert.Equal(new SendMessage("n2", new AppendEntriesResult(leaderTerm, Self, Success: true), AfterLogDurable: true), Assert.Single(Sends(effects)));
         // in the same term its vote stands: it voted for itself and keeps that vote
         Assert.Equal(termAhead == 0 ? Self : null, node.HardState.VotedFor);
 
@@ -286,12 +294,12 @@ public class RaftProtocolElectionTests
     {
         var node = InRole(RaftRole.Follower, term: 3);
 
-        node.Step(new AppendEntries(3, "n3", 0, 0, 0));
+        node.Step(new AppendEntries(3, "n3", 0, 0, [], 0));
         var effects = node.DrainEffects();
 
         Assert.Equal("n3", node.LeaderId);
         Assert.Equal(RaftRole.Follower, node.Role);
-        Assert.Equal(new SendMessage("n3", new AppendEntriesResult(3, Self, Success: true)), Assert.Single(Sends(effects)));
+        Assert.Equal(new SendMessage("n3", new AppendEntriesResult(3, Self, Success: true), AfterLogDurable: true), Assert.Single(Sends(effects)));
     }
 
     // Figure 2 ("Election Safety: at most one leader can be elected in a given term"): a leader that
@@ -301,7 +309,7 @@ public class RaftProtocolElectionTests
     {
         var node = InRole(RaftRole.Leader, term: 3);
 
-        node.Step(new AppendEntries(3, "n2", 0, 0, 0));
+        node.Step(new AppendEntries(3, "n2", 0, 0, [], 0));
         var effects = node.DrainEffects();
 
         Assert.Equal(RaftRole.Leader, node.Role);

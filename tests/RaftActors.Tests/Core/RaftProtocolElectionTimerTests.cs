@@ -17,11 +17,11 @@ public class RaftProtocolElectionTimerTests
         {
             // the three events that reset the timer
             ["follower: AppendEntries of the current term"] =
-                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(3, "n2", 0, 0, 0))),
+                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(3, "n2", 0, 0, [], 0))),
             ["follower: AppendEntries of a higher term"] =
-                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(4, "n2", 0, 0, 0))),
+                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(4, "n2", 0, 0, [], 0))),
             ["candidate: AppendEntries of its term (falls back)"] =
-                (() => InRole(RaftRole.Candidate, 3), n => n.Step(new AppendEntries(3, "n2", 0, 0, 0))),
+                (() => InRole(RaftRole.Candidate, 3), n => n.Step(new AppendEntries(3, "n2", 0, 0, [], 0))),
             ["follower: vote granted"] =
                 (() => InRole(RaftRole.Follower, 3), n => n.Step(new RequestVote(3, "n2", 0, 0))),
             ["follower: vote granted in a higher term"] =
@@ -39,9 +39,9 @@ public class RaftProtocolElectionTimerTests
             ["follower: RequestVote of a stale term"] =
                 (() => InRole(RaftRole.Follower, 3), n => n.Step(new RequestVote(2, "n2", 0, 0))),
             ["follower: AppendEntries of a stale term"] =
-                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(2, "n2", 0, 0, 0))),
+                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(2, "n2", 0, 0, [], 0))),
             ["candidate: AppendEntries of a stale term"] =
-                (() => InRole(RaftRole.Candidate, 3), n => n.Step(new AppendEntries(2, "n2", 0, 0, 0))),
+                (() => InRole(RaftRole.Candidate, 3), n => n.Step(new AppendEntries(2, "n2", 0, 0, [], 0))),
             ["candidate: vote granted, no majority yet"] =
                 (() => InRole(RaftRole.Candidate, 3, clusterSize: 5), n => n.Step(new RequestVoteResult(3, "n2", true))),
             ["candidate: vote refused"] =
@@ -57,9 +57,9 @@ public class RaftProtocolElectionTimerTests
             ["follower: AppendEntries reply of a higher term"] =
                 (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntriesResult(4, "n2", false))),
             ["follower: message from an unknown node"] =
-                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(3, "n9", 0, 0, 0))),
+                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(3, "n9", 0, 0, [], 0))),
             ["leader: AppendEntries of its own term"] =
-                (() => InRole(RaftRole.Leader, 3), n => n.Step(new AppendEntries(3, "n2", 0, 0, 0))),
+                (() => InRole(RaftRole.Leader, 3), n => n.Step(new AppendEntries(3, "n2", 0, 0, [], 0))),
             ["leader: AppendEntries reply"] =
                 (() => InRole(RaftRole.Leader, 3), n => n.Step(new AppendEntriesResult(3, "n2", true))),
             ["leader: heartbeat timeout"] =
@@ -159,7 +159,7 @@ public class RaftProtocolElectionTimerTests
 
         for (var i = 0; i < 20; i++)
         {
-            node.Step(new AppendEntries(1, "n2", 0, 0, 0));
+            node.Step(new AppendEntries(1, "n2", 0, 0, [], 0));
             drawn.Add(node.DrainEffects().OfType<ResetElectionTimer>().Single().Timeout);
         }
 

@@ -55,7 +55,7 @@ public class RaftProtocolTermTests
                 break;
             case MessageKind.AppendEntries:
                 Assert.Equal(new HardState(5, null), node.HardState);
-                Assert.Equal(new SendMessage("n2", new AppendEntriesResult(5, Self, Success: true)), Assert.Single(sends));
+                Assert.Equal(new SendMessage("n2", new AppendEntriesResult(5, Self, Success: true), AfterLogDurable: true), Assert.Single(sends));
                 Assert.Equal("n2", node.LeaderId);
                 break;
             default:

@@ -57,7 +57,7 @@ public sealed class ElectionTests : RaftNodeTestKit
         Assert.Equal(RaftRole.Candidate, Settle(node).Role);
 
         node.Tell(new RequestVoteResult(1, voters[votesNeeded - 1], true));
-        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1"), Settle(node));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1", LastLogIndex: 1), Settle(node)); // its no-op, uncommitted
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public sealed class ElectionTests : RaftNodeTestKit
         }
 
         node.Tell(new RequestVoteResult(2, "n3", true));
-        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 2, "n1", "n1"), Settle(node));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 2, "n1", "n1", LastLogIndex: 1), Settle(node));
     }
 
     [Theory]
@@ -126,7 +126,7 @@ public sealed class ElectionTests : RaftNodeTestKit
         var (node, peers) = StartNode(new InMemoryRaftStorage());
         TimeOutElection(node);
 
-        node.Tell(new AppendEntries(leaderTerm, "n2", 0, 0, 0));
+        node.Tell(new AppendEntries(leaderTerm, "n2", 0, 0, [], 0));
 
         Assert.Equal(RaftRole.Follower, Settle(node).Role);
         Assert.Equal(leaderTerm, node.StateData.Term);
@@ -141,7 +141,7 @@ public sealed class ElectionTests : RaftNodeTestKit
         TimeOutElection(node);
         peers["n2"].ExpectMsg<RequestVote>();
 
-        node.Tell(new AppendEntries(3, "n2", 0, 0, 0));
+        node.Tell(new AppendEntries(3, "n2", 0, 0, [], 0));
 
         Assert.Equal(new AppendEntriesResult(5, "n1", false), peers["n2"].ExpectMsg<AppendEntriesResult>());
         Assert.Equal(RaftRole.Candidate, node.StateName);
@@ -155,8 +155,10 @@ public sealed class ElectionTests : RaftNodeTestKit
 
         TimeOutElection(node);
 
-        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1"), Settle(node));
+        // Alone, it commits its no-op as soon as the no-op is durable, and applies it.
+        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1", LastLogIndex: 1, CommitIndex: 1), Settle(node) with { LastApplied = 0 });
         Assert.Equal(new HardState(1, "n1"), storage.HardState);
+        AwaitCondition(() => Settle(node).LastApplied == 1, TimeSpan.FromSeconds(5));
     }
 
     [Fact]
@@ -167,7 +169,7 @@ public sealed class ElectionTests : RaftNodeTestKit
         AssertSilent(peers.Values.ToArray());
         Advance(node, Heartbeat);
         foreach (var peer in peers.Values)
-            Assert.Equal(new AppendEntries(1, "n1", 0, 0, 0), peer.ExpectMsg<AppendEntries>());
+            Assert.Equal(new AppendEntries(1, "n1", 1, 1, [], 0), peer.ExpectMsg<AppendEntries>() with { Sequence = 0 });
         Advance(node, Heartbeat);
         foreach (var peer in peers.Values)
             peer.ExpectMsg<AppendEntries>();

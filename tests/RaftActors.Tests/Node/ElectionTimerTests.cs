@@ -76,7 +76,7 @@ public sealed class ElectionTimerTests : RaftNodeTestKit
 
         Advance(node, TimeSpan.FromMilliseconds(140));
         node.Tell(new RequestVote(1, "n3", 0, 0)); // refused: already voted for n2
-        node.Tell(new AppendEntries(0, "n3", 0, 0, 0)); // stale term
+        node.Tell(new AppendEntries(0, "n3", 0, 0, [], 0)); // stale term
         node.Tell(new RequestVoteResult(1, "n3", false));
         node.Tell(new AppendEntriesResult(1, "n3", true));
         peers["n3"].ExpectMsg<RequestVoteResult>(r => !r.VoteGranted);
@@ -94,7 +94,7 @@ public sealed class ElectionTimerTests : RaftNodeTestKit
         var (node, peers) = StartNode(new InMemoryRaftStorage(), Settings(NarrowMin, NarrowMax));
         Advance(node, TimeSpan.FromMilliseconds(140));
 
-        node.Tell(new AppendEntries(1, "n2", 0, 0, 0));
+        node.Tell(new AppendEntries(1, "n2", 0, 0, [], 0));
         peers["n2"].ExpectMsg<AppendEntriesResult>(r => r.Success);
         Advance(node, TimeSpan.FromMilliseconds(11));
         Assert.Equal(RaftRole.Follower, node.StateName);

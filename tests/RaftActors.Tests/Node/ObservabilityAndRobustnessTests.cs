@@ -24,12 +24,12 @@ public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
         var leader = events.ExpectMsg<RaftStateChanged>();
         Assert.Equal((RaftRole.Leader, 1L, "n1"), (leader.Role, leader.Term, leader.LeaderId));
 
-        node.Tell(new AppendEntries(2, "n3", 0, 0, 0));
+        node.Tell(new AppendEntries(2, "n3", 0, 0, [], 0));
         var follower = events.ExpectMsg<RaftStateChanged>();
         Assert.Equal((RaftRole.Follower, 2L, "n3"), (follower.Role, follower.Term, follower.LeaderId));
 
         // A heartbeat from the leader already known changes nothing and publishes nothing.
-        node.Tell(new AppendEntries(2, "n3", 0, 0, 0));
+        node.Tell(new AppendEntries(2, "n3", 0, 0, [], 0));
         Settle(node);
         Assert.False(events.HasMessages);
     }
@@ -43,7 +43,7 @@ public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
         node.Tell(new SubscribeRaftEvents(subscriber.Ref));
         Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 2, null, null), subscriber.ExpectMsg<RaftStatus>());
 
-        node.Tell(new AppendEntries(2, "n2", 0, 0, 0));
+        node.Tell(new AppendEntries(2, "n2", 0, 0, [], 0));
         Assert.Equal("n2", subscriber.ExpectMsg<RaftStateChanged>().LeaderId);
 
         node.Tell(new UnsubscribeRaftEvents(subscriber.Ref));
@@ -56,7 +56,7 @@ public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
     {
         var (node, _) = StartNode(new InMemoryRaftStorage());
         node.Tell(new RequestVote(3, "n2", 0, 0));
-        node.Tell(new AppendEntries(3, "n2", 0, 0, 0));
+        node.Tell(new AppendEntries(3, "n2", 0, 0, [], 0));
 
         Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 3, "n2", "n2"), Settle(node));
     }
@@ -68,7 +68,7 @@ public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
 
         node.Tell("garbage");
         node.Tell(new RequestVote(9, "stranger", 100, 100));
-        node.Tell(new AppendEntries(9, "stranger", 0, 0, 0));
+        node.Tell(new AppendEntries(9, "stranger", 0, 0, [], 0));
 
         Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 0, null, null), Settle(node));
         AssertSilent(peers.Values.ToArray());

@@ -61,6 +61,18 @@ public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
     /// <summary>Advances past the longest election timeout: a follower or candidate certainly times out.</summary>
     protected void TimeOutElection(IActorRef node) => Advance(node, ElectionMax);
 
+    /// <summary>Completes writes until the node, settled, has none pending: each completion may start the next.</summary>
+    protected void CompleteAllWrites(IActorRef node, GatedStorage storage)
+    {
+        Settle(node);
+        while (storage.PendingCount > 0)
+        {
+            while (storage.PendingCount > 0)
+                storage.CompleteNext();
+            Settle(node);
+        }
+    }
+
     protected static void AssertSilent(params TestProbe[] probes)
     {
         foreach (var probe in probes)

@@ -29,9 +29,9 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
         var persistedBefore = storage.Requested.Count;
         IRaftProtocolMessage message = messageType switch
         {
-            "RequestVote" => new RequestVote(5, "n3", 0, 0),
+            "RequestVote" => new RequestVote(5, "n3", 1, 1), // as up to date as a leader holding its no-op
             "RequestVoteResult" => new RequestVoteResult(5, "n3", false),
-            "AppendEntries" => new AppendEntries(5, "n3", 0, 0, 0),
+            "AppendEntries" => new AppendEntries(5, "n3", 0, 0, [], 0),
             _ => new AppendEntriesResult(5, "n3", false),
         };
 
@@ -46,8 +46,7 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
         Assert.Equal(new HardState(5, message is RequestVote ? "n3" : null), Assert.Single(written));
         AssertSilent(peers["n3"]);
 
-        while (storage.PendingCount > 0)
-            storage.CompleteNext();
+        CompleteAllWrites(node, storage);
         switch (message)
         {
             case RequestVote:
@@ -69,9 +68,9 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
     {
         var (node, peers) = StartLeader(new InMemoryRaftStorage());
 
-        node.Tell(new AppendEntries(2, "n3", 0, 0, 0));
+        node.Tell(new AppendEntries(2, "n3", 0, 0, [], 0));
 
-        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 2, "n3", null), Settle(node));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 2, "n3", null, LastLogIndex: 1), Settle(node));
         Assert.Equal(new AppendEntriesResult(2, "n1", true), peers["n3"].FishForMessage<AppendEntriesResult>(_ => true));
     }
 
@@ -172,7 +171,7 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
         switch (role)
         {
             case RaftRole.Follower:
-                node.Tell(new AppendEntries(1, "n2", 0, 0, 0));
+                node.Tell(new AppendEntries(1, "n2", 0, 0, [], 0));
                 break;
             case RaftRole.Candidate:
                 TimeOutElection(node);
@@ -183,9 +182,7 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
                 break;
         }
 
-        Settle(node);
-        while (storage.PendingCount > 0)
-            storage.CompleteNext();
+        CompleteAllWrites(node, storage);
 
         // Take what the setup sent, once the writes release it, so the test sees only its own.
         if (role == RaftRole.Follower)

@@ -1,0 +1,53 @@
+namespace RaftActors.Core;
+
+/// <summary>A leader's view of one follower (Figure 2's nextIndex and matchIndex, plus pipelining).</summary>
+internal sealed class FollowerProgress
+{
+    private readonly HashSet<long> _inFlight = new();
+
+    public FollowerProgress(long nextIndex) => NextIndex = nextIndex;
+
+    /// <summary>The next entry to send: optimistic, it moves past entries sent but not yet acknowledged.</summary>
+    public long NextIndex { get; set; }
+
+    /// <summary>The highest entry known replicated on the follower; it never moves back within a term.</summary>
+    public long MatchIndex { get; private set; }
+
+    /// <summary>The highest message sequence the follower has answered in this term (ReadIndex's check).</summary>
+    public long AcknowledgedSequence { get; private set; }
+
+    /// <summary>The sequence of the last message sent.</summary>
+    public long LastSentSequence { get; private set; }
+
+    /// <summary>Refusals of messages sent before this sequence belong to an abandoned pipeline.</summary>
+    public long PipelineStart { get; private set; }
+
+    public int InFlight => _inFlight.Count;
+
+    public void Sent(long sequence, bool carriesEntries)
+    {
+        LastSentSequence = sequence;
+        if (carriesEntries)
+            _inFlight.Add(sequence);
+    }
+
+    public void Answered(long sequence)
+    {
+        _inFlight.Remove(sequence);
+        AcknowledgedSequence = Math.Max(AcknowledgedSequence, sequence);
+    }
+
+    public void Matched(long matchIndex)
+    {
+        MatchIndex = Math.Max(MatchIndex, matchIndex);
+        NextIndex = Math.Max(NextIndex, MatchIndex + 1);
+    }
+
+    /// <summary>Starts over from <paramref name="nextIndex"/>: what is in flight will be refused or is lost.</summary>
+    public void Restart(long nextIndex, long pipelineStart)
+    {
+        NextIndex = nextIndex;
+        PipelineStart = pipelineStart;
+        _inFlight.Clear();
+    }
+}

@@ -1,0 +1,92 @@
+using RaftActors.Messages;
+
+namespace RaftActors.Core;
+
+/// <summary>What a follower does with an AppendEntries whose term is current (§5.3).</summary>
+public sealed record AppendDecision(
+    bool Success,
+    long TruncateFrom,
+    IReadOnlyList<LogEntry> NewEntries,
+    long MatchIndex,
+    long ConflictIndex,
+    long ConflictTerm)
+{
+    /// <summary>No truncation.</summary>
+    public const long NoTruncation = 0;
+}
+
+/// <summary>The AppendEntries rules of Figure 2 and §5.3, and the leader's commit rule (§5.4.2).</summary>
+public static class ReplicationRules
+{
+    /// <summary>
+    /// The receiver's rules 2-4: refuse when the log does not contain prevLogIndex with
+    /// prevLogTerm (with a hint to skip a whole conflicting term, §5.3 end); otherwise delete a
+    /// conflicting entry and all that follow it — only on a real conflict, never because a
+    /// request is old — and append what is new.
+    /// </summary>
+    public static AppendDecision DecideAppend(RaftLog log, AppendEntries request)
+    {
+        if (!log.Matches(request.PrevLogIndex, request.PrevLogTerm))
+        {
+            if (request.PrevLogIndex > log.LastIndex)
+                return Refuse(conflictIndex: log.LastIndex + 1, conflictTerm: 0);
+            var conflictTerm = log.TermAt(request.PrevLogIndex)!.Value;
+            return Refuse(log.FirstIndexOfTermAtOrBefore(request.PrevLogIndex, conflictTerm), conflictTerm);
+        }
+
+        var truncateFrom = AppendDecision.NoTruncation;
+        var firstNew = request.Entries.Count;
+        for (var i = 0; i < request.Entries.Count; i++)
+        {
+            var entry = request.Entries[i];
+            var existing = log.TermAt(entry.Index);
+            if (existing == entry.Term)
+                continue;
+            if (existing is not null)
+                truncateFrom = entry.Index;
+            firstNew = i;
+            break;
+        }
+
+        var newEntries = request.Entries.Skip(firstNew).ToList();
+        return new AppendDecision(true, truncateFrom, newEntries, request.PrevLogIndex + request.Entries.Count, 0, 0);
+    }
+
+    /// <summary>
+    /// The follower's new commit index: min(leaderCommit, index of the last new entry), where the
+    /// last new entry is the last one this request vouched for; never lower than before.
+    /// </summary>
+    public static long FollowerCommitIndex(long currentCommit, AppendEntries request) =>
+        Math.Max(currentCommit, Math.Min(request.LeaderCommit, request.PrevLogIndex + request.Entries.Count));
+
+    /// <summary>
+    /// Where a leader resumes after a refusal: past the leader's last entry of the conflicting
+    /// term when it has one, else at the follower's conflict index; never at or below what the
+    /// follower has acknowledged, never past the leader's log.
+    /// </summary>
+    public static long NextIndexAfterRefusal(RaftLog leaderLog, long matchIndex, AppendEntriesResult refusal)
+    {
+        var next = refusal.ConflictTerm != 0 && leaderLog.LastIndexOfTerm(refusal.ConflictTerm) is { } last
+            ? last + 1
+            : refusal.ConflictIndex;
+        return Math.Clamp(next, matchIndex + 1, leaderLog.LastIndex + 1);
+    }
+
+    /// <summary>
+    /// The leader's commit index: the highest index stored by a majority (the leader counting its
+    /// own durable entries), provided its entry is of the current term — entries of earlier terms
+    /// commit only beneath one of the current term (§5.4.2, Figure 8).
+    /// </summary>
+    public static long LeaderCommitIndex(RaftLog log, long currentTerm, long currentCommit, IEnumerable<long> matchIndexes, int clusterSize)
+    {
+        var sorted = matchIndexes.OrderByDescending(i => i).ToList();
+        var majority = Quorum.Majority(clusterSize);
+        if (sorted.Count < majority)
+            return currentCommit;
+        var candidate = sorted[majority - 1];
+        return candidate > currentCommit && log.TermAt(candidate) == currentTerm ? candidate : currentCommit;
+    }
+
+    private static AppendDecision Refuse(long conflictIndex, long conflictTerm) =>
+        new(false, AppendDecision.NoTruncation, [], 0, conflictIndex, conflictTerm);
+}

@@ -1,0 +1,40 @@
+using Akka.Actor;
+
+namespace RaftActors.Messages;
+
+/// <summary>
+/// A command for the replicated state machine. Send it to any node: the leader answers once it
+/// is committed and applied. With a <see cref="ClientId"/> and a per-client increasing
+/// <see cref="Sequence"/> (a client session, thesis §6.3), a retried command applies at most once.
+/// </summary>
+public sealed record ClientCommand(object Command, string? ClientId = null, long Sequence = 0);
+
+/// <summary>A read-only query, answered linearizably by the leader (ReadIndex) without a log write.</summary>
+public sealed record ClientQuery(object Query);
+
+/// <summary>Every answer a client can get from a node.</summary>
+public interface IClientReply;
+
+/// <summary>The command was committed at <see cref="Index"/> and applied; <see cref="Result"/> is the state machine's.</summary>
+public sealed record CommandApplied(long Index, object? Result) : IClientReply;
+
+/// <summary>The command was committed at <see cref="Index"/> but the state machine failed on it (as it does on every node).</summary>
+public sealed record CommandFailed(long Index, string Reason) : IClientReply;
+
+/// <summary>The query's answer, consistent with every command acknowledged before the query was sent.</summary>
+public sealed record QueryResult(object? Result) : IClientReply;
+
+/// <summary>
+/// This node is not the leader, and nothing was done: try <see cref="LeaderId"/> at
+/// <see cref="LeaderPath"/> when known, or retry later.
+/// </summary>
+public sealed record NotLeader(string? LeaderId, ActorPath? LeaderPath) : IClientReply;
+
+/// <summary>The request was refused and certainly had no effect, for <see cref="Reason"/>.</summary>
+public sealed record RequestRejected(string Reason) : IClientReply;
+
+/// <summary>
+/// The node lost leadership (or the request timed out) after the command entered its log: it
+/// may or may not be committed later. Retry with the same session to make sure it applies once.
+/// </summary>
+public sealed record CommandOutcomeUnknown(string Reason) : IClientReply;
