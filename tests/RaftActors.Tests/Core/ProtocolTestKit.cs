@@ -30,9 +30,87 @@ internal static class ProtocolTestKit
         Enumerable.Range(2, clusterSize - 1).Select(i => $"n{i}").ToArray();
 
     /// <summary>A node that has not been started; no effects yet.</summary>
-    public static RaftProtocol NewNode(int clusterSize = 3, HardState? persisted = null, int seed = DefaultSeed) =>
-        new(Self, PeersOf(clusterSize), persisted ?? HardState.Initial,
-            new ElectionTimeouts(TimeoutMin, TimeoutMax, new Random(seed)), Heartbeat);
+    public static RaftProtocol NewNode(
+        int clusterSize = 3, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null) =>
+        NewNode(Self, clusterSize, persisted, seed, log, limits);
+
+    /// <summary>Node <paramref name="id"/> of the cluster "n1".."nN", not started.</summary>
+    public static RaftProtocol NewNode(
+        string id, int clusterSize, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null) =>
+        new(id, MembersOf(clusterSize).Where(m => m != id).ToArray(), persisted ?? HardState.Initial,
+            new ElectionTimeouts(TimeoutMin, TimeoutMax, new Random(seed)), Heartbeat, log, limits);
+
+    public static string[] MembersOf(int clusterSize) =>
+        Enumerable.Range(1, clusterSize).Select(i => $"n{i}").ToArray();
+
+    /// <summary>A client command whose bytes are <paramref name="text"/> in UTF-8.</summary>
+    public static EntryCommand Command(string text) => new(serializerId: 0, "text", System.Text.Encoding.UTF8.GetBytes(text));
+
+    /// <summary>Entries 1..n of the given terms, no-ops (no command), like etcd's <c>index(1).terms(...)</c>.</summary>
+    public static LogEntry[] Entries(params long[] terms) => EntriesFrom(1, terms);
+
+    /// <summary>Entries from <paramref name="firstIndex"/> on, of the given terms, no-ops.</summary>
+    public static LogEntry[] EntriesFrom(long firstIndex, params long[] terms) =>
+        terms.Select((term, i) => new LogEntry(firstIndex + i, term, Command: null)).ToArray();
+
+    /// <summary>Parses terms written "1 1 2" (entry 1 first); "" is the empty log.</summary>
+    public static long[] Terms(string terms) =>
+        terms.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToArray();
+
+    /// <summary>Every entry of the node's log, in order.</summary>
+    public static IReadOnlyList<LogEntry> AllEntries(RaftProtocol node) => node.Log.Range(1, node.Log.LastIndex);
+
+    /// <summary>
+    /// Node n1 elected leader of <paramref name="term"/> (from a follower of term - 1 holding
+    /// <paramref name="log"/>), with a majority's votes, and the effects of its election: its
+    /// no-op's PersistEntries and the AppendEntries carrying it.
+    /// </summary>
+    public static (RaftProtocol Leader, IReadOnlyList<RaftEffect> Effects) ElectedLeader(
+        long term, int clusterSize = 3, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null)
+    {
+        var node = NewNode(clusterSize, new HardState(term - 1, null), log: log, limits: limits);
+        node.Start();
+        node.DrainEffects();
+        node.ElectionTimeoutElapsed();
+        if (clusterSize > 1)
+            node.DrainEffects(); // the candidacy: its term, vote and RequestVotes
+        foreach (var peer in PeersOf(clusterSize).Take(Quorum.Majority(clusterSize) - 1))
+            node.Step(new RequestVoteResult(term, peer, VoteGranted: true));
+        Assert.Equal(RaftRole.Leader, node.Role);
+        Assert.Equal(term, node.Term);
+        return (node, node.DrainEffects());
+    }
+
+    /// <summary>
+    /// etcd's <c>commitNoopEntry</c>: a new leader of <paramref name="term"/> whose no-op is durable
+    /// on it and acknowledged by every follower, hence committed; effects drained.
+    /// </summary>
+    public static RaftProtocol LeaderWithCommittedNoop(long term = 1, int clusterSize = 3, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null)
+    {
+        var (leader, effects) = ElectedLeader(term, clusterSize, log, limits);
+        leader.Persisted(leader.LastLog);
+        foreach (var send in Sends(effects))
+            leader.Step(AcceptAndReply(send));
+        Assert.Equal(leader.LastLog.Index, leader.CommitIndex);
+        leader.DrainEffects();
+        return leader;
+    }
+
+    /// <summary>etcd's <c>acceptAndReply</c>: the follower's success answer to an AppendEntries it was sent.</summary>
+    public static AppendEntriesResult AcceptAndReply(SendMessage send)
+    {
+        var append = Assert.IsType<AppendEntries>(send.Message);
+        return new AppendEntriesResult(append.Term, send.To, Success: true,
+            MatchIndex: append.PrevLogIndex + append.Entries.Count, Sequence: append.Sequence);
+    }
+
+    /// <summary>The AppendEntries among the effects, with their recipients.</summary>
+    public static IReadOnlyList<(string To, AppendEntries Message)> Appends(IReadOnlyList<RaftEffect> effects) =>
+        Sends(effects).Where(s => s.Message is AppendEntries).Select(s => (s.To, (AppendEntries)s.Message)).ToList();
+
+    /// <summary>The entries handed to the state machine, in order, across every ApplyEntries effect.</summary>
+    public static IReadOnlyList<LogEntry> Applied(IEnumerable<RaftEffect> effects) =>
+        effects.OfType<ApplyEntries>().SelectMany(a => a.Entries).ToList();
 
     /// <summary>A started node in <paramref name="role"/> at <paramref name="term"/>, effects drained.</summary>
     public static RaftProtocol InRole(RaftRole role, long term, int clusterSize = 3, int seed = DefaultSeed)

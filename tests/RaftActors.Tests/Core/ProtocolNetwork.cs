@@ -1,0 +1,86 @@
+using RaftActors.Core;
+using RaftActors.Messages;
+
+namespace RaftActors.Tests.Core;
+
+/// <summary>
+/// A few <see cref="RaftProtocol"/> nodes wired together, like etcd's <c>network</c> in its tests:
+/// messages between the nodes it holds are delivered in order, one at a time; messages to
+/// members it does not hold are dropped (etcd's <c>nopStepper</c>). Disks are instant: every
+/// PersistEntries is reported durable right after the effects that asked for it. Timers are not
+/// run: the test calls the timeouts it wants.
+/// </summary>
+internal sealed class ProtocolNetwork
+{
+    private readonly Dictionary<string, RaftProtocol> _nodes = new(StringComparer.Ordinal);
+    private readonly Queue<(string To, IRaftProtocolMessage Message)> _inFlight = new();
+    private readonly Dictionary<string, List<LogEntry>> _applied = new(StringComparer.Ordinal);
+
+    public ProtocolNetwork(params RaftProtocol[] nodes)
+    {
+        foreach (var node in nodes)
+        {
+            _nodes[node.NodeId] = node;
+            _applied[node.NodeId] = new List<LogEntry>();
+        }
+    }
+
+    /// <summary>Messages delivered so far.</summary>
+    public int Delivered { get; private set; }
+
+    /// <summary>Messages dropped because their recipient is not in the network.</summary>
+    public int Dropped { get; private set; }
+
+    /// <summary>What each node has handed to its state machine, in order.</summary>
+    public IReadOnlyList<LogEntry> AppliedBy(string id) => _applied[id];
+
+    /// <summary>Runs <paramref name="input"/> on node <paramref name="id"/> and takes in its effects.</summary>
+    public void Do(string id, Action<RaftProtocol> input)
+    {
+        input(_nodes[id]);
+        Collect(id);
+    }
+
+    /// <summary>Delivers messages until none is in flight; fails when that takes more than <paramref name="maxMessages"/>.</summary>
+    public void RunUntilQuiet(int maxMessages = 10_000)
+    {
+        var budget = maxMessages;
+        while (_inFlight.Count > 0)
+        {
+            Assert.True(budget-- > 0, $"the network was not quiet after {maxMessages} messages");
+            var (to, message) = _inFlight.Dequeue();
+            Delivered++;
+            Do(to, node => Assert.True(node.Step(message), $"{to} ignored {message}"));
+        }
+    }
+
+    private void Collect(string id)
+    {
+        var node = _nodes[id];
+        while (true)
+        {
+            var effects = node.DrainEffects();
+            if (effects.Count == 0)
+                return;
+            foreach (var effect in effects)
+            {
+                switch (effect)
+                {
+                    case SendMessage send when _nodes.ContainsKey(send.To):
+                        _inFlight.Enqueue((send.To, send.Message));
+                        break;
+                    case SendMessage:
+                        Dropped++;
+                        break;
+                    case ApplyEntries apply:
+                        _applied[id].AddRange(apply.Entries);
+                        break;
+                }
+            }
+
+            // An instant disk: each log write is durable once the effects that asked for it are done.
+            foreach (var persist in effects.OfType<PersistEntries>())
+                node.Persisted(persist.LastAfter);
+        }
+    }
+}
