@@ -88,29 +88,25 @@ public sealed class ElectionTimerTests : RaftNodeTestKit
         Assert.Equal(2, node.StateData.Term);
     }
 
-    [Fact]
-    public void An_AppendEntries_from_the_current_leader_resets_the_timer()
+    [Theory]
+    [InlineData("an AppendEntries from the current leader")]
+    [InlineData("granting a vote")]
+    public void The_timer_is_reset_by(string resettingEvent)
     {
         var (node, peers) = StartNode(new InMemoryRaftStorage(), Settings(NarrowMin, NarrowMax));
         Advance(node, TimeSpan.FromMilliseconds(140));
 
-        node.Tell(new AppendEntries(1, "n2", 0, 0, [], 0));
-        peers["n2"].ExpectMsg<AppendEntriesResult>(r => r.Success);
-        Advance(node, TimeSpan.FromMilliseconds(11));
-        Assert.Equal(RaftRole.Follower, node.StateName);
+        if (resettingEvent == "granting a vote")
+        {
+            node.Tell(new RequestVote(1, "n2", 0, 0));
+            peers["n2"].ExpectMsg<RequestVoteResult>(r => r.VoteGranted);
+        }
+        else
+        {
+            node.Tell(new AppendEntries(1, "n2", 0, 0, [], 0));
+            peers["n2"].ExpectMsg<AppendEntriesResult>(r => r.Success);
+        }
 
-        Advance(node, TimeSpan.FromMilliseconds(140));
-        Assert.Equal(RaftRole.Candidate, node.StateName);
-    }
-
-    [Fact]
-    public void Granting_a_vote_resets_the_timer()
-    {
-        var (node, peers) = StartNode(new InMemoryRaftStorage(), Settings(NarrowMin, NarrowMax));
-        Advance(node, TimeSpan.FromMilliseconds(140));
-
-        node.Tell(new RequestVote(1, "n2", 0, 0));
-        peers["n2"].ExpectMsg<RequestVoteResult>(r => r.VoteGranted);
         Advance(node, TimeSpan.FromMilliseconds(11));
         Assert.Equal(RaftRole.Follower, node.StateName);
 
