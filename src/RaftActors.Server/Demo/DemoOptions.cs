@@ -1,4 +1,4 @@
-namespace RaftActors.Server;
+namespace RaftActors.Server.Demo;
 
 /// <summary>The demo's command line: where the node configs are and where the nodes keep their state.</summary>
 public sealed record DemoOptions(string ConfigDirectory, string DataDirectory)
@@ -6,7 +6,7 @@ public sealed record DemoOptions(string ConfigDirectory, string DataDirectory)
     public const string SolutionFile = "RaftActors.sln";
 
     public const string Usage = """
-        usage: dotnet run --project src/RaftActors.Server [-- [--config-dir DIR] [--data-dir DIR]]
+        usage: dotnet run --project src/RaftActors.Server [-- demo [--config-dir DIR] [--data-dir DIR]]
           --config-dir DIR  the node configs node1.conf, node2.conf, ... (default: hocon/ in the repository)
           --data-dir DIR    where each node keeps its durable state (DIR/n1, ...; wiped at start)
                             (default: data/election-demo in the repository, else a temporary folder)

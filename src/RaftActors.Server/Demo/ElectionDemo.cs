@@ -9,7 +9,7 @@ using RaftActors.Messages;
 using RaftActors.Node;
 using RaftActors.Storage;
 
-namespace RaftActors.Server;
+namespace RaftActors.Server.Demo;
 
 /// <summary>
 /// Starts one ActorSystem per node config (each a Raft node over Akka.Remote), prints every

@@ -1,0 +1,200 @@
+using System.Globalization;
+using System.Net;
+using Akka.Actor;
+using Akka.Configuration;
+using RaftActors.Configuration;
+using RaftActors.Server.KeyValue;
+
+namespace RaftActors.Server.Hosting;
+
+/// <summary>
+/// A server's configuration: the node's HOCON file over the server's defaults over RaftActors'
+/// reference.conf, checked before anything starts. Every problem is a
+/// <see cref="RaftConfigurationException"/> whose message starts with the key.
+/// </summary>
+public sealed record ServerSettings(
+    string ConfigFile,
+    Config Config,
+    RaftMembership Membership,
+    RaftSettings Raft,
+    string DataDirectory,
+    HttpEndpoint Http,
+    TimeSpan RequestTimeout,
+    int MaxValueBytes,
+    string ActorName)
+{
+    /// <summary>The server's defaults, beneath the node's file.</summary>
+    public const string DefaultsHocon = """
+        akka {
+          loglevel = WARNING
+          stdout-loglevel = WARNING
+          log-dead-letters = off
+          log-dead-letters-during-shutdown = off
+          actor.provider = remote
+          remote {
+            log-remote-lifecycle-events = off
+            dot-netty.tcp.hostname = "127.0.0.1"
+            # After a failed connection Akka.Remote drops every message to that peer for this long
+            # (5 s by default): a peer that starts a moment later, or restarts, would stay cut off
+            # for several election timeouts, and elections would churn until the gate opens.
+            retry-gate-closed-for = 200ms
+          }
+        }
+        raft {
+          # A follower forwards clients' requests to the leader it knows.
+          forward-to-leader = on
+          server {
+            # How long an HTTP request may wait for a leader and for its command to be applied.
+            request-timeout = 5s
+            # The largest value PUT or CAS accepts.
+            max-value-size = 1MiB
+          }
+        }
+        """ + "\n" + KvSerializer.Hocon;
+
+    public static Config Defaults { get; } = ConfigurationFactory.ParseString(DefaultsHocon);
+
+    public string NodeId => Membership.SelfId;
+
+    /// <summary>Reads and checks the node's config file.</summary>
+    public static ServerSettings Load(string configFile)
+    {
+        var path = Path.GetFullPath(configFile);
+        if (!File.Exists(path))
+            throw new ServerStartException($"config file {path} does not exist");
+        Config fileConfig;
+        try
+        {
+            fileConfig = ConfigurationFactory.ParseString(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is ConfigurationException or FormatException or ArgumentException)
+        {
+            throw new ServerStartException($"{path}: not valid HOCON: {e.Message}");
+        }
+
+        return FromConfig(path, fileConfig);
+    }
+
+    public static ServerSettings FromConfig(string configFile, Config fileConfig)
+    {
+        var config = fileConfig.WithFallback(Defaults).WithFallback(RaftSettings.DefaultConfig);
+        var membership = RaftMembership.FromConfig(config);
+        var raft = RaftSettings.FromConfig(config);
+        var actorName = Read(config, "raft.actor-name", c => c.GetString("raft.actor-name"));
+        if (string.IsNullOrWhiteSpace(actorName) || !ActorPath.IsValidPathElement(actorName))
+            throw new RaftConfigurationException("raft.actor-name", $"must be a valid actor name, got '{actorName}'");
+
+        var dataDirectory = Read(config, "raft.data-dir", c => c.HasPath("raft.data-dir") ? c.GetString("raft.data-dir") : null);
+        if (string.IsNullOrWhiteSpace(dataDirectory))
+            throw new RaftConfigurationException("raft.data-dir", "is missing: the directory of this node's write-ahead log (relative to the working directory, or absolute)");
+        try
+        {
+            dataDirectory = Path.GetFullPath(dataDirectory);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new RaftConfigurationException("raft.data-dir", $"is not a usable path: {e.Message}");
+        }
+
+        var httpText = Read(config, "raft.server.http", c => c.HasPath("raft.server.http") ? c.GetString("raft.server.http") : null);
+        if (string.IsNullOrWhiteSpace(httpText))
+            throw new RaftConfigurationException("raft.server.http", "is missing: the HTTP API's \"host:port\", e.g. \"127.0.0.1:8081\"");
+        if (!HttpEndpoint.TryParse(httpText, out var http, out var problem))
+            throw new RaftConfigurationException("raft.server.http", $"{problem}, got \"{httpText}\" (expected \"host:port\", e.g. \"127.0.0.1:8081\")");
+
+        var requestTimeout = Read(config, "raft.server.request-timeout", c => c.GetTimeSpan("raft.server.request-timeout", allowInfinite: false));
+        if (requestTimeout <= TimeSpan.Zero)
+            throw new RaftConfigurationException("raft.server.request-timeout", $"must be positive, got {requestTimeout}");
+        var maxValue = Read(config, "raft.server.max-value-size", c => c.GetByteSize("raft.server.max-value-size") ?? 0);
+        if (maxValue is < 1 or > 64 * 1024 * 1024)
+            throw new RaftConfigurationException("raft.server.max-value-size", $"must be between 1 byte and 64 MiB, got {maxValue} bytes");
+
+        CheckOwnAddress(config, membership);
+        return new ServerSettings(configFile, config, membership, raft, dataDirectory, http, requestTimeout, (int)maxValue, actorName);
+    }
+
+    /// <summary>This node's own entry in raft.members must be where its ActorSystem listens, or no peer could reach it.</summary>
+    private static void CheckOwnAddress(Config config, RaftMembership membership)
+    {
+        var host = Read(config, "akka.remote.dot-netty.tcp.hostname", c => c.GetString("akka.remote.dot-netty.tcp.hostname"));
+        var publicHost = Read(config, "akka.remote.dot-netty.tcp.public-hostname", c => c.GetString("akka.remote.dot-netty.tcp.public-hostname"));
+        var port = Read(config, "akka.remote.dot-netty.tcp.port", c => c.GetInt("akka.remote.dot-netty.tcp.port"));
+        if (port is < 1 or > 65535)
+            throw new RaftConfigurationException("akka.remote.dot-netty.tcp.port", $"must be a fixed port between 1 and 65535 (the members find this node there), got {port}");
+        var self = config.GetValue("raft.members").GetArray()
+            .Select(v => v.GetObject())
+            .FirstOrDefault(o => o.GetKey("id")?.GetString() == membership.SelfId);
+        var address = self?.GetKey("address")?.GetString();
+        if (address is null)
+            return; // given as a full actor path: the node lives where its owner put it
+        var expected = $"akka.tcp://raft@{(string.IsNullOrEmpty(publicHost) ? host : publicHost)}:{port.ToString(CultureInfo.InvariantCulture)}";
+        if (!string.Equals(address.TrimEnd('/'), expected, StringComparison.OrdinalIgnoreCase))
+            throw new RaftConfigurationException(
+                "raft.members",
+                $"this node ({membership.SelfId}) is listed at {address}, but its ActorSystem \"raft\" listens at {expected} (akka.remote.dot-netty.tcp)");
+    }
+
+    private static T Read<T>(Config config, string key, Func<Config, T> read)
+    {
+        try
+        {
+            return read(config);
+        }
+        catch (Exception e) when (e is not RaftConfigurationException)
+        {
+            throw new RaftConfigurationException(key, $"cannot be read: {e.Message}", e);
+        }
+    }
+}
+
+/// <summary>Where the HTTP API listens: an IP address, "localhost" or "*" (every interface), and a port.</summary>
+public sealed record HttpEndpoint(string Host, int Port)
+{
+    public static bool TryParse(string text, out HttpEndpoint endpoint, out string problem)
+    {
+        endpoint = new HttpEndpoint("", 0);
+        problem = "";
+        text = text.Trim();
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1)
+        {
+            problem = "must be \"host:port\"";
+            return false;
+        }
+
+        var host = text[..colon];
+        var portText = text[(colon + 1)..];
+        if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            problem = $"the port '{portText}' is not a number from 0 to 65535";
+            return false;
+        }
+
+        if (host.StartsWith('[') && host.EndsWith(']'))
+            host = host[1..^1];
+        if (host is not ("localhost" or "*") && !IPAddress.TryParse(host, out _))
+        {
+            problem = $"the host '{host}' is not an IP address, \"localhost\" or \"*\"";
+            return false;
+        }
+
+        endpoint = new HttpEndpoint(host, port);
+        return true;
+    }
+
+    /// <summary>The URL a client on this machine uses.</summary>
+    public string Url(int? boundPort = null)
+    {
+        var host = Host switch
+        {
+            "*" or "0.0.0.0" => "127.0.0.1",
+            "::" => "[::1]",
+            var h when h.Contains(':') => $"[{h}]",
+            var h => h,
+        };
+        return $"http://{host}:{(boundPort ?? Port).ToString(CultureInfo.InvariantCulture)}";
+    }
+}
+
+/// <summary>The server cannot start; the message says why (naming the key for a config problem).</summary>
+public sealed class ServerStartException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,223 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using RaftActors.Server.KeyValue;
+
+namespace RaftActors.Server.Http;
+
+/// <summary>
+/// The HTTP API of issue 4, JSON on every node; any node takes any request.
+/// <list type="bullet">
+/// <item><c>GET /status</c> -> <c>{"id","role","term","leader","commitIndex","lastApplied","lastLogIndex"}</c></item>
+/// <item><c>PUT /kv/{key}</c>, the value as the raw body -> 200 <c>{"index"}</c> once committed and applied</item>
+/// <item><c>GET /kv/{key}</c> -> 200 <c>{"key","value"}</c> or 404; linearizable, or <c>?stale=true</c> from the local state machine</item>
+/// <item><c>DELETE /kv/{key}</c> -> 200 <c>{"index","existed"}</c></item>
+/// <item><c>POST /kv/{key}/cas</c> <c>{"expected","value"}</c> -> 200 <c>{"ok":true}</c> or 409 <c>{"ok":false,"current"}</c></item>
+/// </list>
+/// 503 when the request was certainly not applied, 504 when its outcome is unknown, 400 when it
+/// is malformed. A <c>Request-Id</c> header makes a write a client session of its own
+/// (<c>http:{Request-Id}</c>, sequence 1): a retry with the same id applies at most once and
+/// answers what the first one did.
+/// </summary>
+public static class KvEndpoints
+{
+    public const string RequestIdHeader = "Request-Id";
+    public const int MaxKeyLength = 1024;
+    public const int MaxRequestIdLength = 200;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
+    public static void Map(IEndpointRouteBuilder app, RaftGateway gateway, Func<KeyValueStore?> localStore, int maxValueBytes)
+    {
+        app.MapGet("/status", async (HttpContext http) =>
+        {
+            var status = await gateway.StatusAsync(http.RequestAborted);
+            if (status is null)
+                return Error(StatusCodes.Status503ServiceUnavailable, "the local Raft node did not answer");
+            return Results.Json(new
+            {
+                id = status.NodeId,
+                role = status.Role.ToString(),
+                term = status.Term,
+                leader = status.LeaderId,
+                commitIndex = status.CommitIndex,
+                lastApplied = status.LastApplied,
+                lastLogIndex = status.LastLogIndex,
+                votedFor = status.VotedFor,
+            });
+        });
+
+        app.MapGet("/kv/{key}", async (string key, HttpContext http) =>
+        {
+            if (CheckKey(key) is { } bad)
+                return bad;
+            var stale = http.Request.Query["stale"];
+            if (stale.Count > 1 || (stale.Count == 1 && !bool.TryParse(stale[0], out _)))
+                return Error(StatusCodes.Status400BadRequest, $"stale must be true or false, got '{stale}'");
+            if (stale.Count == 1 && bool.Parse(stale[0]!))
+            {
+                var store = localStore();
+                if (store is null)
+                    return Error(StatusCodes.Status503ServiceUnavailable, "the local state machine is not running");
+                var local = store.ReadLocal(key);
+                return local is null ? NotFound(key) : Results.Json(new { key, value = local });
+            }
+
+            var result = await gateway.QueryAsync(new Get(key), http.RequestAborted);
+            return result switch
+            {
+                { Outcome: GatewayOutcome.Done, Result: GetResult { Value: { } value } } => Results.Json(new { key, value }),
+                { Outcome: GatewayOutcome.Done, Result: GetResult or null } => NotFound(key),
+                _ => Failure(result),
+            };
+        });
+
+        app.MapPut("/kv/{key}", async (string key, HttpContext http) =>
+        {
+            if (CheckKey(key) is { } bad)
+                return bad;
+            var (value, problem) = await ReadValueAsync(http.Request, maxValueBytes);
+            if (problem is not null)
+                return problem;
+            if (Session(http.Request) is not { } session)
+                return BadRequestId();
+            var result = await gateway.ProposeAsync(new Put(key, value!), session.ClientId, session.Sequence, http.RequestAborted);
+            return result.Outcome == GatewayOutcome.Done ? Results.Json(new { index = result.Index }) : Failure(result);
+        });
+
+        app.MapDelete("/kv/{key}", async (string key, HttpContext http) =>
+        {
+            if (CheckKey(key) is { } bad)
+                return bad;
+            if (Session(http.Request) is not { } session)
+                return BadRequestId();
+            var result = await gateway.ProposeAsync(new Delete(key), session.ClientId, session.Sequence, http.RequestAborted);
+            return result.Outcome == GatewayOutcome.Done
+                ? Results.Json(new { index = result.Index, existed = result.Result is DeleteResult { Existed: true } })
+                : Failure(result);
+        });
+
+        app.MapPost("/kv/{key}/cas", async (string key, HttpContext http) =>
+        {
+            if (CheckKey(key) is { } bad)
+                return bad;
+            var (body, problem) = await ReadValueAsync(http.Request, maxValueBytes * 2 + 4096);
+            if (problem is not null)
+                return problem;
+            var (value, expected, malformed) = ParseCas(body!);
+            if (malformed is not null || value is null)
+                return Error(StatusCodes.Status400BadRequest, malformed ?? "\"value\" must be a string");
+            if (StrictUtf8.GetByteCount(value) > maxValueBytes)
+                return Error(StatusCodes.Status400BadRequest, $"the value is larger than raft.server.max-value-size ({maxValueBytes} bytes)");
+            if (Session(http.Request) is not { } session)
+                return BadRequestId();
+            var result = await gateway.ProposeAsync(new Cas(key, expected, value), session.ClientId, session.Sequence, http.RequestAborted);
+            return result switch
+            {
+                { Outcome: GatewayOutcome.Done, Result: CasResult { Ok: true } } => Results.Json(new { ok = true, index = result.Index }),
+                { Outcome: GatewayOutcome.Done, Result: CasResult { Ok: false } cas } =>
+                    Results.Json(new { ok = false, current = cas.Current, index = result.Index }, statusCode: StatusCodes.Status409Conflict),
+                { Outcome: GatewayOutcome.Done } => Error(StatusCodes.Status500InternalServerError, $"unexpected result {result.Result}"),
+                _ => Failure(result),
+            };
+        });
+    }
+
+    /// <summary>The body of a CAS: <c>{"expected": string or null, "value": string}</c>, both required.</summary>
+    public static (string? Value, string? Expected, string? Problem) ParseCas(string body)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body);
+        }
+        catch (JsonException e)
+        {
+            return (null, null, $"the body is not JSON: {e.Message}");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                return (null, null, "the body must be a JSON object {\"expected\": string or null, \"value\": string}");
+            if (!root.TryGetProperty("value", out var value) || value.ValueKind != JsonValueKind.String)
+                return (null, null, "\"value\" must be a string");
+            if (!root.TryGetProperty("expected", out var expected) || expected.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+                return (null, null, "\"expected\" must be a string, or null for a key that must be absent");
+            foreach (var property in root.EnumerateObject())
+            {
+                if (property.Name is not ("value" or "expected"))
+                    return (null, null, $"unknown field \"{property.Name}\"");
+            }
+
+            return (value.GetString(), expected.ValueKind == JsonValueKind.Null ? null : expected.GetString(), null);
+        }
+    }
+
+    private sealed record WriteSession(string? ClientId, long Sequence);
+
+    /// <summary>A write's client session: <c>http:{Request-Id}</c> with sequence 1, or none without the header; null when the header is malformed.</summary>
+    private static WriteSession? Session(HttpRequest request)
+    {
+        var ids = request.Headers[RequestIdHeader];
+        if (ids.Count == 0)
+            return new WriteSession(null, 0);
+        if (ids.Count > 1)
+            return null;
+        var id = ids[0];
+        if (string.IsNullOrWhiteSpace(id) || id.Length > MaxRequestIdLength || id.Any(char.IsControl))
+            return null;
+        return new WriteSession("http:" + id, 1);
+    }
+
+    private static IResult BadRequestId() =>
+        Error(StatusCodes.Status400BadRequest, $"the {RequestIdHeader} header must be given once, 1 to {MaxRequestIdLength} printable characters");
+
+    private static IResult? CheckKey(string key)
+    {
+        if (key.Length == 0 || key.Length > MaxKeyLength)
+            return Error(StatusCodes.Status400BadRequest, $"a key has 1 to {MaxKeyLength} characters");
+        if (key.Any(char.IsControl))
+            return Error(StatusCodes.Status400BadRequest, "a key cannot contain control characters");
+        return null;
+    }
+
+    private static async Task<(string? Value, IResult? Problem)> ReadValueAsync(HttpRequest request, int maxBytes)
+    {
+        if (request.ContentLength > maxBytes)
+            return (null, Error(StatusCodes.Status400BadRequest, $"the body is larger than {maxBytes} bytes (raft.server.max-value-size)"));
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+                return (null, Error(StatusCodes.Status400BadRequest, $"the body is larger than {maxBytes} bytes (raft.server.max-value-size)"));
+            buffer.Write(chunk, 0, read);
+        }
+
+        try
+        {
+            return (StrictUtf8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length), null);
+        }
+        catch (DecoderFallbackException)
+        {
+            return (null, Error(StatusCodes.Status400BadRequest, "the body is not valid UTF-8"));
+        }
+    }
+
+    private static IResult NotFound(string key) => Results.Json(new { key, error = "not found" }, statusCode: StatusCodes.Status404NotFound);
+
+    private static IResult Failure(GatewayResult result) => result.Outcome switch
+    {
+        GatewayOutcome.Unknown => Error(StatusCodes.Status504GatewayTimeout, result.Problem ?? "the outcome is unknown"),
+        GatewayOutcome.Unavailable or GatewayOutcome.Rejected => Error(StatusCodes.Status503ServiceUnavailable, result.Problem ?? "not applied"),
+        GatewayOutcome.Failed => Results.Json(new { error = $"the state machine failed on entry {result.Index}: {result.Problem}", index = result.Index }, statusCode: StatusCodes.Status500InternalServerError),
+        _ => Error(StatusCodes.Status500InternalServerError, $"unexpected result {result}"),
+    };
+
+    private static IResult Error(int status, string error) => Results.Json(new { error }, statusCode: status);
+}

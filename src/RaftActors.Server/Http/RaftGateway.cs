@@ -1,0 +1,162 @@
+using Akka.Actor;
+using RaftActors.Messages;
+
+namespace RaftActors.Server.Http;
+
+/// <summary>
+/// Takes the HTTP API's requests to the Raft cluster through the local node (which forwards to
+/// the leader) and turns the many possible answers into three outcomes: done, certainly not
+/// done, or unknown. Until the request's deadline it retries whatever is safe to retry: a
+/// request that certainly did nothing (no leader yet, or the node pointed at the leader), a read,
+/// and a write with a client session, which applies at most once however often it is sent.
+/// </summary>
+public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan requestTimeout)
+{
+    /// <summary>The longest one attempt waits before a safe retry.</summary>
+    private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan RequestTimeout => requestTimeout;
+
+    public IActorRef Node => node;
+
+    /// <summary>Proposes a command; with a session (client id) it is retried after an unknown outcome.</summary>
+    public Task<GatewayResult> ProposeAsync(object command, string? clientId, long sequence, CancellationToken cancel) =>
+        RunAsync(new ClientCommand(command, clientId, sequence), retryUnknown: clientId is not null, isWrite: true, cancel);
+
+    /// <summary>A linearizable read (ReadIndex on the leader); reads change nothing, so every failure is retried.</summary>
+    public Task<GatewayResult> QueryAsync(object query, CancellationToken cancel) =>
+        RunAsync(new ClientQuery(query), retryUnknown: true, isWrite: false, cancel);
+
+    public async Task<RaftStatus?> StatusAsync(CancellationToken cancel)
+    {
+        try
+        {
+            return await node.Ask<RaftStatus>(GetRaftStatus.Instance, TimeSpan.FromSeconds(2), cancel);
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
+
+    private async Task<GatewayResult> RunAsync(object request, bool retryUnknown, bool isWrite, CancellationToken cancel)
+    {
+        var deadline = DateTime.UtcNow + requestTimeout;
+        var backoff = FirstBackoff;
+        ICanTell target = node;
+        string? lastProblem = null;
+        var unknown = false;
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+                break;
+
+            // Without a session a write is sent once it may have reached a leader, so it waits for its whole time.
+            var wait = retryUnknown && left > AttemptTimeout ? AttemptTimeout : left;
+            object reply;
+            try
+            {
+                reply = await target.Ask<object>(request, wait, cancel);
+            }
+            catch (AskTimeoutException)
+            {
+                // The request may have reached a leader (forwarded by this node) and be committed later.
+                unknown |= isWrite;
+                lastProblem = $"no answer within {wait.TotalMilliseconds:F0} ms";
+                if (!retryUnknown)
+                    break;
+                target = node;
+                continue;
+            }
+
+            switch (reply)
+            {
+                case CommandApplied applied:
+                    return GatewayResult.Applied(applied.Index, applied.Result);
+                case QueryResult result:
+                    return GatewayResult.Answered(result.Result);
+                case CommandFailed failed:
+                    return GatewayResult.Failed(failed.Index, failed.Reason);
+                case NotLeader notLeader:
+                    // Nothing was done. Send the next attempt to the leader, if it is known.
+                    lastProblem = notLeader.LeaderId is null ? "no leader is known" : $"the leader {notLeader.LeaderId} did not answer";
+                    target = notLeader.LeaderPath is { } path ? system.ActorSelection(path) : node;
+                    break;
+                case RequestRejected rejected when isWrite:
+                    // Certainly not applied; for a write the reason is final (a bad command, or a session's too old).
+                    return GatewayResult.Rejected(rejected.Reason);
+                case RequestRejected rejected:
+                    lastProblem = rejected.Reason;
+                    target = node;
+                    break;
+                case CommandOutcomeUnknown outcomeUnknown:
+                    unknown = true;
+                    lastProblem = outcomeUnknown.Reason;
+                    if (!retryUnknown)
+                        return GatewayResult.Unknown($"{outcomeUnknown.Reason}; retry with a Request-Id header to apply it at most once");
+                    target = node;
+                    break;
+                case Status.Failure failure:
+                    // A reply the remote end could not serialize, or similar: what happened is not known.
+                    unknown |= isWrite;
+                    lastProblem = failure.Cause.Message;
+                    if (!retryUnknown)
+                        return GatewayResult.Unknown(failure.Cause.Message);
+                    target = node;
+                    break;
+                default:
+                    unknown |= isWrite;
+                    lastProblem = $"unexpected reply {reply.GetType().Name}";
+                    target = node;
+                    break;
+            }
+
+            var pause = backoff < deadline - DateTime.UtcNow ? backoff : deadline - DateTime.UtcNow;
+            if (pause > TimeSpan.Zero)
+                await Task.Delay(pause, cancel);
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+        }
+
+        var why = $"not done within the request timeout ({requestTimeout.TotalMilliseconds:F0} ms){(lastProblem is null ? "" : $": {lastProblem}")}";
+        return unknown
+            ? GatewayResult.Unknown($"{why}; the write may still be applied{(isWrite && !retryUnknown ? " (retry with a Request-Id header to apply it at most once)" : "")}")
+            : GatewayResult.Unavailable(why);
+    }
+}
+
+public enum GatewayOutcome
+{
+    /// <summary>The command was committed and applied, or the query answered.</summary>
+    Done,
+
+    /// <summary>The command was committed but the state machine refused it.</summary>
+    Failed,
+
+    /// <summary>Certainly not applied: refused for a reason that a retry will not change.</summary>
+    Rejected,
+
+    /// <summary>Certainly not applied: no leader could take it in time.</summary>
+    Unavailable,
+
+    /// <summary>May or may not be applied.</summary>
+    Unknown,
+}
+
+public sealed record GatewayResult(GatewayOutcome Outcome, long Index, object? Result, string? Problem)
+{
+    public static GatewayResult Applied(long index, object? result) => new(GatewayOutcome.Done, index, result, null);
+
+    public static GatewayResult Answered(object? result) => new(GatewayOutcome.Done, 0, result, null);
+
+    public static GatewayResult Failed(long index, string reason) => new(GatewayOutcome.Failed, index, null, reason);
+
+    public static GatewayResult Rejected(string reason) => new(GatewayOutcome.Rejected, 0, null, reason);
+
+    public static GatewayResult Unavailable(string reason) => new(GatewayOutcome.Unavailable, 0, null, reason);
+
+    public static GatewayResult Unknown(string reason) => new(GatewayOutcome.Unknown, 0, null, reason);
+}
