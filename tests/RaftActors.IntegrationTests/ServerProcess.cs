@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Reflection;
+
+namespace RaftActors.IntegrationTests;
+
+/// <summary>
+/// One server (the built RaftActors.Server.dll under <c>dotnet exec</c>) as a separate process.
+/// Its output is kept for the test's log. <see cref="Kill"/> is SIGKILL of the process tree;
+/// the server runs supervised, so it also stops by itself should the test host die (its
+/// standard input closes).
+/// </summary>
+public sealed class ServerProcess : IDisposable
+{
+    private const int KeptLines = 2000;
+    private readonly Queue<string> _log = new();
+    private readonly Lock _lock = new();
+    private Process? _process;
+    private int _incarnation;
+
+    public ServerProcess(string id, string configFile)
+    {
+        Id = id;
+        ConfigFile = configFile;
+    }
+
+    public string Id { get; }
+
+    public string ConfigFile { get; }
+
+    public bool Running => _process is { HasExited: false };
+
+    public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
+
+    public static string ServerAssembly { get; } = FindServerAssembly();
+
+    /// <summary>The dotnet host that runs this test, else DOTNET_HOST_PATH, else dotnet on the PATH.</summary>
+    public static string DotnetHost { get; } =
+        Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path
+        : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
+        : "dotnet";
+
+    public void Start()
+    {
+        if (Running)
+            throw new InvalidOperationException($"{Id} is running");
+        var start = new ProcessStartInfo(DotnetHost)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(ConfigFile)!,
+        };
+        foreach (var arg in new[] { "exec", ServerAssembly, "--config", ConfigFile, "--supervised" })
+            start.ArgumentList.Add(arg);
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        var incarnation = ++_incarnation;
+        var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => Keep(incarnation, e.Data, error: false);
+        process.ErrorDataReceived += (_, e) => Keep(incarnation, e.Data, error: true);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        Keep(incarnation, $"started, pid {process.Id}", error: false);
+    }
+
+    /// <summary>SIGKILL, no goodbye; waits until the process is gone.</summary>
+    public void Kill()
+    {
+        if (_process is not { } process)
+            return;
+        try
+        {
+            if (!process.HasExited)
+                process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        process.WaitForExit(10_000);
+        Keep(_incarnation, "killed (SIGKILL)", error: false);
+    }
+
+    /// <summary>Waits for the process to exit by itself.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan within)
+    {
+        var process = _process ?? throw new InvalidOperationException($"{Id} was never started");
+        using var timeout = new CancellationTokenSource(within);
+        await process.WaitForExitAsync(timeout.Token);
+        process.WaitForExit(); // drains the redirected output
+        return process.ExitCode;
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_lock)
+                return string.Join("\n", _log);
+        }
+    }
+
+    private void Keep(int incarnation, string? line, bool error)
+    {
+        if (line is null)
+            return;
+        lock (_lock)
+        {
+            _log.Enqueue($"[{Id}#{incarnation}{(error ? " stderr" : "")}] {line}");
+            while (_log.Count > KeptLines)
+                _log.Dequeue();
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process?.Dispose();
+    }
+
+    private static string FindServerAssembly()
+    {
+        var path = typeof(ServerProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "ServerAssembly").Value!;
+        path = Path.GetFullPath(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"the server is not built at {path}: build the solution first", path);
+        return path;
+    }
+}

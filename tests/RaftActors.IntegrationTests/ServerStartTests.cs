@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace RaftActors.IntegrationTests;
+
+/// <summary>One server process at a time: bad configuration fails at start naming the key; a node without a quorum answers 503.</summary>
+public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"raftactors-it-{Guid.NewGuid():N}");
+
+    [Theory(Timeout = 60_000)]
+    [InlineData("missing-data-dir", "raft.data-dir")]
+    [InlineData("bad-http", "raft.server.http")]
+    [InlineData("bad-timeout", "raft.server.request-timeout")]
+    public async Task A_bad_configuration_fails_at_start_naming_the_key(string problem, string key)
+    {
+        var ports = TestCluster.FreePorts(2);
+        var lines = new List<string>
+        {
+            $"akka.remote.dot-netty.tcp {{ hostname = \"127.0.0.1\", port = {ports[0]} }}",
+            $"raft.node-id = \"n1\"",
+            $"raft.members = [ {{ id = \"n1\", address = \"akka.tcp://raft@127.0.0.1:{ports[0]}\" }} ]",
+        };
+        if (problem != "missing-data-dir")
+            lines.Add("raft.data-dir = \"data/n1\"");
+        lines.Add(problem == "bad-http" ? "raft.server.http = \"127.0.0.1:http\"" : $"raft.server.http = \"127.0.0.1:{ports[1]}\"");
+        if (problem == "bad-timeout")
+            lines.Add("raft.server.request-timeout = -1s");
+
+        using var server = new ServerProcess("n1", WriteConfig(string.Join("\n", lines)));
+        server.Start();
+        var exitCode = await server.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine(server.Output);
+        Assert.Equal(2, exitCode);
+        Assert.Contains($"stderr] {Path.Combine(_root, "node.conf")}: {key}:", server.Output);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task An_HTTP_port_in_use_fails_at_start_naming_raft_server_http()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var httpPort = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var akkaPort = TestCluster.FreePorts(1)[0];
+        using var server = new ServerProcess("n1", WriteConfig($$"""
+            akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{akkaPort}} }
+            raft {
+              node-id = "n1"
+              members = [ { id = "n1", address = "akka.tcp://raft@127.0.0.1:{{akkaPort}}" } ]
+              data-dir = "data/n1"
+              server.http = "127.0.0.1:{{httpPort}}"
+            }
+            """));
+        server.Start();
+        var exitCode = await server.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine(server.Output);
+        Assert.Equal(1, exitCode);
+        Assert.Contains("stderr] raft.server.http: cannot listen on 127.0.0.1:", server.Output);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_node_that_hears_no_quorum_knows_no_leader_and_answers_503()
+    {
+        using var cluster = new TestCluster(output, requestTimeout: "1s");
+        cluster.Start(0); // n2 and n3 never come
+        await cluster.WaitUntilAsync("n1 answers /status", TimeSpan.FromSeconds(30), async () => await cluster.StatusAsync(0) is not null);
+        var status = (await cluster.StatusAsync(0))!;
+        Assert.Null(status.Leader);
+        Assert.Contains(status.Role, new[] { "Follower", "Candidate" });
+
+        var put = await cluster.PutAsync(0, "k", "v");
+        Assert.True(put.Status == 503, put.ToString());
+        Assert.Contains("no leader", put.Json.GetProperty("error").GetString());
+        Assert.Equal(503, (await cluster.GetAsync(0, "k")).Status);
+        Assert.Equal(404, (await cluster.GetAsync(0, "k", stale: true)).Status);
+    }
+
+    private string WriteConfig(string hocon)
+    {
+        Directory.CreateDirectory(_root);
+        var path = Path.Combine(_root, "node.conf");
+        File.WriteAllText(path, hocon);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (Directory.Exists(_root))
+                Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

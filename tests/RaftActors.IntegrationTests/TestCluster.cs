@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace RaftActors.IntegrationTests;
+
+/// <summary>
+/// A cluster of server processes on free loopback ports, with a fresh temporary directory for
+/// the configs and the write-ahead logs. Dispose kills every process (SIGKILL of the tree), writes
+/// every server's output to the test's log and deletes the directory: processes are cleaned up
+/// whether the test passed or failed.
+/// </summary>
+public sealed class TestCluster : IDisposable
+{
+    private readonly ITestOutputHelper _output;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly List<HttpClient> _clients = new();
+
+    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s")
+    {
+        _output = output;
+        Root = Path.Combine(Path.GetTempPath(), $"raftactors-it-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Root);
+        var ports = FreePorts(2 * size);
+        AkkaPorts = ports.Take(size).ToArray();
+        HttpPorts = ports.Skip(size).ToArray();
+        var members = string.Join(", ", Enumerable.Range(1, size).Select(i => $"{{ id = \"n{i}\", address = \"akka.tcp://raft@127.0.0.1:{AkkaPorts[i - 1]}\" }}"));
+        for (var i = 1; i <= size; i++)
+        {
+            var config = Path.Combine(Root, $"node{i}.conf");
+            File.WriteAllText(config, $$"""
+                akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{AkkaPorts[i - 1]}} }
+                raft {
+                  node-id = "n{{i}}"
+                  members = [ {{members}} ]
+                  data-dir = "data/n{{i}}"
+                  election-timeout-min = 150ms
+                  election-timeout-max = 300ms
+                  heartbeat-interval = 50ms
+                  server.http = "127.0.0.1:{{HttpPorts[i - 1]}}"
+                  server.request-timeout = {{requestTimeout}}
+                }
+                """);
+            Servers.Add(new ServerProcess($"n{i}", config));
+            _clients.Add(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPorts[i - 1]}"), Timeout = TimeSpan.FromSeconds(15) });
+        }
+    }
+
+    public string Root { get; }
+
+    public int[] AkkaPorts { get; }
+
+    public int[] HttpPorts { get; }
+
+    public List<ServerProcess> Servers { get; } = new();
+
+    public int Size => Servers.Count;
+
+    public IEnumerable<int> Nodes => Enumerable.Range(0, Size);
+
+    public IEnumerable<int> Running => Nodes.Where(i => Servers[i].Running);
+
+    /// <summary>The node's HTTP client (node 0 is n1).</summary>
+    public HttpClient Http(int node) => _clients[node];
+
+    public int IndexOf(string id) => Servers.FindIndex(s => s.Id == id);
+
+    public string DataDirectory(int node) => Path.Combine(Root, "data", Servers[node].Id);
+
+    public void Log(string line) => _output.WriteLine($"+{_clock.Elapsed.TotalSeconds:F3}s  {line}");
+
+    public void StartAll()
+    {
+        foreach (var server in Servers)
+            server.Start();
+        Log($"started {string.Join(", ", Servers.Select(s => s.Id))}");
+    }
+
+    public void Start(int node)
+    {
+        Servers[node].Start();
+        Log($"started {Servers[node].Id}");
+    }
+
+    public void Kill(int node)
+    {
+        Servers[node].Kill();
+        Log($"SIGKILLed {Servers[node].Id}");
+    }
+
+    public async Task<NodeStatus?> StatusAsync(int node)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var response = await Http(node).GetAsync("/status", timeout.Token);
+            if (response.StatusCode != HttpStatusCode.OK)
+                return null;
+            return NodeStatus.Parse(await response.Content.ReadAsStringAsync(timeout.Token));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Waits until the given nodes agree: exactly one of them is Leader of a term above
+    /// <paramref name="aboveTerm"/>, and every one reports that leader in that term.
+    /// </summary>
+    public async Task<NodeStatus> WaitForAgreedLeaderAsync(IEnumerable<int> among, TimeSpan within, long aboveTerm = 0)
+    {
+        var nodes = among.ToList();
+        var deadline = _clock.Elapsed + within;
+        NodeStatus?[] statuses = [];
+        while (_clock.Elapsed < deadline)
+        {
+            statuses = await Task.WhenAll(nodes.Select(StatusAsync));
+            var leaders = statuses.Where(s => s is { Role: "Leader" }).ToList();
+            if (statuses.All(s => s is not null) && leaders.Count == 1 && leaders[0]!.Term > aboveTerm &&
+                statuses.All(s => s!.Term == leaders[0]!.Term && s.Leader == leaders[0]!.Id))
+            {
+                Log($"leader {leaders[0]!.Id} of term {leaders[0]!.Term}, followed by {string.Join(", ", nodes.Select(n => Servers[n].Id))}");
+                return leaders[0]!;
+            }
+
+            await Task.Delay(25);
+        }
+
+        throw new Xunit.Sdk.XunitException(
+            $"no agreed leader among {string.Join(", ", nodes.Select(n => Servers[n].Id))} within {within.TotalSeconds:F1} s; last: " +
+            string.Join("; ", statuses.Select((s, i) => $"{Servers[nodes[i]].Id}: {s?.ToString() ?? "no answer"}")));
+    }
+
+    public async Task<Reply> PutAsync(int node, string key, string value, string? requestId = null) =>
+        await SendAsync(node, HttpMethod.Put, $"/kv/{Uri.EscapeDataString(key)}", new StringContent(value, Encoding.UTF8, "text/plain"), requestId);
+
+    public async Task<Reply> GetAsync(int node, string key, bool stale = false) =>
+        await SendAsync(node, HttpMethod.Get, $"/kv/{Uri.EscapeDataString(key)}{(stale ? "?stale=true" : "")}", null, null);
+
+    public async Task<Reply> DeleteAsync(int node, string key, string? requestId = null) =>
+        await SendAsync(node, HttpMethod.Delete, $"/kv/{Uri.EscapeDataString(key)}", null, requestId);
+
+    public async Task<Reply> CasAsync(int node, string key, string? expected, string value, string? requestId = null) =>
+        await SendAsync(node, HttpMethod.Post, $"/kv/{Uri.EscapeDataString(key)}/cas",
+            new StringContent(JsonSerializer.Serialize(new { expected, value }), Encoding.UTF8, "application/json"), requestId);
+
+    public async Task<Reply> SendAsync(int node, HttpMethod method, string path, HttpContent? content, string? requestId)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        if (requestId is not null)
+            request.Headers.Add("Request-Id", requestId);
+        using var response = await Http(node).SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        return new Reply((int)response.StatusCode, body);
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds or the time is up (then fails with <paramref name="what"/>).</summary>
+    public async Task WaitUntilAsync(string what, TimeSpan within, Func<Task<bool>> condition)
+    {
+        var deadline = _clock.Elapsed + within;
+        while (!await condition())
+        {
+            if (_clock.Elapsed > deadline)
+                throw new Xunit.Sdk.XunitException($"not within {within.TotalSeconds:F1} s: {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var server in Servers)
+            server.Dispose();
+        foreach (var client in _clients)
+            client.Dispose();
+        foreach (var server in Servers)
+        {
+            _output.WriteLine($"---- output of {server.Id} ----");
+            _output.WriteLine(server.Output);
+        }
+
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>Distinct free loopback ports, all held open until every one is chosen.</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ =>
+        {
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return listener;
+        }).ToList();
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        foreach (var listener in listeners)
+            listener.Stop();
+        return ports;
+    }
+}
+
+/// <summary>What GET /status says.</summary>
+public sealed record NodeStatus(string Id, string Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex)
+{
+    public static NodeStatus Parse(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        return new NodeStatus(
+            root.GetProperty("id").GetString()!,
+            root.GetProperty("role").GetString()!,
+            root.GetProperty("term").GetInt64(),
+            root.GetProperty("leader").GetString(),
+            root.GetProperty("commitIndex").GetInt64(),
+            root.GetProperty("lastApplied").GetInt64(),
+            root.GetProperty("lastLogIndex").GetInt64());
+    }
+
+    public override string ToString() =>
+        $"{Role} term {Term} leader {Leader ?? "-"} log {LastLogIndex} commit {CommitIndex} applied {LastApplied}";
+}
+
+/// <summary>An HTTP answer: status code and body.</summary>
+public sealed record Reply(int Status, string Body)
+{
+    public JsonElement Json
+    {
+        get
+        {
+            using var document = JsonDocument.Parse(Body);
+            return document.RootElement.Clone();
+        }
+    }
+
+    public override string ToString() => $"{Status} {Body}";
+}
