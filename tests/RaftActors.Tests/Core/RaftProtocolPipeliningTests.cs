@@ -1,0 +1,223 @@
+using RaftActors.Core;
+using RaftActors.Messages;
+using static RaftActors.Tests.Core.ProtocolTestKit;
+
+namespace RaftActors.Tests.Core;
+
+/// <summary>
+/// The leader's pipeline to each follower: a window of AppendEntries in flight, restarted from
+/// the follower's hint after a refusal, and the Students' Guide rules for replies ("matchIndex =
+/// prevLogIndex + entries of the acknowledged request; never move it back"; "ignore replies whose
+/// term differs").
+/// </summary>
+public class RaftProtocolPipeliningTests
+{
+    private static readonly ReplicationLimits OneEntryThreeInFlight = new(MaxEntriesPerAppend: 1, MaxBytesPerAppend: 1 << 20, MaxAppendsInFlight: 3);
+
+    private static List<(string To, AppendEntries Message)> AppendsTo(string peer, IReadOnlyList<RaftEffect> effects) =>
+        Appends(effects).Where(a => a.To == peer).ToList();
+
+    private static AppendEntriesResult Ack(string from, AppendEntries append) =>
+        new(append.Term, from, Success: true, MatchIndex: append.PrevLogIndex + append.Entries.Count, Sequence: append.Sequence);
+
+    private static AppendEntriesResult Refuse(string from, AppendEntries append, long conflictIndex, long conflictTerm = 0) =>
+        new(append.Term, from, Success: false, ConflictIndex: conflictIndex, ConflictTerm: conflictTerm, Sequence: append.Sequence);
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void AtMostMaxAppendsInFlightWithEntries_PerFollower(int window)
+    {
+        var limits = new ReplicationLimits(MaxEntriesPerAppend: 1, MaxBytesPerAppend: 1 << 20, MaxAppendsInFlight: window);
+        var leader = LeaderWithCommittedNoop(term: 1, limits: limits);
+        for (var i = 0; i < 10; i++)
+            leader.Propose(Command($"c{i}"));
+
+        leader.Replicate();
+        var effects = leader.DrainEffects();
+
+        foreach (var peer in new[] { "n2", "n3" })
+        {
+            var appends = AppendsTo(peer, effects);
+            Assert.Equal(window, appends.Count);
+            Assert.Equal(Enumerable.Range(1, window).Select(i => (long)i), appends.Select(a => a.Message.PrevLogIndex));
+            Assert.All(appends, a => Assert.Single(a.Message.Entries));
+        }
+
+        // A full window sends nothing more, however often it is asked.
+        leader.Replicate();
+        Assert.Empty(Sends(leader.DrainEffects()));
+
+        // Heartbeats do not count against the window: the leader keeps asserting itself.
+        leader.HeartbeatTimeoutElapsed();
+        var heartbeats = Appends(leader.DrainEffects());
+        Assert.Equal(["n2", "n3"], heartbeats.Select(h => h.To).Order());
+        Assert.All(heartbeats, h => Assert.Empty(h.Message.Entries));
+        Assert.All(heartbeats, h => Assert.Equal(1 + window, h.Message.PrevLogIndex));
+
+        // Each acknowledgement opens the window by one, for that follower only.
+        var first = AppendsTo("n2", effects)[0].Message;
+        leader.Step(Ack("n2", first));
+        var next = Assert.Single(Appends(leader.DrainEffects()));
+        Assert.Equal("n2", next.To);
+        Assert.Equal(1 + window, next.Message.PrevLogIndex);
+        Assert.Equal(2 + window, Assert.Single(next.Message.Entries).Index);
+    }
+
+    // A refusal restarts the pipeline where the follower's hint says, and refusals of the
+    // abandoned pipeline that arrive after it change nothing: they would restart it again and
+    // resend the same entries.
+    [Fact]
+    public void ARefusalRestartsThePipelineFromTheHint_AndLaterRefusalsOfTheAbandonedPipelineAreIgnored()
+    {
+        // The leader of term 2 holds 5 entries of term 1; n2 holds only 2 of them.
+        var (leader, election) = ElectedLeader(term: 2, log: Entries(1, 1, 1, 1, 1), limits: OneEntryThreeInFlight);
+        leader.Propose(Command("a"));
+        leader.Propose(Command("b"));
+        leader.Replicate();
+        var pipeline = AppendsTo("n2", election.Concat(leader.DrainEffects()).ToList()).Select(a => a.Message).ToList();
+        Assert.Equal([5L, 6, 7], pipeline.Select(a => a.PrevLogIndex));
+
+        leader.Step(Refuse("n2", pipeline[0], conflictIndex: 3));
+        var restarted = AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message).ToList();
+        Assert.Equal([2L, 3, 4], restarted.Select(a => a.PrevLogIndex));
+        Assert.All(restarted, a => Assert.Equal(1, a.PrevLogTerm));
+
+        leader.Step(Refuse("n2", pipeline[1], conflictIndex: 3));
+        leader.Step(Refuse("n2", pipeline[2], conflictIndex: 3));
+        Assert.Empty(leader.DrainEffects());
+
+        // The new pipeline goes on as its answers come.
+        leader.Step(Ack("n2", restarted[0]));
+        Assert.Equal([5L], AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message.PrevLogIndex));
+        leader.Step(Ack("n2", restarted[1]));
+        leader.Step(Ack("n2", restarted[2]));
+        var rest = AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message).ToList();
+        Assert.Equal([6L, 7], rest.Select(a => a.PrevLogIndex));
+        Assert.Equal([7L, 8], rest.Select(a => a.Entries.Single().Index));
+    }
+
+    // A refusal of the current pipeline that arrives after an acknowledgement (the follower lost
+    // an entry in between, say) restarts no lower than what it acknowledged.
+    [Fact]
+    public void ARestartNeverGoesBelowWhatTheFollowerAcknowledged()
+    {
+        var leader = LeaderWithCommittedNoop(term: 1, limits: OneEntryThreeInFlight);
+        for (var i = 0; i < 3; i++)
+            leader.Propose(Command($"c{i}"));
+        leader.Replicate();
+        var pipeline = AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message).ToList();
+
+        leader.Step(Ack("n2", pipeline[0])); // match 2
+        leader.DrainEffects();
+        leader.Step(Refuse("n2", pipeline[1], conflictIndex: 1));
+
+        var resent = AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message).ToList();
+        Assert.Equal(2, resent[0].PrevLogIndex);
+    }
+
+    // §5.3's fast backup on the protocol: a follower's conflict term that the leader lacks is
+    // skipped whole (Figure 7 (f) against the leader of term 8: two refusals, not eight).
+    [Fact]
+    public void ARefusalSkipsTheFollowersWholeConflictingTerm_5_3()
+    {
+        var (leader, election) = ElectedLeader(term: 8, log: Entries(1, 1, 1, 4, 4, 5, 5, 6, 6, 6));
+        var first = AppendsTo("n2", election).Single().Message;
+        Assert.Equal((10L, 6L), (first.PrevLogIndex, first.PrevLogTerm));
+
+        leader.Step(Refuse("n2", first, conflictIndex: 7, conflictTerm: 3));
+        var second = AppendsTo("n2", leader.DrainEffects()).First().Message;
+        Assert.Equal((6L, 5L), (second.PrevLogIndex, second.PrevLogTerm));
+
+        leader.Step(Refuse("n2", second, conflictIndex: 4, conflictTerm: 2));
+        var third = AppendsTo("n2", leader.DrainEffects()).First().Message;
+        Assert.Equal((3L, 1L), (third.PrevLogIndex, third.PrevLogTerm));
+    }
+
+    // Students' Guide: "matchIndex = prevLogIndex + number of entries of the acknowledged
+    // request; never move it back" — acknowledgements may arrive out of order (or duplicated).
+    // Seen through the commit index: with the leader's own copy not yet durable, the commit index
+    // is the lower of n2's and n3's matchIndex.
+    [Fact]
+    public void MatchIndexNeverMovesBack()
+    {
+        var leader = LeaderWithCommittedNoop(term: 1, limits: OneEntryThreeInFlight);
+        leader.Propose(Command("a"));
+        leader.Propose(Command("b"));
+        leader.Replicate();
+        var effects = leader.DrainEffects();
+        var toN2 = AppendsTo("n2", effects).Select(a => a.Message).ToList();
+        var toN3 = AppendsTo("n3", effects).Select(a => a.Message).ToList();
+
+        leader.Step(Ack("n2", toN2[1])); // match 3
+        leader.Step(Ack("n2", toN2[0])); // late: match 2
+        leader.Step(Ack("n2", toN2[1])); // duplicated
+        leader.Step(Ack("n2", toN2[0]));
+        Assert.Equal(1, leader.CommitIndex);
+
+        leader.Step(Ack("n3", toN3[1]));
+        Assert.Equal(3, leader.CommitIndex);
+
+        // ... and nextIndex follows it: the next heartbeat to n2 starts after entry 3.
+        leader.DrainEffects();
+        leader.HeartbeatTimeoutElapsed();
+        Assert.Equal(3, AppendsTo("n2", leader.DrainEffects()).Single().Message.PrevLogIndex);
+    }
+
+    // Students' Guide: "ignore replies whose term differs from the term of the request" — a reply
+    // of an earlier term answers a request of an earlier leadership, whose indexes mean nothing
+    // now; a reply of a later term only makes the leader step down (RaftProtocolTermTests).
+    [Fact]
+    public void RepliesOfAnotherTermAreIgnored()
+    {
+        var (leader, _) = ElectedLeader(term: 3, log: Entries(1, 2), limits: OneEntryThreeInFlight);
+        leader.Propose(Command("a"));
+        leader.Persisted(leader.LastLog);
+        leader.Replicate();
+        leader.DrainEffects();
+
+        foreach (var peer in new[] { "n2", "n3" })
+        {
+            Assert.True(leader.Step(new AppendEntriesResult(2, peer, Success: true, MatchIndex: 4, Sequence: 1)));
+            Assert.True(leader.Step(new AppendEntriesResult(2, peer, Success: false, ConflictIndex: 1, Sequence: 2)));
+        }
+
+        Assert.Empty(leader.DrainEffects());
+        Assert.Equal(0, leader.CommitIndex);
+        Assert.Equal(RaftRole.Leader, leader.Role);
+        Assert.Equal(3, leader.Term);
+
+        // The same acknowledgement in the current term commits.
+        leader.Step(new AppendEntriesResult(3, "n2", Success: true, MatchIndex: 4, Sequence: 1));
+        Assert.Equal(4, leader.CommitIndex);
+    }
+
+    // Pipelining must not reorder or skip: driving a leader and a follower with a small window
+    // and one entry per message, the follower ends with the leader's log and commit index.
+    [Fact]
+    public void APipelinedFollowerEndsWithTheLeadersLog()
+    {
+        var n1 = NewNode("n1", 2, new HardState(0, null), limits: OneEntryThreeInFlight);
+        var n2 = NewNode("n2", 2, new HardState(0, null), limits: OneEntryThreeInFlight);
+        var network = new ProtocolNetwork(n1, n2);
+        network.Do("n1", n => n.ElectionTimeoutElapsed());
+        network.RunUntilQuiet();
+        Assert.Equal(RaftRole.Leader, n1.Role);
+
+        network.Do("n1", n =>
+        {
+            for (var i = 0; i < 20; i++)
+                n.Propose(Command($"c{i}"));
+            n.Replicate();
+        });
+        network.RunUntilQuiet();
+        network.Do("n1", n => n.HeartbeatTimeoutElapsed());
+        network.RunUntilQuiet();
+
+        Assert.Equal(21, n1.CommitIndex);
+        Assert.Equal(AllEntries(n1), AllEntries(n2));
+        Assert.Equal(21, n2.CommitIndex);
+        Assert.Equal(AllEntries(n1), network.AppliedBy("n2"));
+    }
+}
