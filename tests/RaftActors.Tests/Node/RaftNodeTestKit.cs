@@ -5,6 +5,7 @@ using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
 using RaftActors.Node;
+using RaftActors.StateMachine;
 using RaftActors.Storage;
 
 namespace RaftActors.Tests.Node;
@@ -35,13 +36,14 @@ public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
 
     /// <summary>Starts node "n1" with one TestProbe per other id as its peers.</summary>
     protected (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers) StartNode(
-        IRaftStorage storage, RaftSettings? settings = null, int clusterSize = 3, string? name = null)
+        IRaftStorage storage, RaftSettings? settings = null, int clusterSize = 3, string? name = null,
+        Func<IRaftStateMachine>? stateMachineFactory = null)
     {
         name ??= "n1";
         var peers = Enumerable.Range(2, clusterSize - 1).ToDictionary(i => $"n{i}", i => CreateTestProbe($"{name}-peer-n{i}"));
         var membership = new RaftMembership("n1", peers.Select(p => new RaftMember(p.Key, p.Value.Ref.Path)).ToList());
         var node = ActorOfAsTestFSMRef<RaftNode, RaftRole, RaftStatus>(
-            RaftNode.Props(membership, settings ?? Settings(), storage), name);
+            RaftNode.Props(membership, settings ?? Settings(), storage, stateMachineFactory), name);
         Settle(node);
         return (node, peers);
     }
@@ -80,9 +82,10 @@ public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
     }
 
     /// <summary>Makes n1 leader of term 1 in a 3-node cluster, with n2's vote.</summary>
-    protected (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers) StartLeader(IRaftStorage storage)
+    protected (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers) StartLeader(
+        IRaftStorage storage, Func<IRaftStateMachine>? stateMachineFactory = null, RaftSettings? settings = null)
     {
-        var (node, peers) = StartNode(storage);
+        var (node, peers) = StartNode(storage, settings, stateMachineFactory: stateMachineFactory);
         TimeOutElection(node);
         foreach (var peer in peers.Values)
             peer.ExpectMsg<RequestVote>();
