@@ -30,6 +30,8 @@ public sealed record ServerSettings(
           stdout-loglevel = WARNING
           log-dead-letters = off
           log-dead-letters-during-shutdown = off
+          # Akka's log on standard output, with repeats (a peer that is down) held back.
+          loggers = ["RaftActors.Server.Hosting.ServerLogger, RaftActors.Server"]
           actor.provider = remote
           remote {
             log-remote-lifecycle-events = off
