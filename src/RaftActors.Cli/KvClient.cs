@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+
+namespace RaftActors.Cli;
+
+/// <summary>An answer of the HTTP API: the node that gave it, the status code and the JSON body.</summary>
+public sealed record ApiReply(NodeEndpoint Node, int Status, JsonElement Body)
+{
+    public string? Error => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("error", out var e) ? e.GetString() : null;
+}
+
+/// <summary>What GET /status says, or why a node did not say it.</summary>
+public sealed record NodeStatus(
+    NodeEndpoint Node, string? Id, string? Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex, string? Problem)
+{
+    public bool Up => Problem is null;
+
+    public string Name => Id ?? Node.Name;
+}
+
+/// <summary>
+/// Talks to the cluster's HTTP API. Every write carries a Request-Id (given, or a new one), so it
+/// can be sent again to another node when a node is unreachable, answers 503 (certainly not
+/// applied) or 504 (outcome unknown): the servers apply one Request-Id at most once.
+/// </summary>
+public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout) : IDisposable
+{
+    private static readonly TimeSpan StatusTimeout = TimeSpan.FromSeconds(2);
+    private readonly HttpClient _http = new() { Timeout = Timeout.InfiniteTimeSpan };
+
+    public IReadOnlyList<NodeEndpoint> Nodes => nodes;
+
+    /// <summary>
+    /// Sends the request to the nodes in turn, starting at <paramref name="first"/>, until one
+    /// gives a final answer (anything but 503, 504 or no answer) or <c>--timeout</c> passes.
+    /// </summary>
+    public async Task<ApiReply> SendAsync(HttpMethod method, string path, Func<HttpContent?> content, string? requestId, int first, CancellationToken cancel)
+    {
+        var clock = Stopwatch.StartNew();
+        var problems = new List<string>();
+        var unknown = false;
+        ApiReply? last = null;
+        for (var attempt = 0; attempt < nodes.Count * 3 && clock.Elapsed < timeout; attempt++)
+        {
+            var node = nodes[(first + attempt) % nodes.Count];
+            if (attempt > 0 && attempt % nodes.Count == 0)
+                await Task.Delay(TimeSpan.FromMilliseconds(300), cancel); // every node said no: give an election time
+            using var request = new HttpRequestMessage(method, new Uri(node.Url, path)) { Content = content() };
+            if (requestId is not null)
+                request.Headers.Add("Request-Id", requestId);
+            using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            attemptTimeout.CancelAfter(timeout - clock.Elapsed);
+            try
+            {
+                using var response = await _http.SendAsync(request, attemptTimeout.Token);
+                var body = await ReadJsonAsync(response, attemptTimeout.Token);
+                last = new ApiReply(node, (int)response.StatusCode, body);
+                switch (response.StatusCode)
+                {
+                    case HttpStatusCode.ServiceUnavailable:
+                        problems.Add($"{node.Name}: 503 {last.Error}");
+                        continue;
+                    case HttpStatusCode.GatewayTimeout:
+                        unknown = true;
+                        problems.Add($"{node.Name}: 504 {last.Error}");
+                        continue;
+                    default:
+                        return last;
+                }
+            }
+            catch (HttpRequestException e)
+            {
+                // Refused or reset: a write may have reached the node only if the connection broke mid-request.
+                unknown |= requestId is not null && e.HttpRequestError is not HttpRequestError.ConnectionError;
+                problems.Add($"{node.Name}: {e.Message}");
+            }
+            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+            {
+                unknown |= requestId is not null;
+                problems.Add($"{node.Name}: no answer in time");
+            }
+        }
+
+        var summary = string.Join("; ", problems.Distinct().TakeLast(6));
+        if (unknown)
+            throw new CliException($"the outcome is unknown ({summary}); run again with --request-id {requestId} to apply it at most once", ExitCodes.Unknown);
+        throw new CliException($"no node could take the request within {timeout.TotalSeconds:F0} s; nothing was applied ({summary})", ExitCodes.Unavailable);
+    }
+
+    public async Task<IReadOnlyList<NodeStatus>> StatusAsync(CancellationToken cancel) =>
+        await Task.WhenAll(nodes.Select(node => StatusAsync(node, cancel)));
+
+    private async Task<NodeStatus> StatusAsync(NodeEndpoint node, CancellationToken cancel)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        limit.CancelAfter(StatusTimeout);
+        try
+        {
+            using var response = await _http.GetAsync(new Uri(node.Url, "/status"), limit.Token);
+            var body = await ReadJsonAsync(response, limit.Token);
+            if (response.StatusCode != HttpStatusCode.OK || body.ValueKind != JsonValueKind.Object)
+                return Down(node, $"{(int)response.StatusCode} {(body.ValueKind == JsonValueKind.Object && body.TryGetProperty("error", out var e) ? e.GetString() : "")}".Trim());
+            return new NodeStatus(
+                node,
+                body.GetProperty("id").GetString(),
+                body.GetProperty("role").GetString(),
+                body.GetProperty("term").GetInt64(),
+                body.GetProperty("leader").GetString(),
+                body.GetProperty("commitIndex").GetInt64(),
+                body.GetProperty("lastApplied").GetInt64(),
+                body.GetProperty("lastLogIndex").GetInt64(),
+                null);
+        }
+        catch (HttpRequestException e)
+        {
+            return Down(node, e.HttpRequestError == HttpRequestError.ConnectionError ? "down (connection refused)" : e.Message);
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            return Down(node, $"no answer within {StatusTimeout.TotalSeconds:F0} s");
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return Down(node, $"not a RaftActors server: {e.Message}");
+        }
+    }
+
+    private static NodeStatus Down(NodeEndpoint node, string problem) => new(node, node.Id, null, 0, null, 0, 0, 0, problem);
+
+    private static async Task<JsonElement> ReadJsonAsync(HttpResponseMessage response, CancellationToken cancel)
+    {
+        var text = await response.Content.ReadAsStringAsync(cancel);
+        if (text.Length == 0)
+            return default;
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return JsonSerializer.SerializeToElement(new { error = text });
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

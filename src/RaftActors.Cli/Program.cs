@@ -1,0 +1,221 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using RaftActors.Cli;
+using Spectre.Console;
+
+// raftctl: the RaftActors key-value cluster from the command line, over the servers' HTTP API.
+var nodesOption = new Option<string[]>("--nodes", "-n")
+{
+    Description = $"The servers' HTTP endpoints, host:port or http://host:port, comma-separated or repeated " +
+                  $"(default: ${ClusterNodes.EnvironmentVariable}, else raft.server.http of each nodeN.conf in --config-dir)",
+    AllowMultipleArgumentsPerToken = true,
+    Recursive = true,
+};
+var configDirOption = new Option<string?>("--config-dir")
+{
+    Description = "Read the nodes from the node1.conf, node2.conf, ... in this directory (default: hocon/ of the repository around the working directory)",
+    Recursive = true,
+};
+var timeoutOption = new Option<double>("--timeout")
+{
+    Description = "Seconds to keep trying the nodes (a node that is down, 503 or 504 moves on to the next)",
+    DefaultValueFactory = _ => 15,
+    Recursive = true,
+};
+var nodeOption = new Option<string?>("--node")
+{
+    Description = "The node to ask first: its id (n2), its position in the list (2) or host:port; the others are tried after it",
+};
+var requestIdOption = new Option<string?>("--request-id")
+{
+    Description = "The write's Request-Id: the cluster applies one id at most once, however often it is sent (default: a new one)",
+};
+
+var root = new RootCommand("""
+    raftctl: the RaftActors key-value cluster over its HTTP API.
+    Exit codes: 0 done; 1 key not found or compare-and-set conflict; 2 usage; 3 unavailable (certainly
+    not applied); 4 outcome unknown (retry with the same --request-id); 5 any other error.
+    """);
+root.Options.Add(nodesOption);
+root.Options.Add(configDirOption);
+root.Options.Add(timeoutOption);
+
+// status
+var status = new Command("status", "Every node's role, term, leader and log progress, as a table");
+status.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var statuses = await client.StatusAsync(cancel);
+    AnsiConsole.Write(StatusView.Table(statuses));
+    return statuses.Any(s => s.Up) ? ExitCodes.Ok : ExitCodes.Unavailable;
+}));
+root.Subcommands.Add(status);
+
+// watch
+var intervalOption = new Option<double>("--interval")
+{
+    Description = "Seconds between refreshes",
+    DefaultValueFactory = _ => 0.5,
+};
+var watch = new Command("watch", "A live view of the cluster: the status table, refreshed, and every change seen (Ctrl+C stops)");
+watch.Options.Add(intervalOption);
+watch.SetAction(async (parse, cancel) => await Run(parse, client =>
+{
+    var interval = parse.GetValue(intervalOption);
+    if (interval is <= 0 or > 3600)
+        throw new CliException("--interval must be between 0 and 3600 seconds");
+    return StatusView.WatchAsync(client, TimeSpan.FromSeconds(interval), cancel);
+}));
+root.Subcommands.Add(watch);
+
+// put KEY VALUE
+var keyArgument = new Argument<string>("key") { Description = "The key" };
+var valueArgument = new Argument<string>("value") { Description = "The value; - reads it from standard input" };
+var put = new Command("put", "Set a key's value (applied once committed)") { keyArgument, valueArgument, nodeOption, requestIdOption };
+put.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var value = parse.GetValue(valueArgument)!;
+    if (value == "-")
+        value = await Console.In.ReadToEndAsync(cancel);
+    var reply = await client.SendAsync(HttpMethod.Put, KeyPath(parse.GetValue(keyArgument)!), () => new StringContent(value, Encoding.UTF8, "text/plain"),
+        RequestId(parse), First(parse, client), cancel);
+    return reply.Status == 200 ? Done(reply, $"index {Index(reply)}") : Failed(reply);
+}));
+root.Subcommands.Add(put);
+
+// get KEY
+var staleOption = new Option<bool>("--stale") { Description = "Read the node's local state machine (fast, may lag) instead of a linearizable read" };
+var get = new Command("get", "Print a key's value") { keyArgument, staleOption, nodeOption };
+get.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var key = parse.GetValue(keyArgument)!;
+    var reply = await client.SendAsync(HttpMethod.Get, KeyPath(key) + (parse.GetValue(staleOption) ? "?stale=true" : ""), () => null,
+        null, First(parse, client), cancel);
+    switch (reply.Status)
+    {
+        case 200:
+            Console.WriteLine(reply.Body.GetProperty("value").GetString());
+            return ExitCodes.Ok;
+        case 404:
+            Console.Error.WriteLine($"raftctl: key '{key}' not found");
+            return ExitCodes.NotFoundOrConflict;
+        default:
+            return Failed(reply);
+    }
+}));
+root.Subcommands.Add(get);
+
+// delete KEY
+var delete = new Command("delete", "Remove a key") { keyArgument, nodeOption, requestIdOption };
+delete.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var reply = await client.SendAsync(HttpMethod.Delete, KeyPath(parse.GetValue(keyArgument)!), () => null, RequestId(parse), First(parse, client), cancel);
+    return reply.Status == 200
+        ? Done(reply, $"index {Index(reply)}, {(reply.Body.TryGetProperty("existed", out var e) && e.GetBoolean() ? "deleted" : "was absent")}")
+        : Failed(reply);
+}));
+root.Subcommands.Add(delete);
+
+// cas KEY VALUE --expected OLD | --absent
+var expectedOption = new Option<string?>("--expected") { Description = "Swap only if the key's value is this" };
+var absentOption = new Option<bool>("--absent") { Description = "Swap only if the key is absent" };
+var newValueArgument = new Argument<string>("value") { Description = "The new value" };
+var cas = new Command("cas", "Compare and set: set the key's value only if it is --expected (or --absent)")
+{
+    keyArgument, newValueArgument, expectedOption, absentOption, nodeOption, requestIdOption,
+};
+cas.Validators.Add(result =>
+{
+    var hasExpected = result.GetResult(expectedOption) is { Implicit: false };
+    var absent = result.GetValue(absentOption);
+    if (hasExpected == absent)
+        result.AddError("give exactly one of --expected VALUE and --absent");
+});
+cas.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var key = parse.GetValue(keyArgument)!;
+    var body = JsonSerializer.Serialize(new { expected = parse.GetValue(absentOption) ? null : parse.GetValue(expectedOption), value = parse.GetValue(newValueArgument) });
+    var reply = await client.SendAsync(HttpMethod.Post, KeyPath(key) + "/cas", () => new StringContent(body, Encoding.UTF8, "application/json"),
+        RequestId(parse), First(parse, client), cancel);
+    switch (reply.Status)
+    {
+        case 200:
+            return Done(reply, $"index {Index(reply)}");
+        case 409:
+            var current = reply.Body.GetProperty("current");
+            Console.Error.WriteLine(current.ValueKind == JsonValueKind.Null
+                ? $"raftctl: conflict: '{key}' is absent"
+                : $"raftctl: conflict: the value of '{key}' is \"{current.GetString()}\"");
+            return ExitCodes.NotFoundOrConflict;
+        default:
+            return Failed(reply);
+    }
+}));
+root.Subcommands.Add(cas);
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // Usage errors exit 2 (System.CommandLine's own 1 means "not found or conflict" here).
+    foreach (var error in parsed.Errors)
+        Console.Error.WriteLine($"raftctl: {error.Message}");
+    Console.Error.WriteLine("raftctl: see raftctl --help");
+    return ExitCodes.Usage;
+}
+
+return await parsed.InvokeAsync();
+
+async Task<int> Run(ParseResult parse, Func<KvClient, Task<int>> action)
+{
+    try
+    {
+        var timeout = parse.GetValue(timeoutOption);
+        if (timeout is <= 0 or > 3600)
+            throw new CliException("--timeout must be between 0 and 3600 seconds");
+        var nodes = ClusterNodes.Resolve(parse.GetValue(nodesOption) ?? [], parse.GetValue(configDirOption));
+        using var client = new KvClient(nodes, TimeSpan.FromSeconds(timeout));
+        return await action(client);
+    }
+    catch (CliException e)
+    {
+        Console.Error.WriteLine($"raftctl: {e.Message}");
+        return e.ExitCode;
+    }
+    catch (OperationCanceledException)
+    {
+        Console.Error.WriteLine("raftctl: interrupted");
+        return 130;
+    }
+}
+
+string KeyPath(string key) => key.Length == 0 ? throw new CliException("the key cannot be empty") : "/kv/" + Uri.EscapeDataString(key);
+
+string RequestId(ParseResult parse) => parse.GetValue(requestIdOption) is { Length: > 0 } id ? id : $"raftctl-{Guid.NewGuid():N}";
+
+int First(ParseResult parse, KvClient client)
+{
+    if (parse.GetValue(nodeOption) is not { } wanted)
+        return 0;
+    for (var i = 0; i < client.Nodes.Count; i++)
+    {
+        var node = client.Nodes[i];
+        if (node.Id == wanted || node.Url.Authority == wanted || node.Url.ToString().TrimEnd('/') == wanted.TrimEnd('/') || (i + 1).ToString() == wanted)
+            return i;
+    }
+
+    throw new CliException($"--node {wanted} is none of {string.Join(", ", client.Nodes.Select((n, i) => $"{i + 1}: {n.Name}"))}");
+}
+
+long Index(ApiReply reply) => reply.Body.TryGetProperty("index", out var index) ? index.GetInt64() : 0;
+
+int Done(ApiReply reply, string what)
+{
+    Console.WriteLine($"OK  {what}  (via {reply.Node.Name})");
+    return ExitCodes.Ok;
+}
+
+int Failed(ApiReply reply)
+{
+    Console.Error.WriteLine($"raftctl: {reply.Node.Name} answered {reply.Status}: {reply.Error ?? reply.Body.ToString()}");
+    return ExitCodes.Failed;
+}
