@@ -1,0 +1,526 @@
+using Akka.Actor;
+using Akka.Event;
+using RaftActors.Configuration;
+using RaftActors.Messages;
+
+namespace RaftActors.Client;
+
+/// <summary>
+/// A client of a Raft cluster as an actor (Ongaro's thesis §6.2-6.3): it finds the leader and
+/// retries, so the application does not. Send it <see cref="SendCommand"/> or <see cref="SendQuery"/>;
+/// <see cref="RaftClientFacade"/> wraps both in tasks.
+/// <list type="bullet">
+/// <item>It sends to the member it believes leads (at first a random one), follows <see cref="NotLeader"/>
+/// hints at once (the hint's path, else the member with the hinted id), and after a <see cref="NotLeader"/>
+/// without a hint or an attempt's timeout tries another member after a jittered backoff.</item>
+/// <item>It keeps a session: each command gets the next sequence number, and every retry of it
+/// carries the same one, so the cluster applies it at most once — which makes retrying after
+/// <see cref="CommandOutcomeUnknown"/> or a timeout safe.</item>
+/// <item><see cref="RequestRejected"/> and <see cref="CommandFailed"/> are final answers.</item>
+/// <item>At the deadline (or the last attempt) a command with no definite answer fails with
+/// <see cref="RaftCommandOutcomeUnknownException"/> — or <see cref="RaftUnavailableException"/> when no
+/// attempt can have reached a log; a query fails with <see cref="RaftUnavailableException"/>.</item>
+/// </list>
+/// Many requests may be outstanding at once; each command has its own sequence number.
+/// Nodes are addressed by actor selection on every attempt, so a member that restarts (or is
+/// started after the client) is found at its path.
+/// </summary>
+public sealed class RaftClient : ReceiveActor, IWithTimers
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly RaftClientOptions _options;
+    private readonly IReadOnlyList<RaftMember> _members;
+    private readonly Random _random;
+    private readonly Dictionary<long, Request> _requests = new();
+    private readonly LinkedList<Request> _queued = new();
+    private readonly SortedSet<long> _sequencesInFlight = new();
+    private readonly Dictionary<IActorRef, int> _requesters = new();
+    private ActorPath? _leader;
+    private long _nextRequestId;
+    private long _lastSequence;
+    private long _attemptsMade;
+    private bool _stopping;
+
+    public RaftClient(IEnumerable<RaftMember> members, RaftClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _members = members.ToList();
+        CheckMembers(_members);
+        _options = options;
+        var seed = options.RandomSeed ?? Random.Shared.Next();
+        _random = new Random(seed);
+        _log.Info("Raft client '{0}' for {1} members ({2}), random seed {3}",
+            options.ClientId, _members.Count, string.Join(", ", _members.Select(m => m.Id)), seed);
+
+        Receive<SendCommand>(c => Submit(isCommand: true, c.Command));
+        Receive<SendQuery>(q => Submit(isCommand: false, q.Query));
+        Receive<AttemptAnswered>(OnAnswered);
+        Receive<AttemptAborted>(_ => { }); // the Ask was cancelled because the request ended; nothing to do
+        Receive<AttemptTimedOut>(OnAttemptTimedOut);
+        Receive<RetryDue>(OnRetryDue);
+        Receive<DeadlinePassed>(OnDeadline);
+        Receive<GetRaftClientStatus>(_ => Sender.Tell(Status()));
+        Receive<Terminated>(OnRequesterGone);
+    }
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>
+    /// Props for a client of the cluster made of <paramref name="members"/> (ids and node actor paths).
+    /// Throws <see cref="ArgumentException"/> here, not in the actor, for invalid options or members.
+    /// </summary>
+    public static Props Props(IEnumerable<RaftMember> members, RaftClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        var list = members.ToList();
+        var settings = options ?? new RaftClientOptions();
+        settings.Validate();
+        CheckMembers(list);
+        return Akka.Actor.Props.Create(() => new RaftClient(list, settings));
+    }
+
+    private static void CheckMembers(IReadOnlyList<RaftMember> members)
+    {
+        if (members.Count == 0)
+            throw new ArgumentException("a Raft client needs at least one cluster member", nameof(members));
+        var duplicate = members.GroupBy(m => m.Id, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new ArgumentException($"member id '{duplicate.Key}' appears {duplicate.Count()} times", nameof(members));
+    }
+
+    /// <summary>
+    /// Reads the cluster's members from <c>raft.members</c> (and <c>raft.actor-name</c>) in the format the
+    /// nodes read: each member an <c>id</c> with an <c>address</c> (the node actor is then
+    /// <c>address/user/&lt;raft.actor-name&gt;</c>) or a full actor <c>path</c>. A client has no node id,
+    /// so <c>raft.node-id</c> is not needed. Fails naming the key when a member is malformed.
+    /// </summary>
+    public static IReadOnlyList<RaftMember> MembersFromConfig(Akka.Configuration.Config config)
+    {
+        var raft = config.WithFallback(RaftSettings.DefaultConfig);
+        var actorName = HoconReader.Read(raft, "raft.actor-name", c => c.GetString("raft.actor-name"));
+        var entries = HoconReader.Read(raft, "raft.members", c => c.GetValue("raft.members") switch
+        {
+            null or { IsEmpty: true } => [],
+            var v when !v.IsString() && !v.IsObject() => v.GetArray(),
+            _ => throw new RaftConfigurationException("raft.members", "must be a list of { id, address } or { id, path } objects"),
+        });
+        if (entries.Count == 0)
+            throw new RaftConfigurationException("raft.members", "is empty: a client needs the cluster's members");
+
+        var members = new List<RaftMember>();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var key = $"raft.members[{i}]";
+            var member = HoconReader.Read(raft, key, _ => new Akka.Configuration.Config(new Akka.Configuration.Hocon.HoconRoot(entries[i])));
+            var id = HoconReader.Read(member, $"{key}.id", c => c.GetValue("id") is { } v && v.IsString() ? v.GetString() : null);
+            if (string.IsNullOrWhiteSpace(id))
+                throw new RaftConfigurationException($"{key}.id", "is missing");
+            var path = member.GetString("path");
+            var address = member.GetString("address");
+            ActorPath memberPath;
+            if (!string.IsNullOrWhiteSpace(path))
+            {
+                memberPath = ActorPath.TryParse(path, out var parsed)
+                    ? parsed
+                    : throw new RaftConfigurationException($"{key}.path", $"'{path}' is not an actor path");
+            }
+            else if (!string.IsNullOrWhiteSpace(address))
+            {
+                memberPath = Address.TryParse(address, out var parsedAddress)
+                    ? new RootActorPath(parsedAddress) / "user" / actorName
+                    : throw new RaftConfigurationException($"{key}.address", $"'{address}' is not an Akka address");
+            }
+            else
+            {
+                throw new RaftConfigurationException($"{key}.address", "is missing (give an address or a path)");
+            }
+
+            if (members.Any(m => m.Id == id))
+                throw new RaftConfigurationException("raft.members", $"member id '{id}' appears more than once");
+            members.Add(new RaftMember(id, memberPath));
+        }
+
+        return members;
+    }
+
+    protected override void PostStop()
+    {
+        _stopping = true;
+        foreach (var request in _requests.Values.ToList())
+            GiveUp(request, "the client actor stopped");
+        base.PostStop();
+    }
+
+    private void Submit(bool isCommand, object? payload)
+    {
+        if (payload is null)
+        {
+            Sender.Tell(new Status.Failure(new ArgumentNullException(isCommand ? "command" : "query")));
+            return;
+        }
+
+        var request = new Request(++_nextRequestId, isCommand, payload, Sender, Context.System.Scheduler.Now);
+        _requests[request.Id] = request;
+        WatchRequester(request.Requester);
+        if (_options.HasDeadline)
+            Timers.StartSingleTimer(DeadlineKey(request.Id), new DeadlinePassed(request.Id), _options.Deadline);
+        if (!isCommand)
+        {
+            StartAttempt(request);
+            return;
+        }
+
+        request.Node = _queued.AddLast(request);
+        StartQueuedCommands();
+    }
+
+    /// <summary>Gives queued commands their sequence numbers while the window of sequences in flight allows.</summary>
+    private void StartQueuedCommands()
+    {
+        while (!_stopping && _queued.First is { } first)
+        {
+            var next = _lastSequence + 1;
+            if (_sequencesInFlight.Count > 0 && next - _sequencesInFlight.Min >= _options.MaxCommandsInFlight)
+                return;
+            _queued.RemoveFirst();
+            var request = first.Value;
+            request.Node = null;
+            request.Sequence = next;
+            _lastSequence = next;
+            _sequencesInFlight.Add(next);
+            StartAttempt(request);
+        }
+    }
+
+    private void StartAttempt(Request request)
+    {
+        if (_options.MaxAttempts is { } max && request.Attempts >= max)
+        {
+            GiveUp(request, $"{request.LastProblem}; no attempts left ({max})");
+            return;
+        }
+
+        var target = _leader ??= PickMember(except: null);
+        request.Attempts++;
+        _attemptsMade++;
+        request.Target = target;
+        request.Phase = Phase.InFlight;
+        var attemptCancellation = new CancellationTokenSource();
+        request.AttemptCancellations.Add(attemptCancellation);
+        object message = request.IsCommand
+            ? new ClientCommand(request.Payload, _options.ClientId, request.Sequence)
+            : new ClientQuery(request.Payload);
+
+        var (id, attempt) = (request.Id, request.Attempts);
+        _log.Debug("Client '{0}': {1}, attempt {2}, to {3}", _options.ClientId, request.Describe(), attempt, target);
+        Context.ActorSelection(target)
+            .Ask<object>(message, timeout: null, attemptCancellation.Token)
+            .PipeTo(Self, success: reply => new AttemptAnswered(id, attempt, target, reply), failure: e => new AttemptAborted(id, attempt, e));
+        Timers.StartSingleTimer(AttemptKey(id), new AttemptTimedOut(id, attempt), _options.RequestTimeout);
+    }
+
+    private void OnAnswered(AttemptAnswered answered)
+    {
+        if (!_requests.TryGetValue(answered.RequestId, out var request))
+            return; // already answered or given up
+        var current = request.Phase == Phase.InFlight && request.Attempts == answered.Attempt;
+
+        // Definite answers count from any attempt: every attempt carries the same session
+        // sequence, so a late answer to an earlier one is the command's answer too.
+        switch (answered.Reply)
+        {
+            case CommandApplied applied when request.IsCommand:
+                Complete(request, applied);
+                return;
+            case CommandFailed failed when request.IsCommand:
+                Fail(request, new RaftCommandFailedException(request.Describe(), failed.Index, failed.Reason));
+                return;
+            case QueryResult result when !request.IsCommand:
+                Complete(request, result);
+                return;
+        }
+
+        if (!current)
+            return; // a stale non-answer from an attempt already given up on
+        var node = answered.Target;
+        switch (answered.Reply)
+        {
+            case RequestRejected rejected:
+                Fail(request, new RaftRequestRejectedException(request.Describe(), rejected.Reason));
+                break;
+            case NotLeader notLeader:
+                var hint = notLeader.LeaderPath ?? _members.FirstOrDefault(m => m.Id == notLeader.LeaderId)?.Path;
+                var problem = hint is null
+                    ? $"{node} is not the leader and knows none"
+                    : $"{node} is not the leader; it named {notLeader.LeaderId ?? hint.ToString()}";
+                Retry(request, node, problem, hint);
+                break;
+            case CommandOutcomeUnknown unknown:
+                request.MayHaveTakenEffect = true;
+                Retry(request, node, $"{node} answered outcome unknown: {unknown.Reason}", hint: null);
+                break;
+            default:
+                _log.Warning("Client '{0}': unexpected answer {1} from {2} to {3}; retrying", _options.ClientId, answered.Reply, node, request.Describe());
+                request.MayHaveTakenEffect |= request.IsCommand;
+                Retry(request, node, $"{node} gave an unexpected answer {answered.Reply.GetType().Name}", hint: null);
+                break;
+        }
+    }
+
+    private void OnAttemptTimedOut(AttemptTimedOut timedOut)
+    {
+        if (!_requests.TryGetValue(timedOut.RequestId, out var request) || request.Phase != Phase.InFlight || request.Attempts != timedOut.Attempt)
+            return;
+        var node = request.Target!;
+
+        // Unanswered: the command may sit in that node's log (and may be committed later).
+        request.MayHaveTakenEffect |= request.IsCommand;
+        Retry(request, node, $"no answer from {node} within {RaftCommandOutcomeUnknownException.Describe(_options.RequestTimeout)}", hint: null);
+    }
+
+    /// <summary>
+    /// The attempt to <paramref name="node"/> ended without a definite answer: follow a leader hint
+    /// at once (a few times in a row at most, so two nodes naming each other cannot keep us
+    /// bouncing), otherwise move on to another member after a backoff.
+    /// </summary>
+    private void Retry(Request request, ActorPath node, string problem, ActorPath? hint)
+    {
+        EndAttempt(request);
+        request.LastProblem = problem;
+        if (hint is not null && !hint.Equals(node) && request.HintsFollowed < _members.Count)
+        {
+            request.HintsFollowed++;
+            _leader = hint;
+            StartAttempt(request);
+            return;
+        }
+
+        request.HintsFollowed = 0;
+        if (_leader is null || _leader.Equals(node))
+            _leader = PickMember(except: node);
+        if (_options.MaxAttempts is { } max && request.Attempts >= max)
+        {
+            GiveUp(request, $"{problem}; no attempts left ({max})");
+            return;
+        }
+
+        request.Failures++;
+        request.Phase = Phase.BackingOff;
+        var delay = _options.Backoff(request.Failures, _random);
+        _log.Debug("Client '{0}': {1}: {2}; retrying in {3}", _options.ClientId, request.Describe(), problem, delay);
+        Timers.StartSingleTimer(RetryKey(request.Id), new RetryDue(request.Id), delay);
+    }
+
+    private void OnRetryDue(RetryDue due)
+    {
+        if (_requests.TryGetValue(due.RequestId, out var request) && request.Phase == Phase.BackingOff)
+            StartAttempt(request);
+    }
+
+    private void OnDeadline(DeadlinePassed deadline)
+    {
+        if (_requests.TryGetValue(deadline.RequestId, out var request))
+        {
+            var problem = request.Phase == Phase.InFlight
+                ? $"no answer yet from {request.Target}"
+                : request.LastProblem;
+            GiveUp(request, $"{problem}; deadline of {RaftCommandOutcomeUnknownException.Describe(_options.Deadline)} passed");
+        }
+    }
+
+    private void GiveUp(Request request, string problem)
+    {
+        if (request.Phase == Phase.InFlight)
+            request.MayHaveTakenEffect |= request.IsCommand; // the last attempt may yet land in a log
+        var elapsed = Context.System.Scheduler.Now - request.Received;
+        Exception failure = request switch
+        {
+            { IsCommand: true, Phase: Phase.Queued } => new RaftUnavailableException(
+                "a command (never sent: it waited for older commands to be answered)", 0, elapsed, problem),
+            { IsCommand: true, MayHaveTakenEffect: true } => new RaftCommandOutcomeUnknownException(
+                _options.ClientId, request.Sequence, request.Attempts, elapsed, problem),
+            { IsCommand: true } => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
+            _ => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
+        };
+        _log.Info("Client '{0}': giving up on {1}: {2}", _options.ClientId, request.Describe(), failure.Message);
+        Fail(request, failure);
+    }
+
+    private void Complete(Request request, object reply)
+    {
+        request.Requester.Tell(reply);
+        Forget(request);
+    }
+
+    private void Fail(Request request, Exception failure)
+    {
+        request.Requester.Tell(new Status.Failure(failure));
+        Forget(request);
+    }
+
+    /// <summary>Ends the request's attempt, timers and place in the window, and lets queued commands move.</summary>
+    private void Forget(Request request)
+    {
+        EndAttempt(request);
+        foreach (var attempt in request.AttemptCancellations)
+        {
+            attempt.Cancel();
+            attempt.Dispose();
+        }
+
+        request.AttemptCancellations.Clear();
+        Timers.Cancel(RetryKey(request.Id));
+        Timers.Cancel(DeadlineKey(request.Id));
+        if (request.Node is { } node)
+            _queued.Remove(node);
+        request.Node = null;
+        if (_requests.Remove(request.Id))
+            UnwatchRequester(request.Requester);
+        request.Phase = Phase.Done;
+        if (request.Sequence > 0 && _sequencesInFlight.Remove(request.Sequence))
+            StartQueuedCommands();
+    }
+
+    /// <summary>
+    /// Stops waiting for the current attempt. Its Ask stays open until the request ends: a late
+    /// definite answer to it is still the request's answer.
+    /// </summary>
+    private void EndAttempt(Request request)
+    {
+        Timers.Cancel(AttemptKey(request.Id));
+        if (request.Phase == Phase.InFlight)
+            request.Phase = Phase.Between;
+    }
+
+    /// <summary>
+    /// A requester that stopped waiting — a cancelled or timed-out Ask (its temporary actor
+    /// terminates), a stopped actor — needs no more retries: its requests are dropped. Only local
+    /// requesters are watched (watching remote actors risks quarantine); a request sent without a
+    /// sender is carried out all the same.
+    /// </summary>
+    private void OnRequesterGone(Terminated terminated)
+    {
+        foreach (var request in _requests.Values.Where(r => r.Requester.Equals(terminated.ActorRef)).ToList())
+        {
+            _log.Debug("Client '{0}': the requester of {1} is gone; dropping it", _options.ClientId, request.Describe());
+            Forget(request);
+        }
+
+        _requesters.Remove(terminated.ActorRef);
+    }
+
+    private void WatchRequester(IActorRef requester)
+    {
+        if (requester.IsNobody() || requester is not IInternalActorRef { IsLocal: true })
+            return;
+        if (_requesters.TryGetValue(requester, out var count))
+        {
+            _requesters[requester] = count + 1;
+            return;
+        }
+
+        _requesters[requester] = 1;
+        Context.Watch(requester);
+    }
+
+    private void UnwatchRequester(IActorRef requester)
+    {
+        if (!_requesters.TryGetValue(requester, out var count))
+            return;
+        if (count > 1)
+        {
+            _requesters[requester] = count - 1;
+            return;
+        }
+
+        _requesters.Remove(requester);
+        Context.Unwatch(requester);
+    }
+
+    private ActorPath PickMember(ActorPath? except)
+    {
+        var candidates = _members.Where(m => except is null || !m.Path.Equals(except)).ToList();
+        if (candidates.Count == 0)
+            candidates = _members.ToList();
+        return candidates[_random.Next(candidates.Count)].Path;
+    }
+
+    private RaftClientStatus Status() => new(
+        _options.ClientId,
+        _lastSequence,
+        _leader,
+        _requests.Values.Count(r => r.Phase == Phase.InFlight),
+        _requests.Values.Count(r => r.Phase == Phase.BackingOff),
+        _queued.Count,
+        _attemptsMade);
+
+    private static object AttemptKey(long id) => ("attempt", id);
+
+    private static object RetryKey(long id) => ("retry", id);
+
+    private static object DeadlineKey(long id) => ("deadline", id);
+
+    private enum Phase
+    {
+        Queued,
+        InFlight,
+        Between,
+        BackingOff,
+        Done,
+    }
+
+    private sealed class Request(long id, bool isCommand, object payload, IActorRef requester, DateTimeOffset received)
+    {
+        public long Id { get; } = id;
+
+        public bool IsCommand { get; } = isCommand;
+
+        public object Payload { get; } = payload;
+
+        public IActorRef Requester { get; } = requester;
+
+        public DateTimeOffset Received { get; } = received;
+
+        public Phase Phase { get; set; } = Phase.Queued;
+
+        /// <summary>The session sequence number; 0 for queries and for commands still queued.</summary>
+        public long Sequence { get; set; }
+
+        public LinkedListNode<Request>? Node { get; set; }
+
+        public int Attempts { get; set; }
+
+        public ActorPath? Target { get; set; }
+
+        /// <summary>One per attempt made: cancelling ends the attempt's Ask.</summary>
+        public List<CancellationTokenSource> AttemptCancellations { get; } = new();
+
+        /// <summary>Consecutive failed attempts, for the backoff.</summary>
+        public int Failures { get; set; }
+
+        /// <summary>Leader hints followed in a row, without a backoff.</summary>
+        public int HintsFollowed { get; set; }
+
+        /// <summary>Whether some attempt may have put the command in a leader's log.</summary>
+        public bool MayHaveTakenEffect { get; set; }
+
+        public string LastProblem { get; set; } = "no attempt made yet";
+
+        public string Describe() => IsCommand
+            ? Sequence > 0 ? $"command {Sequence} ({Payload.GetType().Name})" : $"command ({Payload.GetType().Name})"
+            : $"query ({Payload.GetType().Name})";
+    }
+
+    private sealed record AttemptAnswered(long RequestId, int Attempt, ActorPath Target, object Reply);
+
+    private sealed record AttemptAborted(long RequestId, int Attempt, Exception Error);
+
+    private sealed record AttemptTimedOut(long RequestId, int Attempt);
+
+    private sealed record RetryDue(long RequestId);
+
+    private sealed record DeadlinePassed(long RequestId);
+}

@@ -1,0 +1,105 @@
+using Akka.Actor;
+using RaftActors.Configuration;
+using RaftActors.Messages;
+
+namespace RaftActors.Client;
+
+/// <summary>
+/// Tasks over a <see cref="RaftClient"/> actor: send a command, run a query, await the answer.
+/// Failures are <see cref="RaftClientException"/>s: <see cref="RaftCommandFailedException"/>,
+/// <see cref="RaftRequestRejectedException"/>, <see cref="RaftCommandOutcomeUnknownException"/>,
+/// <see cref="RaftUnavailableException"/>. Safe to use from many threads at once.
+/// </summary>
+public sealed class RaftClientFacade
+{
+    // The actor answers every request by its deadline; this margin only guards against an actor
+    // that died with requests outstanding.
+    private static readonly TimeSpan AskMargin = TimeSpan.FromSeconds(5);
+
+    private readonly TimeSpan? _askTimeout;
+
+    /// <summary>Wraps a running <see cref="RaftClient"/> actor started with <paramref name="options"/>.</summary>
+    public RaftClientFacade(IActorRef client, RaftClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        Actor = client;
+        ClientId = options.ClientId;
+        _askTimeout = options.HasDeadline ? options.Deadline + AskMargin : null;
+    }
+
+    /// <summary>The <see cref="RaftClient"/> actor; stop it to end the client (outstanding requests then fail).</summary>
+    public IActorRef Actor { get; }
+
+    /// <summary>The client's session id.</summary>
+    public string ClientId { get; }
+
+    /// <summary>Starts a <see cref="RaftClient"/> actor for <paramref name="members"/> in <paramref name="system"/> and wraps it.</summary>
+    public static RaftClientFacade Start(
+        IActorRefFactory system, IEnumerable<RaftMember> members, RaftClientOptions? options = null, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        options ??= new RaftClientOptions();
+        options.Validate();
+        var actor = system.ActorOf(RaftClient.Props(members, options), name);
+        return new RaftClientFacade(actor, options);
+    }
+
+    /// <summary>
+    /// Has <paramref name="command"/> committed and applied, at most once, and returns its log index
+    /// and the state machine's result. Cancelling stops the waiting (and the client's retries of it);
+    /// a command already sent may still be applied.
+    /// </summary>
+    /// <exception cref="RaftCommandFailedException">Committed, but the state machine failed on it.</exception>
+    /// <exception cref="RaftRequestRejectedException">Refused; it had no effect.</exception>
+    /// <exception cref="RaftCommandOutcomeUnknownException">No definite answer by the deadline: maybe applied, maybe not.</exception>
+    /// <exception cref="RaftUnavailableException">No leader took it by the deadline; it was not applied.</exception>
+    public async Task<CommandApplied> SendAsync(object command, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return await AskAsync<CommandApplied>(new SendCommand(command), "command", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs the read-only <paramref name="query"/> on the leader, linearizably, and returns the state
+    /// machine's answer.
+    /// </summary>
+    /// <exception cref="RaftRequestRejectedException">Refused (for instance, the state machine failed on the query).</exception>
+    /// <exception cref="RaftUnavailableException">No leader answered by the deadline.</exception>
+    public async Task<object?> QueryAsync(object query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var result = await AskAsync<QueryResult>(new SendQuery(query), "query", cancellationToken).ConfigureAwait(false);
+        return result.Result;
+    }
+
+    private async Task<T> AskAsync<T>(object request, string what, CancellationToken cancellationToken)
+    {
+        object reply;
+        try
+        {
+            reply = await Actor.Ask<object>(request, _askTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            // The actor promises an answer by the deadline; only a dead or wedged actor misses it.
+            var problem = $"the Raft client actor {Actor.Path} did not answer within {_askTimeout}";
+            throw request is SendCommand
+                ? new RaftCommandOutcomeUnknownException(ClientId, $"The command's outcome is unknown: {problem}; it may or may not have been applied.")
+                : new RaftUnavailableException($"the {what}", 0, _askTimeout ?? TimeSpan.Zero, problem);
+        }
+
+        return reply switch
+        {
+            T answer => answer,
+            Status.Failure { Cause: { } cause } => throw Rethrow(cause),
+            _ => throw new InvalidOperationException($"the Raft client answered a {what} with an unexpected {reply.GetType().Name}"),
+        };
+    }
+
+    private static Exception Rethrow(Exception cause)
+    {
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(cause).Throw();
+        return cause; // not reached
+    }
+}

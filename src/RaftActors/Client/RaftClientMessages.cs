@@ -1,0 +1,45 @@
+using Akka.Actor;
+using RaftActors.Messages;
+
+namespace RaftActors.Client;
+
+/// <summary>
+/// Asks a <see cref="RaftClient"/> to have <see cref="Command"/> applied by the cluster. The client
+/// gives it the session's next sequence number and retries it, with that same number, until a
+/// definite answer or its deadline. The sender gets exactly one reply: <see cref="CommandApplied"/>,
+/// or <see cref="Status.Failure"/> with a <see cref="RaftCommandFailedException"/>,
+/// <see cref="RaftRequestRejectedException"/>, <see cref="RaftCommandOutcomeUnknownException"/> or
+/// <see cref="RaftUnavailableException"/>.
+/// </summary>
+public sealed record SendCommand(object Command);
+
+/// <summary>
+/// Asks a <see cref="RaftClient"/> for the leader's linearizable answer to <see cref="Query"/>.
+/// The sender gets exactly one reply: <see cref="QueryResult"/>, or <see cref="Status.Failure"/> with a
+/// <see cref="RaftRequestRejectedException"/> or <see cref="RaftUnavailableException"/>.
+/// </summary>
+public sealed record SendQuery(object Query);
+
+/// <summary>Asks a <see cref="RaftClient"/> for its <see cref="RaftClientStatus"/>.</summary>
+public sealed class GetRaftClientStatus
+{
+    public static readonly GetRaftClientStatus Instance = new();
+
+    private GetRaftClientStatus()
+    {
+    }
+}
+
+/// <summary>
+/// A <see cref="RaftClient"/>'s view: its session, the node it believes leads, and its requests —
+/// <see cref="InFlight"/> waiting for a node's answer, <see cref="BackingOff"/> waiting to retry,
+/// <see cref="Queued"/> commands waiting for older ones to finish (see <see cref="RaftClientOptions.MaxCommandsInFlight"/>).
+/// </summary>
+public sealed record RaftClientStatus(
+    string ClientId,
+    long LastSequence,
+    ActorPath? Leader,
+    int InFlight,
+    int BackingOff,
+    int Queued,
+    long AttemptsMade);
