@@ -75,6 +75,17 @@ public sealed class ClusterTests(ITestOutputHelper output)
 
         await AssertAllReadableAsync(cluster, acked, cluster.Nodes);
 
+        // raftctl over the same cluster: status table, writes and reads, a CAS conflict (exit 1).
+        var status = await Raftctl.RunAsync(cluster, cluster.Nodes, "status");
+        Assert.True(status.ExitCode == 0 && status.Output.Contains("Leader") && status.Output.Contains($"leader {leader.Id} in term {leader.Term}"), status.ToString());
+        var ctlPut = await Raftctl.RunAsync(cluster, cluster.Nodes, "put", "from-raftctl", "a value with spaces", "--node", "2");
+        Assert.True(ctlPut.ExitCode == 0 && ctlPut.Output.StartsWith("OK  index "), ctlPut.ToString());
+        acked["from-raftctl"] = "a value with spaces";
+        var ctlGet = await Raftctl.RunAsync(cluster, cluster.Nodes, "get", "from-raftctl", "--node", "3");
+        Assert.True(ctlGet.ExitCode == 0 && ctlGet.Output == "a value with spaces\n", ctlGet.ToString());
+        var ctlCas = await Raftctl.RunAsync(cluster, cluster.Nodes, "cas", "from-raftctl", "new", "--expected", "wrong");
+        Assert.True(ctlCas.ExitCode == 1 && ctlCas.Error.Contains("\"a value with spaces\""), ctlCas.ToString());
+
         // SIGKILL the leader: the survivors elect a new one within 2 s.
         var killed = cluster.IndexOf(leader.Id);
         var survivors = cluster.Nodes.Where(n => n != killed).ToList();
@@ -94,6 +105,11 @@ public sealed class ClusterTests(ITestOutputHelper output)
             Assert.True(put.Status == 200, put.ToString());
             acked[$"after-{i}"] = $"after the failover {i}";
         }
+
+        // raftctl given the dead node first moves on to a live one (the write carries a Request-Id).
+        var pastDead = await Raftctl.RunAsync(cluster, [killed, .. survivors], "put", "past-the-dead", "ok");
+        Assert.True(pastDead.ExitCode == 0, pastDead.ToString());
+        acked["past-the-dead"] = "ok";
 
         // The killed node restarts from its directory and catches up with everything.
         cluster.Start(killed);
@@ -121,7 +137,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 var (key, value) = ($"n{node + 1}-{i}", $"written through n{node + 1}, #{i}");
                 try
                 {
-                    var put = await cluster.PutAsync(node, key, value, requestId: key);
+                    var put = await cluster.PutAsync(node, key, value, requestId: key, retry: false);
                     if (put.Status == 200)
                         acked[key] = value;
                 }
@@ -151,12 +167,12 @@ public sealed class ClusterTests(ITestOutputHelper output)
         // (Should another node have won an election just before its SIGKILL, the survivor knows no
         // leader instead: then the write certainly was not applied, 503.)
         var before = await cluster.StatusAsync(leaderIndex);
-        var stranded = await cluster.PutAsync(leaderIndex, "stranded", "no quorum", requestId: "stranded");
+        var stranded = await cluster.PutAsync(leaderIndex, "stranded", "no quorum", requestId: "stranded", retry: false);
         var after = await cluster.StatusAsync(leaderIndex);
         cluster.Log($"{leader.Id} alone: {before} -> {after}; the write: {stranded}");
         var stillLeader = before is { Role: "Leader" } && after is { Role: "Leader" } && after.Term == before.Term;
         Assert.True(stranded.Status == (stillLeader ? 504 : 503), stranded.ToString());
-        var read = await cluster.GetAsync(leaderIndex, ackedBeforeKill.Keys.First());
+        var read = await cluster.GetAsync(leaderIndex, ackedBeforeKill.Keys.First(), retry: false);
         Assert.True(read.Status == 503, read.ToString());
         Assert.True((await cluster.GetAsync(leaderIndex, ackedBeforeKill.Keys.First(), stale: true)).Status == 200);
     }
@@ -197,7 +213,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 Reply get;
                 try
                 {
-                    get = await cluster.GetAsync(node, key, stale);
+                    get = await cluster.GetAsync(node, key, stale, retry: false);
                 }
                 catch (HttpRequestException)
                 {

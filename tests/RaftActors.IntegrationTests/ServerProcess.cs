@@ -120,13 +120,16 @@ public sealed class ServerProcess : IDisposable
         _process?.Dispose();
     }
 
-    private static string FindServerAssembly()
+    private static string FindServerAssembly() => BuiltAssembly("ServerAssembly");
+
+    /// <summary>The path of a program this project builds first (see the csproj's AssemblyMetadata).</summary>
+    public static string BuiltAssembly(string key)
     {
         var path = typeof(ServerProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .Single(a => a.Key == "ServerAssembly").Value!;
+            .Single(a => a.Key == key).Value!;
         path = Path.GetFullPath(path);
         if (!File.Exists(path))
-            throw new FileNotFoundException($"the server is not built at {path}: build the solution first", path);
+            throw new FileNotFoundException($"{Path.GetFileName(path)} is not built at {path}: build the solution first", path);
         return path;
     }
 }

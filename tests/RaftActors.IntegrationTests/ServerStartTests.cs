@@ -68,10 +68,10 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
         Assert.Null(status.Leader);
         Assert.Contains(status.Role, new[] { "Follower", "Candidate" });
 
-        var put = await cluster.PutAsync(0, "k", "v");
+        var put = await cluster.PutAsync(0, "k", "v", retry: false);
         Assert.True(put.Status == 503, put.ToString());
         Assert.Contains("no leader", put.Json.GetProperty("error").GetString());
-        Assert.Equal(503, (await cluster.GetAsync(0, "k")).Status);
+        Assert.Equal(503, (await cluster.GetAsync(0, "k", retry: false)).Status);
         Assert.Equal(404, (await cluster.GetAsync(0, "k", stale: true)).Status);
     }
 

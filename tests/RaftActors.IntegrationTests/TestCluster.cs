@@ -134,18 +134,47 @@ public sealed class TestCluster : IDisposable
             string.Join("; ", statuses.Select((s, i) => $"{Servers[nodes[i]].Id}: {s?.ToString() ?? "no answer"}")));
     }
 
-    public async Task<Reply> PutAsync(int node, string key, string value, string? requestId = null) =>
-        await SendAsync(node, HttpMethod.Put, $"/kv/{Uri.EscapeDataString(key)}", new StringContent(value, Encoding.UTF8, "text/plain"), requestId);
+    // Writes carry a Request-Id (a new one unless given) and, unless retry is off, are sent again
+    // with the same id on 503, 504 or a refused connection, as a careful client does: the cluster
+    // applies one Request-Id at most once, so "acknowledged" means a 200 for that id.
+    public Task<Reply> PutAsync(int node, string key, string value, string? requestId = null, bool retry = true) =>
+        WriteAsync(node, HttpMethod.Put, $"/kv/{Uri.EscapeDataString(key)}", () => new StringContent(value, Encoding.UTF8, "text/plain"), requestId, retry);
 
-    public async Task<Reply> GetAsync(int node, string key, bool stale = false) =>
-        await SendAsync(node, HttpMethod.Get, $"/kv/{Uri.EscapeDataString(key)}{(stale ? "?stale=true" : "")}", null, null);
+    public Task<Reply> DeleteAsync(int node, string key, string? requestId = null, bool retry = true) =>
+        WriteAsync(node, HttpMethod.Delete, $"/kv/{Uri.EscapeDataString(key)}", () => null, requestId, retry);
 
-    public async Task<Reply> DeleteAsync(int node, string key, string? requestId = null) =>
-        await SendAsync(node, HttpMethod.Delete, $"/kv/{Uri.EscapeDataString(key)}", null, requestId);
+    public Task<Reply> CasAsync(int node, string key, string? expected, string value, string? requestId = null, bool retry = true) =>
+        WriteAsync(node, HttpMethod.Post, $"/kv/{Uri.EscapeDataString(key)}/cas",
+            () => new StringContent(JsonSerializer.Serialize(new { expected, value }), Encoding.UTF8, "application/json"), requestId, retry);
 
-    public async Task<Reply> CasAsync(int node, string key, string? expected, string value, string? requestId = null) =>
-        await SendAsync(node, HttpMethod.Post, $"/kv/{Uri.EscapeDataString(key)}/cas",
-            new StringContent(JsonSerializer.Serialize(new { expected, value }), Encoding.UTF8, "application/json"), requestId);
+    /// <summary>A read, linearizable unless stale; unless retry is off, a 503 (no leader yet) is tried again.</summary>
+    public Task<Reply> GetAsync(int node, string key, bool stale = false, bool retry = true) =>
+        WithRetryAsync(retry, () => SendAsync(node, HttpMethod.Get, $"/kv/{Uri.EscapeDataString(key)}{(stale ? "?stale=true" : "")}", null, null));
+
+    private Task<Reply> WriteAsync(int node, HttpMethod method, string path, Func<HttpContent?> content, string? requestId, bool retry)
+    {
+        requestId ??= $"test-{Guid.NewGuid():N}";
+        return WithRetryAsync(retry, () => SendAsync(node, method, path, content(), requestId));
+    }
+
+    private static async Task<Reply> WithRetryAsync(bool retry, Func<Task<Reply>> send)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            try
+            {
+                var reply = await send();
+                if (!retry || reply.Status is not (503 or 504) || DateTime.UtcNow > deadline)
+                    return reply;
+            }
+            catch (HttpRequestException e) when (retry && e.HttpRequestError == HttpRequestError.ConnectionError && DateTime.UtcNow < deadline)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+    }
 
     public async Task<Reply> SendAsync(int node, HttpMethod method, string path, HttpContent? content, string? requestId)
     {
