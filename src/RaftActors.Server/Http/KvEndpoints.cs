@@ -51,6 +51,7 @@ public static class KvEndpoints
 
         app.MapGet("/kv/{key}", async (string key, HttpContext http) =>
         {
+            key = DecodeSlashes(key);
             if (CheckKey(key) is { } bad)
                 return bad;
             var stale = http.Request.Query["stale"];
@@ -76,6 +77,7 @@ public static class KvEndpoints
 
         app.MapPut("/kv/{key}", async (string key, HttpContext http) =>
         {
+            key = DecodeSlashes(key);
             if (CheckKey(key) is { } bad)
                 return bad;
             var (value, problem) = await ReadValueAsync(http.Request, maxValueBytes);
@@ -89,6 +91,7 @@ public static class KvEndpoints
 
         app.MapDelete("/kv/{key}", async (string key, HttpContext http) =>
         {
+            key = DecodeSlashes(key);
             if (CheckKey(key) is { } bad)
                 return bad;
             if (Session(http.Request) is not { } session)
@@ -101,6 +104,7 @@ public static class KvEndpoints
 
         app.MapPost("/kv/{key}/cas", async (string key, HttpContext http) =>
         {
+            key = DecodeSlashes(key);
             if (CheckKey(key) is { } bad)
                 return bad;
             var (body, problem) = await ReadValueAsync(http.Request, maxValueBytes * 2 + 4096);
@@ -175,6 +179,9 @@ public static class KvEndpoints
 
     private static IResult BadRequestId() =>
         Error(StatusCodes.Status400BadRequest, $"the {RequestIdHeader} header must be given once, 1 to {MaxRequestIdLength} printable characters");
+
+    /// <summary>ASP.NET Core decodes a route value except for %2F; a key may hold a slash, sent as %2F.</summary>
+    private static string DecodeSlashes(string key) => key.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     private static IResult? CheckKey(string key)
     {

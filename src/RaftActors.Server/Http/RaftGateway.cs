@@ -62,11 +62,12 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
             {
                 reply = await target.Ask<object>(request, wait, cancel);
             }
-            catch (AskTimeoutException)
+            catch (Exception e) when (!cancel.IsCancellationRequested)
             {
-                // The request may have reached a leader (forwarded by this node) and be committed later.
+                // No answer in time (or a failure instead of one): the request may have reached a
+                // leader, forwarded by this node, and be committed later.
                 unknown |= isWrite;
-                lastProblem = $"no answer within {wait.TotalMilliseconds:F0} ms";
+                lastProblem = e is AskTimeoutException ? $"no answer within {wait.TotalMilliseconds:F0} ms" : e.Message;
                 if (!retryUnknown)
                     break;
                 target = node;
@@ -98,14 +99,6 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
                     lastProblem = outcomeUnknown.Reason;
                     if (!retryUnknown)
                         return GatewayResult.Unknown($"{outcomeUnknown.Reason}; retry with a Request-Id header to apply it at most once");
-                    target = node;
-                    break;
-                case Status.Failure failure:
-                    // A reply the remote end could not serialize, or similar: what happened is not known.
-                    unknown |= isWrite;
-                    lastProblem = failure.Cause.Message;
-                    if (!retryUnknown)
-                        return GatewayResult.Unknown(failure.Cause.Message);
                     target = node;
                     break;
                 default:
