@@ -45,6 +45,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 
     public RaftNode(RaftMembership membership, RaftSettings settings, IRaftStorage storage, Func<IRaftStateMachine> stateMachineFactory)
     {
+        global::RaftActors.Serialization.RaftExtension.Get(Context.System); // Raft serializers + reference.conf defaults in this system (once)
         _storage = storage;
         _settings = settings;
         var provider = ((ExtendedActorSystem)Context.System).Provider;

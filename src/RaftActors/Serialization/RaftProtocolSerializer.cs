@@ -1,0 +1,321 @@
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.Serialization;
+using RaftActors.Core;
+using RaftActors.Messages;
+
+namespace RaftActors.Serialization;
+
+/// <summary>
+/// The compact binary serializer of every message that crosses the network between Raft nodes
+/// and between clients and nodes: the four Raft RPCs and replies, <see cref="ClientCommand"/>,
+/// <see cref="ClientQuery"/> and every <see cref="IClientReply"/>.
+/// </summary>
+/// <remarks>
+/// <para>Identifier <see cref="SerializerId"/> (9571, in the user range above Akka's reserved 0..100);
+/// it is bound under the name <see cref="SerializerName"/> ("raft-protocol"). Nodes register it
+/// themselves through <see cref="RaftExtension"/>; the same binding is in the embedded
+/// reference.conf for applications that load it.</para>
+/// <para>Each message is its fields in declaration order, no header, no type name: the manifest
+/// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "CC", "CQ", "CA", "CF", "QR", "NL", "RR",
+/// "COU") says which message it is. Field encodings:</para>
+/// <code>
+/// long         varint of the two's-complement bits (LEB128, low group first; 0..127 take 1 byte)
+/// bool         1 byte, 0 or 1
+/// string       varint (UTF-8 byte count + 1), then the UTF-8 bytes; 0 alone is null
+/// entries      varint count, then each entry in LogEntryFormat (self-delimiting)
+/// payload      varint tag: 0 is null, else zigzag(serializerId) + 1; then the manifest (string)
+///              and a varint byte count and the bytes, as Akka serialization made them
+/// ActorPath    string: the path's serialization format with its address
+/// </code>
+/// <code>
+/// RV   term, candidateId, lastLogIndex, lastLogTerm
+/// RVR  term, voterId, voteGranted
+/// AE   term, leaderId, prevLogIndex, prevLogTerm, leaderCommit, sequence, entries
+/// AER  term, followerId, success, matchIndex, conflictIndex, conflictTerm, sequence
+/// CC   command (payload), clientId, sequence
+/// CQ   query (payload)
+/// CA   index, result (payload)
+/// CF   index, reason
+/// QR   result (payload)
+/// NL   leaderId, leaderPath
+/// RR   reason
+/// COU  reason
+/// </code>
+/// <para>A payload (a user's command, query or result) is serialized by whatever Akka
+/// serializer its type is bound to, and deserialized by the serializer its id names on the
+/// receiving node. Malformed or truncated bytes, an unknown manifest, or a payload its
+/// serializer refuses raise <see cref="SerializationException"/>: Akka.Remote logs and drops
+/// the message and the node carries on.</para>
+/// </remarks>
+public sealed class RaftProtocolSerializer : SerializerWithStringManifest
+{
+    /// <summary>This serializer's identifier on the wire.</summary>
+    public const int SerializerId = 9571;
+
+    /// <summary>This serializer's name in <c>akka.actor.serializers</c>.</summary>
+    public const string SerializerName = "raft-protocol";
+
+    private const string RequestVoteManifest = "RV";
+    private const string RequestVoteResultManifest = "RVR";
+    private const string AppendEntriesManifest = "AE";
+    private const string AppendEntriesResultManifest = "AER";
+    private const string ClientCommandManifest = "CC";
+    private const string ClientQueryManifest = "CQ";
+    private const string CommandAppliedManifest = "CA";
+    private const string CommandFailedManifest = "CF";
+    private const string QueryResultManifest = "QR";
+    private const string NotLeaderManifest = "NL";
+    private const string RequestRejectedManifest = "RR";
+    private const string CommandOutcomeUnknownManifest = "COU";
+
+    /// <summary>Every message type this serializer handles, with its manifest.</summary>
+    public static IReadOnlyDictionary<Type, string> Manifests { get; } = new Dictionary<Type, string>
+    {
+        [typeof(RequestVote)] = RequestVoteManifest,
+        [typeof(RequestVoteResult)] = RequestVoteResultManifest,
+        [typeof(AppendEntries)] = AppendEntriesManifest,
+        [typeof(AppendEntriesResult)] = AppendEntriesResultManifest,
+        [typeof(ClientCommand)] = ClientCommandManifest,
+        [typeof(ClientQuery)] = ClientQueryManifest,
+        [typeof(CommandApplied)] = CommandAppliedManifest,
+        [typeof(CommandFailed)] = CommandFailedManifest,
+        [typeof(QueryResult)] = QueryResultManifest,
+        [typeof(NotLeader)] = NotLeaderManifest,
+        [typeof(RequestRejected)] = RequestRejectedManifest,
+        [typeof(CommandOutcomeUnknown)] = CommandOutcomeUnknownManifest,
+    };
+
+    public RaftProtocolSerializer(ExtendedActorSystem system)
+        : base(system)
+    {
+    }
+
+    public override int Identifier => SerializerId;
+
+    public override string Manifest(object o) =>
+        o is not null && Manifests.TryGetValue(o.GetType(), out var manifest)
+            ? manifest
+            : throw new ArgumentException($"{nameof(RaftProtocolSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o));
+
+    public override byte[] ToBinary(object obj)
+    {
+        var w = new WireWriter(obj is AppendEntries { Entries: { Count: > 0 } batch } ? 64 + batch.Sum(e => e?.ApproximateSize ?? 0) : 64);
+        switch (obj)
+        {
+            case RequestVote m:
+                w.Long(m.Term);
+                w.String(m.CandidateId, "candidate id");
+                w.Long(m.LastLogIndex);
+                w.Long(m.LastLogTerm);
+                break;
+            case RequestVoteResult m:
+                w.Long(m.Term);
+                w.String(m.VoterId, "voter id");
+                w.Bool(m.VoteGranted);
+                break;
+            case AppendEntries m:
+                w.Long(m.Term);
+                w.String(m.LeaderId, "leader id");
+                w.Long(m.PrevLogIndex);
+                w.Long(m.PrevLogTerm);
+                w.Long(m.LeaderCommit);
+                w.Long(m.Sequence);
+                var entries = m.Entries ?? throw new SerializationException("AppendEntries: the entries list is null");
+                w.Varint((ulong)entries.Count);
+                for (var i = 0; i < entries.Count; i++)
+                    w.Entry(entries[i], i);
+                break;
+            case AppendEntriesResult m:
+                w.Long(m.Term);
+                w.String(m.FollowerId, "follower id");
+                w.Bool(m.Success);
+                w.Long(m.MatchIndex);
+                w.Long(m.ConflictIndex);
+                w.Long(m.ConflictTerm);
+                w.Long(m.Sequence);
+                break;
+            case ClientCommand m:
+                WritePayload(w, m.Command, "command");
+                w.String(m.ClientId, "client id");
+                w.Long(m.Sequence);
+                break;
+            case ClientQuery m:
+                WritePayload(w, m.Query, "query");
+                break;
+            case CommandApplied m:
+                w.Long(m.Index);
+                WritePayload(w, m.Result, "result");
+                break;
+            case CommandFailed m:
+                w.Long(m.Index);
+                w.String(m.Reason, "reason");
+                break;
+            case QueryResult m:
+                WritePayload(w, m.Result, "result");
+                break;
+            case NotLeader m:
+                w.String(m.LeaderId, "leader id");
+                w.String(m.LeaderPath is null ? null : SerializedPath(m.LeaderPath), "leader path");
+                break;
+            case RequestRejected m:
+                w.String(m.Reason, "reason");
+                break;
+            case CommandOutcomeUnknown m:
+                w.String(m.Reason, "reason");
+                break;
+            default:
+                throw new ArgumentException($"{nameof(RaftProtocolSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj));
+        }
+
+        return w.ToArray();
+    }
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        if (bytes is null)
+            throw new SerializationException($"{nameof(RaftProtocolSerializer)}: no bytes to deserialize (manifest '{manifest}')");
+        var r = new WireReader(bytes, manifest switch
+        {
+            RequestVoteManifest => nameof(RequestVote),
+            RequestVoteResultManifest => nameof(RequestVoteResult),
+            AppendEntriesManifest => nameof(AppendEntries),
+            AppendEntriesResultManifest => nameof(AppendEntriesResult),
+            ClientCommandManifest => nameof(ClientCommand),
+            ClientQueryManifest => nameof(ClientQuery),
+            CommandAppliedManifest => nameof(CommandApplied),
+            CommandFailedManifest => nameof(CommandFailed),
+            QueryResultManifest => nameof(QueryResult),
+            NotLeaderManifest => nameof(NotLeader),
+            RequestRejectedManifest => nameof(RequestRejected),
+            CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
+            _ => throw new SerializationException(
+                $"{nameof(RaftProtocolSerializer)} (id {SerializerId}) does not know the manifest '{manifest}' " +
+                "(a message from a newer or different version of RaftActors, or not a Raft message); it is dropped"),
+        });
+
+        object message = manifest switch
+        {
+            RequestVoteManifest => new RequestVote(
+                r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term")),
+            RequestVoteResultManifest => new RequestVoteResult(r.Long("term"), r.RequiredString("voter id"), r.Bool("vote granted")),
+            AppendEntriesManifest => ReadAppendEntries(ref r),
+            AppendEntriesResultManifest => new AppendEntriesResult(
+                r.Long("term"),
+                r.RequiredString("follower id"),
+                r.Bool("success"),
+                r.Long("match index"),
+                r.Long("conflict index"),
+                r.Long("conflict term"),
+                r.Long("sequence")),
+            ClientCommandManifest => new ClientCommand(
+                ReadPayload(ref r, "command") ?? throw r.Malformed("the command is null"),
+                r.String("client id"),
+                r.Long("sequence")),
+            ClientQueryManifest => new ClientQuery(ReadPayload(ref r, "query") ?? throw r.Malformed("the query is null")),
+            CommandAppliedManifest => new CommandApplied(r.Long("index"), ReadPayload(ref r, "result")),
+            CommandFailedManifest => new CommandFailed(r.Long("index"), r.RequiredString("reason")),
+            QueryResultManifest => new QueryResult(ReadPayload(ref r, "result")),
+            NotLeaderManifest => new NotLeader(r.String("leader id"), ReadPath(ref r)),
+            RequestRejectedManifest => new RequestRejected(r.RequiredString("reason")),
+            _ => new CommandOutcomeUnknown(r.RequiredString("reason")),
+        };
+        r.End();
+        return message;
+    }
+
+    private static AppendEntries ReadAppendEntries(ref WireReader r)
+    {
+        var term = r.Long("term");
+        var leaderId = r.RequiredString("leader id");
+        var prevLogIndex = r.Long("prev log index");
+        var prevLogTerm = r.Long("prev log term");
+        var leaderCommit = r.Long("leader commit");
+        var sequence = r.Long("sequence");
+        var count = r.Count("entry count", minItemSize: 3); // the smallest entry: flags, index, term
+        var entries = new List<LogEntry>(count);
+        for (var i = 0; i < count; i++)
+            entries.Add(r.Entry(i));
+        return new AppendEntries(term, leaderId, prevLogIndex, prevLogTerm, entries, leaderCommit, sequence);
+    }
+
+    private void WritePayload(WireWriter w, object? payload, string field)
+    {
+        if (payload is null)
+        {
+            w.Byte(0);
+            return;
+        }
+
+        Serializer serializer;
+        string manifest;
+        byte[] bytes;
+        try
+        {
+            serializer = system.Serialization.FindSerializerFor(payload);
+            manifest = Akka.Serialization.Serialization.ManifestFor(serializer, payload);
+            bytes = serializer.ToBinary(payload);
+        }
+        catch (Exception e) when (e is not SerializationException)
+        {
+            throw new SerializationException($"the {field} ({payload.GetType().FullName}) cannot be serialized: {e.Message}", e);
+        }
+
+        w.Varint(ZigZag(serializer.Identifier) + 1);
+        w.String(manifest, field + " manifest");
+        w.Bytes(bytes);
+    }
+
+    private object? ReadPayload(ref WireReader r, string field)
+    {
+        var start = r.Position;
+        var tag = r.Varint(field + " serializer id");
+        if (tag == 0)
+            return null;
+        if (tag - 1 > uint.MaxValue)
+            throw r.Malformed($"the {field} serializer id at byte offset {start} does not fit 32 bits");
+        var serializerId = UnZigZag((uint)(tag - 1));
+        var manifest = r.RequiredString(field + " manifest");
+        var bytes = r.Bytes(field).ToArray();
+        try
+        {
+            return system.Serialization.Deserialize(bytes, serializerId, manifest);
+        }
+        catch (Exception e)
+        {
+            throw r.Malformed(
+                $"the {field} (serializer {serializerId}, manifest '{manifest}', {bytes.Length} bytes) at byte offset {start} " +
+                $"cannot be deserialized: {e.Message}",
+                e);
+        }
+    }
+
+    /// <summary>A path with its address: one of this system's local paths gets this system's address, so it means the same elsewhere.</summary>
+    private string SerializedPath(ActorPath path) =>
+        path.Address.HasGlobalScope ? path.ToSerializationFormat() : path.ToSerializationFormatWithAddress(system.Provider.DefaultAddress);
+
+    private static ActorPath? ReadPath(ref WireReader r)
+    {
+        var start = r.Position;
+        var text = r.String("leader path");
+        if (text is null)
+            return null;
+        ActorPath? path;
+        try
+        {
+            // TryParse itself throws on some malformed input (e.g. a bad uid after '#').
+            if (!ActorPath.TryParse(text, out path))
+                path = null;
+        }
+        catch (Exception e)
+        {
+            throw r.Malformed($"the leader path at byte offset {start} is not an actor path: '{text}' ({e.Message})", e);
+        }
+
+        return path ?? throw r.Malformed($"the leader path at byte offset {start} is not an actor path: '{text}'");
+    }
+
+    private static ulong ZigZag(int value) => (uint)((value << 1) ^ (value >> 31));
+
+    private static int UnZigZag(uint value) => (int)(value >> 1) ^ -(int)(value & 1);
+}
