@@ -26,7 +26,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private readonly IRaftStorage _storage;
     private readonly RaftSettings _settings;
     private readonly IReadOnlyDictionary<string, ActorPath> _peerPaths;
-    private readonly IReadOnlyDictionary<string, IActorRef> _peers;
+    private readonly IReadOnlyDictionary<string, ICanTell> _peers;
     private readonly DurableOutbox _outbox = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly Action<string, IRaftProtocolMessage> _deliver;
@@ -48,9 +48,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         global::RaftActors.Serialization.RaftExtension.Get(Context.System); // Raft serializers + reference.conf defaults in this system (once)
         _storage = storage;
         _settings = settings;
-        var provider = ((ExtendedActorSystem)Context.System).Provider;
         _peerPaths = membership.Peers.ToDictionary(p => p.Id, p => p.Path, StringComparer.Ordinal);
-        _peers = membership.Peers.ToDictionary(p => p.Id, p => provider.ResolveActorRef(p.Path), StringComparer.Ordinal);
+        _peers = membership.Peers.ToDictionary(p => p.Id, p => PeerRef(p.Path), StringComparer.Ordinal);
         _deliver = (to, message) => _peers[to].Tell(message, Self);
 
         // Each incarnation applies the log from the start to a state machine of its own, so no
@@ -128,6 +127,20 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     public static Props Props(Akka.Configuration.Config config, IRaftStorage storage, Func<IRaftStateMachine>? stateMachineFactory = null) =>
         Props(RaftMembership.FromConfig(config), RaftSettings.FromConfig(config), storage, stateMachineFactory);
 
+    /// <summary>
+    /// How to reach a peer. A remote path resolves once to a reference that reaches whatever
+    /// actor lives there, across restarts of the peer. A local path gets a selection, resolved
+    /// at each send: a local reference would stay dead if the peer did not exist yet or was
+    /// restarted (in-process clusters, tests).
+    /// </summary>
+    private ICanTell PeerRef(ActorPath path)
+    {
+        var system = (ExtendedActorSystem)Context.System;
+        return path.Address.HasGlobalScope && path.Address != system.Provider.DefaultAddress
+            ? system.Provider.ResolveActorRef(path)
+            : Context.ActorSelection(path);
+    }
+
     protected override void PreStart()
     {
         base.PreStart();
@@ -138,7 +151,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     protected override void PostStop()
     {
         AnswerPendingCommands(new CommandOutcomeUnknown("the node stopped"));
-        AnswerPendingReads(new RequestRejected("the node stopped before the read was confirmed"));
+        AnswerPendingReads(new NotLeader(null, null)); // a read has no effect: safe to retry elsewhere
         base.PostStop();
     }
 
@@ -168,6 +181,12 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 
     private State<RaftRole, RaftStatus> Propose(ClientCommand command)
     {
+        if (command.ClientId is not null && command.Sequence < 1)
+        {
+            Sender.Tell(new RequestRejected("a client session numbers its commands from 1 (Sequence must be at least 1 with a ClientId)"));
+            return Stay();
+        }
+
         EntryCommand entry;
         try
         {
@@ -227,7 +246,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     {
         var leader = _protocol.LeaderId;
         if (_settings.ForwardToLeader && leader is not null && _peers.TryGetValue(leader, out var leaderRef))
-            leaderRef.Forward(request);
+            leaderRef.Tell(request, Sender);
         else
             Sender.Tell(new NotLeader(leader, leader is null ? null : _peerPaths.GetValueOrDefault(leader)));
         return Stay();

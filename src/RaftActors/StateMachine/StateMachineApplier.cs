@@ -60,7 +60,12 @@ internal sealed class StateMachineApplier : ReceiveActor
             if (session.Results.TryGetValue(command.Sequence, out var earlier))
                 return earlier; // a retry of a command already applied: its first result, no second effect
             if (command.Sequence <= session.HighestSequence - RememberedResultsPerClient)
-                return new RequestRejected($"command {command.Sequence} of client {clientId} is older than the {RememberedResultsPerClient} this node remembers; it was not applied now");
+            {
+                // It may have been applied long ago, its result since forgotten: not applied now,
+                // but whether it ever was cannot be told.
+                return new CommandOutcomeUnknown(
+                    $"command {command.Sequence} of client {clientId} is older than the last {RememberedResultsPerClient} this cluster remembers; it was not applied again");
+            }
         }
 
         IClientReply reply;
