@@ -25,10 +25,19 @@ internal sealed class ProtocolNetwork
         }
     }
 
+    /// <summary>When set, a message for which it returns true is lost instead of delivered.</summary>
+    public Func<string, IRaftProtocolMessage, bool>? Drop { get; set; }
+
+    /// <summary>Every message handed to the network, in order, and what became of it: for failure messages.</summary>
+    public List<string> Trace { get; } = new();
+
+    /// <summary>The last <paramref name="count"/> lines of <see cref="Trace"/>.</summary>
+    public string TraceTail(int count = 40) => string.Join(Environment.NewLine, Trace.TakeLast(count));
+
     /// <summary>Messages delivered so far.</summary>
     public int Delivered { get; private set; }
 
-    /// <summary>Messages dropped because their recipient is not in the network.</summary>
+    /// <summary>Messages lost: their recipient is not in the network, or <see cref="Drop"/> took them.</summary>
     public int Dropped { get; private set; }
 
     /// <summary>What each node has handed to its state machine, in order.</summary>
@@ -47,12 +56,29 @@ internal sealed class ProtocolNetwork
         var budget = maxMessages;
         while (_inFlight.Count > 0)
         {
-            Assert.True(budget-- > 0, $"the network was not quiet after {maxMessages} messages");
+            Assert.True(budget-- > 0, $"the network was not quiet after {maxMessages} messages:{Environment.NewLine}{TraceTail()}");
             var (to, message) = _inFlight.Dequeue();
+            if (Drop?.Invoke(to, message) == true)
+            {
+                Dropped++;
+                Trace.Add($"LOST {message.From}->{to} {Describe(message)}");
+                continue;
+            }
+
+            Trace.Add($"     {message.From}->{to} {Describe(message)}");
             Delivered++;
             Do(to, node => Assert.True(node.Step(message), $"{to} ignored {message}"));
         }
     }
+
+    private static string Describe(IRaftProtocolMessage message) => message switch
+    {
+        AppendEntries a => $"AppendEntries(t{a.Term} prev {a.PrevLogIndex}/{a.PrevLogTerm} [{string.Join(" ", a.Entries.Select(e => e.Index))}] commit {a.LeaderCommit} #{a.Sequence})",
+        AppendEntriesResult r => r.Success
+            ? $"Ack(t{r.Term} match {r.MatchIndex} #{r.Sequence})"
+            : $"Refuse(t{r.Term} conflict {r.ConflictIndex}/{r.ConflictTerm} #{r.Sequence})",
+        _ => message.ToString()!,
+    };
 
     private void Collect(string id)
     {

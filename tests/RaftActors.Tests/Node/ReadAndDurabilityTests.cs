@@ -88,20 +88,25 @@ public sealed class ReadAndDurabilityTests : ReplicationNodeTestKit
     [Fact]
     public void A_followers_acknowledgement_leaves_only_once_its_write_is_durable()
     {
-        var storage = new GatedStorage();
+        var storage = new GatedStorage(new HardState(1, null));
         var (node, peers) = StartNode(storage);
         var entries = new[] { new LogEntry(1, 1, null), new LogEntry(2, 1, null) };
 
+        // The term is durable already: only the log waits for the disk.
         node.Tell(new AppendEntries(1, "n2", 0, 0, entries, LeaderCommit: 0, Sequence: 5));
         Settle(node);
 
         Assert.Equal(1, storage.PendingCount);
+        Assert.Empty(storage.Requested); // no hard state in it
         AssertSilent(peers.Values.ToArray());
+
+        // A refusal depends on nothing unwritten: it leaves at once, even while the write is pending.
+        node.Tell(new AppendEntries(1, "n2", 7, 1, [], LeaderCommit: 0, Sequence: 6));
+        Assert.Equal(new AppendEntriesResult(1, "n1", false, ConflictIndex: 3, Sequence: 6), peers["n2"].ExpectMsg<AppendEntriesResult>());
 
         storage.CompleteNext();
         Assert.Equal(new AppendEntriesResult(1, "n1", true, MatchIndex: 2, Sequence: 5), peers["n2"].ExpectMsg<AppendEntriesResult>());
         Assert.Equal(entries, storage.Entries);
-        Assert.Equal(new HardState(1, null), storage.HardState);
     }
 
     [Fact]
