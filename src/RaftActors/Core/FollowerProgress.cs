@@ -31,9 +31,16 @@ internal sealed class FollowerProgress
             _inFlight.Add(sequence);
     }
 
+    /// <summary>
+    /// The follower answered message <paramref name="sequence"/>. It handles a leader's messages
+    /// in the order they were sent, so the messages before it are done with too: an earlier
+    /// message whose answer was lost must not hold its slot of the window forever (a full window
+    /// would leave the follower with heartbeats and no more entries for the rest of the term).
+    /// Were messages reordered, this frees a slot early, which only loosens flow control.
+    /// </summary>
     public void Answered(long sequence)
     {
-        _inFlight.Remove(sequence);
+        _inFlight.RemoveWhere(s => s <= sequence);
         AcknowledgedSequence = Math.Max(AcknowledgedSequence, sequence);
     }
 

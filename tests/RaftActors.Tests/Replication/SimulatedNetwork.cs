@@ -12,6 +12,12 @@ public sealed record NetworkFaults
     /// <summary>Probability that a message (a request or a reply: each is a message of its own here) is lost.</summary>
     public double DropRate { get; init; }
 
+    /// <summary>
+    /// Probability that a reply (RequestVoteResult, AppendEntriesResult) is lost, on top of
+    /// <see cref="DropRate"/>: asymmetric loss, where requests get through and answers do not.
+    /// </summary>
+    public double ReplyDropRate { get; init; }
+
     /// <summary>Each delivered copy waits a delay drawn uniformly from [MinDelayMs, MaxDelayMs) ms; random delays reorder messages.</summary>
     public int MinDelayMs { get; init; }
 
@@ -35,7 +41,7 @@ public sealed record NetworkFaults
     public static readonly NetworkFaults Unreliable = new() { DropRate = 0.1, MinDelayMs = 0, MaxDelayMs = 27, DuplicateRate = 0.01 };
 
     public override string ToString() =>
-        $"drop {DropRate:P0}, delay {MinDelayMs}-{Math.Max(MinDelayMs, MaxDelayMs - 1)} ms, duplicate {DuplicateRate:P0}{(LongReordering ? ", long reordering" : "")}";
+        $"drop {DropRate:P0}{(ReplyDropRate > 0 ? $" (+{ReplyDropRate:P0} of replies)" : "")}, delay {MinDelayMs}-{Math.Max(MinDelayMs, MaxDelayMs - 1)} ms, duplicate {DuplicateRate:P0}{(LongReordering ? ", long reordering" : "")}";
 }
 
 /// <summary>
@@ -228,14 +234,15 @@ public sealed class SimulatedNetwork
                 _duplicated++;
             for (var copy = 0; copy < copies; copy++)
             {
-                if (faults.DropRate > 0 && _random.NextDouble() < faults.DropRate)
+                if ((faults.DropRate > 0 && _random.NextDouble() < faults.DropRate) ||
+                    (faults.ReplyDropRate > 0 && IsReply(message) && _random.NextDouble() < faults.ReplyDropRate))
                 {
                     _dropped++;
                     continue;
                 }
 
                 var delay = faults.MaxDelayMs > faults.MinDelayMs ? _random.Next(faults.MinDelayMs, faults.MaxDelayMs) : faults.MinDelayMs;
-                if (faults.LongReordering && message is RequestVoteResult or AppendEntriesResult && _random.Next(900) < 600)
+                if (faults.LongReordering && IsReply(message) && _random.Next(900) < 600)
                     delay += 200 + _random.Next(1 + _random.Next(2000));
 
                 if (delay == 0)
@@ -281,6 +288,8 @@ public sealed class SimulatedNetwork
         var b = _slots[to];
         return a.Node is not null && b.Node is not null && a.Connected && b.Connected && a.Group == b.Group;
     }
+
+    private static bool IsReply(object message) => message is RequestVoteResult or AppendEntriesResult;
 
     private static long WireSize(object message) => message switch
     {
