@@ -73,6 +73,27 @@ public sealed class ReadAndDurabilityTests : ReplicationNodeTestKit
     }
 
     [Fact]
+    public void A_single_node_cluster_commits_on_its_own_write_and_serves_queries_at_once()
+    {
+        var storage = new GatedStorage();
+        var (node, _) = StartNode(storage, clusterSize: 1, stateMachineFactory: () => new ListStateMachine());
+        TimeOutElection(node);
+        CompleteAllWrites(node, storage);
+        SettleWithApplier(node);
+        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1", LastLogIndex: 1, CommitIndex: 1, LastApplied: 1), Settle(node));
+        var client = CreateTestProbe();
+
+        node.Tell(Command("a"), client.Ref);
+        SettleWithApplier(node);
+        Assert.False(client.HasMessages); // its own copy is not durable yet
+
+        storage.CompleteNext();
+        Assert.Equal(new CommandApplied(2, "a#1"), client.ExpectMsg<CommandApplied>());
+        node.Tell(new ClientQuery("all"), client.Ref);
+        Assert.Equal(new QueryResult("a"), client.ExpectMsg<QueryResult>());
+    }
+
+    [Fact]
     public void A_leader_that_steps_down_before_confirming_a_query_answers_NotLeader()
     {
         var (node, peers) = StartLeader(new InMemoryRaftStorage());
