@@ -301,6 +301,7 @@ public sealed class Lab3BLogTests(ITestOutputHelper output)
         var followers = cfg.Servers - 1;
         var leader = await cfg.CheckOneLeader();
         var total1 = cfg.RpcCount;
+        output.WriteLine($"{total1} RPCs to elect the initial leader (bound 30)");
         cfg.Check(total1 is >= 1 and <= 30, $"too many or few RPCs ({total1}) to elect initial leader");
 
         long total2 = 0;

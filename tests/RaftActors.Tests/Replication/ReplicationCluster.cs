@@ -278,10 +278,14 @@ public sealed class ReplicationCluster : IAsyncDisposable
         _network.Register(i, node, incarnation);
     }
 
+    /// <summary>
+    /// How long a write takes to become durable: 1-9 ms, long enough that a crash right after a
+    /// proposal or a vote often catches a write in flight (and loses it).
+    /// </summary>
     private int NextWriteDelayMs()
     {
         lock (_infrastructure)
-            return _infrastructure.Next(1, 5);
+            return _infrastructure.Next(1, 10);
     }
 
     // ---- asking the nodes ----
