@@ -10,10 +10,11 @@ namespace RaftActors.Tests.Core;
 /// way RaftNode hosts it: a <see cref="DurableOutbox"/> holds messages back until their writes
 /// are durable, disks complete writes one at a time whenever the schedule says, and a crash loses
 /// whatever was not durable (the write in flight included, or not). The network loses,
-/// duplicates and reorders messages; election timeouts, heartbeats and client commands come at
-/// random. After every step the invariants of Raft's Figure 3 are checked: Election Safety,
-/// Leader Append-Only, Leader Completeness, State Machine Safety (with in-order apply), and at
-/// the end Log Matching. Every failure names its seed; the run replays exactly.
+/// duplicates and reorders messages, and cuts one node off for a while; election timeouts, heartbeats and client commands come at
+/// random, and linearizable reads. After every step the invariants of Raft's Figure 3 are checked:
+/// Election Safety, Leader Append-Only, Leader Completeness, State Machine Safety (with in-order
+/// apply), and no read served from before what was committed when it was asked; at the end Log
+/// Matching. Every failure names its seed; the run replays exactly.
 /// </summary>
 public class ProtocolSimulationTests
 {
@@ -35,6 +36,7 @@ public class ProtocolSimulationTests
 
         simulation.AssertLogMatching();
         Assert.True(simulation.Committed > 20, $"seed {seed}: only {simulation.Committed} entries committed in {simulation.Terms} terms");
+        Assert.True(simulation.ReadsServed > 2, $"seed {seed}: only {simulation.ReadsServed} reads served");
     }
 
     private sealed class Host
@@ -64,7 +66,10 @@ public class ProtocolSimulationTests
         private readonly Dictionary<long, string> _leaderOfTerm = new();
         private readonly Dictionary<(string, long), List<LogEntry>> _leaderLogs = new();
         private readonly Dictionary<long, (LogEntry Entry, long TermBound)> _committed = new();
+        private readonly Dictionary<long, long> _readFloors = new();
         private int _proposals;
+        private long _reads;
+        private string? _isolated;
 
         public Simulation(int seed, int clusterSize)
         {
@@ -83,6 +88,8 @@ public class ProtocolSimulationTests
         public int Committed => _committed.Count;
 
         public int Terms => _leaderOfTerm.Count;
+
+        public int ReadsServed { get; private set; }
 
         public void Run(int steps)
         {
@@ -110,6 +117,17 @@ public class ProtocolSimulationTests
                 {
                     Crash(id);
                 }
+                else if (dice < 0.075)
+                {
+                    // Cut one node off from the rest (a deposed leader keeps believing it leads), or heal.
+                    _isolated = _isolated is null ? id : null;
+                }
+                else if (dice < 0.09)
+                {
+                    // A read must see every entry committed anywhere before it was asked for.
+                    if (host.Node.RequestRead(++_reads))
+                        _readFloors[_reads] = _hosts.Values.Max(h => h.Node.CommitIndex);
+                }
                 else if (dice < 0.25)
                 {
                     CompleteWrite(id);
@@ -119,7 +137,7 @@ public class ProtocolSimulationTests
                     var index = _random.NextDouble() < 0.3 ? _random.Next(_network.Count) : 0; // reorder
                     var (to, message) = _network[index];
                     _network.RemoveAt(index);
-                    if (_random.NextDouble() < 0.1)
+                    if (_random.NextDouble() < 0.1 || to == _isolated || message.From == _isolated)
                         continue; // lost
                     id = to;
                     _hosts[to].Node.Step(message);
@@ -216,6 +234,14 @@ public class ProtocolSimulationTests
                     case ApplyEntries apply:
                         foreach (var entry in apply.Entries)
                             Applied(id, host, entry);
+                        break;
+                    case ServeRead serve:
+                        // Linearizable reads (ReadIndex): never served from behind what was committed
+                        // when the read came in, as a deposed leader unaware of its successor would.
+                        Assert.True(serve.ReadIndex >= _readFloors[serve.ReadId],
+                            $"seed {_seed}: {id} served read {serve.ReadId} at {serve.ReadIndex}; {_readFloors[serve.ReadId]} was committed before it was asked");
+                        Assert.True(serve.ReadIndex <= host.Node.CommitIndex, $"seed {_seed}: read index past {id}'s commit index");
+                        ReadsServed++;
                         break;
                 }
             }
