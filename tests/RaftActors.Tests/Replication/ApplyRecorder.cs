@@ -44,15 +44,6 @@ public sealed class ApplyRecorder
         }
     }
 
-    public long ApplyCount
-    {
-        get
-        {
-            lock (_lock)
-                return _applies;
-        }
-    }
-
     /// <summary>Every (index, command) some node applied, by index.</summary>
     public IReadOnlyDictionary<long, object> AppliedAnywhere
     {

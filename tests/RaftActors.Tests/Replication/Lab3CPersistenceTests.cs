@@ -26,7 +26,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
 
         // Crash and restart all.
         for (var i = 0; i < cfg.Servers; i++)
-            await cfg.Start(i);
+            await cfg.StartServer(i);
         for (var i = 0; i < cfg.Servers; i++)
         {
             cfg.Disconnect(i);
@@ -37,7 +37,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
 
         var leader1 = await cfg.CheckOneLeader();
         cfg.Disconnect(leader1);
-        await cfg.Start(leader1);
+        await cfg.StartServer(leader1);
         cfg.Connect(leader1);
 
         await cfg.One(13, cfg.Servers, retry: true);
@@ -45,7 +45,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
         var leader2 = await cfg.CheckOneLeader();
         cfg.Disconnect(leader2);
         var index14 = await cfg.One(14, cfg.Servers - 1, retry: true);
-        await cfg.Start(leader2);
+        await cfg.StartServer(leader2);
         cfg.Connect(leader2);
 
         await cfg.Wait(index14, cfg.Servers, -1); // wait for leader2 to join before killing i3
@@ -53,7 +53,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
         var i3 = (await cfg.CheckOneLeader() + 1) % cfg.Servers;
         cfg.Disconnect(i3);
         await cfg.One(15, cfg.Servers - 1, retry: true);
-        await cfg.Start(i3);
+        await cfg.StartServer(i3);
         cfg.Connect(i3);
 
         await cfg.One(16, cfg.Servers, retry: true);
@@ -81,14 +81,14 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
             cfg.Disconnect((leader1 + 4) % cfg.Servers);
 
             // The two lagging nodes restart from their persisted state: they must not win with stale logs.
-            await cfg.Start((leader1 + 1) % cfg.Servers);
-            await cfg.Start((leader1 + 2) % cfg.Servers);
+            await cfg.StartServer((leader1 + 1) % cfg.Servers);
+            await cfg.StartServer((leader1 + 2) % cfg.Servers);
             cfg.Connect((leader1 + 1) % cfg.Servers);
             cfg.Connect((leader1 + 2) % cfg.Servers);
 
             await Task.Delay(RaftElectionTimeout);
 
-            await cfg.Start((leader1 + 3) % cfg.Servers);
+            await cfg.StartServer((leader1 + 3) % cfg.Servers);
             cfg.Connect((leader1 + 3) % cfg.Servers);
 
             await cfg.One(10 + index, cfg.Servers - 2, retry: true);
@@ -114,13 +114,13 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
         await cfg.Crash((leader + 0) % cfg.Servers);
         await cfg.Crash((leader + 1) % cfg.Servers);
         cfg.Connect((leader + 2) % cfg.Servers);
-        await cfg.Start((leader + 0) % cfg.Servers);
+        await cfg.StartServer((leader + 0) % cfg.Servers);
         cfg.Connect((leader + 0) % cfg.Servers);
 
         // Only the restarted leader's persisted log holds 102: it, not the partitioned follower, must lead.
         await cfg.One(103, 2, retry: true);
 
-        await cfg.Start((leader + 1) % cfg.Servers);
+        await cfg.StartServer((leader + 1) % cfg.Servers);
         cfg.Connect((leader + 1) % cfg.Servers);
 
         await cfg.One(104, cfg.Servers, retry: true);
@@ -161,7 +161,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
                 var s = cfg.Random.Next(cfg.Servers);
                 if (!cfg.IsAlive(s))
                 {
-                    await cfg.Start(s);
+                    await cfg.StartServer(s);
                     cfg.Connect(s);
                     nup++;
                 }
@@ -172,7 +172,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
         {
             if (!cfg.IsAlive(i))
             {
-                await cfg.Start(i);
+                await cfg.StartServer(i);
                 cfg.Connect(i);
             }
         }
@@ -241,7 +241,9 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
                 cfg.Connect(i);
         }
 
+        cfg.Note("all connected: every node must catch up, with the replies still reordered");
         await cfg.One(cfg.Random.Next(10000), cfg.Servers, retry: true);
+        cfg.Note("all agree");
     }, unreliable: true);
 
     [Fact]
@@ -317,7 +319,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
             {
                 var i = cfg.Random.Next(cfg.Servers);
                 if (!cfg.IsAlive(i))
-                    await cfg.Start(i);
+                    await cfg.StartServer(i);
                 cfg.Connect(i);
             }
 
@@ -339,7 +341,7 @@ public sealed class Lab3CPersistenceTests(ITestOutputHelper output)
         for (var i = 0; i < cfg.Servers; i++)
         {
             if (!cfg.IsAlive(i))
-                await cfg.Start(i);
+                await cfg.StartServer(i);
             cfg.Connect(i);
         }
 

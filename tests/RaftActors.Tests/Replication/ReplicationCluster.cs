@@ -24,8 +24,8 @@ public sealed class ReplicationTestFailure(string message, Exception? inner = nu
 /// ActorSystem (no remoting), real time, talking only through a <see cref="SimulatedNetwork"/> the
 /// test controls. Nodes are addressed by index 0..N-1 (ids n1..nN) as in MIT's tests.
 /// <list type="bullet">
-/// <item>Crash (MIT's crash1): the node is cut off, its storage loses the writes in flight, its actor
-/// stops. Start (start1): a new incarnation — a new actor, <c>/user/n1-2</c>, with a fresh state
+/// <item><see cref="Crash"/> (MIT's crash1): the node is cut off, its storage loses the writes in flight, its actor
+/// stops. <see cref="StartServer"/> (start1): a new incarnation — a new actor, <c>/user/n1-2</c>, with a fresh state
 /// machine — starts from what its storage made durable, disconnected until <see cref="Connect"/>.</item>
 /// <item>Every apply of every incarnation is recorded and checked as it happens
 /// (<see cref="ApplyRecorder"/>); every role change is recorded per incarnation.</item>
@@ -152,7 +152,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
             await cluster._networkActor.Ask<NetworkActor.Ready>(NetworkActor.Ready.Instance, TimeSpan.FromSeconds(5));
             for (var i = 0; i < servers; i++)
             {
-                await cluster.Start(i);
+                await cluster.StartServer(i);
                 cluster.Connect(i);
             }
 
@@ -245,7 +245,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
     /// MIT's start1: crash the node if it runs, then start a new incarnation on its durable
     /// state, with a fresh state machine. It stays disconnected until <see cref="Connect"/>.
     /// </summary>
-    public async Task Start(int i)
+    public async Task StartServer(int i)
     {
         await Crash(i);
         int incarnation, electionSeed;
@@ -535,20 +535,6 @@ public sealed class ReplicationCluster : IAsyncDisposable
         return (false, command);
     }
 
-    /// <summary>Waits (bounded) until <paramref name="condition"/> holds; false if it never did.</summary>
-    public static async Task<bool> Eventually(Func<bool> condition, TimeSpan within)
-    {
-        var waited = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (waited.Elapsed > within)
-                return false;
-            await Task.Delay(5);
-        }
-
-        return true;
-    }
-
     // ---- the invariants, after every scenario ----
 
     /// <summary>Checks everything the run recorded; fails with every violation found.</summary>
@@ -641,6 +627,9 @@ public sealed class ReplicationCluster : IAsyncDisposable
         text.AppendLine("role changes:");
         foreach (var (incarnation, change) in _history.ToArray().TakeLast(200))
             text.AppendLine($"  {change} ({incarnation})");
+        text.AppendLine("the network's last messages:");
+        foreach (var line in _network.RecentTrace())
+            text.AppendLine("  " + line);
         var logs = _logLines.ToArray();
         if (logs.Length > 0)
         {

@@ -61,6 +61,8 @@ public sealed class SimulatedNetwork
     private readonly Slot[] _slots;
     private readonly Dictionary<string, int> _indexOf;
     private readonly Dictionary<string, long> _sentByType = new(StringComparer.Ordinal);
+    private readonly Queue<string> _trace = new();
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
     private NetworkFaults _faults = NetworkFaults.Reliable;
     private long _rpcs;
     private long _bytes;
@@ -219,12 +221,14 @@ public sealed class SimulatedNetwork
             if (!Equals(_slots[from].Node, sender))
             {
                 _fromDead++;
+                Trace(fromId, toId, message, "from a stopped node: lost");
                 return;
             }
 
             if (!LinkUp(from, to))
             {
                 _cutOff++;
+                Trace(fromId, toId, message, "cut off");
                 return;
             }
 
@@ -238,6 +242,7 @@ public sealed class SimulatedNetwork
                     (faults.ReplyDropRate > 0 && IsReply(message) && _random.NextDouble() < faults.ReplyDropRate))
                 {
                     _dropped++;
+                    Trace(fromId, toId, message, "lost");
                     continue;
                 }
 
@@ -250,9 +255,11 @@ public sealed class SimulatedNetwork
                     // Told under the lock: a crash or disconnect that returned has taken effect for every later delivery.
                     _slots[to].Node!.Tell(message, ActorRefs.NoSender);
                     _delivered++;
+                    Trace(fromId, toId, message, "delivered");
                 }
                 else
                 {
+                    Trace(fromId, toId, message, $"delayed {delay} ms");
                     var fromIncarnation = _slots[from].Incarnation;
                     var toIncarnation = _slots[to].Incarnation;
                     Task.Delay(delay).ContinueWith(
@@ -274,13 +281,40 @@ public sealed class SimulatedNetwork
                 _slots[to].Node is null || _slots[to].Incarnation != toIncarnation || !LinkUp(from, to))
             {
                 _lateDropped++;
+                Trace(Ids[from], Ids[to], message, "arrived late: lost to a crash or disconnect");
                 return;
             }
 
             _slots[to].Node!.Tell(message, ActorRefs.NoSender);
             _delivered++;
+            Trace(Ids[from], Ids[to], message, "delivered late");
         }
     }
+
+    /// <summary>The last messages the network handled, and what it did with each, oldest first.</summary>
+    public IReadOnlyList<string> RecentTrace()
+    {
+        lock (_lock)
+            return _trace.ToArray();
+    }
+
+    private void Trace(string from, string to, object message, string fate)
+    {
+        const int kept = 300;
+        if (_trace.Count == kept)
+            _trace.Dequeue();
+        _trace.Enqueue($"+{_clock.Elapsed.TotalMilliseconds,8:F1}ms {from}->{to} {Summarize(message)}: {fate}");
+    }
+
+    private static string Summarize(object message) => message switch
+    {
+        AppendEntries a => $"AppendEntries(term {a.Term}, prev {a.PrevLogIndex}:{a.PrevLogTerm}, {a.Entries.Count} entries" +
+                           $"{(a.Entries.Count > 0 ? $" {a.Entries[0].Index}..{a.Entries[^1].Index}" : "")}, commit {a.LeaderCommit}, seq {a.Sequence})",
+        AppendEntriesResult r => $"AppendEntriesResult(term {r.Term}, {(r.Success ? $"ok, match {r.MatchIndex}" : $"refused, conflict {r.ConflictIndex}:{r.ConflictTerm}")}, seq {r.Sequence})",
+        RequestVote v => $"RequestVote(term {v.Term}, last {v.LastLogIndex}:{v.LastLogTerm})",
+        RequestVoteResult v => $"RequestVoteResult(term {v.Term}, {(v.VoteGranted ? "granted" : "refused")})",
+        _ => message.GetType().Name,
+    };
 
     private bool LinkUp(int from, int to)
     {
