@@ -5,7 +5,11 @@ internal sealed class FollowerProgress
 {
     private readonly HashSet<long> _inFlight = new();
 
-    public FollowerProgress(long nextIndex) => NextIndex = nextIndex;
+    public FollowerProgress(long nextIndex)
+    {
+        NextIndex = nextIndex;
+        PipelineStartIndex = nextIndex;
+    }
 
     /// <summary>The next entry to send: optimistic, it moves past entries sent but not yet acknowledged.</summary>
     public long NextIndex { get; set; }
@@ -21,6 +25,9 @@ internal sealed class FollowerProgress
 
     /// <summary>Refusals of messages sent before this sequence belong to an abandoned pipeline.</summary>
     public long PipelineStart { get; private set; }
+
+    /// <summary>The index the current pipeline started sending from.</summary>
+    public long PipelineStartIndex { get; private set; }
 
     public int InFlight => _inFlight.Count;
 
@@ -55,6 +62,7 @@ internal sealed class FollowerProgress
     {
         NextIndex = nextIndex;
         PipelineStart = pipelineStart;
+        PipelineStartIndex = nextIndex;
         _inFlight.Clear();
     }
 }

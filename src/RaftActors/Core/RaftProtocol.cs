@@ -336,11 +336,18 @@ public sealed class RaftProtocol
             progress.Matched(result.MatchIndex);
             AdvanceLeaderCommit();
         }
-        else if (result.Sequence >= progress.PipelineStart)
+        else
         {
             // The follower's log diverges before what we sent: resume where its hint says,
-            // dropping the rest of the pipeline (its messages will be refused too).
-            progress.Restart(ReplicationRules.NextIndexAfterRefusal(_log, progress.MatchIndex, result), _sequence + 1);
+            // dropping the rest of the pipeline (its messages will be refused too). A refusal of
+            // an abandoned pipeline counts only if it points below where the current one started:
+            // with messages reordered, a heartbeat sent after a pipeline's first message can be
+            // refused first, hinting only at the end of the follower's log, and restart the
+            // pipeline there; the first message's refusal, hinting at the real conflict, must
+            // not then be dropped as stale, or the leader never backs up past it.
+            var next = ReplicationRules.NextIndexAfterRefusal(_log, progress.MatchIndex, result);
+            if (result.Sequence >= progress.PipelineStart || next < progress.PipelineStartIndex)
+                progress.Restart(next, _sequence + 1);
         }
 
         ConfirmReads();
