@@ -175,9 +175,39 @@ public class ProtocolSimulationTests
 
         private void Send(string to, IRaftProtocolMessage message)
         {
+            AssertDurableBeforeSent(to, message);
             _network.Add((to, message));
             if (_random.NextDouble() < 0.03)
                 _network.Add((to, message)); // duplicated
+        }
+
+        /// <summary>
+        /// Figure 2's "before responding to RPCs": the simulated disks record what is durable, and
+        /// every message, the moment it leaves, must depend only on that — its term, a granted
+        /// vote, and the entries an acknowledgement vouches for.
+        /// </summary>
+        private void AssertDurableBeforeSent(string to, IRaftProtocolMessage message)
+        {
+            var sender = _hosts[message.From];
+            var durable = sender.DurableHardState;
+            Assert.True(durable.Term >= message.Term,
+                $"seed {_seed}: {message.From} sent {message} in term {message.Term} while its durable term is {durable.Term}");
+            switch (message)
+            {
+                case RequestVoteResult { VoteGranted: true } vote:
+                    Assert.True(durable.Term > vote.Term || durable.VotedFor == to,
+                        $"seed {_seed}: {message.From} granted {to} its vote in term {vote.Term} before the vote was durable (durable: {durable})");
+                    break;
+                case AppendEntriesResult { Success: true } ack:
+                    // Group commit may carry, in the same write, a later truncation by the leader of
+                    // a newer term: the acknowledgement then leaves once that write is durable, as
+                    // it would have between two writes. So either the entries are durable, or a
+                    // newer term is (which alone may truncate them).
+                    Assert.True(sender.DurableLog.Count >= ack.MatchIndex || durable.Term > ack.Term,
+                        $"seed {_seed}: {message.From} acknowledged entries up to {ack.MatchIndex} of term {ack.Term} " +
+                        $"with only {sender.DurableLog.Count} durable (durable: {durable})");
+                    break;
+            }
         }
 
         private void CompleteWrite(string id)
