@@ -657,26 +657,36 @@ public sealed class WriteAheadLogTests : IDisposable
     public async Task WritesIssuedWithoutWaiting_CompleteInOrder()
     {
         var store = Open(options: new FileRaftStorageOptions { SegmentSize = 4096 });
-        var completed = new ConcurrentQueue<long>();
+        var issued = new Task[300];
+        var outOfOrder = new ConcurrentQueue<string>();
         var seenAtCompletion = new ConcurrentDictionary<long, int>();
 
-        var writes = Enumerable.Range(1, 300).Select(i =>
+        var observed = new List<Task>();
+        for (var n = 1; n <= 300; n++)
         {
+            var i = n;
             var write = i % 10 == 0
                 ? new StorageWrite(new HardState(i, null), [new AppendToLog([NoOp(i, 1)])])
                 : Append(Command(i, 1));
-            return store.WriteAsync(write).ContinueWith(
+            issued[i - 1] = store.WriteAsync(write);
+
+            // Continuations of different writes may run on different threads in any order; what
+            // must hold is that when a write completes, every write issued before it has too.
+            observed.Add(issued[i - 1].ContinueWith(
                 t =>
                 {
                     t.GetAwaiter().GetResult();
-                    completed.Enqueue(i);
+                    var unfinished = issued.Take(i - 1).Count(earlier => !earlier.IsCompleted);
+                    if (unfinished > 0)
+                        outOfOrder.Enqueue($"write {i} completed before {unfinished} earlier writes");
                     seenAtCompletion[i] = store.Entries.Count;
                 },
-                TaskContinuationOptions.ExecuteSynchronously);
-        }).ToList();
-        await Task.WhenAll(writes);
+                TaskContinuationOptions.ExecuteSynchronously));
+        }
 
-        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), completed);
+        await Task.WhenAll(observed);
+
+        Assert.Empty(outOfOrder);
         Assert.All(seenAtCompletion, kv => Assert.True(kv.Value >= kv.Key, $"write {kv.Key} completed with {kv.Value} entries visible"));
         Assert.Equal(new HardState(300, null), store.HardState);
         Assert.Equal(300, Open().Entries.Count);
