@@ -323,14 +323,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     {
         if (_outbox.TakeNextWrite() is not { } write)
             return;
-        var operations = new List<LogOperation>();
-        foreach (var change in write.LogChanges)
-        {
-            if (change.TruncateFrom != AppendDecision.NoTruncation)
-                operations.Add(new TruncateLog(change.TruncateFrom));
-            if (change.Entries.Count > 0)
-                operations.Add(new AppendToLog(change.Entries));
-        }
+        var operations = LogOperations.Of(write.LogChanges);
 
         // The completion is told from the writer's thread as it finishes (no hop through the
         // thread pool): cheap, and deterministic for tests that complete writes by hand.

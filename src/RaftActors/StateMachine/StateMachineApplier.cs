@@ -105,9 +105,16 @@ internal sealed class StateMachineApplier : ReceiveActor
 
         public void Remember(long sequence, IClientReply reply)
         {
-            HighestSequence = Math.Max(HighestSequence, sequence);
             Results[sequence] = reply;
-            foreach (var old in Results.Keys.Where(s => s <= HighestSequence - RememberedResultsPerClient).ToList())
+            if (sequence <= HighestSequence)
+                return;
+
+            // Forget what falls out of the window as it moves. Everything kept lies in the old
+            // window (previous highest - window, previous highest], so that is all there is to scan.
+            var forgetFrom = Math.Max(1, HighestSequence - RememberedResultsPerClient + 1);
+            var forgetTo = Math.Min(sequence - RememberedResultsPerClient, HighestSequence);
+            HighestSequence = sequence;
+            for (var old = forgetFrom; old <= forgetTo; old++)
                 Results.Remove(old);
         }
     }

@@ -41,6 +41,21 @@ public sealed record AppendToLog(IReadOnlyList<LogEntry> Entries) : LogOperation
 /// <summary>Applies log operations to an in-memory copy of a log, checking that it stays contiguous.</summary>
 public static class LogOperations
 {
+    /// <summary>The storage operations that make a write's log changes durable, in order.</summary>
+    public static IReadOnlyList<LogOperation> Of(IEnumerable<PersistEntries> changes)
+    {
+        var operations = new List<LogOperation>();
+        foreach (var change in changes)
+        {
+            if (change.TruncateFrom != AppendDecision.NoTruncation)
+                operations.Add(new TruncateLog(change.TruncateFrom));
+            if (change.Entries.Count > 0)
+                operations.Add(new AppendToLog(change.Entries));
+        }
+
+        return operations;
+    }
+
     public static void ApplyTo(List<LogEntry> entries, IEnumerable<LogOperation> operations)
     {
         foreach (var operation in operations)

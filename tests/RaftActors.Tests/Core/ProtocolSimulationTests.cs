@@ -217,15 +217,7 @@ public class ProtocolSimulationTests
                 return;
             if (write.HardState is { } hardState)
                 host.DurableHardState = hardState;
-            foreach (var change in write.LogChanges)
-            {
-                var operations = new List<LogOperation>();
-                if (change.TruncateFrom != AppendDecision.NoTruncation)
-                    operations.Add(new TruncateLog(change.TruncateFrom));
-                if (change.Entries.Count > 0)
-                    operations.Add(new AppendToLog(change.Entries));
-                LogOperations.ApplyTo(host.DurableLog, operations);
-            }
+            LogOperations.ApplyTo(host.DurableLog, LogOperations.Of(write.LogChanges));
 
             host.Writing = null;
             host.Outbox.Durable(write.Version, Send);
