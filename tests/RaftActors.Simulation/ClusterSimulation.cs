@@ -310,14 +310,20 @@ public sealed class ClusterSimulation
         var window = $"{Options.LivenessBound.TotalSeconds} s after a majority ({Network.Describe()}) was last left alone";
         if (leader is null)
             throw new SimulationFailure("Liveness", $"no leader {window}: {Describe()}");
+        var log = leader.Protocol.Log;
+        var term = leader.Protocol.Term;
+        if (log.TermAt(leader.Protocol.CommitIndex) != term)
+            throw new SimulationFailure("Liveness", $"{leader.Id} leads term {term} but has committed nothing of it {window}: {Describe()}");
+
+        // Every member follows the leader and holds the first entry of its term (its no-op): none
+        // is left behind for good, as a follower whose refusals the leader mishandles would be.
+        var termStart = log.FirstIndexOfTermAtOrBefore(log.LastIndex, term);
         foreach (var node in Nodes)
         {
-            if (node.Up && Network.GroupOf(node.Index) == group && (node.Protocol.Term != leader.Protocol.Term || node.Protocol.LeaderId != leader.Id))
-                throw new SimulationFailure("Liveness", $"{node.Id} does not follow {leader.Id} {window}: {Describe()}");
+            if (node.Up && Network.GroupOf(node.Index) == group &&
+                (node.Protocol.Term != term || node.Protocol.LeaderId != leader.Id || !node.Protocol.Log.Matches(termStart, term)))
+                throw new SimulationFailure("Liveness", $"{node.Id} has not caught up with {leader.Id}'s term {term} (from entry {termStart}) {window}: {Describe()}");
         }
-
-        if (leader.Protocol.Log.TermAt(leader.Protocol.CommitIndex) != leader.Protocol.Term)
-            throw new SimulationFailure("Liveness", $"{leader.Id} leads term {leader.Protocol.Term} but has committed nothing of it {window}: {Describe()}");
     }
 
     private string Describe() => string.Join("; ", Nodes.Select(n => n.Up

@@ -64,6 +64,8 @@ internal sealed class SimulatedClient
         switch (reply.Kind)
         {
             case ReplyKind.Done:
+                if (open.Final && _sim.Queue.Now > open.Deadline)
+                    FinalOperationLate(open);
                 _sim.History.Complete(open.Handle, reply.Result, _sim.Queue.Now);
                 End(open);
                 return;
@@ -90,8 +92,7 @@ internal sealed class SimulatedClient
         if (_sim.Queue.Now + backoff >= open.Deadline)
         {
             if (open.Final)
-                throw new SimulationFailure("Liveness", $"client {_sessionId}'s operation {open.Request.Command} after the final heal " +
-                                                        $"got no definite answer within {_sim.Options.FinalOperationBound.TotalSeconds} s");
+                FinalOperationLate(open);
             End(open); // given up: the outcome stays unknown
             return;
         }
@@ -120,6 +121,10 @@ internal sealed class SimulatedClient
 
         _sim.Queue.After(Micros.Millis(20 + _random.NextDouble() * 200), new SimEvent(EventKind.ClientNextOperation, Index, _operationId));
     }
+
+    private void FinalOperationLate(Open open) =>
+        throw new SimulationFailure("Liveness", $"client {_sessionId}'s operation {open.Request.Command} after the final heal " +
+                                                $"got no definite answer within {_sim.Options.FinalOperationBound.TotalSeconds} s");
 
     private int NextNode() => (_target + 1) % _sim.Nodes.Length;
 
