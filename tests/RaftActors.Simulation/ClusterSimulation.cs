@@ -342,8 +342,21 @@ public sealed class ClusterSimulation
     private void Trace(SimEvent e, object what)
     {
         if (_trace is not null)
-            Trace($"{(e.Kind == EventKind.DeliverPeerMessage ? $"{Nodes[e.From].Id}->" : "")}{(e.Kind is EventKind.ClientReplyArrives ? $"c{e.Target}" : Nodes[e.Target].Id)}: {what}");
+            Trace($"{(e.Kind == EventKind.DeliverPeerMessage ? $"{Nodes[e.From].Id}->" : "")}{(e.Kind is EventKind.ClientReplyArrives ? $"c{e.Target}" : Nodes[e.Target].Id)}: {Describe(what)}");
     }
+
+    private static string Describe(object what) => what switch
+    {
+        AppendEntries a => $"AppendEntries(t{a.Term} prev {a.PrevLogIndex}/{a.PrevLogTerm} [{string.Join(" ", a.Entries.Select(x => $"{x.Index}/{x.Term}"))}] commit {a.LeaderCommit} #{a.Sequence})",
+        AppendEntriesResult r => r.Success
+            ? $"Ack(t{r.Term} match {r.MatchIndex} #{r.Sequence})"
+            : $"Refuse(t{r.Term} conflict {r.ConflictIndex}/{r.ConflictTerm} #{r.Sequence})",
+        RequestVote v => $"RequestVote(t{v.Term} last {v.LastLogIndex}/{v.LastLogTerm})",
+        RequestVoteResult v => $"Vote(t{v.Term} {(v.VoteGranted ? "granted" : "refused")})",
+        ClientRequest r => $"c{r.Client} op {r.OperationId}: {r.Command.Kind} {r.Command.KeyName} {r.Command.Value} {(r.Command.Kind == KvKind.CompareAndSet ? $"if {r.Command.Expected ?? "absent"}" : "")}{(r.Entry is { } entry ? $" (session #{entry.Sequence})" : "")}",
+        ClientReply r => $"op {r.OperationId}: {r.Kind}{(r.Kind == ReplyKind.Done ? $" ok={r.Result.Ok} value={r.Result.Value ?? "-"}" : r.LeaderHint >= 0 ? $" try n{r.LeaderHint + 1}" : "")}",
+        _ => what.ToString()!,
+    };
 
     private SimulationResult Result(SimulationFailure? failure) => new(
         Options,
