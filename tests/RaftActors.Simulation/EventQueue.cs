@@ -34,8 +34,6 @@ internal sealed class EventQueue
     /// <summary>Virtual time now, in microseconds since the run started.</summary>
     public long Now { get; private set; }
 
-    public int Count => _queue.Count;
-
     public void After(long delayMicros, SimEvent e) => _queue.Enqueue(e, new EventKey(Now + Math.Max(0, delayMicros), _scheduled++));
 
     public bool TryNext(out SimEvent e)

@@ -44,8 +44,6 @@ internal sealed class InvariantChecker
     /// <summary>Terms that had a leader.</summary>
     public int LeaderTerms => _leaderOfTerm.Count;
 
-    public long MaxTerm => _maxTerm;
-
     public void NodeStarted(SimulatedNode node)
     {
         var terms = _logTerms[node.Index] = new List<long>(node.Disk.Log.Count + 16);

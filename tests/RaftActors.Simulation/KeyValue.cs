@@ -40,11 +40,8 @@ internal sealed class KvStore
 
     public KvStore(int keys) => _values = new string?[keys];
 
-    public long LastApplied { get; private set; }
-
     public KvResult Apply(LogEntry entry, IReadOnlyList<KvCommand> commands)
     {
-        LastApplied = entry.Index;
         if (entry.Command is not { } command)
             return default; // a leader's no-op
         Dictionary<long, KvResult>? session = null;

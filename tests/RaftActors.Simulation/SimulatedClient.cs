@@ -9,6 +9,8 @@ namespace RaftActors.Simulation;
 /// applies at most once, and the retry learns the first result). An operation without a definite
 /// answer by its deadline is given up: its outcome stays unknown in the history. Reads go through
 /// the leader's ReadIndex.
+/// In the history a client is a process with one operation open at a time; an operation given up
+/// stays open for ever (it may still take effect), so the client goes on as a new process.
 /// </summary>
 internal sealed class SimulatedClient
 {
@@ -21,6 +23,7 @@ internal sealed class SimulatedClient
     private long _sequence;
     private long _operationId;
     private long _attempts;
+    private int _process;
     private Open? _open;
     private int _target;
     private bool _finalRequested;
@@ -29,6 +32,7 @@ internal sealed class SimulatedClient
     {
         _sim = sim;
         Index = index;
+        _process = index;
         _random = random;
         _sessionId = $"c{index}";
         _target = random.Next(sim.Nodes.Length);
@@ -50,7 +54,7 @@ internal sealed class SimulatedClient
         var command = _sim.NextCommand(_random, Index);
         var commandId = _sim.Register(command);
         var entry = command.Kind == KvKind.Get ? null : CommandIds.Entry(commandId, _sessionId, ++_sequence);
-        var handle = _sim.History.Invoke(Index, command, _sim.Queue.Now);
+        var handle = _sim.History.Invoke(_process, command, _sim.Queue.Now);
         var deadline = _sim.Queue.Now + (final ? Micros.Of(_sim.Options.FinalOperationBound) : OperationDeadline);
         _operationId++;
         _open = new Open(_operationId, new ClientRequest(Index, _operationId, commandId, command, entry), handle, deadline, final) { Attempt = ++_attempts };
@@ -93,7 +97,8 @@ internal sealed class SimulatedClient
         {
             if (open.Final)
                 FinalOperationLate(open);
-            End(open); // given up: the outcome stays unknown
+            _process += _sim.Options.Clients; // given up: the outcome stays unknown
+            End(open);
             return;
         }
 

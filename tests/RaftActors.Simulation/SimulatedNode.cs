@@ -172,6 +172,10 @@ internal sealed class SimulatedNode
                 ScheduleFlush();
             });
         }
+        else if (_sim.Options.Bug == SimulatedBug.ServeReadsLocally)
+        {
+            _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Store.Read(request.Command.Key))));
+        }
         else
         {
             var readId = ++_nextReadId;

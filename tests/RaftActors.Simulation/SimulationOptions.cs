@@ -18,6 +18,12 @@ public enum SimulatedBug
 
     /// <summary>A follower cuts its log after the entries of an old, delayed AppendEntries.</summary>
     TruncateOnStaleAppend,
+
+    /// <summary>
+    /// A bug of the host, not the protocol: a node that believes it leads answers reads from its own
+    /// state machine at once, without ReadIndex's confirming round (etcd issue 741's stale reads).
+    /// </summary>
+    ServeReadsLocally,
 }
 
 /// <summary>
@@ -91,7 +97,7 @@ public sealed record SimulationOptions
 
     internal InjectedBugs InjectedBugs => Bug switch
     {
-        SimulatedBug.None => InjectedBugs.None,
+        SimulatedBug.None or SimulatedBug.ServeReadsLocally => InjectedBugs.None,
         SimulatedBug.CommitOldTermByCounting => new InjectedBugs(CommitOldTermByCounting: true),
         SimulatedBug.SendVoteBeforeDurable => new InjectedBugs(SendVoteBeforeDurable: true),
         SimulatedBug.StayLeaderOnHigherTerm => new InjectedBugs(StayLeaderOnHigherTerm: true),

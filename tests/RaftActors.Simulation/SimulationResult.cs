@@ -1,3 +1,5 @@
+using RaftActors.Linearizability;
+
 namespace RaftActors.Simulation;
 
 /// <summary>What one run did, and the first property it broke, if any.</summary>
@@ -18,6 +20,9 @@ public sealed record SimulationResult(
     IReadOnlyList<string> Trace)
 {
     public int ClientOperations => History.Count;
+
+    /// <summary>The linearizability checker's verdict on the history; null when the run failed before it was checked.</summary>
+    public LinearizabilityVerdict? Linearizability { get; init; }
 
     public string Summary =>
         $"seed {Options.Seed}: {Options.ClusterSize} nodes, {ClientOperations} client operations, {Faults} faults, " +

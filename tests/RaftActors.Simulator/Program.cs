@@ -61,13 +61,13 @@ static IEnumerable<int> Seeds(int first, int count)
 static int Replay(SimulationOptions options)
 {
     var stopwatch = Stopwatch.StartNew();
-    var result = SimulationBatch.Verify(ClusterSimulation.Run(options));
+    var result = HistoryCheck.Verify(ClusterSimulation.Run(options));
     Console.WriteLine(result.Summary);
     Console.WriteLine($"  {stopwatch.ElapsedMilliseconds} ms; faults: " +
                       string.Join(", ", Enum.GetValues<FaultKind>().Select(k => $"{k} {result.FaultsByKind[(int)k]}")));
     if (result.Failure is null)
     {
-        Console.WriteLine("  every invariant held");
+        Console.WriteLine($"  every invariant held; history {result.Linearizability}");
         return 0;
     }
 

@@ -18,6 +18,7 @@ public sealed class BugInjectionTests(ITestOutputHelper output)
     [InlineData(SimulatedBug.SendVoteBeforeDurable)]
     [InlineData(SimulatedBug.StayLeaderOnHigherTerm)]
     [InlineData(SimulatedBug.TruncateOnStaleAppend)]
+    [InlineData(SimulatedBug.ServeReadsLocally)]
     public void TheBudget_FindsTheInjectedBug(SimulatedBug bug)
     {
         var report = SimulationBatch.Run(SimulationBudgetTests.Budget(bug), Environment.ProcessorCount, stopWhen: SimulationBatch.BrokeAnInvariant);

@@ -24,6 +24,17 @@ public sealed class DeterminismTests
     }
 
     [Fact]
+    public void TracingARun_DoesNotChangeIt()
+    {
+        // The runner replays a seed with its trace on; the batch ran it with the trace off.
+        var quiet = ClusterSimulation.Run(SimulationOptions.ForSeed(42));
+        var traced = ClusterSimulation.Run(SimulationOptions.ForSeed(42) with { Trace = true });
+
+        Assert.Equal(quiet.Fingerprint, traced.Fingerprint);
+        Assert.NotEmpty(traced.Trace);
+    }
+
+    [Fact]
     public void AnotherSeed_RunsAnotherSchedule()
     {
         var first = ClusterSimulation.Run(SimulationOptions.ForSeed(42));
