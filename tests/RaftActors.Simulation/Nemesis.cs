@@ -10,6 +10,9 @@ public enum FaultKind
     /// <summary>The leader of the highest term crashes and restarts later.</summary>
     CrashLeader,
 
+    /// <summary>A node crashes while a write of its is in flight (the write lands or not), and restarts later.</summary>
+    CrashDuringWrite,
+
     /// <summary>The leader is cut off from everyone else.</summary>
     IsolateLeader,
 
@@ -53,6 +56,10 @@ internal sealed class Nemesis
     }
 
     private static readonly FaultKind[] Kinds = Enum.GetValues<FaultKind>();
+
+    // Every kind once, and leader churn twice more: the interleavings of Figure 8 (an old-term
+    // entry committed by counting, then overwritten) need several short terms in a row.
+    private static readonly FaultKind[] Draw = [.. Kinds, FaultKind.LeaderChurn, FaultKind.LeaderChurn];
 
     private readonly ClusterSimulation _sim;
     private readonly Random _random;
@@ -136,7 +143,7 @@ internal sealed class Nemesis
             return;
         }
 
-        var kind = Kinds[_random.Next(Kinds.Length)];
+        var kind = Draw[_random.Next(Draw.Length)];
         Injected++;
         _byKind[(int)kind]++;
         var n = _sim.Nodes.Length;
@@ -147,6 +154,9 @@ internal sealed class Nemesis
                 break;
             case FaultKind.CrashLeader:
                 Crash(Leader() ?? RandomUpNode());
+                break;
+            case FaultKind.CrashDuringWrite:
+                Crash(NodeWriting() ?? RandomUpNode());
                 break;
             case FaultKind.IsolateLeader:
             {
@@ -265,6 +275,20 @@ internal sealed class Nemesis
         }
 
         return start; // all down already: crashing a down node changes nothing
+    }
+
+    /// <summary>A node with a write in flight, if any.</summary>
+    private int? NodeWriting()
+    {
+        var n = _sim.Nodes.Length;
+        var start = _random.Next(n);
+        for (var i = 0; i < n; i++)
+        {
+            if (_sim.Nodes[(start + i) % n] is { Up: true, Writing: true } node)
+                return node.Index;
+        }
+
+        return null;
     }
 
     /// <summary>The node leading the highest term, if any.</summary>

@@ -71,6 +71,9 @@ internal sealed class SimulatedNode
 
     public KvStore Store { get; private set; } = null!;
 
+    /// <summary>Whether a write is in flight: a crash now may or may not lose it.</summary>
+    public bool Writing => _writing is not null;
+
     public void Start(int timeoutSeed)
     {
         var options = _sim.Options;
