@@ -82,9 +82,10 @@ public sealed class ClusterSimulation
         {
             failure = e;
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        catch (Exception e)
         {
-            // The protocol's own guards (e.g. a conflict with a committed entry) and the harness's.
+            // The protocol's own guards (e.g. a conflict with a committed entry), or a crash of the
+            // protocol or the harness: a failure of this seed like any other, to be replayed.
             failure = new SimulationFailure(ProtocolError, e.ToString());
         }
 
@@ -135,7 +136,6 @@ public sealed class ClusterSimulation
             case EventKind.ElectionTimer:
                 if (Nodes[e.Target].Up)
                     Nodes[e.Target].OnElectionTimer(e.Generation);
-
                 break;
             case EventKind.HeartbeatTimer:
                 if (Nodes[e.Target].Up)

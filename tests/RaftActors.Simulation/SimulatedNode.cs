@@ -34,6 +34,10 @@ internal sealed class SimulatedDisk
 /// a leader that steps down answers its waiting commands "outcome unknown". A crash loses every
 /// volatile thing; a restart is a new incarnation from the disk, applying the log from the start
 /// to a fresh state machine.
+/// Where it differs from RaftNode, on purpose: entries are applied at once rather than by an
+/// applier actor (which sees them, and the reads after them, in the same order); requests to a
+/// follower are answered NotLeader (forward-to-leader is not simulated); the key-value store keeps
+/// every session result rather than the last 64 per client.
 /// </summary>
 internal sealed class SimulatedNode
 {
