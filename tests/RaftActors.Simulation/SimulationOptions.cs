@@ -57,6 +57,16 @@ public sealed record SimulationOptions
     /// <summary>Small limits, so batching, pipelining and window-full cases happen often.</summary>
     public ReplicationLimits Replication { get; init; } = new(MaxEntriesPerAppend: 1, MaxBytesPerAppend: 1 << 20, MaxAppendsInFlight: 2);
 
+    /// <summary>Limits for a seed: mostly one entry per message (acknowledgements then name entries of earlier terms, Figure 8's ground), sometimes batches; windows of 1 to 4.</summary>
+    public static ReplicationLimits ReplicationForSeed(int seed)
+    {
+        var random = new Random(seed ^ 0x5EED);
+        return new ReplicationLimits(
+            MaxEntriesPerAppend: random.NextDouble() < 0.75 ? 1 : 2 + random.Next(7),
+            MaxBytesPerAppend: 1 << 20,
+            MaxAppendsInFlight: 1 + random.Next(4));
+    }
+
     /// <summary>
     /// Liveness: once a majority has been up, connected and left alone for this long, one of it
     /// leads all of it and has committed an entry of its term.
@@ -74,6 +84,7 @@ public sealed record SimulationOptions
     {
         Seed = seed,
         ClusterSize = clusterSize ?? ClusterSizeForSeed(seed),
+        Replication = ReplicationForSeed(seed),
         Bug = bug,
     };
 
