@@ -36,16 +36,10 @@ public sealed class ClusterMemberLocator : ReceiveActor
     /// </summary>
     public static Akka.Cluster.Cluster JoinedCluster(ActorSystem system, RaftMembership membership)
     {
-        Akka.Cluster.Cluster cluster;
-        try
-        {
-            cluster = Akka.Cluster.Cluster.Get(system);
-        }
-        catch (Exception e)
-        {
-            throw new RaftConfigurationException("akka.actor.provider", $"must be \"cluster\" with raft.discovery = cluster: {e.Message}", e);
-        }
-
+        if (((ExtendedActorSystem)system).Provider is not IClusterActorRefProvider)
+            throw new RaftConfigurationException(
+                "akka.actor.provider", $"must be \"cluster\" with raft.discovery = cluster (the nodes are Akka.Cluster members), got {system.Settings.ProviderClass}");
+        var cluster = Akka.Cluster.Cluster.Get(system);
         ClusterAddressBook.CheckOwnRoles(membership.SelfId, cluster.SelfRoles);
         return cluster;
     }
