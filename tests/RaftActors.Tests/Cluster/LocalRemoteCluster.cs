@@ -157,7 +157,9 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
         var members = new List<RaftMember>();
         foreach (var id in ids)
         {
-            var config = _options.Config.WithFallback(_options.AkkaCluster ? ClusterMemberConfig(id) : Config.Empty).WithFallback(NodeConfig);
+            var config = _options.AkkaCluster ? ClusterMemberConfig(id).WithFallback(NodeConfig) : NodeConfig;
+            if (!_options.Config.IsEmpty)
+                config = _options.Config.WithFallback(config);
             var system = ActorSystem.Create(SystemName, config);
             _systems[id] = system;
             var address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
