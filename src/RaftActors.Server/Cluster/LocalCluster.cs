@@ -128,7 +128,7 @@ public sealed partial class LocalCluster
         Console.WriteLine($"RaftActors local cluster: {_nodes.Count} server processes, configs from {_configDirectory}");
         foreach (var node in _nodes)
         {
-            Console.WriteLine($"  {node.Id,-4} http {node.Settings.Http.Url(),-23} akka {MemberAddress(node),-29} data {node.Settings.DataDirectory}");
+            Console.WriteLine($"  {node.Id,-4} http {node.Settings.Http.Url(),-23} akka {node.Settings.AkkaAddress,-29} data {node.Settings.DataDirectory}");
         }
 
         Console.WriteLine("  Ctrl+C stops them all");
@@ -221,12 +221,6 @@ public sealed partial class LocalCluster
         }
 
         return true;
-    }
-
-    private static string MemberAddress(ServerNode node)
-    {
-        var config = node.Settings.Config;
-        return $"akka.tcp://raft@{config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")}";
     }
 
     /// <summary>How to start this same program again: its apphost, or dotnet with its assembly.</summary>

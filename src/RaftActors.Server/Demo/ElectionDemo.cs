@@ -198,8 +198,8 @@ public sealed partial class ElectionDemo
             {
                 if (!listening.TryGetValue(peer.Id, out var address))
                     throw new DemoFailure($"{node.ConfigFile}: raft.members lists '{peer.Id}', which no config file starts");
-                if (!peer.Path.Address.Equals(address))
-                    throw new DemoFailure($"{node.ConfigFile}: raft.members puts {peer.Id} at {peer.Path.Address}, but {peer.Id} listens at {address}");
+                if (peer.Path is { } path && !path.Address.Equals(address)) // no path: the cluster locates it
+                    throw new DemoFailure($"{node.ConfigFile}: raft.members puts {peer.Id} at {path.Address}, but {peer.Id} listens at {address}");
             }
 
             if (node.Membership.Peers.Count != _nodes.Count - 1)
