@@ -77,9 +77,15 @@ public sealed class BenchmarkCluster : IAsyncDisposable
         return cluster;
     }
 
-    /// <summary>A client as an application would use one: <see cref="RaftClientFacade"/> over a <see cref="RaftClient"/> actor in the clients' system.</summary>
-    public RaftClientFacade StartClient(string name, int seed) =>
-        RaftClientFacade.Start(ClientSystem, Members, new RaftClientOptions { ClientId = name, RandomSeed = seed }, name);
+    /// <summary>
+    /// A client as an application would use one: <see cref="RaftClientFacade"/> over a <see cref="RaftClient"/>
+    /// actor, in the clients' own ActorSystem or in the ActorSystem of the node <paramref name="leaderId"/>.
+    /// </summary>
+    public RaftClientFacade StartClient(string name, int seed, string leaderId)
+    {
+        var host = _options.ClientsIn == ClientPlacement.LeaderSystem ? NodeById(leaderId).System! : ClientSystem;
+        return RaftClientFacade.Start(host, Members, new RaftClientOptions { ClientId = name, RandomSeed = seed }, name);
+    }
 
     /// <summary>The path of a node's actor, as the clients reach it.</summary>
     public ActorPath PathOf(string nodeId) => Members.Single(m => m.Id == nodeId).Path;
@@ -213,7 +219,9 @@ public sealed class BenchmarkCluster : IAsyncDisposable
         var watcher = system.ActorOf(Props.Create(() => new LeaderWatcher(OnStateChanged)), "benchmark-watcher");
         system.EventStream.Subscribe(watcher, typeof(RaftStateChanged));
 
-        var settings = new RaftSettings(_options.ElectionTimeoutMin, _options.ElectionTimeoutMax, _options.HeartbeatInterval);
+        var settings = new RaftSettings(
+            _options.ElectionTimeoutMin, _options.ElectionTimeoutMax, _options.HeartbeatInterval,
+            replication: ReplicationLimits.Default with { MaxAppendsInFlight = _options.MaxAppendsInFlight });
         var props = RaftNode.Props(RaftMembership.Create(node.Id, Members), settings, storage, () => new CommandCounter());
         node.Storage = storage;
         node.System = system;

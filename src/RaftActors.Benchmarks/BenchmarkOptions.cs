@@ -9,11 +9,17 @@ public sealed record BenchmarkOptions
     /// <summary>Concurrent proposers of the throughput phase, each waiting for its command before the next.</summary>
     public int Clients { get; init; } = 64;
 
+    /// <summary>Where the proposers' <c>RaftClient</c> actors run.</summary>
+    public ClientPlacement ClientsIn { get; init; } = ClientPlacement.LeaderSystem;
+
     /// <summary>Bytes of each command.</summary>
     public int Payload { get; init; } = 128;
 
     /// <summary>Seconds the throughput phase counts commits.</summary>
     public double Seconds { get; init; } = 10;
+
+    /// <summary>Seconds of throughput load before the counting starts.</summary>
+    public double WarmUpSeconds { get; init; } = 5;
 
     /// <summary>Whether the write-ahead log is fsynced before a write counts as durable.</summary>
     public bool Fsync { get; init; } = true;
@@ -36,6 +42,9 @@ public sealed record BenchmarkOptions
     /// </summary>
     public string AkkaLogLevel { get; init; } = "OFF";
 
+    /// <summary>raft.max-appends-in-flight of every node (the library's default unless given).</summary>
+    public int MaxAppendsInFlight { get; init; } = Core.ReplicationLimits.Default.MaxAppendsInFlight;
+
     public TimeSpan ElectionTimeoutMin { get; init; } = TimeSpan.FromMilliseconds(150);
 
     public TimeSpan ElectionTimeoutMax { get; init; } = TimeSpan.FromMilliseconds(300);
@@ -48,9 +57,21 @@ public sealed record BenchmarkOptions
         : Clients < 1 ? "--clients must be at least 1"
         : Payload < 0 ? "--payload must not be negative"
         : Seconds <= 0 ? "--seconds must be positive"
+        : MaxAppendsInFlight < 1 ? "--max-appends-in-flight must be at least 1"
+        : WarmUpSeconds < 0 ? "--warmup must not be negative"
         : LatencyCommands < 1 ? "--latency-commands must be at least 1"
         : FailoverTrials < 0 ? "--failover-trials must not be negative"
         : AkkaLogLevel.ToUpperInvariant() is not ("OFF" or "ERROR" or "WARNING" or "INFO" or "DEBUG") ? "--akka-log-level must be off, error, warning, info or debug"
         : FailoverTrials > 0 && Nodes < 3 ? "--failover-trials needs --nodes 3 or more (a majority must survive the leader)"
         : null;
+}
+
+/// <summary>Where the benchmark's clients run.</summary>
+public enum ClientPlacement
+{
+    /// <summary>In the leader's ActorSystem, as an application that embeds a node talks to it (and as DotNext's reference program proposes, in the leader's process).</summary>
+    LeaderSystem,
+
+    /// <summary>In an ActorSystem of their own, reaching the leader over Akka.Remote, as a separate client process would.</summary>
+    OwnSystem,
 }

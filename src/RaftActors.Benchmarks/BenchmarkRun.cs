@@ -13,9 +13,10 @@ internal static class BenchmarkRun
         "AppendEntries (heartbeats included) and their replies as RaftProtocolSerializer writes them for Akka.Remote, " +
         "per entry sent to a follower, counted in the throughput window; Akka.Remote's envelope and TCP framing not included";
 
-    private const string ClientMethod =
-        "RaftClientFacade (RaftClient actor: leader finding, sessions, retries), one per proposer, in a separate ActorSystem over Akka.Remote; " +
-        "a command counts once its CommandApplied is back";
+    private static string ClientMethod(ClientPlacement placement) =>
+        "RaftClientFacade (a RaftClient actor: leader finding, sessions, retries) per proposer, " +
+        (placement == ClientPlacement.LeaderSystem ? "in the leader's ActorSystem" : "in an ActorSystem of their own, over Akka.Remote") +
+        "; a command counts once its CommandApplied is back";
 
     public static async Task<int> RunAsync(BenchmarkOptions options, CancellationToken cancel)
     {
@@ -25,8 +26,8 @@ internal static class BenchmarkRun
         Print($"  load         {machine["load_average_at_start"]} (1, 5, 15 min) at start");
         Print($"  parameters   nodes {options.Nodes}, clients {options.Clients}, payload {options.Payload} B, seconds {options.Seconds}, " +
               $"fsync {(options.Fsync ? "on" : "off")}, latency commands {options.LatencyCommands}, failover trials {options.FailoverTrials}, " +
-              $"election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
-        Print($"  clients      {ClientMethod}");
+              $"max appends in flight {options.MaxAppendsInFlight}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
+        Print($"  clients      {ClientMethod(options.ClientsIn)}");
 
         var payload = new byte[options.Payload];
         new Random(42).NextBytes(payload);
@@ -39,18 +40,19 @@ internal static class BenchmarkRun
         Print($"  leader       {first.NodeId} of term {first.Term}, all following, after {clock.ElapsedMilliseconds} ms");
         Print("");
 
-        Print($"latency: 1 client, {options.LatencyCommands} sequential commands (after 200 to warm up)");
-        var latencies = await LatencyWorkload.RunAsync(cluster, options, payload);
-        Print($"  p50 {Percentiles.Of(latencies, 50):F3} ms   p99 {Percentiles.Of(latencies, 99):F3} ms   max {latencies.Max():F3} ms");
-        cancel.ThrowIfCancellationRequested();
-
-        Print($"throughput: {options.Clients} clients for {options.Seconds} s (after a warm-up)");
+        Print($"throughput: {options.Clients} clients for {options.Seconds} s (after {options.WarmUpSeconds} s to warm up)");
         var throughput = await ThroughputWorkload.RunAsync(cluster, options, meter, payload);
         var traffic = throughput.Traffic;
         Print($"  {throughput.CommitsPerSecond:F0} commits/s: {throughput.Acknowledged} commands acknowledged in {throughput.Window.TotalSeconds:F2} s " +
               $"({throughput.EntriesCommitted} entries committed by the leader meanwhile, {throughput.Failures} client failures)");
+        Print($"  cpu: {throughput.CpuMicrosecondsPerCommit:F1} us of processor time per commit (all nodes and clients of this process)");
         Print($"  wire: {traffic.AppendMessages} AppendEntries carrying {traffic.Entries} entries ({(traffic.AppendMessages == 0 ? 0 : (double)traffic.Entries / traffic.AppendMessages):F1} per message), " +
               $"{traffic.AppendBytes} bytes; {traffic.Replies} replies, {traffic.ReplyBytes} bytes; {traffic.BytesPerEntry:F1} bytes per entry per follower");
+        cancel.ThrowIfCancellationRequested();
+
+        Print($"latency: 1 client, {options.LatencyCommands} sequential commands (after 200 more)");
+        var latencies = await LatencyWorkload.RunAsync(cluster, options, payload);
+        Print($"  p50 {Percentiles.Of(latencies, 50):F3} ms   p99 {Percentiles.Of(latencies, 99):F3} ms   max {latencies.Max():F3} ms");
         cancel.ThrowIfCancellationRequested();
 
         var failovers = new List<double>();
@@ -73,23 +75,27 @@ internal static class BenchmarkRun
             ["failover_ms_p99"] = Round(Percentiles.Of(failovers, 99), 1),
             ["bytes_per_entry_on_wire"] = Round(traffic.BytesPerEntry, 1),
             ["bytes_per_entry_on_wire_method"] = WireMethod,
-            ["clients_method"] = ClientMethod,
+            ["clients_method"] = ClientMethod(options.ClientsIn),
             ["commit_latency_ms_max"] = Round(latencies.Max(), 3),
             ["failover_ms_max"] = failovers.Count == 0 ? null : Round(failovers.Max(), 1),
             ["failover_ms_trials"] = new JsonArray(failovers.Select(f => (JsonNode?)Round(f, 1)).ToArray()),
             ["commands_acknowledged"] = throughput.Acknowledged,
             ["client_failures"] = throughput.Failures,
+            ["cpu_us_per_commit"] = Round(throughput.CpuMicrosecondsPerCommit, 1),
             ["parameters"] = new JsonObject
             {
                 ["nodes"] = options.Nodes,
                 ["clients"] = options.Clients,
+                ["clients_in"] = options.ClientsIn.ToString(),
                 ["payload"] = options.Payload,
                 ["seconds"] = options.Seconds,
+                ["warmup_seconds"] = options.WarmUpSeconds,
                 ["fsync"] = options.Fsync,
                 ["latency_commands"] = options.LatencyCommands,
                 ["failover_trials"] = options.FailoverTrials,
                 ["election_timeout_ms"] = $"{options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0}",
                 ["heartbeat_ms"] = options.HeartbeatInterval.TotalMilliseconds,
+                ["max_appends_in_flight"] = options.MaxAppendsInFlight,
             },
             ["machine"] = machine,
             ["date"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),

@@ -9,11 +9,16 @@ namespace RaftActors.Benchmarks;
 internal static class ThroughputWorkload
 {
     public sealed record Result(
-        double CommitsPerSecond, long Acknowledged, TimeSpan Window, long EntriesCommitted, long Failures, ReplicationTrafficMeter.Traffic Traffic);
+        double CommitsPerSecond, long Acknowledged, TimeSpan Window, long EntriesCommitted, long Failures, ReplicationTrafficMeter.Traffic Traffic, TimeSpan ProcessorTime)
+    {
+        /// <summary>CPU time the whole process (every node, every client) spent per acknowledged command: less sensitive to a busy machine than the rate.</summary>
+        public double CpuMicrosecondsPerCommit => Acknowledged == 0 ? double.NaN : ProcessorTime.TotalMicroseconds / Acknowledged;
+    }
 
     public static async Task<Result> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, byte[] payload)
     {
-        var clients = Enumerable.Range(1, options.Clients).Select(i => cluster.StartClient($"proposer-{i}", seed: i)).ToList();
+        var leader = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
+        var clients = Enumerable.Range(1, options.Clients).Select(i => cluster.StartClient($"proposer-{i}", seed: i, leader.NodeId)).ToList();
         long acknowledged = 0, failures = 0;
         using var stop = new CancellationTokenSource();
         var proposers = clients.Select(client => Task.Run(async () =>
@@ -32,12 +37,15 @@ internal static class ThroughputWorkload
             }
         })).ToList();
 
-        // Warm up: every client has found the leader, the JIT has compiled the hot paths.
-        await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(options.Seconds / 5, 1, 3)));
-        var before = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster));
+        // Warm up: every client has found the leader, and the JIT's tiered compilation (which
+        // keeps a core busy for seconds recompiling hot methods) has settled.
+        await Task.Delay(TimeSpan.FromSeconds(options.WarmUpSeconds));
+        var process = Process.GetCurrentProcess();
+        var before = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
         var clock = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(options.Seconds));
-        var after = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster));
+        process.Refresh();
+        var after = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
         var window = clock.Elapsed;
         stop.Cancel();
         await Task.WhenAll(proposers);
@@ -45,7 +53,7 @@ internal static class ThroughputWorkload
             client.Actor.Tell(PoisonPill.Instance);
 
         var count = after.Count - before.Count;
-        return new Result(count / window.TotalSeconds, count, window, after.Commit - before.Commit, after.Failures - before.Failures, after.Traffic - before.Traffic);
+        return new Result(count / window.TotalSeconds, count, window, after.Commit - before.Commit, after.Failures - before.Failures, after.Traffic - before.Traffic, after.Cpu - before.Cpu);
     }
 
     private static async Task<long> LeaderCommitAsync(BenchmarkCluster cluster) =>
@@ -59,7 +67,8 @@ internal static class LatencyWorkload
 
     public static async Task<double[]> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, byte[] payload)
     {
-        var client = cluster.StartClient("latency", seed: 0);
+        var leader = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
+        var client = cluster.StartClient("latency", seed: 0, leader.NodeId);
         for (var i = 0; i < WarmUpCommands; i++)
             await client.SendAsync(payload);
 
