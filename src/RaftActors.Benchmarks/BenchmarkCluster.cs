@@ -135,6 +135,13 @@ public sealed class BenchmarkCluster : IAsyncDisposable
             string.Join("; ", last.Select((s, i) => s is null ? "no answer" : $"{s.NodeId} {s.Role} term {s.Term} leader {s.LeaderId ?? "-"} last {s.LastLogIndex} applied {s.LastApplied}")));
     }
 
+    /// <summary>
+    /// Has the clients' ActorSystem talk to every running node (Akka's <see cref="Identify"/>), so
+    /// that a measurement does not include setting up Akka.Remote's connections.
+    /// </summary>
+    public Task ConnectClientSystemAsync() =>
+        Task.WhenAll(RunningNodeIds.Select(id => ClientSystem.ActorSelection(PathOf(id)).Ask<ActorIdentity>(new Identify(id), TimeSpan.FromSeconds(10))));
+
     /// <summary>Every running node's status; null for a node that does not answer in time.</summary>
     public async Task<IReadOnlyList<RaftStatus?>> StatusesAsync(TimeSpan timeout) =>
         await Task.WhenAll(_nodes.Where(n => n.Actor is not null).Select(async n =>

@@ -103,6 +103,7 @@ internal static class FailoverWorkload
         for (var i = 0; i < options.FailoverTrials; i++)
         {
             var leader = await cluster.WaitUntilSettledAsync(SettleTimeout);
+            await cluster.ConnectClientSystemAsync();
             var start = Stopwatch.GetTimestamp();
             var killed = cluster.KillAsync(leader.NodeId);
             var (newLeader, newTerm) = await CommitThroughNewLeaderAsync(cluster, leader.Term, payload);
