@@ -56,12 +56,15 @@ internal static class BenchmarkRun
         cancel.ThrowIfCancellationRequested();
 
         var failovers = new List<double>();
+        var failedTrials = 0;
         if (options.FailoverTrials > 0)
         {
             Print($"failover: {options.FailoverTrials} trials of terminating the leader's ActorSystem, timed until a new leader has applied a command");
-            var trials = await FailoverWorkload.RunAsync(cluster, options, payload, trial => Print(
-                $"  {trial.KilledLeader} (term {trial.KilledTerm}) killed -> {trial.NewLeader} leads term {trial.NewTerm}, committed after {trial.Milliseconds:F1} ms"));
+            var trials = await FailoverWorkload.RunAsync(cluster, options, payload, trial => Print(trial.NewLeader is null
+                ? $"  {trial.KilledLeader} (term {trial.KilledTerm}) killed -> FAILED after {trial.Milliseconds:F1} ms: {trial.Problem}"
+                : $"  {trial.KilledLeader} (term {trial.KilledTerm}) killed -> {trial.NewLeader} leads term {trial.NewTerm}, committed after {trial.Milliseconds:F1} ms"));
             failovers.AddRange(trials.Select(t => t.Milliseconds));
+            failedTrials = trials.Count(t => t.NewLeader is null);
             Print($"  p50 {Percentiles.Of(failovers, 50):F1} ms   p99 {Percentiles.Of(failovers, 99):F1} ms   max {failovers.Max():F1} ms");
         }
 
@@ -78,6 +81,7 @@ internal static class BenchmarkRun
             ["clients_method"] = ClientMethod(options.ClientsIn),
             ["commit_latency_ms_max"] = Round(latencies.Max(), 3),
             ["failover_ms_max"] = failovers.Count == 0 ? null : Round(failovers.Max(), 1),
+            ["failover_trials_failed"] = failedTrials,
             ["failover_ms_trials"] = new JsonArray(failovers.Select(f => (JsonNode?)Round(f, 1)).ToArray()),
             ["commands_acknowledged"] = throughput.Acknowledged,
             ["client_failures"] = throughput.Failures,

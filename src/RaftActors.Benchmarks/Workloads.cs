@@ -95,7 +95,8 @@ internal static class FailoverWorkload
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
 
-    public sealed record Trial(string KilledLeader, long KilledTerm, string NewLeader, long NewTerm, double Milliseconds);
+    /// <summary>One kill; <see cref="NewLeader"/> is null when no new leader applied a command within the time allowed, and then <see cref="Milliseconds"/> is that time.</summary>
+    public sealed record Trial(string KilledLeader, long KilledTerm, string? NewLeader, long NewTerm, double Milliseconds, string? Problem = null);
 
     public static async Task<IReadOnlyList<Trial>> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, byte[] payload, Action<Trial> report)
     {
@@ -106,8 +107,22 @@ internal static class FailoverWorkload
             await cluster.ConnectClientSystemAsync();
             var start = Stopwatch.GetTimestamp();
             var killed = cluster.KillAsync(leader.NodeId);
-            var (newLeader, newTerm) = await CommitThroughNewLeaderAsync(cluster, leader.Term, payload);
-            var trial = new Trial(leader.NodeId, leader.Term, newLeader, newTerm, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            Trial trial;
+            try
+            {
+                var (newLeader, newTerm) = await CommitThroughNewLeaderAsync(cluster, leader.Term, payload);
+                trial = new Trial(leader.NodeId, leader.Term, newLeader, newTerm, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+            catch (TimeoutException)
+            {
+                // Counted at the time given up after, so the percentiles show it; the survivors' state says why.
+                var statuses = await cluster.StatusesAsync(TimeSpan.FromSeconds(2));
+                trial = new Trial(leader.NodeId, leader.Term, null, 0, Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+                    "no new leader applied a command; survivors: " + string.Join("; ", statuses.Select(st => st is null
+                        ? "no answer"
+                        : $"{st.NodeId} {st.Role} term {st.Term} voted {st.VotedFor ?? "-"} leader {st.LeaderId ?? "-"} last {st.LastLogIndex}")));
+            }
+
             trials.Add(trial);
             report(trial);
 
