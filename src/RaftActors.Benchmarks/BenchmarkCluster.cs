@@ -88,7 +88,8 @@ public sealed class BenchmarkCluster : IAsyncDisposable
     }
 
     /// <summary>The path of a node's actor, as the clients reach it.</summary>
-    public ActorPath PathOf(string nodeId) => Members.Single(m => m.Id == nodeId).Path;
+    public ActorPath PathOf(string nodeId) =>
+        Members.Single(m => m.Id == nodeId).Path ?? throw new InvalidOperationException($"{nodeId} has no static address"); // the benchmark lists members statically
 
     /// <summary>
     /// The first node that announces itself leader of a term above <paramref name="aboveTerm"/>

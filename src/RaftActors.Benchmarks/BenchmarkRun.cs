@@ -34,7 +34,7 @@ internal static class BenchmarkRun
         var meter = new ReplicationTrafficMeter();
         var clock = Stopwatch.StartNew();
         await using var cluster = BenchmarkCluster.Start(options, meter);
-        Print($"  cluster      {options.Nodes} ActorSystems over Akka.Remote: {string.Join(", ", cluster.Members.Select(m => $"{m.Id} {m.Path.Address.Host}:{m.Path.Address.Port}"))}");
+        Print($"  cluster      {options.Nodes} ActorSystems over Akka.Remote: {string.Join(", ", cluster.Members.Select(m => $"{m.Id} {cluster.PathOf(m.Id).Address.Host}:{cluster.PathOf(m.Id).Address.Port}"))}");
         Print($"  storage      FileRaftStorage per node under {cluster.Root}");
         var first = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
         Print($"  leader       {first.NodeId} of term {first.Term}, all following, after {clock.ElapsedMilliseconds} ms");
