@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
+using RaftActors.Discovery;
 using RaftActors.Messages;
 using RaftActors.StateMachine;
 using RaftActors.Storage;
@@ -25,8 +26,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private readonly RaftProtocol _protocol;
     private readonly IRaftStorage _storage;
     private readonly RaftSettings _settings;
-    private readonly IReadOnlyDictionary<string, ActorPath> _peerPaths;
-    private readonly IReadOnlyDictionary<string, ICanTell> _peers;
+    private readonly PeerDirectory _peers;
+    private readonly IActorRef? _locator;
     private readonly DurableOutbox _outbox = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly Action<string, IRaftProtocolMessage> _deliver;
@@ -48,9 +49,15 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         global::RaftActors.Serialization.RaftExtension.Get(Context.System); // Raft serializers + reference.conf defaults in this system (once)
         _storage = storage;
         _settings = settings;
-        _peerPaths = membership.Peers.ToDictionary(p => p.Id, p => p.Path, StringComparer.Ordinal);
-        _peers = membership.Peers.ToDictionary(p => p.Id, p => PeerRef(p.Path), StringComparer.Ordinal);
-        _deliver = (to, message) => _peers[to].Tell(message, Self);
+        _peers = new PeerDirectory(membership.Peers, PeerRef);
+        _deliver = Deliver;
+
+        // Under cluster discovery a child follows the cluster's membership and says where peers live.
+        if (membership.Discovery == RaftDiscovery.Cluster)
+        {
+            ClusterMemberLocator.JoinedCluster(Context.System, membership);
+            _locator = Context.ActorOf(ClusterMemberLocator.Props(membership), "cluster-locator");
+        }
 
         // Each incarnation applies the log from the start to a state machine of its own, so no
         // entry is applied twice to one state machine.
@@ -59,10 +66,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         var seed = settings.ElectionSeedFor(membership.SelfId);
         var durableLog = storage.Entries;
         _log.Info("Raft node {0} starting at term {1} (vote {2}) with {3} log entries, {4} peers, election timeout seed {5}",
-            membership.SelfId, storage.HardState.Term, storage.HardState.VotedFor ?? "none", durableLog.Count, _peers.Count, seed);
+            membership.SelfId, storage.HardState.Term, storage.HardState.VotedFor ?? "none", durableLog.Count, _peers.Ids.Count, seed);
         _protocol = new RaftProtocol(
             membership.SelfId,
-            _peers.Keys.ToList(),
+            _peers.Ids.ToList(),
             storage.HardState,
             new ElectionTimeouts(settings.ElectionTimeoutMin, settings.ElectionTimeoutMax, new Random(seed)),
             settings.HeartbeatInterval,
@@ -100,6 +107,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
             UnsubscribeRaftEvents unsubscribe => Unsubscribe(unsubscribe.Subscriber),
             Terminated terminated => Unsubscribe(terminated.ActorRef),
+            PeerLocated located when Sender.Equals(_locator) => Locate(located),
             _ => Ignore(e.FsmEvent),
         });
 
@@ -139,6 +147,21 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         return path.Address.HasGlobalScope && path.Address != system.Provider.DefaultAddress
             ? system.Provider.ResolveActorRef(path)
             : Context.ActorSelection(path);
+    }
+
+    /// <summary>Sends to a peer; with cluster discovery, a peer not located yet misses the message (Raft sends again).</summary>
+    private void Deliver(string peerId, IRaftProtocolMessage message)
+    {
+        if (_peers.TryGet(peerId, out var peer))
+            peer.Tell(message, Self);
+        else
+            _log.Debug("Dropped {0} to {1}: where it lives is not known yet", message.GetType().Name, peerId);
+    }
+
+    private State<RaftRole, RaftStatus> Locate(PeerLocated located)
+    {
+        _peers.Locate(located.PeerId, located.Path);
+        return Stay();
     }
 
     protected override void PreStart()
@@ -245,10 +268,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private State<RaftRole, RaftStatus> RedirectToLeader(object request)
     {
         var leader = _protocol.LeaderId;
-        if (_settings.ForwardToLeader && leader is not null && _peers.TryGetValue(leader, out var leaderRef))
+        if (_settings.ForwardToLeader && leader is not null && _peers.TryGet(leader, out var leaderRef))
             leaderRef.Tell(request, Sender);
         else
-            Sender.Tell(new NotLeader(leader, leader is null ? null : _peerPaths.GetValueOrDefault(leader)));
+            Sender.Tell(new NotLeader(leader, leader is null ? null : _peers.PathOf(leader)));
         return Stay();
     }
 
@@ -383,7 +406,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     }
 
     private ActorPath? LeaderPath() =>
-        _protocol.LeaderId is { } leader && leader != _protocol.NodeId ? _peerPaths.GetValueOrDefault(leader) : null;
+        _protocol.LeaderId is { } leader && leader != _protocol.NodeId ? _peers.PathOf(leader) : null;
 
     private State<RaftRole, RaftStatus> Reply(object message)
     {

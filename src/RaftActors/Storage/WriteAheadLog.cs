@@ -55,7 +55,7 @@ internal sealed partial class WriteAheadLog : IDisposable
 
     private readonly string _directory;
     private readonly long _segmentSize;
-    private readonly Action _fsynced;
+    private readonly DiskSync _sync;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
 
     private long _sequence;        // the last segment's number; 0 while there is none
@@ -63,11 +63,11 @@ internal sealed partial class WriteAheadLog : IDisposable
     private bool _unsynced;        // the last segment has writes not yet fsynced
     private FileStream? _segment;  // the last segment, opened at its first write
 
-    private WriteAheadLog(string directory, long segmentSize, Action fsynced, long sequence, long length)
+    private WriteAheadLog(string directory, long segmentSize, DiskSync sync, long sequence, long length)
     {
         _directory = directory;
         _segmentSize = segmentSize;
-        _fsynced = fsynced;
+        _sync = sync;
         _sequence = sequence;
         _length = length;
     }
@@ -89,7 +89,7 @@ internal sealed partial class WriteAheadLog : IDisposable
 
     /// <summary>Recovers the log in <paramref name="directory"/> into <paramref name="log"/> (which must be empty).</summary>
     /// <exception cref="RaftStorageException">The log is damaged; the message names the file and byte offset.</exception>
-    public static WriteAheadLog Open(string directory, long segmentSize, LogBuffer log, Action fsynced)
+    public static WriteAheadLog Open(string directory, long segmentSize, LogBuffer log, DiskSync sync)
     {
         foreach (var leftover in Directory.EnumerateFiles(directory, "wal-*.log.tmp"))
             File.Delete(leftover); // a segment whose creation did not finish; it held no records
@@ -112,11 +112,11 @@ internal sealed partial class WriteAheadLog : IDisposable
             var isLast = i == segments.Count - 1;
             var end = Replay(path, sequence, bytes, isLast, log);
             if (end < bytes.Length)
-                CutTornTail(path, end, fsynced);
+                CutTornTail(path, end, sync);
             lastLength = end;
         }
 
-        return new WriteAheadLog(directory, segmentSize, fsynced, segments.Count == 0 ? 0 : segments[^1].Sequence, lastLength);
+        return new WriteAheadLog(directory, segmentSize, sync, segments.Count == 0 ? 0 : segments[^1].Sequence, lastLength);
     }
 
     /// <summary>Replays one segment into <paramref name="log"/>; returns where its valid records end.</summary>
@@ -220,12 +220,11 @@ internal sealed partial class WriteAheadLog : IDisposable
         return false;
     }
 
-    private static void CutTornTail(string path, long end, Action fsynced)
+    private static void CutTornTail(string path, long end, DiskSync sync)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         file.SetLength(end);
-        file.Flush(flushToDisk: true);
-        fsynced();
+        sync.File(file);
     }
 
     internal enum RecordStatus
@@ -383,8 +382,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         Flush();
         if (!_unsynced)
             return;
-        _segment!.Flush(flushToDisk: true);
-        _fsynced();
+        _sync.File(_segment!);
         _unsynced = false;
     }
 
@@ -399,13 +397,11 @@ internal sealed partial class WriteAheadLog : IDisposable
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             file.Write(SegmentHeader(sequence, entriesBefore));
-            file.Flush(flushToDisk: true);
-            _fsynced();
+            _sync.File(file);
         }
 
         File.Move(temporary, path, overwrite: false);
-        DurableFiles.FsyncDirectory(_directory);
-        _fsynced();
+        _sync.Directory(_directory);
 
         _segment?.Dispose();
         _segment = null;
