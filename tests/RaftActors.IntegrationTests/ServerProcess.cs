@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.InteropServices;
 
 namespace RaftActors.IntegrationTests;
 
 /// <summary>
 /// One server (the built RaftActors.Server.dll under <c>dotnet exec</c>) as a separate process.
-/// Its output is kept for the test's log. <see cref="Kill"/> is SIGKILL of the process tree;
+/// Its output is kept for the test's log, each line stamped with the time it came. <see cref="Kill"/> is SIGKILL of the process tree;
 /// the server runs supervised, so it also stops by itself should the test host die (its
 /// standard input closes).
 /// </summary>
@@ -83,6 +84,27 @@ public sealed class ServerProcess : IDisposable
         Keep(_incarnation, "killed (SIGKILL)", error: false);
     }
 
+    /// <summary>SIGSTOP: the process freezes where it is (its connections stay open, unanswered) until <see cref="Resume"/>.</summary>
+    public void Pause() => Signal(SigStop, "paused (SIGSTOP)");
+
+    /// <summary>SIGCONT: a paused process goes on as if nothing happened.</summary>
+    public void Resume() => Signal(SigCont, "resumed (SIGCONT)");
+
+    private const int SigCont = 18; // Linux
+    private const int SigStop = 19;
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
+    private static extern int SendSignal(int pid, int signal);
+
+    private void Signal(int signal, string what)
+    {
+        if (_process is not { HasExited: false } process)
+            return;
+        if (SendSignal(process.Id, signal) != 0)
+            throw new InvalidOperationException($"{Id}: kill({process.Id}, {signal}) failed with errno {Marshal.GetLastPInvokeError()}");
+        Keep(_incarnation, what, error: false);
+    }
+
     /// <summary>Waits for the process to exit by itself.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan within)
     {
@@ -108,7 +130,7 @@ public sealed class ServerProcess : IDisposable
             return;
         lock (_lock)
         {
-            _log.Enqueue($"[{Id}#{incarnation}{(error ? " stderr" : "")}] {line}");
+            _log.Enqueue($"{DateTime.Now:HH:mm:ss.fff} [{Id}#{incarnation}{(error ? " stderr" : "")}] {line}");
             while (_log.Count > KeptLines)
                 _log.Dequeue();
         }

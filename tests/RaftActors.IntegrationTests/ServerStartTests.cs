@@ -12,6 +12,7 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
     [InlineData("missing-data-dir", "raft.data-dir")]
     [InlineData("bad-http", "raft.server.http")]
     [InlineData("bad-timeout", "raft.server.request-timeout")]
+    [InlineData("fault-injection-without-throttler", "raft.server.fault-injection")]
     public async Task A_bad_configuration_fails_at_start_naming_the_key(string problem, string key)
     {
         var ports = TestCluster.FreePorts(2);
@@ -26,6 +27,8 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
         lines.Add(problem == "bad-http" ? "raft.server.http = \"127.0.0.1:http\"" : $"raft.server.http = \"127.0.0.1:{ports[1]}\"");
         if (problem == "bad-timeout")
             lines.Add("raft.server.request-timeout = -1s");
+        if (problem == "fault-injection-without-throttler")
+            lines.Add("raft.server.fault-injection = on");
 
         using var server = new ServerProcess("n1", WriteConfig(string.Join("\n", lines)));
         server.Start();
@@ -73,6 +76,9 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("no leader", put.Json.GetProperty("error").GetString());
         Assert.Equal(503, (await cluster.GetAsync(0, "k", retry: false)).Status);
         Assert.Equal(404, (await cluster.GetAsync(0, "k", stale: true)).Status);
+
+        // Fault injection is off unless configured: no partition endpoint.
+        Assert.Equal(404, (await cluster.SendAsync(0, HttpMethod.Post, "/admin/partition", new StringContent("""{"cut": ["n2"]}"""), null)).Status);
     }
 
     private string WriteConfig(string hocon)

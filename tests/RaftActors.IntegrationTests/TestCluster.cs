@@ -11,7 +11,8 @@ namespace RaftActors.IntegrationTests;
 /// A cluster of server processes on free loopback ports, with a fresh temporary directory for
 /// the configs and the write-ahead logs. Dispose kills every process (SIGKILL of the tree), writes
 /// every server's output to the test's log and deletes the directory: processes are cleaned up
-/// whether the test passed or failed.
+/// whether the test passed or failed. With <c>faultInjection</c> the servers run Akka.Remote's
+/// throttler and take <c>/admin/partition</c> (see <see cref="PartitionAsync"/>).
 /// </summary>
 public sealed class TestCluster : IDisposable
 {
@@ -19,8 +20,8 @@ public sealed class TestCluster : IDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<HttpClient> _clients = new();
 
-    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s")
-        : this(output, size, (ports, i) => GeneratedConfig(ports, size, i, requestTimeout))
+    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s", bool faultInjection = false)
+        : this(output, size, (ports, i) => GeneratedConfig(ports, size, i, requestTimeout, faultInjection))
     {
     }
 
@@ -79,11 +80,22 @@ public sealed class TestCluster : IDisposable
         throw new InvalidOperationException($"no RaftActors.sln above {AppContext.BaseDirectory}");
     }
 
-    private static string GeneratedConfig(ClusterPorts ports, int size, int i, string requestTimeout)
+    private static string GeneratedConfig(ClusterPorts ports, int size, int i, string requestTimeout, bool faultInjection)
     {
-        var members = string.Join(", ", Enumerable.Range(1, size).Select(n => $"{{ id = \"n{n}\", address = \"akka.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}\" }}"));
+        // Through the throttler, Akka.Remote's addresses read akka.trttl.tcp://; members are then
+        // given by their full path, which names the protocol.
+        var members = string.Join(", ", Enumerable.Range(1, size).Select(n => faultInjection
+            ? $"{{ id = \"n{n}\", path = \"akka.trttl.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}/user/raft\" }}"
+            : $"{{ id = \"n{n}\", address = \"akka.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}\" }}"));
+        var throttler = faultInjection ? ", applied-adapters = [trttl]" : "";
+        // The throttler does not pass on the disconnect of a SIGKILLed peer (Akka's
+        // ThrottledAssociation relies on heartbeats instead): until the transport failure detector
+        // gives up on it (120 s by default), messages to the peer's next incarnation go into the
+        // dead connection. Heartbeats every second, and 5 s of silence, find it out in time.
+        var failureDetector = faultInjection ? "akka.remote.transport-failure-detector { heartbeat-interval = 1s, acceptable-heartbeat-pause = 5s }" : "";
         return $$"""
-            akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{ports.Akka[i - 1]}} }
+            akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{ports.Akka[i - 1]}}{{throttler}} }
+            {{failureDetector}}
             raft {
               node-id = "n{{i}}"
               members = [ {{members}} ]
@@ -93,6 +105,7 @@ public sealed class TestCluster : IDisposable
               heartbeat-interval = 50ms
               server.http = "127.0.0.1:{{ports.Http[i - 1]}}"
               server.request-timeout = {{requestTimeout}}
+              server.fault-injection = {{(faultInjection ? "on" : "off")}}
             }
             """;
     }
@@ -120,7 +133,7 @@ public sealed class TestCluster : IDisposable
 
     public string DataDirectory(int node) => Path.Combine(Root, "data", Servers[node].Id);
 
-    public void Log(string line) => _output.WriteLine($"+{_clock.Elapsed.TotalSeconds:F3}s  {line}");
+    public void Log(string line) => _output.WriteLine($"{DateTime.Now:HH:mm:ss.fff} +{_clock.Elapsed.TotalSeconds:F3}s  {line}");
 
     public void StartAll()
     {
@@ -139,6 +152,57 @@ public sealed class TestCluster : IDisposable
     {
         Servers[node].Kill();
         Log($"SIGKILLed {Servers[node].Id}");
+    }
+
+    public void Pause(int node)
+    {
+        Servers[node].Pause();
+        Log($"SIGSTOPped {Servers[node].Id}");
+    }
+
+    public void Resume(int node)
+    {
+        Servers[node].Resume();
+        Log($"SIGCONTed {Servers[node].Id}");
+    }
+
+    /// <summary>
+    /// Cuts <paramref name="side"/> off from the other nodes (a cluster made with fault injection):
+    /// each node on either side blackholes the other side. Nodes that do not answer are skipped
+    /// and named in the log; <see cref="HealAsync"/> ends it.
+    /// </summary>
+    public async Task PartitionAsync(IReadOnlyCollection<int> side)
+    {
+        var other = Nodes.Except(side).ToList();
+        await Task.WhenAll(
+            side.Select(n => AdminAsync(n, "/admin/partition", other))
+                .Concat(other.Select(n => AdminAsync(n, "/admin/partition", side))));
+        Log($"partitioned {{{Ids(side)}}} from {{{Ids(other)}}}");
+    }
+
+    /// <summary>Every running node talks to every other again.</summary>
+    public async Task HealAsync()
+    {
+        await Task.WhenAll(Running.ToList().Select(n => AdminAsync(n, "/admin/heal", null)));
+        Log("healed");
+    }
+
+    private string Ids(IEnumerable<int> nodes) => string.Join(", ", nodes.Select(n => Servers[n].Id));
+
+    private async Task AdminAsync(int node, string path, IEnumerable<int>? cut)
+    {
+        var body = cut is null ? null : new StringContent(JsonSerializer.Serialize(new { cut = cut.Select(n => Servers[n].Id) }), Encoding.UTF8, "application/json");
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            var reply = await SendAsync(node, HttpMethod.Post, path, body, null, timeout.Token);
+            if (reply.Status != 200)
+                Log($"{Servers[node].Id} {path}: {reply}");
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+        {
+            Log($"{Servers[node].Id} {path}: no answer ({e.GetType().Name})");
+        }
     }
 
     public async Task<NodeStatus?> StatusAsync(int node)
@@ -227,13 +291,13 @@ public sealed class TestCluster : IDisposable
         }
     }
 
-    public async Task<Reply> SendAsync(int node, HttpMethod method, string path, HttpContent? content, string? requestId)
+    public async Task<Reply> SendAsync(int node, HttpMethod method, string path, HttpContent? content, string? requestId, CancellationToken cancel = default)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         if (requestId is not null)
             request.Headers.Add("Request-Id", requestId);
-        using var response = await Http(node).SendAsync(request);
-        var body = await response.Content.ReadAsStringAsync();
+        using var response = await Http(node).SendAsync(request, cancel);
+        var body = await response.Content.ReadAsStringAsync(cancel);
         return new Reply((int)response.StatusCode, body);
     }
 

@@ -65,9 +65,16 @@ public sealed record KvOperation(
     /// <summary>One line, e.g. <c>p3 cas "k" "a"->"b" = failed, was "c"  [120 .. 180]</c>.</summary>
     public override string ToString() => Describe(origin: 0);
 
-    /// <summary>As <see cref="ToString"/>, with times relative to <paramref name="origin"/>.</summary>
-    public string Describe(long origin)
+    /// <summary>
+    /// As <see cref="ToString"/>, with times relative to <paramref name="origin"/>: in the clock's
+    /// ticks, or in milliseconds when the clock's <paramref name="ticksPerSecond"/> is given.
+    /// </summary>
+    public string Describe(long origin, long? ticksPerSecond = null)
     {
+        string Time(long t) => ticksPerSecond is { } frequency
+            ? ((t - origin) * 1000.0 / frequency).ToString("0.000", CultureInfo.InvariantCulture) + " ms"
+            : (t - origin).ToString(CultureInfo.InvariantCulture);
+
         var text = new StringBuilder();
         text.Append('p').Append(Process.ToString(CultureInfo.InvariantCulture)).Append(' ');
         text.Append(Kind switch
@@ -85,8 +92,7 @@ public sealed record KvOperation(
             { Ok: true } => " = swapped",
             _ => $" = failed, was {Quote(Output.Value)}",
         });
-        text.Append("  [").Append((Call - origin).ToString(CultureInfo.InvariantCulture)).Append(" .. ");
-        text.Append(Return is { } r ? (r - origin).ToString(CultureInfo.InvariantCulture) : "?").Append(']');
+        text.Append("  [").Append(Time(Call)).Append(" .. ").Append(Return is { } r ? Time(r) : "?").Append(']');
         return text.ToString();
     }
 

@@ -61,7 +61,11 @@ public static class LinearizabilityChecker
 {
     /// <summary>Partitions by key, checks each with Wing-Gong/Lowe search + memoization. Runs out of budget -> Unknown, never Ok.</summary>
     /// <exception cref="ArgumentException">An operation is malformed (the message says which and why).</exception>
-    public static LinearizabilityResult Check(IReadOnlyList<KvOperation> history, TimeSpan budget)
+    public static LinearizabilityResult Check(IReadOnlyList<KvOperation> history, TimeSpan budget) =>
+        Check(history, budget, ticksPerSecond: null);
+
+    /// <summary>As <see cref="Check(IReadOnlyList{KvOperation}, TimeSpan)"/>; the explanation shows times in milliseconds of a clock with <paramref name="ticksPerSecond"/>.</summary>
+    public static LinearizabilityResult Check(IReadOnlyList<KvOperation> history, TimeSpan budget, long? ticksPerSecond)
     {
         ArgumentNullException.ThrowIfNull(history);
         foreach (var operation in history)
@@ -88,7 +92,7 @@ public static class LinearizabilityChecker
                     undecided.Add((key, search));
                     break;
                 default:
-                    return NotLinearizable(history, key, operations, search, deadline) with
+                    return NotLinearizable(history, key, operations, search, deadline, ticksPerSecond) with
                     {
                         Keys = keys.Count,
                         KeysLinearizable = linearizable,
@@ -113,7 +117,7 @@ public static class LinearizabilityChecker
     }
 
     private static LinearizabilityResult NotLinearizable(
-        IReadOnlyList<KvOperation> history, string key, IReadOnlyList<KvOperation> keyHistory, SearchResult search, Deadline deadline)
+        IReadOnlyList<KvOperation> history, string key, IReadOnlyList<KvOperation> keyHistory, SearchResult search, Deadline deadline, long? ticksPerSecond)
     {
         // The verdict is final; shrinking gets a budget of its own, as long again: a small
         // counterexample is worth the wait, and whatever it reaches is a proof.
@@ -135,7 +139,7 @@ public static class LinearizabilityChecker
             $"key {KvOperation.Quote(key)}: not linearizable. These {counterexample.Count} of its {keyHistory.Count} operations cannot be put in any order that respects real time and the key-value semantics (times relative to the first call shown; an unknown outcome may take effect any time after its call, or never):");
         text.AppendLine();
         foreach (var i in shownOrder)
-            text.Append(CultureInfo.InvariantCulture, $"  #{number[i]}  ").AppendLine(counterexample[i].Describe(origin));
+            text.Append(CultureInfo.InvariantCulture, $"  #{number[i]}  ").AppendLine(counterexample[i].Describe(origin, ticksPerSecond));
         text.Append(shown.Longest.Count == 0
             ? "No operation can even be the first"
             : $"The longest order found is {string.Join(" ", shown.Longest.Select(i => $"#{number[i]}"))}, after which the key is {KvOperation.Quote(shown.ValueAfterLongest)}");

@@ -32,9 +32,11 @@ public static class RaftServer
     public static async Task<int> RunAsync(string configFile, bool supervised)
     {
         ServerSettings settings;
+        bool faultInjection;
         try
         {
             settings = ServerSettings.Load(configFile);
+            faultInjection = FaultInjectionEndpoints.Enabled(settings.Config);
         }
         catch (RaftConfigurationException e)
         {
@@ -100,6 +102,8 @@ public static class RaftServer
 
             app = BuildApp(settings);
             KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes);
+            if (faultInjection)
+                FaultInjectionEndpoints.Map(app, system, settings.Membership, output);
             var lifetime = app.Lifetime;
             _ = nodeStopped.Task.ContinueWith(_ =>
             {
