@@ -55,7 +55,9 @@ public static class FaultInjectionEndpoints
     public static void Map(IEndpointRouteBuilder app, ActorSystem system, RaftMembership membership, ServerOutput output)
     {
         var transport = ((RemoteActorRefProvider)((ExtendedActorSystem)system).Provider).Transport;
-        var peers = membership.Peers.ToDictionary(p => p.Id, p => p.Path.Address);
+        if (membership.Discovery != RaftDiscovery.Static)
+            throw new RaftConfigurationException(Setting, "needs a static member list (raft.discovery = static): it cuts members off by their configured addresses");
+        var peers = membership.Peers.ToDictionary(p => p.Id, p => p.Path!.Address); // static members always have a path
         output.Say($"fault injection is on ({Setting}): POST /admin/partition and /admin/heal cut this node off from members");
 
         app.MapPost("/admin/partition", async (HttpContext http) =>
