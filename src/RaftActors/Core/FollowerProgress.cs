@@ -31,6 +31,12 @@ internal sealed class FollowerProgress
 
     public int InFlight => _inFlight.Count;
 
+    /// <summary>
+    /// The follower needs entries this leader's log no longer holds, and is being sent the
+    /// snapshot instead (§7): until the host reports the outcome, it gets heartbeats, no entries.
+    /// </summary>
+    public bool SendingSnapshot { get; private set; }
+
     public void Sent(long sequence, bool carriesEntries)
     {
         LastSentSequence = sequence;
@@ -56,6 +62,16 @@ internal sealed class FollowerProgress
         MatchIndex = Math.Max(MatchIndex, matchIndex);
         NextIndex = Math.Max(NextIndex, MatchIndex + 1);
     }
+
+    /// <summary>Stops sending entries: the follower gets the snapshot; what is in flight is moot.</summary>
+    public void BeginSnapshot()
+    {
+        SendingSnapshot = true;
+        _inFlight.Clear();
+    }
+
+    /// <summary>The snapshot transfer ended (installed, or failed and to be retried); entries may flow again.</summary>
+    public void EndSnapshot() => SendingSnapshot = false;
 
     /// <summary>Starts over from <paramref name="nextIndex"/>: what is in flight will be refused or is lost.</summary>
     public void Restart(long nextIndex, long pipelineStart)

@@ -363,7 +363,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
         var waited = Stopwatch.StartNew();
         while (waited.Elapsed < TimeSpan.FromSeconds(2))
         {
-            foreach (var entry in storage.Accepted.Skip((int)before))
+            foreach (var entry in storage.Accepted.Where(e => e.Index > before))
             {
                 if (entry.Command is { } c && Equals(Decode(c), command))
                     return (entry.Index, entry.Term, true);
