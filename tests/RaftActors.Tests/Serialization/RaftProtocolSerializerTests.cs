@@ -227,6 +227,17 @@ public sealed class RaftProtocolSerializerTests : IDisposable
     }
 
     [Fact]
+    public void A_negative_snapshot_offset_raises_SerializationException()
+    {
+        var serializer = new RaftProtocolSerializer((ExtendedActorSystem)_system);
+        foreach (var message in new object[] { new InstallSnapshot(1, "n1", 9, 1, -1, [1], Done: false), new InstallSnapshotResult(1, "n2", 9, 1, -65536, Done: false) })
+        {
+            var exception = Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(message), serializer.Manifest(message)));
+            Assert.Contains("negative", exception.Message);
+        }
+    }
+
+    [Fact]
     public void A_payload_naming_a_serializer_this_node_lacks_raises_SerializationException()
     {
         // ClientQuery: payload tag zigzag(4242) + 1, empty manifest, 1 byte of data
