@@ -18,7 +18,8 @@ public sealed class TestCluster : IDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<HttpClient> _clients = new();
 
-    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s")
+    /// <param name="raftConfig">More of each node's <c>raft</c> section, e.g. <c>snapshot.entries-threshold = 50</c>.</param>
+    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s", string raftConfig = "")
     {
         _output = output;
         Root = Path.Combine(Path.GetTempPath(), $"raftactors-it-{Guid.NewGuid():N}");
@@ -41,6 +42,7 @@ public sealed class TestCluster : IDisposable
                   heartbeat-interval = 50ms
                   server.http = "127.0.0.1:{{HttpPorts[i - 1]}}"
                   server.request-timeout = {{requestTimeout}}
+                  {{raftConfig}}
                 }
                 """);
             Servers.Add(new ServerProcess($"n{i}", config));
@@ -236,7 +238,8 @@ public sealed class TestCluster : IDisposable
 }
 
 /// <summary>What GET /status says.</summary>
-public sealed record NodeStatus(string Id, string Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex)
+public sealed record NodeStatus(
+    string Id, string Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex, long SnapshotIndex, long SnapshotTerm)
 {
     public static NodeStatus Parse(string json)
     {
@@ -249,11 +252,13 @@ public sealed record NodeStatus(string Id, string Role, long Term, string? Leade
             root.GetProperty("leader").GetString(),
             root.GetProperty("commitIndex").GetInt64(),
             root.GetProperty("lastApplied").GetInt64(),
-            root.GetProperty("lastLogIndex").GetInt64());
+            root.GetProperty("lastLogIndex").GetInt64(),
+            root.GetProperty("snapshotIndex").GetInt64(),
+            root.GetProperty("snapshotTerm").GetInt64());
     }
 
     public override string ToString() =>
-        $"{Role} term {Term} leader {Leader ?? "-"} log {LastLogIndex} commit {CommitIndex} applied {LastApplied}";
+        $"{Role} term {Term} leader {Leader ?? "-"} log {LastLogIndex} commit {CommitIndex} applied {LastApplied} snapshot {SnapshotIndex}:{SnapshotTerm}";
 }
 
 /// <summary>An HTTP answer: status code and body.</summary>
