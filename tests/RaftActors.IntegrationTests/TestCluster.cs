@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace RaftActors.IntegrationTests;
 
@@ -20,6 +21,12 @@ public sealed class TestCluster : IDisposable
 
     /// <param name="raftConfig">More of each node's <c>raft</c> section, e.g. <c>snapshot.entries-threshold = 50</c>.</param>
     public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s", string raftConfig = "")
+        : this(output, size, (ports, i) => GeneratedConfig(ports, size, i, requestTimeout, raftConfig))
+    {
+    }
+
+    /// <param name="config">Node i's (1-based) config file's text, given the cluster's ports.</param>
+    private TestCluster(ITestOutputHelper output, int size, Func<ClusterPorts, int, string> config)
     {
         _output = output;
         Root = Path.Combine(Path.GetTempPath(), $"raftactors-it-{Guid.NewGuid():N}");
@@ -27,28 +34,72 @@ public sealed class TestCluster : IDisposable
         var ports = FreePorts(2 * size);
         AkkaPorts = ports.Take(size).ToArray();
         HttpPorts = ports.Skip(size).ToArray();
-        var members = string.Join(", ", Enumerable.Range(1, size).Select(i => $"{{ id = \"n{i}\", address = \"akka.tcp://raft@127.0.0.1:{AkkaPorts[i - 1]}\" }}"));
         for (var i = 1; i <= size; i++)
         {
-            var config = Path.Combine(Root, $"node{i}.conf");
-            File.WriteAllText(config, $$"""
-                akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{AkkaPorts[i - 1]}} }
-                raft {
-                  node-id = "n{{i}}"
-                  members = [ {{members}} ]
-                  data-dir = "data/n{{i}}"
-                  election-timeout-min = 150ms
-                  election-timeout-max = 300ms
-                  heartbeat-interval = 50ms
-                  server.http = "127.0.0.1:{{HttpPorts[i - 1]}}"
-                  server.request-timeout = {{requestTimeout}}
-                  {{raftConfig}}
-                }
-                """);
-            Servers.Add(new ServerProcess($"n{i}", config));
+            var file = Path.Combine(Root, $"node{i}.conf");
+            File.WriteAllText(file, config(new ClusterPorts(AkkaPorts, HttpPorts), i));
+            Servers.Add(new ServerProcess($"n{i}", file));
             _clients.Add(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPorts[i - 1]}"), Timeout = TimeSpan.FromSeconds(15) });
         }
     }
+
+    /// <summary>
+    /// A cluster from the repository's example configs hocon/&lt;directory&gt;/node1.conf, ...: each
+    /// file as it is, but with its loopback ports (Akka 4051.., HTTP 8081..) moved to free ones,
+    /// its data directory under <see cref="Root"/> (configs say "data/..." relative to the working
+    /// directory, which is Root), and whatever else <paramref name="adapt"/> changes.
+    /// </summary>
+    public static TestCluster FromExampleConfigs(ITestOutputHelper output, string directory, Func<string, string>? adapt = null)
+    {
+        var source = Path.Combine(RepositoryRoot, "hocon", directory);
+        var files = Directory.GetFiles(source, "node*.conf").Order().ToList();
+        return new TestCluster(output, files.Count, (ports, i) =>
+        {
+            var text = File.ReadAllText(Path.Combine(source, $"node{i}.conf"));
+            for (var n = 1; n <= files.Count; n++)
+            {
+                text = Regex.Replace(text, $@"\b{4050 + n}\b", ports.Akka[n - 1].ToString());
+                text = Regex.Replace(text, $@"\b{8080 + n}\b", ports.Http[n - 1].ToString());
+            }
+
+            return adapt is null ? text : adapt(text);
+        });
+    }
+
+    /// <summary>The repository: the directory above this assembly that holds RaftActors.sln.</summary>
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    private static string FindRepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "RaftActors.sln")))
+                return directory.FullName;
+        }
+
+        throw new InvalidOperationException($"no RaftActors.sln above {AppContext.BaseDirectory}");
+    }
+
+    private static string GeneratedConfig(ClusterPorts ports, int size, int i, string requestTimeout, string raftConfig)
+    {
+        var members = string.Join(", ", Enumerable.Range(1, size).Select(n => $"{{ id = \"n{n}\", address = \"akka.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}\" }}"));
+        return $$"""
+            akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{ports.Akka[i - 1]}} }
+            raft {
+              node-id = "n{{i}}"
+              members = [ {{members}} ]
+              data-dir = "data/n{{i}}"
+              election-timeout-min = 150ms
+              election-timeout-max = 300ms
+              heartbeat-interval = 50ms
+              server.http = "127.0.0.1:{{ports.Http[i - 1]}}"
+              server.request-timeout = {{requestTimeout}}
+              {{raftConfig}}
+            }
+            """;
+    }
+
+    private sealed record ClusterPorts(int[] Akka, int[] Http);
 
     public string Root { get; }
 

@@ -128,7 +128,7 @@ public sealed partial class LocalCluster
         Console.WriteLine($"RaftActors local cluster: {_nodes.Count} server processes, configs from {_configDirectory}");
         foreach (var node in _nodes)
         {
-            Console.WriteLine($"  {node.Id,-4} http {node.Settings.Http.Url(),-23} akka {MemberAddress(node),-29} data {node.Settings.DataDirectory}");
+            Console.WriteLine($"  {node.Id,-4} http {node.Settings.Http.Url(),-23} akka {node.Settings.AkkaAddress,-29} data {node.Settings.DataDirectory}");
         }
 
         Console.WriteLine("  Ctrl+C stops them all");
@@ -151,21 +151,14 @@ public sealed partial class LocalCluster
 
     private bool LoadNodes()
     {
-        if (!Directory.Exists(_configDirectory))
+        IReadOnlyList<string> files;
+        try
         {
-            Console.Error.WriteLine($"config directory {_configDirectory} does not exist");
-            return false;
+            files = NodeConfigFiles.In(_configDirectory);
         }
-
-        var files = Directory.GetFiles(_configDirectory)
-            .Select(path => (path, match: NodeConfigName().Match(Path.GetFileName(path))))
-            .Where(f => f.match.Success)
-            .OrderBy(f => int.Parse(f.match.Groups[1].Value))
-            .Select(f => f.path)
-            .ToList();
-        if (files.Count == 0)
+        catch (ServerStartException e)
         {
-            Console.Error.WriteLine($"no node configs (node1.conf, node2.conf, ...) in {_configDirectory}");
+            Console.Error.WriteLine(e.Message);
             return false;
         }
 
@@ -184,9 +177,15 @@ public sealed partial class LocalCluster
         }
 
         string? problem = null;
-        var repeated = _nodes.GroupBy(n => n.Id).FirstOrDefault(g => g.Count() > 1);
-        if (repeated is not null)
-            problem = $"raft.node-id '{repeated.Key}' is set in more than one file: {string.Join(", ", repeated.Select(n => n.ConfigFile))}";
+        try
+        {
+            NodeConfigFiles.CheckDistinctIds(_nodes.Select(n => (n.Id, n.ConfigFile)));
+        }
+        catch (ServerStartException e)
+        {
+            problem = e.Message;
+        }
+
         var sharedHttp = _nodes.GroupBy(n => n.Settings.Http).FirstOrDefault(g => g.Count() > 1);
         if (sharedHttp is not null)
             problem ??= $"raft.server.http {sharedHttp.Key.Host}:{sharedHttp.Key.Port} is used by {string.Join(" and ", sharedHttp.Select(n => n.ConfigFile))}";
@@ -221,12 +220,6 @@ public sealed partial class LocalCluster
         }
 
         return true;
-    }
-
-    private static string MemberAddress(ServerNode node)
-    {
-        var config = node.Settings.Config;
-        return $"akka.tcp://raft@{config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")}";
     }
 
     /// <summary>How to start this same program again: its apphost, or dotnet with its assembly.</summary>
@@ -350,9 +343,6 @@ public sealed partial class LocalCluster
         lock (_outputLock)
             Console.WriteLine($"+{_clock.Elapsed.TotalSeconds:F3}s  >> {line}");
     }
-
-    [GeneratedRegex(@"^node(\d+)\.conf$")]
-    private static partial Regex NodeConfigName();
 
     [GeneratedRegex(@"^(?<id>\S+)  (?<role>Follower|Candidate|Leader)\s+term (?<term>\d+)  leader (?<leader>\S+)$")]
     private static partial Regex StateLine();

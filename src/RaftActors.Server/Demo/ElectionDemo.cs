@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Configuration;
@@ -7,6 +6,7 @@ using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
 using RaftActors.Node;
+using RaftActors.Server.Hosting;
 using RaftActors.Storage;
 
 namespace RaftActors.Server.Demo;
@@ -17,7 +17,7 @@ namespace RaftActors.Server.Demo;
 /// shows the re-election and sums up. Exit codes: 0 done, 1 a failure (no leader in time, bad
 /// config), 130 interrupted with Ctrl+C.
 /// </summary>
-public sealed partial class ElectionDemo
+public sealed class ElectionDemo
 {
     public static readonly TimeSpan LeaderDeadline = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan HoldBeforeKill = TimeSpan.FromSeconds(3);
@@ -125,16 +125,15 @@ public sealed partial class ElectionDemo
 
     private void LoadNodes()
     {
-        if (!Directory.Exists(_options.ConfigDirectory))
-            throw new DemoFailure($"config directory {_options.ConfigDirectory} does not exist");
-        var files = Directory.GetFiles(_options.ConfigDirectory)
-            .Select(path => (path, match: NodeConfigName().Match(Path.GetFileName(path))))
-            .Where(f => f.match.Success)
-            .OrderBy(f => int.Parse(f.match.Groups[1].Value))
-            .Select(f => f.path)
-            .ToList();
-        if (files.Count == 0)
-            throw new DemoFailure($"no node configs (node1.conf, node2.conf, ...) in {_options.ConfigDirectory}");
+        IReadOnlyList<string> files;
+        try
+        {
+            files = NodeConfigFiles.In(_options.ConfigDirectory);
+        }
+        catch (ServerStartException e)
+        {
+            throw new DemoFailure(e.Message);
+        }
 
         foreach (var file in files)
         {
@@ -151,9 +150,14 @@ public sealed partial class ElectionDemo
             }
         }
 
-        var repeated = _nodes.GroupBy(n => n.Id).FirstOrDefault(g => g.Count() > 1);
-        if (repeated is not null)
-            throw new DemoFailure($"raft.node-id '{repeated.Key}' is set in more than one file: {string.Join(", ", repeated.Select(n => n.ConfigFile))}");
+        try
+        {
+            NodeConfigFiles.CheckDistinctIds(_nodes.Select(n => (n.Id, n.ConfigFile)));
+        }
+        catch (ServerStartException e)
+        {
+            throw new DemoFailure(e.Message);
+        }
 
         _out.WriteLine($"RaftActors election demo: {_nodes.Count} Raft nodes, each its own ActorSystem, over Akka.Remote");
         _out.WriteLine($"  config  {_options.ConfigDirectory} ({string.Join(", ", files.Select(Path.GetFileName))})");
@@ -198,8 +202,8 @@ public sealed partial class ElectionDemo
             {
                 if (!listening.TryGetValue(peer.Id, out var address))
                     throw new DemoFailure($"{node.ConfigFile}: raft.members lists '{peer.Id}', which no config file starts");
-                if (!peer.Path.Address.Equals(address))
-                    throw new DemoFailure($"{node.ConfigFile}: raft.members puts {peer.Id} at {peer.Path.Address}, but {peer.Id} listens at {address}");
+                if (peer.Path is { } path && !path.Address.Equals(address)) // no path: the cluster locates it
+                    throw new DemoFailure($"{node.ConfigFile}: raft.members puts {peer.Id} at {path.Address}, but {peer.Id} listens at {address}");
             }
 
             if (node.Membership.Peers.Count != _nodes.Count - 1)
@@ -371,9 +375,6 @@ public sealed partial class ElectionDemo
     private Task TerminateAllAsync() => Task.WhenAll(_nodes.Where(n => n.Running).Select(StopNodeAsync));
 
     private void Say(string line) => _out.WriteLine($"+{_clock.Elapsed.TotalSeconds:F3}s  >> {line}");
-
-    [GeneratedRegex(@"^node(\d+)\.conf$")]
-    private static partial Regex NodeConfigName();
 
     private sealed class DemoFailure(string message) : Exception(message);
 

@@ -1,16 +1,14 @@
 using System.Globalization;
 using System.Net;
-using Akka.Actor;
 using Akka.Configuration;
 using RaftActors.Configuration;
-using RaftActors.Server.KeyValue;
 
 namespace RaftActors.Server.Hosting;
 
 /// <summary>
-/// A server's configuration: the node's HOCON file over the server's defaults over RaftActors'
-/// reference.conf, checked before anything starts. Every problem is a
-/// <see cref="RaftConfigurationException"/> whose message starts with the key.
+/// A server's configuration: the node's HOCON file over the server's defaults (its embedded
+/// reference.conf) over RaftActors' reference.conf, checked before anything starts. Every problem
+/// is a <see cref="RaftConfigurationException"/> whose message starts with the key.
 /// </summary>
 public sealed record ServerSettings(
     string ConfigFile,
@@ -21,42 +19,15 @@ public sealed record ServerSettings(
     HttpEndpoint Http,
     TimeSpan RequestTimeout,
     int MaxValueBytes,
-    string ActorName)
+    string AkkaAddress)
 {
-    /// <summary>The server's defaults, beneath the node's file.</summary>
-    public const string DefaultsHocon = """
-        akka {
-          loglevel = WARNING
-          stdout-loglevel = WARNING
-          log-dead-letters = off
-          log-dead-letters-during-shutdown = off
-          # Akka's log on standard output, with repeats (a peer that is down) held back.
-          loggers = ["RaftActors.Server.Hosting.ServerLogger, RaftActors.Server"]
-          actor.provider = remote
-          remote {
-            log-remote-lifecycle-events = off
-            dot-netty.tcp.hostname = "127.0.0.1"
-            # After a failed connection Akka.Remote drops every message to that peer for this long
-            # (5 s by default): a peer that starts a moment later, or restarts, would stay cut off
-            # for several election timeouts, and elections would churn until the gate opens.
-            retry-gate-closed-for = 200ms
-          }
-        }
-        raft {
-          # A follower forwards clients' requests to the leader it knows.
-          forward-to-leader = on
-          server {
-            # How long an HTTP request may wait for a leader and for its command to be applied.
-            request-timeout = 5s
-            # The largest value PUT or CAS accepts.
-            max-value-size = 1MiB
-          }
-        }
-        """ + "\n" + KvSerializer.Hocon;
-
-    public static Config Defaults { get; } = ConfigurationFactory.ParseString(DefaultsHocon);
+    /// <summary>The server's defaults (src/RaftActors.Server/reference.conf), beneath the node's file.</summary>
+    public static Config Defaults { get; } = ConfigurationFactory.FromResource<ServerSettings>("RaftActors.Server.reference.conf");
 
     public string NodeId => Membership.SelfId;
+
+    /// <summary>The node actor's name under /user.</summary>
+    public string ActorName => Membership.ActorName;
 
     /// <summary>Reads and checks the node's config file.</summary>
     public static ServerSettings Load(string configFile)
@@ -82,11 +53,8 @@ public sealed record ServerSettings(
         var config = fileConfig.WithFallback(Defaults).WithFallback(RaftSettings.DefaultConfig);
         var membership = RaftMembership.FromConfig(config);
         var raft = RaftSettings.FromConfig(config);
-        var actorName = Read(config, "raft.actor-name", c => c.GetString("raft.actor-name"));
-        if (string.IsNullOrWhiteSpace(actorName) || !ActorPath.IsValidPathElement(actorName))
-            throw new RaftConfigurationException("raft.actor-name", $"must be a valid actor name, got '{actorName}'");
 
-        var dataDirectory = Read(config, "raft.data-dir", c => c.HasPath("raft.data-dir") ? c.GetString("raft.data-dir") : null);
+        var dataDirectory = HoconReader.OptionalString(config, "raft.data-dir");
         if (string.IsNullOrWhiteSpace(dataDirectory))
             throw new RaftConfigurationException("raft.data-dir", "is missing: the directory of this node's write-ahead log (relative to the working directory, or absolute)");
         try
@@ -98,54 +66,53 @@ public sealed record ServerSettings(
             throw new RaftConfigurationException("raft.data-dir", $"is not a usable path: {e.Message}");
         }
 
-        var httpText = Read(config, "raft.server.http", c => c.HasPath("raft.server.http") ? c.GetString("raft.server.http") : null);
+        var httpText = HoconReader.OptionalString(config, "raft.server.http");
         if (string.IsNullOrWhiteSpace(httpText))
             throw new RaftConfigurationException("raft.server.http", "is missing: the HTTP API's \"host:port\", e.g. \"127.0.0.1:8081\"");
         if (!HttpEndpoint.TryParse(httpText, out var http, out var problem))
             throw new RaftConfigurationException("raft.server.http", $"{problem}, got \"{httpText}\" (expected \"host:port\", e.g. \"127.0.0.1:8081\")");
 
-        var requestTimeout = Read(config, "raft.server.request-timeout", c => c.GetTimeSpan("raft.server.request-timeout", allowInfinite: false));
+        var requestTimeout = HoconReader.Duration(config, "raft.server.request-timeout");
         if (requestTimeout <= TimeSpan.Zero)
             throw new RaftConfigurationException("raft.server.request-timeout", $"must be positive, got {requestTimeout}");
-        var maxValue = Read(config, "raft.server.max-value-size", c => c.GetByteSize("raft.server.max-value-size") ?? 0);
+        var maxValue = HoconReader.Read(config, "raft.server.max-value-size", c => c.GetByteSize("raft.server.max-value-size") ?? 0);
         if (maxValue is < 1 or > 64 * 1024 * 1024)
             throw new RaftConfigurationException("raft.server.max-value-size", $"must be between 1 byte and 64 MiB, got {maxValue} bytes");
 
-        CheckOwnAddress(config, membership);
-        return new ServerSettings(configFile, config, membership, raft, dataDirectory, http, requestTimeout, (int)maxValue, actorName);
+        var akkaAddress = OwnAddress(config);
+        if (membership.Discovery == RaftDiscovery.Static)
+            CheckOwnAddress(config, membership, akkaAddress);
+        return new ServerSettings(configFile, config, membership, raft, dataDirectory, http, requestTimeout, (int)maxValue, akkaAddress);
+    }
+
+    /// <summary>
+    /// Where this node's ActorSystem "raft" listens, as its peers address it:
+    /// akka.tcp://raft@host:port, or akka.ssl.tcp://... with TLS on.
+    /// </summary>
+    private static string OwnAddress(Config config)
+    {
+        var host = HoconReader.Read(config, "akka.remote.dot-netty.tcp.hostname", c => c.GetString("akka.remote.dot-netty.tcp.hostname"));
+        var publicHost = HoconReader.Read(config, "akka.remote.dot-netty.tcp.public-hostname", c => c.GetString("akka.remote.dot-netty.tcp.public-hostname"));
+        var port = HoconReader.Read(config, "akka.remote.dot-netty.tcp.port", c => c.GetInt("akka.remote.dot-netty.tcp.port"));
+        if (port is < 1 or > 65535)
+            throw new RaftConfigurationException("akka.remote.dot-netty.tcp.port", $"must be a fixed port between 1 and 65535 (the members find this node there), got {port}");
+        var tls = HoconReader.Read(config, "akka.remote.dot-netty.tcp.enable-ssl", c => c.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
+        return $"akka.{(tls ? "ssl." : "")}tcp://{RaftServer.ActorSystemName}@{(string.IsNullOrEmpty(publicHost) ? host : publicHost)}:{port.ToString(CultureInfo.InvariantCulture)}";
     }
 
     /// <summary>This node's own entry in raft.members must be where its ActorSystem listens, or no peer could reach it.</summary>
-    private static void CheckOwnAddress(Config config, RaftMembership membership)
+    private static void CheckOwnAddress(Config config, RaftMembership membership, string expected)
     {
-        var host = Read(config, "akka.remote.dot-netty.tcp.hostname", c => c.GetString("akka.remote.dot-netty.tcp.hostname"));
-        var publicHost = Read(config, "akka.remote.dot-netty.tcp.public-hostname", c => c.GetString("akka.remote.dot-netty.tcp.public-hostname"));
-        var port = Read(config, "akka.remote.dot-netty.tcp.port", c => c.GetInt("akka.remote.dot-netty.tcp.port"));
-        if (port is < 1 or > 65535)
-            throw new RaftConfigurationException("akka.remote.dot-netty.tcp.port", $"must be a fixed port between 1 and 65535 (the members find this node there), got {port}");
         var self = config.GetValue("raft.members").GetArray()
             .Select(v => v.GetObject())
             .FirstOrDefault(o => o.GetKey("id")?.GetString() == membership.SelfId);
         var address = self?.GetKey("address")?.GetString();
         if (address is null)
             return; // given as a full actor path: the node lives where its owner put it
-        var expected = $"akka.tcp://raft@{(string.IsNullOrEmpty(publicHost) ? host : publicHost)}:{port.ToString(CultureInfo.InvariantCulture)}";
         if (!string.Equals(address.TrimEnd('/'), expected, StringComparison.OrdinalIgnoreCase))
             throw new RaftConfigurationException(
                 "raft.members",
                 $"this node ({membership.SelfId}) is listed at {address}, but its ActorSystem \"raft\" listens at {expected} (akka.remote.dot-netty.tcp)");
-    }
-
-    private static T Read<T>(Config config, string key, Func<Config, T> read)
-    {
-        try
-        {
-            return read(config);
-        }
-        catch (Exception e) when (e is not RaftConfigurationException)
-        {
-            throw new RaftConfigurationException(key, $"cannot be read: {e.Message}", e);
-        }
     }
 }
 

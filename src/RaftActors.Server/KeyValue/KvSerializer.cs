@@ -17,15 +17,6 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     /// <summary>The serializer's id, unique within the ActorSystem.</summary>
     public const int Id = 4242;
 
-    /// <summary>Binds the key-value messages to this serializer; the server puts it beneath the node's config.</summary>
-    public const string Hocon = """
-        akka.actor {
-          serializers.raft-kv = "RaftActors.Server.KeyValue.KvSerializer, RaftActors.Server"
-          serialization-bindings { "RaftActors.Server.KeyValue.IKvMessage, RaftActors.Server" = raft-kv }
-          serialization-identifiers { "RaftActors.Server.KeyValue.KvSerializer, RaftActors.Server" = 4242 }
-        }
-        """;
-
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public override int Identifier => Id;

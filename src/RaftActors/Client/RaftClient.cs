@@ -89,60 +89,27 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         var duplicate = members.GroupBy(m => m.Id, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
             throw new ArgumentException($"member id '{duplicate.Key}' appears {duplicate.Count()} times", nameof(members));
+        if (members.FirstOrDefault(m => m.Path is null) is { } unplaced)
+            throw new ArgumentException($"member '{unplaced.Id}' has no actor path: a Raft client sends to members' paths", nameof(members));
     }
 
     /// <summary>
     /// Reads the cluster's members from <c>raft.members</c> (and <c>raft.actor-name</c>) in the format the
     /// nodes read: each member an <c>id</c> with an <c>address</c> (the node actor is then
     /// <c>address/user/&lt;raft.actor-name&gt;</c>) or a full actor <c>path</c>. A client has no node id,
-    /// so <c>raft.node-id</c> is not needed. Fails naming the key when a member is malformed.
+    /// so <c>raft.node-id</c> is not needed. Fails naming the key when a member is malformed, and
+    /// under <c>raft.discovery = cluster</c>, where the members' paths are not in the configuration.
     /// </summary>
     public static IReadOnlyList<RaftMember> MembersFromConfig(Akka.Configuration.Config config)
     {
         var raft = config.WithFallback(RaftSettings.DefaultConfig);
+        if (RaftMembership.ReadDiscovery(raft) != RaftDiscovery.Static)
+            throw new RaftConfigurationException("raft.discovery", "a RaftClient needs the members' addresses or paths (raft.discovery = static)");
         var actorName = HoconReader.Read(raft, "raft.actor-name", c => c.GetString("raft.actor-name"));
-        var entries = HoconReader.Read(raft, "raft.members", c => c.GetValue("raft.members") switch
-        {
-            null or { IsEmpty: true } => [],
-            var v when !v.IsString() && !v.IsObject() => v.GetArray(),
-            _ => throw new RaftConfigurationException("raft.members", "must be a list of { id, address } or { id, path } objects"),
-        });
-        if (entries.Count == 0)
+        var members = RaftMembership.ReadMembers(raft, RaftDiscovery.Static, actorName);
+        if (members.Count == 0)
             throw new RaftConfigurationException("raft.members", "is empty: a client needs the cluster's members");
-
-        var members = new List<RaftMember>();
-        for (var i = 0; i < entries.Count; i++)
-        {
-            var key = $"raft.members[{i}]";
-            var member = HoconReader.Read(raft, key, _ => new Akka.Configuration.Config(new Akka.Configuration.Hocon.HoconRoot(entries[i])));
-            var id = HoconReader.Read(member, $"{key}.id", c => c.GetValue("id") is { } v && v.IsString() ? v.GetString() : null);
-            if (string.IsNullOrWhiteSpace(id))
-                throw new RaftConfigurationException($"{key}.id", "is missing");
-            var path = member.GetString("path");
-            var address = member.GetString("address");
-            ActorPath memberPath;
-            if (!string.IsNullOrWhiteSpace(path))
-            {
-                memberPath = ActorPath.TryParse(path, out var parsed)
-                    ? parsed
-                    : throw new RaftConfigurationException($"{key}.path", $"'{path}' is not an actor path");
-            }
-            else if (!string.IsNullOrWhiteSpace(address))
-            {
-                memberPath = Address.TryParse(address, out var parsedAddress)
-                    ? new RootActorPath(parsedAddress) / "user" / actorName
-                    : throw new RaftConfigurationException($"{key}.address", $"'{address}' is not an Akka address");
-            }
-            else
-            {
-                throw new RaftConfigurationException($"{key}.address", "is missing (give an address or a path)");
-            }
-
-            if (members.Any(m => m.Id == id))
-                throw new RaftConfigurationException("raft.members", $"member id '{id}' appears more than once");
-            members.Add(new RaftMember(id, memberPath));
-        }
-
+        RaftMembership.ThrowOnDuplicateIds(members);
         return members;
     }
 
@@ -442,10 +409,10 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
     private ActorPath PickMember(ActorPath? except)
     {
-        var candidates = _members.Where(m => except is null || !m.Path.Equals(except)).ToList();
+        var candidates = _members.Where(m => except is null || !except.Equals(m.Path)).ToList();
         if (candidates.Count == 0)
             candidates = _members.ToList();
-        return candidates[_random.Next(candidates.Count)].Path;
+        return candidates[_random.Next(candidates.Count)].Path!; // every member has a path (CheckMembers)
     }
 
     private RaftClientStatus Status() => new(

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
+using RaftActors.Discovery;
 using RaftActors.Messages;
 using RaftActors.StateMachine;
 using RaftActors.Storage;
@@ -28,8 +29,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private readonly RaftProtocol _protocol;
     private readonly IRaftStorage _storage;
     private readonly RaftSettings _settings;
-    private readonly IReadOnlyDictionary<string, ActorPath> _peerPaths;
-    private readonly IReadOnlyDictionary<string, ICanTell> _peers;
+    private readonly PeerDirectory _peers;
+    private readonly IActorRef? _locator;
     private readonly DurableOutbox _outbox = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly Action<string, IRaftProtocolMessage> _deliver;
@@ -62,9 +63,15 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         global::RaftActors.Serialization.RaftExtension.Get(Context.System); // Raft serializers + reference.conf defaults in this system (once)
         _storage = storage;
         _settings = settings;
-        _peerPaths = membership.Peers.ToDictionary(p => p.Id, p => p.Path, StringComparer.Ordinal);
-        _peers = membership.Peers.ToDictionary(p => p.Id, p => PeerRef(p.Path), StringComparer.Ordinal);
-        _deliver = (to, message) => _peers[to].Tell(message, Self);
+        _peers = new PeerDirectory(membership.Peers, PeerRef);
+        _deliver = Deliver;
+
+        // Under cluster discovery a child follows the cluster's membership and says where peers live.
+        if (membership.Discovery == RaftDiscovery.Cluster)
+        {
+            ClusterMemberLocator.JoinedCluster(Context.System, membership);
+            _locator = Context.ActorOf(ClusterMemberLocator.Props(membership), "cluster-locator");
+        }
 
         // Each incarnation starts a state machine of its own from the latest snapshot, then applies
         // the log after it, so no entry is applied twice to one state machine.
@@ -85,10 +92,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         var durableLog = storage.Entries;
         _log.Info(
             $"Raft node {membership.SelfId} starting at term {storage.HardState.Term} (vote {storage.HardState.VotedFor ?? "none"}) " +
-            $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, {_peers.Count} peers, election timeout seed {seed}");
+            $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, {_peers.Ids.Count} peers, election timeout seed {seed}");
         _protocol = new RaftProtocol(
             membership.SelfId,
-            _peers.Keys.ToList(),
+            _peers.Ids.ToList(),
             storage.HardState,
             new ElectionTimeouts(settings.ElectionTimeoutMin, settings.ElectionTimeoutMax, new Random(seed)),
             settings.HeartbeatInterval,
@@ -135,6 +142,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
             UnsubscribeRaftEvents unsubscribe => Unsubscribe(unsubscribe.Subscriber),
             Terminated terminated => Unsubscribe(terminated.ActorRef),
+            PeerLocated located when Sender.Equals(_locator) => Locate(located),
             _ => Ignore(e.FsmEvent),
         });
 
@@ -174,6 +182,21 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         return path.Address.HasGlobalScope && path.Address != system.Provider.DefaultAddress
             ? system.Provider.ResolveActorRef(path)
             : Context.ActorSelection(path);
+    }
+
+    /// <summary>Sends to a peer; with cluster discovery, a peer not located yet misses the message (Raft sends again).</summary>
+    private void Deliver(string peerId, IRaftProtocolMessage message)
+    {
+        if (_peers.TryGet(peerId, out var peer))
+            peer.Tell(message, Self);
+        else
+            _log.Debug("Dropped {0} to {1}: where it lives is not known yet", message.GetType().Name, peerId);
+    }
+
+    private State<RaftRole, RaftStatus> Locate(PeerLocated located)
+    {
+        _peers.Locate(located.PeerId, located.Path);
+        return Stay();
     }
 
     protected override void PreStart()
@@ -304,10 +327,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private State<RaftRole, RaftStatus> RedirectToLeader(object request)
     {
         var leader = _protocol.LeaderId;
-        if (_settings.ForwardToLeader && leader is not null && _peers.TryGetValue(leader, out var leaderRef))
+        if (_settings.ForwardToLeader && leader is not null && _peers.TryGet(leader, out var leaderRef))
             leaderRef.Tell(request, Sender);
         else
-            Sender.Tell(new NotLeader(leader, leader is null ? null : _peerPaths.GetValueOrDefault(leader)));
+            Sender.Tell(new NotLeader(leader, leader is null ? null : _peers.PathOf(leader)));
         return Stay();
     }
 
@@ -552,7 +575,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     }
 
     private ActorPath? LeaderPath() =>
-        _protocol.LeaderId is { } leader && leader != _protocol.NodeId ? _peerPaths.GetValueOrDefault(leader) : null;
+        _protocol.LeaderId is { } leader && leader != _protocol.NodeId ? _peers.PathOf(leader) : null;
 
     private State<RaftRole, RaftStatus> Reply(object message)
     {

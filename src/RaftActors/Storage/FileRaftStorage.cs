@@ -46,7 +46,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
 
     private readonly string _directory;
     private readonly string _path;
-    private readonly FsyncCounter _fsyncs;
+    private readonly DiskSync _sync;
     private readonly WriteAheadLog _wal;
     private readonly LogBuffer _log; // touched only by the write in progress
 
@@ -64,7 +64,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     private volatile HardState _hardState;
     private volatile IReadOnlyList<LogEntry> _entries;
 
-    private FileRaftStorage(string directory, HardState hardState, LogPosition snapshot, LogBuffer log, WriteAheadLog wal, FsyncCounter fsyncs)
+    private FileRaftStorage(string directory, HardState hardState, LogPosition snapshot, LogBuffer log, WriteAheadLog wal, DiskSync sync)
     {
         _directory = directory;
         _path = Path.Combine(directory, HardStateFileName);
@@ -73,7 +73,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         _log = log;
         _entries = log.Snapshot();
         _wal = wal;
-        _fsyncs = fsyncs;
+        _sync = sync;
     }
 
     public HardState HardState => _hardState;
@@ -99,7 +99,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     internal Action<string>? Step { get; set; }
 
     /// <summary>fsync calls this store has made (files and directories): lets tests check group commit.</summary>
-    internal long FsyncCount => _fsyncs.Count;
+    internal long FsyncCount => _sync.Count;
 
     /// <summary>Opens (creating if needed) the store in <paramref name="directory"/> and checks what it holds.</summary>
     /// <exception cref="RaftStorageException">The stored state is damaged; the message names the file (and, in the log, the byte offset).</exception>
@@ -116,10 +116,10 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         var path = Path.Combine(directory, HardStateFileName);
         File.Delete(path + ".tmp"); // a crash between write and rename leaves only this behind
         var state = File.Exists(path) ? Decode(path, File.ReadAllBytes(path)) : HardState.Initial;
-        var fsyncs = new FsyncCounter();
+        var sync = new DiskSync(options.Fsync);
         var snapshot = SnapshotFile.OpenLatest(directory);
         var log = new LogBuffer();
-        var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, fsyncs.Increment, snapshot.Index);
+        var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, sync, snapshot.Index);
         if (snapshot != LogPosition.Empty && !FollowsOn(log, snapshot))
         {
             // Figure 13: the log neither holds the snapshot's last entry nor starts after it, so it
@@ -128,7 +128,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
             log.ResetAfter(snapshot.Index);
         }
 
-        return new FileRaftStorage(directory, state, snapshot, log, wal, fsyncs);
+        return new FileRaftStorage(directory, state, snapshot, log, wal, sync);
     }
 
     /// <summary>Whether the stored log goes on from the snapshot: it starts right after it, or holds its last entry.</summary>
@@ -144,7 +144,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     public SnapshotSink CreateSnapshot(LogPosition position)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return new FileSnapshotSink(_directory, position, Stage, Unstage);
+        return new FileSnapshotSink(_directory, position, _sync, Stage, Unstage);
     }
 
     public (LogPosition Position, Stream Content) OpenSnapshot()
@@ -359,8 +359,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         }
 
         Step?.Invoke("snapshot.renamed");
-        DurableFiles.FsyncDirectory(_directory);
-        _fsyncs.Increment();
+        _sync.Directory(_directory);
         lock (_snapshotLock)
             _snapshot = staged.Position;
         Step?.Invoke("snapshot.saved");
@@ -374,13 +373,11 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             file.Write(Encode(state));
-            file.Flush(flushToDisk: true);
-            _fsyncs.Increment();
+            _sync.File(file);
         }
 
         File.Move(temporary, _path, overwrite: true);
-        DurableFiles.FsyncDirectory(_directory);
-        _fsyncs.Increment();
+        _sync.Directory(_directory);
         _hardState = state;
     }
 
@@ -412,14 +409,5 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
             throw new RaftStorageException($"{path}: inconsistent content (term {term}, vote length {voteLength})");
         var vote = voteLength < 0 ? null : Encoding.UTF8.GetString(span.Slice(20, voteLength));
         return new HardState(term, vote);
-    }
-
-    private sealed class FsyncCounter
-    {
-        private long _count;
-
-        public long Count => Interlocked.Read(ref _count);
-
-        public void Increment() => Interlocked.Increment(ref _count);
     }
 }

@@ -22,6 +22,15 @@ public sealed record FileRaftStorageOptions
     /// </summary>
     public long SegmentSize { get; init; } = DefaultSegmentSize;
 
+    /// <summary>
+    /// Whether a write is forced to disk (fsync) before it completes; on by default. Off, a write
+    /// completes once the operating system has the bytes: a node then survives its own process
+    /// crashing, but a power loss or kernel crash can lose writes it has acknowledged — votes and
+    /// log entries a majority counted on — which breaks Raft's safety. For benchmarks and tests,
+    /// never for data that matters.
+    /// </summary>
+    public bool Fsync { get; init; } = true;
+
     internal void Validate()
     {
         if (SegmentSize < MinimumSegmentSize)

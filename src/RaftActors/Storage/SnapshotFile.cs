@@ -191,6 +191,7 @@ internal static partial class SnapshotFile
 internal sealed class FileSnapshotSink : SnapshotSink
 {
     private readonly object _lock = new();
+    private readonly DiskSync _sync;
     private readonly Action<FileSnapshotSink> _staged;
     private readonly Action<FileSnapshotSink> _discarded;
     private FileStream? _file;
@@ -198,9 +199,10 @@ internal sealed class FileSnapshotSink : SnapshotSink
     private long _length;
     private State _state;
 
-    public FileSnapshotSink(string directory, LogPosition position, Action<FileSnapshotSink> staged, Action<FileSnapshotSink> discarded)
+    public FileSnapshotSink(string directory, LogPosition position, DiskSync sync, Action<FileSnapshotSink> staged, Action<FileSnapshotSink> discarded)
         : base(position)
     {
+        _sync = sync;
         TemporaryPath = Path.Combine(directory, $"{Path.GetFileNameWithoutExtension(SnapshotFile.FileName(position))}.{Guid.NewGuid():N}.tmp");
         _staged = staged;
         _discarded = discarded;
@@ -229,7 +231,7 @@ internal sealed class FileSnapshotSink : SnapshotSink
     public override Task FlushAsync(CancellationToken cancellationToken = default)
     {
         var file = Writable();
-        return Task.Run(() => file.Flush(flushToDisk: true), cancellationToken);
+        return Task.Run(() => _sync.File(file), cancellationToken);
     }
 
     public override Task CompleteAsync(CancellationToken cancellationToken = default)
@@ -240,7 +242,7 @@ internal sealed class FileSnapshotSink : SnapshotSink
             {
                 file.Position = 0;
                 file.Write(SnapshotFile.Header(Position, _length, _crc));
-                file.Flush(flushToDisk: true);
+                _sync.File(file);
                 lock (_lock)
                 {
                     file.Dispose();

@@ -90,7 +90,7 @@ internal sealed partial class WriteAheadLog : IDisposable
 
     private readonly string _directory;
     private readonly long _segmentSize;
-    private readonly Action _fsynced;
+    private readonly DiskSync _sync;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
 
     // Every segment, oldest first, with the log's last index where it begins.
@@ -101,11 +101,11 @@ internal sealed partial class WriteAheadLog : IDisposable
     private bool _unsynced;        // the last segment has writes not yet fsynced
     private FileStream? _segment;  // the last segment, opened at its first write
 
-    private WriteAheadLog(string directory, long segmentSize, Action fsynced, List<(long Sequence, long LastIndexBefore)> segments, long length)
+    private WriteAheadLog(string directory, long segmentSize, DiskSync sync, List<(long Sequence, long LastIndexBefore)> segments, long length)
     {
         _directory = directory;
         _segmentSize = segmentSize;
-        _fsynced = fsynced;
+        _sync = sync;
         _segments = segments;
         _sequence = segments.Count == 0 ? 0 : segments[^1].Sequence;
         _length = length;
@@ -135,7 +135,7 @@ internal sealed partial class WriteAheadLog : IDisposable
     /// latest snapshot's last entry, covers everything before.
     /// </summary>
     /// <exception cref="RaftStorageException">The log is damaged or has a hole; the message names the file and byte offset.</exception>
-    public static WriteAheadLog Open(string directory, long segmentSize, LogBuffer log, Action fsynced, long snapshotIndex)
+    public static WriteAheadLog Open(string directory, long segmentSize, LogBuffer log, DiskSync sync, long snapshotIndex)
     {
         foreach (var leftover in Directory.EnumerateFiles(directory, "wal-*.log.tmp"))
             File.Delete(leftover); // a segment whose creation did not finish; it held no records
@@ -169,7 +169,7 @@ internal sealed partial class WriteAheadLog : IDisposable
 
             var end = Replay(path, bytes, isLast: i == all.Count - 1, log);
             if (end < bytes.Length)
-                CutTornTail(path, end, fsynced);
+                CutTornTail(path, end, sync);
             segments.Add((sequence, lastIndexBefore));
             lastLength = end;
         }
@@ -179,7 +179,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         for (var i = 0; i < runStart; i++)
             File.Delete(all[i].Path);
 
-        return new WriteAheadLog(directory, segmentSize, fsynced, segments, lastLength);
+        return new WriteAheadLog(directory, segmentSize, sync, segments, lastLength);
     }
 
     /// <summary>Replays one segment into <paramref name="log"/>; returns where its valid records end.</summary>
@@ -287,12 +287,11 @@ internal sealed partial class WriteAheadLog : IDisposable
         return false;
     }
 
-    private static void CutTornTail(string path, long end, Action fsynced)
+    private static void CutTornTail(string path, long end, DiskSync sync)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         file.SetLength(end);
-        file.Flush(flushToDisk: true);
-        fsynced();
+        sync.File(file);
     }
 
     internal enum RecordStatus
@@ -453,10 +452,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         }
 
         if (deleted > 0)
-        {
-            DurableFiles.FsyncDirectory(_directory);
-            _fsynced();
-        }
+            _sync.Directory(_directory);
 
         return deleted;
     }
@@ -482,8 +478,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         Flush();
         if (!_unsynced)
             return;
-        _segment!.Flush(flushToDisk: true);
-        _fsynced();
+        _sync.File(_segment!);
         _unsynced = false;
     }
 
@@ -498,13 +493,11 @@ internal sealed partial class WriteAheadLog : IDisposable
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             file.Write(SegmentHeader(sequence, lastIndexBefore));
-            file.Flush(flushToDisk: true);
-            _fsynced();
+            _sync.File(file);
         }
 
         File.Move(temporary, path, overwrite: false);
-        DurableFiles.FsyncDirectory(_directory);
-        _fsynced();
+        _sync.Directory(_directory);
 
         _segment?.Dispose();
         _segment = null;

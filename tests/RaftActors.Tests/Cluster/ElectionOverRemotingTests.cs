@@ -20,10 +20,10 @@ public sealed class ElectionOverRemotingTests(ITestOutputHelper output)
     {
         await using var cluster = await LocalRemoteCluster.StartAsync(size, LocalRemoteCluster.NewTestSeed(), output);
 
-        var leader = await ExpectAgreedLeader(cluster, Bound - cluster.Elapsed, aboveTerm: 0, $"after the start of {size} nodes");
+        var leader = await cluster.ExpectAgreedLeaderAsync(Bound - cluster.Elapsed, aboveTerm: 0, $"after the start of {size} nodes");
 
         output.WriteLine($"{leader.NodeId} leads term {leader.Term}, elected at +{cluster.BecameLeaderAt(leader.NodeId, leader.Term)?.TotalMilliseconds:F0}ms, agreed by all at +{cluster.Elapsed.TotalMilliseconds:F0}ms");
-        AssertSafety(cluster);
+        cluster.AssertSafety();
     }
 
     [Theory]
@@ -32,13 +32,13 @@ public sealed class ElectionOverRemotingTests(ITestOutputHelper output)
     public async Task Stopping_the_leaders_system_elects_a_new_leader_of_a_higher_term_within_two_seconds(int size)
     {
         await using var cluster = await LocalRemoteCluster.StartAsync(size, LocalRemoteCluster.NewTestSeed(), output);
-        var old = await ExpectAgreedLeader(cluster, Bound - cluster.Elapsed, aboveTerm: 0, $"after the start of {size} nodes");
+        var old = await cluster.ExpectAgreedLeaderAsync(Bound - cluster.Elapsed, aboveTerm: 0, $"after the start of {size} nodes");
 
         var stoppedAt = cluster.Elapsed;
         await cluster.StopNodeAsync(old.NodeId);
         var terminated = cluster.Elapsed - stoppedAt;
-        var successor = await ExpectAgreedLeader(
-            cluster, Bound - (cluster.Elapsed - stoppedAt), aboveTerm: old.Term, $"after stopping leader {old.NodeId} of term {old.Term}");
+        var successor = await cluster.ExpectAgreedLeaderAsync(
+            Bound - (cluster.Elapsed - stoppedAt), aboveTerm: old.Term, $"after stopping leader {old.NodeId} of term {old.Term}");
 
         Assert.NotEqual(old.NodeId, successor.NodeId);
         Assert.Contains(successor.NodeId, cluster.RunningNodeIds);
@@ -46,7 +46,7 @@ public sealed class ElectionOverRemotingTests(ITestOutputHelper output)
         output.WriteLine($"leader {old.NodeId} (term {old.Term}) stopped at +{stoppedAt.TotalMilliseconds:F0}ms " +
                          $"(its system took {terminated.TotalMilliseconds:F0}ms to terminate); {successor.NodeId} leads term {successor.Term}, " +
                          $"elected {(electedAt - stoppedAt)?.TotalMilliseconds:F0}ms after the stop");
-        AssertSafety(cluster);
+        cluster.AssertSafety();
     }
 
     /// <summary>
@@ -59,15 +59,15 @@ public sealed class ElectionOverRemotingTests(ITestOutputHelper output)
     public async Task No_term_ever_has_two_leaders_across_elections_and_leader_failures(int size)
     {
         await using var cluster = await LocalRemoteCluster.StartAsync(size, LocalRemoteCluster.NewTestSeed(), output);
-        var leader = await ExpectAgreedLeader(cluster, Bound - cluster.Elapsed, aboveTerm: 0, $"after the start of {size} nodes");
+        var leader = await cluster.ExpectAgreedLeaderAsync(Bound - cluster.Elapsed, aboveTerm: 0, $"after the start of {size} nodes");
         var leaders = new List<RaftStatus> { leader };
 
         for (var kill = 0; kill < (size - 1) / 2; kill++)
         {
             var stoppedAt = cluster.Elapsed;
             await cluster.StopNodeAsync(leader.NodeId);
-            leader = await ExpectAgreedLeader(
-                cluster, Bound - (cluster.Elapsed - stoppedAt), aboveTerm: leader.Term, $"after stopping leader {leader.NodeId} of term {leader.Term}");
+            leader = await cluster.ExpectAgreedLeaderAsync(
+                Bound - (cluster.Elapsed - stoppedAt), aboveTerm: leader.Term, $"after stopping leader {leader.NodeId} of term {leader.Term}");
             leaders.Add(leader);
         }
 
@@ -76,27 +76,6 @@ public sealed class ElectionOverRemotingTests(ITestOutputHelper output)
         foreach (var elected in leaders)
             Assert.True(cluster.BecameLeaderAt(elected.NodeId, elected.Term) is not null,
                 $"the history lacks {elected.NodeId} becoming leader of term {elected.Term}\n{cluster.Describe()}");
-        AssertSafety(cluster);
-    }
-
-    private static async Task<RaftStatus> ExpectAgreedLeader(LocalRemoteCluster cluster, TimeSpan within, long aboveTerm, string when)
-    {
-        var (leader, last) = await cluster.WaitForAgreedLeaderAsync(within < TimeSpan.Zero ? TimeSpan.Zero : within, aboveTerm);
-        Assert.True(
-            leader is not null,
-            $"no leader of a term above {aboveTerm} agreed by all running nodes {when} within the bound " +
-            $"(seed {cluster.Seed}); last sample {last}\n{cluster.Describe()}");
-        return leader!;
-    }
-
-    private static void AssertSafety(LocalRemoteCluster cluster)
-    {
-        var history = cluster.History;
-        var violations = ClusterInvariants.ElectionSafetyViolations(history)
-            .Concat(ClusterInvariants.TermMonotonicityViolations(history))
-            .ToList();
-        Assert.True(violations.Count == 0, $"seed {cluster.Seed}: {string.Join("\n", violations)}\n{cluster.Describe()}");
-        var serialization = cluster.LogLines.Where(l => l.Contains("serializ", StringComparison.OrdinalIgnoreCase)).ToList();
-        Assert.True(serialization.Count == 0, $"seed {cluster.Seed}: serialization problems were logged:\n{string.Join("\n", serialization)}");
+        cluster.AssertSafety();
     }
 }

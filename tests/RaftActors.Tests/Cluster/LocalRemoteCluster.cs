@@ -6,6 +6,7 @@ using Akka.Configuration;
 using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
+using RaftActors.Discovery;
 using RaftActors.Messages;
 using RaftActors.Node;
 using RaftActors.Storage;
@@ -45,6 +46,20 @@ public sealed record ClusterSample(TimeSpan At, IReadOnlyDictionary<string, Raft
             kv.Value is { } s ? $"{kv.Key} {s.Role} term {s.Term} leader {s.LeaderId ?? "-"}" : $"{kv.Key} no answer"));
 }
 
+/// <summary>How a <see cref="LocalRemoteCluster"/>'s nodes find each other and talk.</summary>
+public sealed record LocalClusterOptions
+{
+    /// <summary>Settings over <see cref="LocalRemoteCluster.NodeConfig"/> for every system (TLS, say).</summary>
+    public Config Config { get; init; } = Config.Empty;
+
+    /// <summary>
+    /// Cluster discovery: the systems are Akka.Cluster members (roles <c>raft</c> and
+    /// <c>raft-id:nN</c>), n1 joins itself and the others join n1; the nodes get only the member
+    /// ids and learn from the cluster where each lives. Otherwise every node gets every path.
+    /// </summary>
+    public bool AkkaCluster { get; init; }
+}
+
 /// <summary>
 /// An in-process Raft cluster over real Akka.Remote: every node is a <see cref="RaftNode"/> named
 /// "raft" in its own ActorSystem listening on 127.0.0.1 at a port the OS picks. Every
@@ -67,10 +82,13 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
     private readonly ITestOutputHelper? _output;
     private bool _disposed;
 
-    private LocalRemoteCluster(int seed, ITestOutputHelper? output)
+    private readonly LocalClusterOptions _options;
+
+    private LocalRemoteCluster(int seed, ITestOutputHelper? output, LocalClusterOptions options)
     {
         Seed = seed;
         _output = output;
+        _options = options;
     }
 
     /// <summary>The test seed every node's election-timeout seed is derived from.</summary>
@@ -111,9 +129,9 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
     /// Creates <paramref name="size"/> ActorSystems, then a node in each; node i's election-timeout
     /// seed is the i-th number drawn from <paramref name="seed"/>. The clock starts as the nodes start.
     /// </summary>
-    public static async Task<LocalRemoteCluster> StartAsync(int size, int seed, ITestOutputHelper? output = null)
+    public static async Task<LocalRemoteCluster> StartAsync(int size, int seed, ITestOutputHelper? output = null, LocalClusterOptions? options = null)
     {
-        var cluster = new LocalRemoteCluster(seed, output);
+        var cluster = new LocalRemoteCluster(seed, output, options ?? new LocalClusterOptions());
         try
         {
             cluster.Start(size);
@@ -139,7 +157,10 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
         var members = new List<RaftMember>();
         foreach (var id in ids)
         {
-            var system = ActorSystem.Create(SystemName, NodeConfig);
+            var config = _options.AkkaCluster ? ClusterMemberConfig(id).WithFallback(NodeConfig) : NodeConfig;
+            if (!_options.Config.IsEmpty)
+                config = _options.Config.WithFallback(config);
+            var system = ActorSystem.Create(SystemName, config);
             _systems[id] = system;
             var address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
             if (address.Port is null or 0)
@@ -154,6 +175,13 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
         }
 
         _output?.WriteLine("members: " + string.Join(", ", members.Select(m => $"{m.Id}={m.Path}")));
+        if (_options.AkkaCluster)
+        {
+            // The first node forms the cluster; the others join through it, as through a seed node.
+            var first = Akka.Cluster.Cluster.Get(_systems[ids[0]]).SelfAddress;
+            foreach (var id in ids)
+                Akka.Cluster.Cluster.Get(_systems[id]).Join(first);
+        }
 
         _clock.Start();
         foreach (var id in ids)
@@ -163,8 +191,34 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
                 TimeSpan.FromMilliseconds(300),
                 TimeSpan.FromMilliseconds(50),
                 NodeSeeds[id]);
-            var props = RaftNode.Props(RaftMembership.Create(id, members), settings, new InMemoryRaftStorage());
+            var membership = _options.AkkaCluster ? RaftMembership.ForCluster(id, ids) : RaftMembership.Create(id, members);
+            var props = RaftNode.Props(membership, settings, new InMemoryRaftStorage());
             _nodes[id] = _systems[id].ActorOf(props, ActorName);
+        }
+    }
+
+    /// <summary>The node's ActorSystem.</summary>
+    public ActorSystem SystemOf(string nodeId) => _systems[nodeId];
+
+    /// <summary>
+    /// Sends <paramref name="command"/> to <paramref name="nodeId"/> and waits for the answer (the
+    /// node answers once the command is committed and applied, or says why not).
+    /// </summary>
+    public Task<IClientReply> SendCommandAsync(string nodeId, object command, TimeSpan timeout) =>
+        _nodes[nodeId].Ask<IClientReply>(new ClientCommand(command), timeout);
+
+    /// <summary>Polls every running node until each has applied <paramref name="index"/>; false if <paramref name="within"/> passes first.</summary>
+    public async Task<(bool Applied, ClusterSample Last)> WaitForAppliedAsync(long index, TimeSpan within)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var sample = await SampleAsync(TimeSpan.FromMilliseconds(250));
+            if (sample.Statuses.Values.All(s => s is not null && s.LastApplied >= index))
+                return (true, sample);
+            if (deadline.Elapsed >= within)
+                return (false, sample);
+            await Task.Delay(10);
         }
     }
 
@@ -205,6 +259,42 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
                 return (null, sample);
             await Task.Delay(10);
         }
+    }
+
+    /// <summary>Waits for a leader every running node agrees on (see <see cref="WaitForAgreedLeaderAsync"/>); fails the test, saying <paramref name="when"/>, without one.</summary>
+    public async Task<RaftStatus> ExpectAgreedLeaderAsync(TimeSpan within, long aboveTerm, string when)
+    {
+        var (leader, last) = await WaitForAgreedLeaderAsync(within < TimeSpan.Zero ? TimeSpan.Zero : within, aboveTerm);
+        Assert.True(
+            leader is not null,
+            $"no leader of a term above {aboveTerm} agreed by all running nodes {when} within the bound " +
+            $"(seed {Seed}); last sample {last}\n{Describe()}");
+        return leader!;
+    }
+
+    /// <summary>
+    /// Commits <paramref name="command"/> through <paramref name="leaderId"/> and waits until every
+    /// running node has applied it; fails the test otherwise. Returns the command's log index.
+    /// </summary>
+    public async Task<long> ExpectCommittedEverywhereAsync(string leaderId, object command, TimeSpan within)
+    {
+        var reply = await SendCommandAsync(leaderId, command, within);
+        var applied = Assert.IsType<CommandApplied>(reply);
+        var (done, last) = await WaitForAppliedAsync(applied.Index, within);
+        Assert.True(done, $"index {applied.Index} was not applied on every running node within {within.TotalSeconds} s (seed {Seed}); last sample {last}\n{Describe()}");
+        return applied.Index;
+    }
+
+    /// <summary>Election Safety and term monotonicity over the whole history, and no serialization problem logged.</summary>
+    public void AssertSafety()
+    {
+        var history = History;
+        var violations = ClusterInvariants.ElectionSafetyViolations(history)
+            .Concat(ClusterInvariants.TermMonotonicityViolations(history))
+            .ToList();
+        Assert.True(violations.Count == 0, $"seed {Seed}: {string.Join("\n", violations)}\n{Describe()}");
+        var serialization = LogLines.Where(l => l.Contains("serializ", StringComparison.OrdinalIgnoreCase)).ToList();
+        Assert.True(serialization.Count == 0, $"seed {Seed}: serialization problems were logged:\n{string.Join("\n", serialization)}");
     }
 
     /// <summary>Terminates the node's ActorSystem and waits until it is down.</summary>
@@ -307,6 +397,12 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
             }
           }
         }
+        """);
+
+    /// <summary>Makes an ActorSystem an Akka.Cluster member that cluster discovery finds as Raft member <paramref name="nodeId"/>.</summary>
+    public static Config ClusterMemberConfig(string nodeId) => ConfigurationFactory.ParseString($$"""
+        akka.actor.provider = cluster
+        akka.cluster.roles = [ {{string.Join(", ", ClusterAddressBook.RolesOf(nodeId).Select(r => $"\"{r}\""))}} ]
         """);
 
     /// <summary>Lives in each node's system; records the node's state changes and Akka's warnings.</summary>

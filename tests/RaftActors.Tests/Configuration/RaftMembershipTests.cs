@@ -33,7 +33,7 @@ public class RaftMembershipTests
                 new RaftMember("n3", ActorPath.Parse("akka.tcp://raft@10.0.0.3:4053/user/raft")),
             ],
             membership.Peers);
-        Assert.Equal("akka.tcp://raft@127.0.0.1:4052/user/raft", membership.Peers[0].Path.ToString());
+        Assert.Equal("akka.tcp://raft@127.0.0.1:4052/user/raft", membership.Peers[0].Path?.ToString());
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public class RaftMembershipTests
             }
             """);
 
-        Assert.Equal("akka.tcp://sys@host-a:2552/user/consensus", Assert.Single(membership.Peers).Path.ToString());
+        Assert.Equal("akka.tcp://sys@host-a:2552/user/consensus", Assert.Single(membership.Peers).Path?.ToString());
     }
 
     [Fact]
@@ -72,7 +72,7 @@ public class RaftMembershipTests
                 "akka.tcp://raft@127.0.0.1:4052/user/services/raft-node",
                 "akka.tcp://raft@127.0.0.1:4053/user/raft",
             ],
-            membership.Peers.Select(p => p.Path.ToString()));
+            membership.Peers.Select(p => p.Path?.ToString()));
         Assert.Equal(["n2", "n3"], membership.Peers.Select(p => p.Id));
     }
 
@@ -90,7 +90,7 @@ public class RaftMembershipTests
             }
             """);
 
-        Assert.Equal("akka.tcp://raft@127.0.0.1:4052/user/other", Assert.Single(membership.Peers).Path.ToString());
+        Assert.Equal("akka.tcp://raft@127.0.0.1:4052/user/other", Assert.Single(membership.Peers).Path?.ToString());
     }
 
     [Fact]
@@ -218,5 +218,102 @@ public class RaftMembershipTests
         var e = Fails("raft.node-id = n1\n" + members);
 
         Assert.Equal("raft.members", e.Key);
+    }
+}
+
+/// <summary>raft.discovery = cluster: members by id only, the ActorSystem a cluster member announcing its id.</summary>
+public class ClusterDiscoveryConfigTests
+{
+    private const string ClusterNode = """
+        akka.actor.provider = cluster
+        akka.cluster.roles = [ raft, "raft-id:n1" ]
+        raft {
+          node-id = n1
+          discovery = cluster
+          members = [ { id = n1 }, { id = n2 }, { id = n3 } ]
+        }
+        """;
+
+    private static RaftMembership Parse(string hocon) => RaftMembership.FromConfig(ConfigurationFactory.ParseString(hocon));
+
+    private static RaftConfigurationException Fails(string hocon) => Assert.Throws<RaftConfigurationException>(() => Parse(hocon));
+
+    [Fact]
+    public void Members_are_ids_without_paths()
+    {
+        var membership = Parse(ClusterNode);
+
+        Assert.Equal(RaftDiscovery.Cluster, membership.Discovery);
+        Assert.Equal([new RaftMember("n2", null), new RaftMember("n3", null)], membership.Peers);
+        Assert.Equal("raft", membership.ActorName);
+    }
+
+    [Fact]
+    public void Static_is_the_default()
+    {
+        var membership = Parse("""raft { node-id = n1, members = [ { id = n1, address = "akka.tcp://raft@127.0.0.1:4051" } ] }""");
+
+        Assert.Equal(RaftDiscovery.Static, membership.Discovery);
+    }
+
+    [Theory]
+    [InlineData("Cluster")]
+    [InlineData("dns")]
+    public void A_bad_discovery_value_fails_naming_raft_discovery(string value)
+    {
+        var e = Fails(ClusterNode + $"\nraft.discovery = {value}");
+
+        Assert.Equal("raft.discovery", e.Key);
+        Assert.Contains(value, e.Message);
+    }
+
+    [Theory]
+    [InlineData("akka.actor.provider = remote")]
+    [InlineData("akka.actor.provider = local")]
+    public void Cluster_discovery_without_the_cluster_provider_fails_naming_akka_actor_provider(string provider)
+    {
+        var e = Fails(ClusterNode + "\n" + provider);
+
+        Assert.Equal("akka.actor.provider", e.Key);
+    }
+
+    [Fact]
+    public void The_providers_full_type_name_counts_as_cluster()
+    {
+        Parse(ClusterNode + "\nakka.actor.provider = \"Akka.Cluster.ClusterActorRefProvider, Akka.Cluster\"");
+    }
+
+    [Theory]
+    [InlineData("akka.cluster.roles = [ raft ]")]
+    [InlineData("akka.cluster.roles = [ \"raft-id:n1\" ]")]
+    [InlineData("akka.cluster.roles = [ raft, \"raft-id:n2\" ]")]
+    public void Roles_that_do_not_announce_this_node_fail_naming_akka_cluster_roles(string roles)
+    {
+        var e = Fails(ClusterNode + "\n" + roles);
+
+        Assert.Equal("akka.cluster.roles", e.Key);
+    }
+
+    [Theory]
+    [InlineData("address", "\"akka.tcp://raft@127.0.0.1:4052\"")]
+    [InlineData("path", "\"akka.tcp://raft@127.0.0.1:4052/user/raft\"")]
+    public void A_member_location_in_cluster_mode_fails_naming_the_field(string field, string value)
+    {
+        var e = Fails(ClusterNode + $"\nraft.members = [ {{ id = n1 }}, {{ id = n2, {field} = {value} }} ]");
+
+        Assert.Equal($"raft.members[1].{field}", e.Key);
+    }
+
+    [Fact]
+    public void Built_in_code_like_from_HOCON()
+    {
+        var membership = RaftMembership.ForCluster("n2", ["n1", "n2", "n3"], "consensus");
+
+        Assert.Equal(["n1", "n3"], membership.Peers.Select(p => p.Id));
+        Assert.All(membership.Peers, p => Assert.Null(p.Path));
+        Assert.Equal("consensus", membership.ActorName);
+        Assert.Equal("raft.node-id", Assert.Throws<RaftConfigurationException>(() => RaftMembership.ForCluster("n9", ["n1"])).Key);
+        Assert.Equal("raft.members", Assert.Throws<RaftConfigurationException>(
+            () => new RaftMembership("n1", [new RaftMember("n2", null)])).Key); // static discovery needs paths
     }
 }

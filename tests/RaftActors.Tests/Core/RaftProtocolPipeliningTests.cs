@@ -136,6 +136,39 @@ public class RaftProtocolPipeliningTests
         Assert.Equal([7L, 8], rest.Select(a => a.Entries.Single().Index));
     }
 
+    // Replies reordered: a heartbeat sent after a restarted pipeline's first message is refused
+    // first, hinting only at the end of the follower's short log, and restarts the pipeline
+    // there; the first message's refusal, which names the real conflict below, belongs to the
+    // abandoned pipeline but must still back the leader up (found by MIT's Figure8Unreliable:
+    // when it was dropped as stale, a follower diverging over many terms never caught up).
+    [Fact]
+    public void ARefusalOfAnAbandonedPipelineStillCounts_WhenItPointsBelowWhereTheCurrentOneStarted()
+    {
+        // The leader of term 8 holds Figure 7's log; n2 holds 1 1 1 2 2 2 3: shorter, and
+        // diverging from index 4.
+        var (leader, election) = ElectedLeader(term: 8, log: Entries(1, 1, 1, 4, 4, 5, 5, 6, 6, 6));
+        leader.Persisted(leader.LastLog);
+        var first = AppendsTo("n2", election).Single().Message;
+        leader.Step(Refuse("n2", first, conflictIndex: 8)); // too short: the end of n2's log
+        var fromEight = AppendsTo("n2", leader.DrainEffects()).Single().Message;
+        Assert.Equal((7L, 5L), (fromEight.PrevLogIndex, fromEight.PrevLogTerm));
+
+        leader.HeartbeatTimeoutElapsed();
+        var heartbeat = AppendsTo("n2", leader.DrainEffects()).Single().Message;
+        Assert.Empty(heartbeat.Entries);
+        Assert.Equal(11, heartbeat.PrevLogIndex);
+
+        // The heartbeat's refusal overtakes the first message's: still "too short", the pipeline restarts at 8.
+        leader.Step(Refuse("n2", heartbeat, conflictIndex: 8));
+        Assert.Equal([7L], AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message.PrevLogIndex));
+
+        // Now the first message's refusal: n2 holds term 3 at index 7, a term the leader lacks.
+        leader.Step(Refuse("n2", fromEight, conflictIndex: 7, conflictTerm: 3));
+        var backedUp = AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message).ToList();
+        Assert.NotEmpty(backedUp);
+        Assert.Equal((6L, 5L), (backedUp[0].PrevLogIndex, backedUp[0].PrevLogTerm));
+    }
+
     // A refusal of the current pipeline that arrives after an acknowledgement (the follower lost
     // an entry in between, say) restarts no lower than what it acknowledged.
     [Fact]

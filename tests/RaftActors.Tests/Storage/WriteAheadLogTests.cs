@@ -654,6 +654,21 @@ public sealed class WriteAheadLogTests : IDisposable
     }
 
     [Fact]
+    public async Task WithFsyncOff_WritesReachTheFilesWithoutAnyFsync()
+    {
+        var store = Open(options: new FileRaftStorageOptions { Fsync = false, SegmentSize = 256 });
+
+        await store.WriteAsync(new StorageWrite(new HardState(3, "n2"), [new AppendToLog([.. Range(1, 40, 3)])]));
+
+        Assert.Equal(0, store.FsyncCount);
+        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count > 1, "the batch should have filled several segments");
+        store.Dispose();
+        var reopened = Open();
+        Assert.Equal(new HardState(3, "n2"), reopened.HardState);
+        Assert.Equal(Range(1, 40, 3), reopened.Entries);
+    }
+
+    [Fact]
     public async Task WritesIssuedWithoutWaiting_CompleteInOrder()
     {
         var store = Open(options: new FileRaftStorageOptions { SegmentSize = 4096 });

@@ -1,0 +1,77 @@
+namespace RaftActors.Benchmarks;
+
+/// <summary>What one benchmark run measures, as given on the command line.</summary>
+public sealed record BenchmarkOptions
+{
+    /// <summary>Raft nodes, each its own ActorSystem.</summary>
+    public int Nodes { get; init; } = 3;
+
+    /// <summary>Concurrent proposers of the throughput phase, each waiting for its command before the next.</summary>
+    public int Clients { get; init; } = 64;
+
+    /// <summary>Where the proposers' <c>RaftClient</c> actors run.</summary>
+    public ClientPlacement ClientsIn { get; init; } = ClientPlacement.LeaderSystem;
+
+    /// <summary>Bytes of each command.</summary>
+    public int Payload { get; init; } = 128;
+
+    /// <summary>Seconds the throughput phase counts commits.</summary>
+    public double Seconds { get; init; } = 10;
+
+    /// <summary>Seconds of throughput load before the counting starts.</summary>
+    public double WarmUpSeconds { get; init; } = 5;
+
+    /// <summary>Whether the write-ahead log is fsynced before a write counts as durable.</summary>
+    public bool Fsync { get; init; } = true;
+
+    /// <summary>Sequential commands whose latency is measured (after a warm-up).</summary>
+    public int LatencyCommands { get; init; } = 2000;
+
+    /// <summary>Leader kills.</summary>
+    public int FailoverTrials { get; init; } = 20;
+
+    /// <summary>Where to write the results as one JSON object, if anywhere.</summary>
+    public string? JsonFile { get; init; }
+
+    /// <summary>Where the nodes keep their logs (a fresh temporary directory when null); removed at the end unless kept.</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>
+    /// Akka's log level in every ActorSystem. Off by default: killing a leader makes Akka.Remote
+    /// log its peers' broken connections as errors, and the serializer meter's registration warns.
+    /// </summary>
+    public string AkkaLogLevel { get; init; } = "OFF";
+
+    /// <summary>raft.max-appends-in-flight of every node (the library's default unless given).</summary>
+    public int MaxAppendsInFlight { get; init; } = Core.ReplicationLimits.Default.MaxAppendsInFlight;
+
+    public TimeSpan ElectionTimeoutMin { get; init; } = TimeSpan.FromMilliseconds(150);
+
+    public TimeSpan ElectionTimeoutMax { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The problem with these options, or null when they make a run.</summary>
+    public string? Problem() =>
+        Nodes < 1 ? "--nodes must be at least 1"
+        : Clients < 1 ? "--clients must be at least 1"
+        : Payload < 0 ? "--payload must not be negative"
+        : Seconds <= 0 ? "--seconds must be positive"
+        : MaxAppendsInFlight < 1 ? "--max-appends-in-flight must be at least 1"
+        : WarmUpSeconds < 0 ? "--warmup must not be negative"
+        : LatencyCommands < 1 ? "--latency-commands must be at least 1"
+        : FailoverTrials < 0 ? "--failover-trials must not be negative"
+        : AkkaLogLevel.ToUpperInvariant() is not ("OFF" or "ERROR" or "WARNING" or "INFO" or "DEBUG") ? "--akka-log-level must be off, error, warning, info or debug"
+        : FailoverTrials > 0 && Nodes < 3 ? "--failover-trials needs --nodes 3 or more (a majority must survive the leader)"
+        : null;
+}
+
+/// <summary>Where the benchmark's clients run.</summary>
+public enum ClientPlacement
+{
+    /// <summary>In the leader's ActorSystem, as an application that embeds a node talks to it (and as DotNext's reference program proposes, in the leader's process).</summary>
+    LeaderSystem,
+
+    /// <summary>In an ActorSystem of their own, reaching the leader over Akka.Remote, as a separate client process would.</summary>
+    OwnSystem,
+}

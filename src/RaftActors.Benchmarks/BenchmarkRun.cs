@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace RaftActors.Benchmarks;
+
+/// <summary>One run: start the cluster, measure latency, throughput and failover, print and write the results.</summary>
+internal static class BenchmarkRun
+{
+    private const string WireMethod =
+        "AppendEntries (heartbeats included) and their replies as RaftProtocolSerializer writes them for Akka.Remote, " +
+        "per entry sent to a follower, counted in the throughput window; Akka.Remote's envelope and TCP framing not included";
+
+    private static string ClientMethod(ClientPlacement placement) =>
+        "RaftClientFacade (a RaftClient actor: leader finding, sessions, retries) per proposer, " +
+        (placement == ClientPlacement.LeaderSystem ? "in the leader's ActorSystem" : "in an ActorSystem of their own, over Akka.Remote") +
+        "; a command counts once its CommandApplied is back";
+
+    public static async Task<int> RunAsync(BenchmarkOptions options, CancellationToken cancel)
+    {
+        var machine = Machine();
+        Print("RaftActors benchmark");
+        Print($"  machine      {machine["cores"]} cores, {machine["cpu"]}, {machine["os"]}, {machine["dotnet"]}");
+        Print($"  load         {machine["load_average_at_start"]} (1, 5, 15 min) at start");
+        Print($"  parameters   nodes {options.Nodes}, clients {options.Clients}, payload {options.Payload} B, seconds {options.Seconds}, " +
+              $"fsync {(options.Fsync ? "on" : "off")}, latency commands {options.LatencyCommands}, failover trials {options.FailoverTrials}, " +
+              $"max appends in flight {options.MaxAppendsInFlight}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
+        Print($"  clients      {ClientMethod(options.ClientsIn)}");
+
+        var payload = new byte[options.Payload];
+        new Random(42).NextBytes(payload);
+        var meter = new ReplicationTrafficMeter();
+        var clock = Stopwatch.StartNew();
+        await using var cluster = BenchmarkCluster.Start(options, meter);
+        Print($"  cluster      {options.Nodes} ActorSystems over Akka.Remote: {string.Join(", ", cluster.Members.Select(m => $"{m.Id} {cluster.PathOf(m.Id).Address.Host}:{cluster.PathOf(m.Id).Address.Port}"))}");
+        Print($"  storage      FileRaftStorage per node under {cluster.Root}");
+        var first = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
+        Print($"  leader       {first.NodeId} of term {first.Term}, all following, after {clock.ElapsedMilliseconds} ms");
+        Print("");
+
+        Print($"throughput: {options.Clients} clients for {options.Seconds} s (after {options.WarmUpSeconds} s to warm up)");
+        var throughput = await ThroughputWorkload.RunAsync(cluster, options, meter, payload);
+        var traffic = throughput.Traffic;
+        Print($"  {throughput.CommitsPerSecond:F0} commits/s: {throughput.Acknowledged} commands acknowledged in {throughput.Window.TotalSeconds:F2} s " +
+              $"({throughput.EntriesCommitted} entries committed by the leader meanwhile, {throughput.Failures} client failures)");
+        Print($"  cpu: {throughput.CpuMicrosecondsPerCommit:F1} us of processor time per commit (all nodes and clients of this process)");
+        Print($"  wire: {traffic.AppendMessages} AppendEntries carrying {traffic.Entries} entries ({(traffic.AppendMessages == 0 ? 0 : (double)traffic.Entries / traffic.AppendMessages):F1} per message), " +
+              $"{traffic.AppendBytes} bytes; {traffic.Replies} replies, {traffic.ReplyBytes} bytes; {traffic.BytesPerEntry:F1} bytes per entry per follower");
+        cancel.ThrowIfCancellationRequested();
+
+        Print($"latency: 1 client, {options.LatencyCommands} sequential commands (after 200 more)");
+        var latencies = await LatencyWorkload.RunAsync(cluster, options, payload);
+        Print($"  p50 {Percentiles.Of(latencies, 50):F3} ms   p99 {Percentiles.Of(latencies, 99):F3} ms   max {latencies.Max():F3} ms");
+        cancel.ThrowIfCancellationRequested();
+
+        var failovers = new List<double>();
+        var failedTrials = 0;
+        if (options.FailoverTrials > 0)
+        {
+            Print($"failover: {options.FailoverTrials} trials of terminating the leader's ActorSystem, timed until a new leader has applied a command");
+            var trials = await FailoverWorkload.RunAsync(cluster, options, payload, trial => Print(trial.NewLeader is null
+                ? $"  {trial.KilledLeader} (term {trial.KilledTerm}) killed -> FAILED after {trial.Milliseconds:F1} ms: {trial.Problem}"
+                : $"  {trial.KilledLeader} (term {trial.KilledTerm}) killed -> {trial.NewLeader} leads term {trial.NewTerm}, committed after {trial.Milliseconds:F1} ms"));
+            failovers.AddRange(trials.Select(t => t.Milliseconds));
+            failedTrials = trials.Count(t => t.NewLeader is null);
+            Print($"  p50 {Percentiles.Of(failovers, 50):F1} ms   p99 {Percentiles.Of(failovers, 99):F1} ms   max {failovers.Max():F1} ms");
+        }
+
+        machine["load_average_at_end"] = LoadAverage();
+        var results = new JsonObject
+        {
+            ["commits_per_s"] = Round(throughput.CommitsPerSecond, 0),
+            ["commit_latency_ms_p50"] = Round(Percentiles.Of(latencies, 50), 3),
+            ["commit_latency_ms_p99"] = Round(Percentiles.Of(latencies, 99), 3),
+            ["failover_ms_p50"] = Round(Percentiles.Of(failovers, 50), 1),
+            ["failover_ms_p99"] = Round(Percentiles.Of(failovers, 99), 1),
+            ["bytes_per_entry_on_wire"] = Round(traffic.BytesPerEntry, 1),
+            ["bytes_per_entry_on_wire_method"] = WireMethod,
+            ["clients_method"] = ClientMethod(options.ClientsIn),
+            ["commit_latency_ms_max"] = Round(latencies.Max(), 3),
+            ["failover_ms_max"] = failovers.Count == 0 ? null : Round(failovers.Max(), 1),
+            ["failover_trials_failed"] = failedTrials,
+            ["failover_ms_trials"] = new JsonArray(failovers.Select(f => (JsonNode?)Round(f, 1)).ToArray()),
+            ["commands_acknowledged"] = throughput.Acknowledged,
+            ["client_failures"] = throughput.Failures,
+            ["cpu_us_per_commit"] = Round(throughput.CpuMicrosecondsPerCommit, 1),
+            ["parameters"] = new JsonObject
+            {
+                ["nodes"] = options.Nodes,
+                ["clients"] = options.Clients,
+                ["clients_in"] = options.ClientsIn.ToString(),
+                ["payload"] = options.Payload,
+                ["seconds"] = options.Seconds,
+                ["warmup_seconds"] = options.WarmUpSeconds,
+                ["fsync"] = options.Fsync,
+                ["latency_commands"] = options.LatencyCommands,
+                ["failover_trials"] = options.FailoverTrials,
+                ["election_timeout_ms"] = $"{options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0}",
+                ["heartbeat_ms"] = options.HeartbeatInterval.TotalMilliseconds,
+                ["max_appends_in_flight"] = options.MaxAppendsInFlight,
+            },
+            ["machine"] = machine,
+            ["date"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        };
+
+        Print("");
+        Print("results");
+        foreach (var key in new[] { "commits_per_s", "commit_latency_ms_p50", "commit_latency_ms_p99", "failover_ms_p50", "failover_ms_p99", "bytes_per_entry_on_wire" })
+            Print($"  {key,-24} {results[key]?.ToJsonString() ?? "-"}");
+        Print($"  (bytes_per_entry_on_wire: {WireMethod})");
+        Print($"  load at end: {machine["load_average_at_end"]}");
+
+        var text = results.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+        Print(text);
+        if (options.JsonFile is { } file)
+            await File.WriteAllTextAsync(file, results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine, cancel);
+        return 0;
+    }
+
+    private static void Print(string line) => Console.WriteLine(line);
+
+    private static JsonNode? Round(double value, int digits) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, digits)) : null;
+
+    private static JsonObject Machine() => new()
+    {
+        ["cores"] = Environment.ProcessorCount,
+        ["cpu"] = CpuModel(),
+        ["os"] = RuntimeInformation.OSDescription,
+        ["dotnet"] = RuntimeInformation.FrameworkDescription,
+        ["load_average_at_start"] = LoadAverage(),
+    };
+
+    private static string CpuModel()
+    {
+        try
+        {
+            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+                   ?? RuntimeInformation.ProcessArchitecture.ToString();
+        }
+        catch (IOException)
+        {
+            return RuntimeInformation.ProcessArchitecture.ToString();
+        }
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using RaftActors.Benchmarks;
+
+// The RaftActors benchmark: a cluster of ActorSystems over Akka.Remote on loopback, each node with
+// its write-ahead log on disk; throughput, commit latency, failover and bytes on the wire.
+var nodes = new Option<int>("--nodes") { Description = "Raft nodes, each its own ActorSystem", DefaultValueFactory = _ => 3 };
+var clients = new Option<int>("--clients") { Description = "Concurrent proposers in the throughput phase", DefaultValueFactory = _ => 64 };
+var clientsIn = new Option<ClientPlacement>("--clients-in")
+{
+    Description = "Where the clients' RaftClient actors run: LeaderSystem (beside the leader, as an embedding application) or OwnSystem (over Akka.Remote)",
+    DefaultValueFactory = _ => ClientPlacement.LeaderSystem,
+};
+var payload = new Option<int>("--payload") { Description = "Bytes per command", DefaultValueFactory = _ => 128 };
+var seconds = new Option<double>("--seconds") { Description = "Seconds the throughput phase counts commits (after a warm-up)", DefaultValueFactory = _ => 10 };
+var warmUp = new Option<double>("--warmup") { Description = "Seconds of throughput load before the counting starts (the JIT settles)", DefaultValueFactory = _ => 5 };
+var fsync = new Option<bool>("--fsync") { Description = "fsync the write-ahead log before a write counts as durable (true|false)", DefaultValueFactory = _ => true };
+var json = new Option<string?>("--json") { Description = "Also write the results to this file as one JSON object" };
+var latencyCommands = new Option<int>("--latency-commands") { Description = "Sequential commands timed for the latency figures", DefaultValueFactory = _ => 2000 };
+var failoverTrials = new Option<int>("--failover-trials") { Description = "Leader kills timed for the failover figures (0 skips them)", DefaultValueFactory = _ => 20 };
+var akkaLogLevel = new Option<string>("--akka-log-level") { Description = "Akka's log level in every ActorSystem: off, error, warning, info, debug", DefaultValueFactory = _ => "off" };
+var maxAppendsInFlight = new Option<int>("--max-appends-in-flight")
+{
+    Description = "raft.max-appends-in-flight of every node: AppendEntries with entries a leader keeps unacknowledged per follower",
+    DefaultValueFactory = _ => RaftActors.Core.ReplicationLimits.Default.MaxAppendsInFlight,
+};
+var dataDir = new Option<string?>("--data-dir") { Description = "Keep the nodes' logs here (default: a temporary directory, removed at the end)" };
+
+var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
+{
+    nodes, clients, clientsIn, payload, seconds, warmUp, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
+};
+root.SetAction(async (parse, cancel) =>
+{
+    var options = new BenchmarkOptions
+    {
+        Nodes = parse.GetValue(nodes),
+        Clients = parse.GetValue(clients),
+        ClientsIn = parse.GetValue(clientsIn),
+        Payload = parse.GetValue(payload),
+        Seconds = parse.GetValue(seconds),
+        WarmUpSeconds = parse.GetValue(warmUp),
+        Fsync = parse.GetValue(fsync),
+        JsonFile = parse.GetValue(json),
+        LatencyCommands = parse.GetValue(latencyCommands),
+        FailoverTrials = parse.GetValue(failoverTrials),
+        DataDirectory = parse.GetValue(dataDir),
+        AkkaLogLevel = parse.GetValue(akkaLogLevel)!,
+        MaxAppendsInFlight = parse.GetValue(maxAppendsInFlight),
+    };
+    if (options.Problem() is { } problem)
+    {
+        Console.Error.WriteLine($"raftactors-bench: {problem}");
+        return 2;
+    }
+
+    return await BenchmarkRun.RunAsync(options, cancel);
+});
+
+return await root.Parse(args).InvokeAsync();

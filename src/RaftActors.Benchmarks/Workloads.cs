@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using Akka.Actor;
+using RaftActors.Client;
+using RaftActors.Messages;
+
+namespace RaftActors.Benchmarks;
+
+/// <summary>Throughput: many proposers at once, each sending its next command when the last is applied.</summary>
+internal static class ThroughputWorkload
+{
+    public sealed record Result(
+        double CommitsPerSecond, long Acknowledged, TimeSpan Window, long EntriesCommitted, long Failures, ReplicationTrafficMeter.Traffic Traffic, TimeSpan ProcessorTime)
+    {
+        /// <summary>CPU time the whole process (every node, every client) spent per acknowledged command: less sensitive to a busy machine than the rate.</summary>
+        public double CpuMicrosecondsPerCommit => Acknowledged == 0 ? double.NaN : ProcessorTime.TotalMicroseconds / Acknowledged;
+    }
+
+    public static async Task<Result> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, byte[] payload)
+    {
+        var leader = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
+        var clients = Enumerable.Range(1, options.Clients).Select(i => cluster.StartClient($"proposer-{i}", seed: i, leader.NodeId)).ToList();
+        long acknowledged = 0, failures = 0;
+        using var stop = new CancellationTokenSource();
+        var proposers = clients.Select(client => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await client.SendAsync(payload);
+                    Interlocked.Increment(ref acknowledged);
+                }
+                catch (RaftClientException)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+        })).ToList();
+
+        // Warm up: every client has found the leader, and the JIT's tiered compilation (which
+        // keeps a core busy for seconds recompiling hot methods) has settled.
+        await Task.Delay(TimeSpan.FromSeconds(options.WarmUpSeconds));
+        var process = Process.GetCurrentProcess();
+        var before = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(options.Seconds));
+        process.Refresh();
+        var after = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
+        var window = clock.Elapsed;
+        stop.Cancel();
+        await Task.WhenAll(proposers);
+        foreach (var client in clients)
+            client.Actor.Tell(PoisonPill.Instance);
+
+        var count = after.Count - before.Count;
+        return new Result(count / window.TotalSeconds, count, window, after.Commit - before.Commit, after.Failures - before.Failures, after.Traffic - before.Traffic, after.Cpu - before.Cpu);
+    }
+
+    private static async Task<long> LeaderCommitAsync(BenchmarkCluster cluster) =>
+        (await cluster.StatusesAsync(TimeSpan.FromSeconds(2))).Where(s => s?.Role == Core.RaftRole.Leader).Select(s => s!.CommitIndex).DefaultIfEmpty(0).Max();
+}
+
+/// <summary>Latency: one proposer, one command at a time.</summary>
+internal static class LatencyWorkload
+{
+    private const int WarmUpCommands = 200;
+
+    public static async Task<double[]> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, byte[] payload)
+    {
+        var leader = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
+        var client = cluster.StartClient("latency", seed: 0, leader.NodeId);
+        for (var i = 0; i < WarmUpCommands; i++)
+            await client.SendAsync(payload);
+
+        var milliseconds = new double[options.LatencyCommands];
+        for (var i = 0; i < milliseconds.Length; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await client.SendAsync(payload);
+            milliseconds[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        client.Actor.Tell(PoisonPill.Instance);
+        return milliseconds;
+    }
+}
+
+/// <summary>
+/// Failover: terminate the leader's ActorSystem and time until a new leader has committed and
+/// applied a command; then restart the killed node from its directory and let it catch up, so
+/// that every trial starts from a whole cluster.
+/// </summary>
+internal static class FailoverWorkload
+{
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>One kill; <see cref="NewLeader"/> is null when no new leader applied a command within the time allowed, and then <see cref="Milliseconds"/> is that time.</summary>
+    public sealed record Trial(string KilledLeader, long KilledTerm, string? NewLeader, long NewTerm, double Milliseconds, string? Problem = null);
+
+    public static async Task<IReadOnlyList<Trial>> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, byte[] payload, Action<Trial> report)
+    {
+        var trials = new List<Trial>();
+        for (var i = 0; i < options.FailoverTrials; i++)
+        {
+            var leader = await cluster.WaitUntilSettledAsync(SettleTimeout);
+            await cluster.ConnectClientSystemAsync();
+            var start = Stopwatch.GetTimestamp();
+            var killed = cluster.KillAsync(leader.NodeId);
+            Trial trial;
+            try
+            {
+                var (newLeader, newTerm) = await CommitThroughNewLeaderAsync(cluster, leader.Term, payload);
+                trial = new Trial(leader.NodeId, leader.Term, newLeader, newTerm, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+            catch (TimeoutException)
+            {
+                // Counted at the time given up after, so the percentiles show it; the survivors' state says why.
+                var statuses = await cluster.StatusesAsync(TimeSpan.FromSeconds(2));
+                trial = new Trial(leader.NodeId, leader.Term, null, 0, Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+                    "no new leader applied a command; survivors: " + string.Join("; ", statuses.Select(st => st is null
+                        ? "no answer"
+                        : $"{st.NodeId} {st.Role} term {st.Term} voted {st.VotedFor ?? "-"} leader {st.LeaderId ?? "-"} last {st.LastLogIndex}")));
+            }
+
+            trials.Add(trial);
+            report(trial);
+
+            await killed;
+            cluster.Restart(leader.NodeId);
+        }
+
+        await cluster.WaitUntilSettledAsync(SettleTimeout);
+        return trials;
+    }
+
+    /// <summary>
+    /// Sends a command to each node that announces itself leader of a term above
+    /// <paramref name="oldTerm"/>, the moment it does, until one answers that it applied it.
+    /// </summary>
+    private static async Task<(string NodeId, long Term)> CommitThroughNewLeaderAsync(BenchmarkCluster cluster, long oldTerm, byte[] payload)
+    {
+        var aboveTerm = oldTerm;
+        while (true)
+        {
+            var (nodeId, term) = await cluster.LeaderAboveAsync(aboveTerm).WaitAsync(SettleTimeout);
+            try
+            {
+                var reply = await cluster.ClientSystem.ActorSelection(cluster.PathOf(nodeId)).Ask<object>(new ClientCommand(payload), ProbeTimeout);
+                if (reply is CommandApplied)
+                    return (nodeId, term);
+
+                // NotLeader or outcome unknown: deposed before it committed; wait for the next leader.
+                aboveTerm = term;
+            }
+            catch (AskTimeoutException)
+            {
+                // No answer: ask whichever node leads now (maybe this one again).
+            }
+        }
+    }
+}
+
+internal static class Percentiles
+{
+    /// <summary>The nearest-rank percentile: the smallest value with at least <paramref name="percent"/>% of the values at or below it.</summary>
+    public static double Of(IReadOnlyCollection<double> values, double percent)
+    {
+        if (values.Count == 0)
+            return double.NaN;
+        var sorted = values.Order().ToArray();
+        var rank = (int)Math.Ceiling(percent / 100 * sorted.Length);
+        return sorted[Math.Clamp(rank, 1, sorted.Length) - 1];
+    }
+}
