@@ -422,12 +422,21 @@ public sealed class RaftProtocol
         progress.Answered(result.Sequence);
         if (result.Success)
         {
-            progress.Matched(result.MatchIndex);
+            progress.Matched(result.MatchIndex, result.Sequence);
             AdvanceLeaderCommit();
         }
         else if (!progress.SendingSnapshot)
         {
             // (A follower being sent the snapshot refuses heartbeats until it has it: no news.)
+            //
+            // A follower's log shorter than what it acknowledged, in answer to a message sent after
+            // that acknowledgement: it lost its disk and restarted empty (a follower never drops an
+            // entry it matched with its leader). Its match no longer counts — the commits made with
+            // it stand, held by a majority without it — and it is brought back from where it stands,
+            // through the snapshot if the log has dropped that far.
+            if (result.ConflictTerm == 0 && result.ConflictIndex <= progress.MatchIndex && result.Sequence > progress.MatchedSequence)
+                progress.ForgetMatch();
+
             // The follower's log diverges before what we sent: resume where its hint says,
             // dropping the rest of the pipeline (its messages will be refused too). A refusal of
             // an abandoned pipeline counts only if it points below where the current one started:
@@ -480,7 +489,7 @@ public sealed class RaftProtocol
     private void HandleSnapshotInstalled(InstallSnapshotResult installed)
     {
         var progress = _progress[installed.FollowerId];
-        progress.Matched(installed.LastIncludedIndex);
+        progress.Matched(installed.LastIncludedIndex, _sequence); // it holds the snapshot whatever it answered before
         if (progress.SendingSnapshot)
         {
             // A fresh pipeline: refusals of heartbeats sent during the transfer are old news.

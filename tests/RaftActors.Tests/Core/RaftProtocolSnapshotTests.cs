@@ -177,6 +177,44 @@ public class RaftProtocolSnapshotTests
             Assert.Equal(conflictIndex - 1, Assert.Single(Appends(effects), a => a.To == "n2" && a.Message.Entries.Count > 0).Message.PrevLogIndex);
     }
 
+    // A follower that restarts without its disk (its data directory deleted) answers with a log
+    // shorter than what it acknowledged. Refusals are otherwise never allowed below matchIndex; for
+    // this one, in answer to a message sent after that acknowledgement, the leader forgets the
+    // match and brings the follower back from where it stands — through the snapshot if need be.
+    [Theory]
+    [InlineData(true, true)]   // compacted: the snapshot
+    [InlineData(false, true)]  // not compacted: AppendEntries from its first entry
+    [InlineData(true, false)]  // a late refusal, of a message sent before the acknowledgement: old news
+    public void AFollowerThatLostItsDisk_IsBroughtBackFromWhereItStands(bool compacted, bool refusalAfterTheAcknowledgement)
+    {
+        var leader = LeaderWithSilentFollower();
+        leader.HeartbeatTimeoutElapsed();
+        var before = Assert.Single(Appends(leader.DrainEffects()), a => a.To == "n2").Message;
+        leader.Step(new AppendEntriesResult(2, "n2", true, MatchIndex: 11, Sequence: before.Sequence + 1)); // n2 holds everything
+        if (compacted)
+            leader.SnapshotTaken(new LogPosition(11, 2));
+        leader.HeartbeatTimeoutElapsed();
+        var after = Assert.Single(Appends(leader.DrainEffects()), a => a.To == "n2").Message;
+        Assert.Equal(11, after.PrevLogIndex);
+
+        // n2 comes back empty.
+        var refused = refusalAfterTheAcknowledgement ? after : before;
+        leader.Step(new AppendEntriesResult(2, "n2", Success: false, ConflictIndex: 1, ConflictTerm: 0, Sequence: refused.Sequence));
+        var effects = leader.DrainEffects();
+
+        if (!refusalAfterTheAcknowledgement)
+        {
+            Assert.DoesNotContain(effects, e => e is SendSnapshot);
+            Assert.DoesNotContain(Appends(effects), a => a.Message.Entries.Count > 0);
+            return;
+        }
+
+        if (compacted)
+            Assert.Single(effects.OfType<SendSnapshot>());
+        else
+            Assert.Equal(0, Assert.Single(Appends(effects), a => a.To == "n2").Message.PrevLogIndex);
+    }
+
     // ---- the receiver (Figure 13) ----
 
     [Theory]
