@@ -57,11 +57,13 @@ internal static class CompactionRun
         var snapshotBytes = Directory.GetFiles(cluster.NodeDirectory(settled.NodeId), "snapshot-*.snap").Select(f => new FileInfo(f).Length).DefaultIfEmpty(0).Max();
         var catchUp = Stopwatch.StartNew();
         cluster.Restart(follower);
-        var caughtUp = await WaitUntilAppliedAsync(cluster, follower, target, TimeSpan.FromMinutes(5));
+        var (installed, caughtUp) = await WaitUntilCaughtUpAsync(cluster, follower, target, TimeSpan.FromMinutes(5));
         var catchUpSeconds = catchUp.Elapsed.TotalSeconds;
-        Print($"  wiped follower {follower}: applied through {caughtUp.LastApplied:N0} (snapshot through {caughtUp.SnapshotIndex:N0}) " +
-              $"{catchUpSeconds * 1000:F0} ms after its restart: the leader's snapshot of {snapshotBytes:N0} bytes plus {caughtUp.LastApplied - caughtUp.SnapshotIndex:N0} entries, " +
-              $"{snapshotBytes / catchUpSeconds / (1 << 20):F1} MiB/s, {caughtUp.LastApplied / catchUpSeconds:N0} entries' worth of state per second");
+        var entriesAfter = caughtUp.LastApplied - caughtUp.SnapshotIndex;
+        Print($"  wiped follower {follower}: the leader's snapshot (through {caughtUp.SnapshotIndex:N0}, {snapshotBytes:N0} bytes) installed " +
+              $"{installed.TotalMilliseconds:F0} ms after its restart; the {entriesAfter:N0} entries after it applied {catchUpSeconds * 1000:F0} ms after: " +
+              $"{caughtUp.LastApplied / catchUpSeconds:N0} entries' worth of state per second " +
+              $"({entriesAfter / Math.Max(catchUpSeconds - installed.TotalSeconds, 0.001):N0} entries/s replicated after the snapshot)");
 
         var results = new JsonObject
         {
@@ -71,9 +73,11 @@ internal static class CompactionRun
             ["max_data_dir_bytes_by_node"] = new JsonObject(peaks.MaxDirectoryBytes.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["max_managed_heap_bytes_all_nodes"] = peaks.MaxHeapBytes,
             ["managed_heap_bytes_after_gc_all_nodes"] = peaks.HeapAfterCollection(),
-            ["wiped_follower_catch_up_ms"] = Math.Round(catchUpSeconds * 1000),
+            ["wiped_follower_snapshot_installed_ms"] = Math.Round(installed.TotalMilliseconds),
+            ["wiped_follower_caught_up_ms"] = Math.Round(catchUpSeconds * 1000),
             ["wiped_follower_snapshot_bytes"] = snapshotBytes,
-            ["wiped_follower_catch_up_mib_per_s"] = Math.Round(snapshotBytes / catchUpSeconds / (1 << 20), 1),
+            ["wiped_follower_entries_after_snapshot"] = entriesAfter,
+            ["wiped_follower_state_entries_per_s"] = Math.Round(caughtUp.LastApplied / catchUpSeconds),
             ["parameters"] = new JsonObject
             {
                 ["nodes"] = options.Nodes,
@@ -104,7 +108,8 @@ internal static class CompactionRun
             while (!done.IsCancellationRequested)
             {
                 await Task.Delay(ProgressEvery, done.Token).ContinueWith(_ => { });
-                Print($"  +{clock.Elapsed.TotalSeconds:F0} s: {Interlocked.Read(ref acknowledged):N0} writes acknowledged");
+                Print($"  +{clock.Elapsed.TotalSeconds:F0} s: {Interlocked.Read(ref acknowledged):N0} writes acknowledged; " +
+                      $"managed heap {GC.GetTotalMemory(forceFullCollection: false) / (double)(1 << 20):F0} MiB");
             }
         });
         await Task.WhenAll(clients.Select(client => Task.Run(async () =>
@@ -137,15 +142,20 @@ internal static class CompactionRun
         return acknowledged;
     }
 
-    private static async Task<Messages.RaftStatus> WaitUntilAppliedAsync(BenchmarkCluster cluster, string nodeId, long index, TimeSpan within)
+    /// <summary>Polls the node until it has applied <paramref name="index"/>; also says when it first had a snapshot.</summary>
+    private static async Task<(TimeSpan SnapshotInstalled, Messages.RaftStatus CaughtUp)> WaitUntilCaughtUpAsync(
+        BenchmarkCluster cluster, string nodeId, long index, TimeSpan within)
     {
         var clock = Stopwatch.StartNew();
+        TimeSpan? installed = null;
         while (clock.Elapsed < within)
         {
             var status = (await cluster.StatusesAsync(TimeSpan.FromSeconds(1))).FirstOrDefault(s => s?.NodeId == nodeId);
+            if (status is { SnapshotIndex: > 0 })
+                installed ??= clock.Elapsed;
             if (status is not null && status.LastApplied >= index)
-                return status;
-            await Task.Delay(10);
+                return (installed ?? clock.Elapsed, status);
+            await Task.Delay(5);
         }
 
         throw new TimeoutException($"{nodeId} did not apply through {index} within {within.TotalSeconds} s");
