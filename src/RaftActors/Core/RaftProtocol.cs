@@ -63,6 +63,9 @@ public sealed class RaftProtocol
 
     public string NodeId { get; }
 
+    /// <summary>Bugs injected by a test to prove the simulator finds them; none in production.</summary>
+    internal InjectedBugs Bugs { get; init; } = InjectedBugs.None;
+
     public IReadOnlyCollection<string> Peers => _peers;
 
     public int ClusterSize => _peers.Count + 1;
@@ -128,7 +131,12 @@ public sealed class RaftProtocol
         if (!_peers.Contains(message.From))
             return false;
         if (message.Term > Term)
-            BecomeFollower(message.Term, leaderId: null);
+        {
+            if (Bugs.StayLeaderOnHigherTerm && Role == RaftRole.Leader)
+                Emit(new PersistHardState(HardState = new HardState(message.Term, null)));
+            else
+                BecomeFollower(message.Term, leaderId: null);
+        }
 
         switch (message)
         {
@@ -352,6 +360,9 @@ public sealed class RaftProtocol
     private void HandleRequestVote(RequestVote request)
     {
         var decision = VoteRules.Decide(HardState, LastLog, request);
+        var reply = new SendMessage(request.CandidateId, new RequestVoteResult(Term, NodeId, decision == VoteDecision.Granted));
+        if (Bugs.SendVoteBeforeDurable)
+            Emit(reply);
         if (decision == VoteDecision.Granted)
         {
             if (HardState.VotedFor != request.CandidateId)
@@ -364,7 +375,8 @@ public sealed class RaftProtocol
             Emit(new ResetElectionTimer(_timeouts.Next()));
         }
 
-        Emit(new SendMessage(request.CandidateId, new RequestVoteResult(Term, NodeId, decision == VoteDecision.Granted)));
+        if (!Bugs.SendVoteBeforeDurable)
+            Emit(reply);
     }
 
     private void HandleAppendEntries(AppendEntries append)
@@ -386,6 +398,8 @@ public sealed class RaftProtocol
         Emit(new ResetElectionTimer(_timeouts.Next()));
 
         var decision = ReplicationRules.DecideAppend(_log, append);
+        if (Bugs.TruncateOnStaleAppend && decision.Success && decision.TruncateFrom == AppendDecision.NoTruncation && _log.LastIndex > decision.MatchIndex)
+            decision = decision with { TruncateFrom = decision.MatchIndex + 1 };
         if (!decision.Success)
         {
             Emit(new SendMessage(append.LeaderId, new AppendEntriesResult(
@@ -550,7 +564,7 @@ public sealed class RaftProtocol
     private void AdvanceLeaderCommit()
     {
         var matches = _progress.Values.Select(p => p.MatchIndex).Append(_stableIndex);
-        AdvanceCommit(ReplicationRules.LeaderCommitIndex(_log, Term, CommitIndex, matches, ClusterSize));
+        AdvanceCommit(ReplicationRules.LeaderCommitIndex(_log, Term, CommitIndex, matches, ClusterSize, currentTermOnly: !Bugs.CommitOldTermByCounting));
     }
 
     private void AdvanceCommit(long newCommitIndex)

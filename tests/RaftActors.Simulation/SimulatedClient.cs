@@ -1,0 +1,152 @@
+using RaftActors.Core;
+
+namespace RaftActors.Simulation;
+
+/// <summary>
+/// A client process with one operation open at a time, as <c>RaftClient</c> behaves: it sends to
+/// the node it believes leads, follows NotLeader hints, moves on to the next node when a request
+/// times out, and retries a write whose outcome is unknown under the same session sequence (so it
+/// applies at most once, and the retry learns the first result). An operation without a definite
+/// answer by its deadline is given up: its outcome stays unknown in the history. Reads go through
+/// the leader's ReadIndex.
+/// In the history a client is a process with one operation open at a time; an operation given up
+/// stays open for ever (it may still take effect), so the client goes on as a new process.
+/// </summary>
+internal sealed class SimulatedClient
+{
+    private static readonly long RequestTimeout = Micros.Millis(300);
+    private static readonly long OperationDeadline = Micros.Millis(2500);
+
+    private readonly ClusterSimulation _sim;
+    private readonly Random _random;
+    private readonly string _sessionId;
+    private long _sequence;
+    private long _operationId;
+    private long _attempts;
+    private int _process;
+    private Open? _open;
+    private int _target;
+    private bool _finalRequested;
+
+    public SimulatedClient(ClusterSimulation sim, int index, Random random)
+    {
+        _sim = sim;
+        Index = index;
+        _process = index;
+        _random = random;
+        _sessionId = $"c{index}";
+        _target = random.Next(sim.Nodes.Length);
+    }
+
+    public int Index { get; }
+
+    /// <summary>The client ran its final operation (after the last heal) to the end.</summary>
+    public bool Finished { get; private set; }
+
+    /// <summary>Once the current operation ends, run one last one that must get a definite answer.</summary>
+    public void RequestFinalOperation() => _finalRequested = true;
+
+    public void OnNextOperation(long operationId)
+    {
+        if (operationId != _operationId || _open is not null || Finished)
+            return;
+        var final = _finalRequested;
+        var command = _sim.NextCommand(_random, Index);
+        var commandId = _sim.Register(command);
+        var entry = command.Kind == KvKind.Get ? null : CommandIds.Entry(commandId, _sessionId, ++_sequence);
+        var handle = _sim.History.Invoke(_process, command, _sim.Queue.Now);
+        var deadline = _sim.Queue.Now + (final ? Micros.Of(_sim.Options.FinalOperationBound) : OperationDeadline);
+        _operationId++;
+        _open = new Open(_operationId, new ClientRequest(Index, _operationId, commandId, command, entry), handle, deadline, final) { Attempt = ++_attempts };
+        Send();
+    }
+
+    public void OnReply(ClientReply reply)
+    {
+        if (_open is not { } open || reply.OperationId != open.Id)
+            return; // an answer to an operation already over
+        switch (reply.Kind)
+        {
+            case ReplyKind.Done:
+                if (open.Final && _sim.Queue.Now > open.Deadline)
+                    FinalOperationLate(open);
+                _sim.History.Complete(open.Handle, reply.Result, _sim.Queue.Now);
+                End(open);
+                return;
+            case ReplyKind.NotLeader:
+                _target = reply.LeaderHint >= 0 && reply.LeaderHint != _target ? reply.LeaderHint : NextNode();
+                break;
+            case ReplyKind.OutcomeUnknown:
+                break; // the same node may lead again; the session makes the retry safe
+        }
+
+        Retry(open, Micros.Millis(5 + _random.NextDouble() * 25));
+    }
+
+    public void OnRequestTimeout(long attempt)
+    {
+        if (_open is not { } open || attempt != open.Attempt)
+            return;
+        _target = NextNode();
+        Retry(open, 0);
+    }
+
+    private void Retry(Open open, long backoff)
+    {
+        if (_sim.Queue.Now + backoff >= open.Deadline)
+        {
+            if (open.Final)
+                FinalOperationLate(open);
+            _process += _sim.Options.Clients; // given up: the outcome stays unknown
+            End(open);
+            return;
+        }
+
+        open.Attempt = ++_attempts;
+        open.Backoff = backoff;
+        Send();
+    }
+
+    private void Send()
+    {
+        var open = _open!;
+        _sim.SendToNode(_target, open.Request, open.Backoff);
+        _sim.Queue.After(open.Backoff + RequestTimeout, new SimEvent(EventKind.ClientRequestTimeout, Index, open.Attempt));
+    }
+
+    private void End(Open open)
+    {
+        _open = null;
+        if (open.Final)
+        {
+            Finished = true;
+            _sim.ClientFinished();
+            return;
+        }
+
+        _sim.Queue.After(Micros.Millis(20 + _random.NextDouble() * 200), new SimEvent(EventKind.ClientNextOperation, Index, _operationId));
+    }
+
+    private void FinalOperationLate(Open open) =>
+        throw new SimulationFailure("Liveness", $"client {_sessionId}'s operation {open.Request.Command} after the final heal " +
+                                                $"got no definite answer within {_sim.Options.FinalOperationBound.TotalSeconds} s");
+
+    private int NextNode() => (_target + 1) % _sim.Nodes.Length;
+
+    private sealed class Open(long id, ClientRequest request, int handle, long deadline, bool final)
+    {
+        public long Id { get; } = id;
+
+        public ClientRequest Request { get; } = request;
+
+        public int Handle { get; } = handle;
+
+        public long Deadline { get; } = deadline;
+
+        public bool Final { get; } = final;
+
+        public long Attempt { get; set; }
+
+        public long Backoff { get; set; }
+    }
+}

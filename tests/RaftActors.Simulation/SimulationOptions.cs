@@ -1,0 +1,118 @@
+using RaftActors.Core;
+
+namespace RaftActors.Simulation;
+
+/// <summary>A known Raft bug the simulator can inject into every node, to prove it finds it.</summary>
+public enum SimulatedBug
+{
+    None,
+
+    /// <summary>A leader commits an entry of an earlier term by counting its replicas (Figure 8).</summary>
+    CommitOldTermByCounting,
+
+    /// <summary>A vote leaves before it is durable: a crash can make the voter forget it and vote twice.</summary>
+    SendVoteBeforeDurable,
+
+    /// <summary>A leader that sees a higher term adopts it but goes on leading.</summary>
+    StayLeaderOnHigherTerm,
+
+    /// <summary>A follower cuts its log after the entries of an old, delayed AppendEntries.</summary>
+    TruncateOnStaleAppend,
+
+    /// <summary>
+    /// A bug of the host, not the protocol: a node that believes it leads answers reads from its own
+    /// state machine at once, without ReadIndex's confirming round (etcd issue 741's stale reads).
+    /// </summary>
+    ServeReadsLocally,
+}
+
+/// <summary>
+/// One schedule's parameters. Everything random derives from <see cref="Seed"/>; the rest is fixed
+/// by <see cref="ForSeed"/>, so a seed alone names a run.
+/// </summary>
+public sealed record SimulationOptions
+{
+    public required int Seed { get; init; }
+
+    public int ClusterSize { get; init; } = 5;
+
+    /// <summary>Client operations to invoke before the faults may stop (final operations come on top).</summary>
+    public int ClientCommands { get; init; } = 200;
+
+    /// <summary>Faults to inject, at least; the nemesis adds up to a quarter more at random.</summary>
+    public int Faults { get; init; } = 20;
+
+    public int Clients { get; init; } = 4;
+
+    public int Keys { get; init; } = 3;
+
+    public SimulatedBug Bug { get; init; } = SimulatedBug.None;
+
+    public TimeSpan ElectionTimeoutMin { get; init; } = TimeSpan.FromMilliseconds(150);
+
+    public TimeSpan ElectionTimeoutMax { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Small limits, so batching, pipelining and window-full cases happen often.</summary>
+    public ReplicationLimits Replication { get; init; } = new(MaxEntriesPerAppend: 1, MaxBytesPerAppend: 1 << 20, MaxAppendsInFlight: 2);
+
+    /// <summary>Limits for a seed: mostly one entry per message (acknowledgements then name entries of earlier terms, Figure 8's ground), sometimes batches; windows of 1 to 4.</summary>
+    public static ReplicationLimits ReplicationForSeed(int seed)
+    {
+        var random = new Random(seed ^ 0x5EED);
+        return new ReplicationLimits(
+            MaxEntriesPerAppend: random.NextDouble() < 0.75 ? 1 : 2 + random.Next(7),
+            MaxBytesPerAppend: 1 << 20,
+            MaxAppendsInFlight: 1 + random.Next(4));
+    }
+
+    /// <summary>
+    /// Liveness: once a majority has been up, connected and left alone for this long, one of it
+    /// leads all of it and has committed an entry of its term.
+    /// </summary>
+    public TimeSpan LivenessBound { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>After the final heal, every client's last operation gets a definite answer within this.</summary>
+    public TimeSpan FinalOperationBound { get; init; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>Keep a trace of the last events, printed with a failure (slower).</summary>
+    public bool Trace { get; init; }
+
+    /// <summary>The CI budget's and the runner's options for a seed: the cluster size cycles 3, 5, 7.</summary>
+    public static SimulationOptions ForSeed(int seed, SimulatedBug bug = SimulatedBug.None, int? clusterSize = null) => new()
+    {
+        Seed = seed,
+        ClusterSize = clusterSize ?? ClusterSizeForSeed(seed),
+        Replication = ReplicationForSeed(seed),
+        Bug = bug,
+    };
+
+    public static int ClusterSizeForSeed(int seed) => (Math.Abs(seed) % 3) switch
+    {
+        0 => 3,
+        1 => 5,
+        _ => 7,
+    };
+
+    /// <summary>The one-line command that replays this run.</summary>
+    public string ReplayCommand()
+    {
+        var command = $"dotnet run -c Release --project tests/RaftActors.Simulator -- --seed {Seed}";
+        if (ClusterSize != ClusterSizeForSeed(Seed))
+            command += $" --nodes {ClusterSize}";
+        if (Bug != SimulatedBug.None)
+            command += $" --bug {Bug}";
+        return command;
+    }
+
+    internal InjectedBugs InjectedBugs => Bug switch
+    {
+        SimulatedBug.None or SimulatedBug.ServeReadsLocally => InjectedBugs.None,
+        SimulatedBug.CommitOldTermByCounting => new InjectedBugs(CommitOldTermByCounting: true),
+        SimulatedBug.SendVoteBeforeDurable => new InjectedBugs(SendVoteBeforeDurable: true),
+        SimulatedBug.StayLeaderOnHigherTerm => new InjectedBugs(StayLeaderOnHigherTerm: true),
+        SimulatedBug.TruncateOnStaleAppend => new InjectedBugs(TruncateOnStaleAppend: true),
+        _ => throw new ArgumentOutOfRangeException(nameof(Bug), Bug, null),
+    };
+}

@@ -1,0 +1,47 @@
+using RaftActors.Simulation;
+
+namespace RaftActors.Tests.Simulation;
+
+/// <summary>What one schedule does, and that its checks can fail.</summary>
+[Collection(SimulationCollection.Name)]
+public sealed class ScheduleTests
+{
+    [Fact]
+    public void OneSchedule_RunsEveryKindOfOperationThroughFaults()
+    {
+        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1));
+
+        Assert.Null(result.Failure);
+        Assert.InRange(result.ClientOperations, 200, int.MaxValue);
+        Assert.InRange(result.Faults, 20, int.MaxValue);
+        Assert.True(result.LeaderTerms > 3, $"only {result.LeaderTerms} leader terms");
+        var answered = result.History.Where(o => o.Result is not null).ToList();
+        Assert.Contains(answered, o => o.Command.Kind == KvKind.Get && o.Result!.Value.Value is not null);
+        Assert.Contains(answered, o => o.Command.Kind == KvKind.Put);
+        Assert.Contains(answered, o => o.Command.Kind == KvKind.Delete);
+        Assert.Contains(answered, o => o.Command.Kind == KvKind.CompareAndSet && o.Result!.Value.Ok);
+        Assert.Contains(answered, o => o.Command.Kind == KvKind.CompareAndSet && !o.Result!.Value.Ok);
+    }
+
+    [Fact]
+    public void TheLivenessCheck_FailsARunThatCannotElectALeaderInTime()
+    {
+        // No cluster elects a leader and commits within 10 ms of being left alone (timeouts are 150-300 ms).
+        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with { LivenessBound = TimeSpan.FromMilliseconds(10) });
+
+        Assert.Equal("Liveness", result.Failure?.Invariant);
+    }
+
+    [Fact]
+    public void TheFinalOperations_MustBeAnsweredInTime()
+    {
+        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with
+        {
+            LivenessBound = TimeSpan.FromMinutes(1),
+            FinalOperationBound = TimeSpan.FromMilliseconds(1),
+        });
+
+        Assert.Equal("Liveness", result.Failure?.Invariant);
+        Assert.Contains("final heal", result.Failure!.Detail);
+    }
+}
