@@ -87,6 +87,9 @@ public sealed class BenchmarkCluster : IAsyncDisposable
         return RaftClientFacade.Start(host, Members, new RaftClientOptions { ClientId = name, RandomSeed = seed }, name);
     }
 
+    /// <summary>The directory of a node's storage.</summary>
+    public string NodeDirectory(string nodeId) => NodeById(nodeId).Directory;
+
     /// <summary>The path of a node's actor, as the clients reach it.</summary>
     public ActorPath PathOf(string nodeId) =>
         Members.Single(m => m.Id == nodeId).Path ?? throw new InvalidOperationException($"{nodeId} has no static address"); // the benchmark lists members statically
@@ -229,8 +232,9 @@ public sealed class BenchmarkCluster : IAsyncDisposable
 
         var settings = new RaftSettings(
             _options.ElectionTimeoutMin, _options.ElectionTimeoutMax, _options.HeartbeatInterval,
-            replication: ReplicationLimits.Default with { MaxAppendsInFlight = _options.MaxAppendsInFlight });
-        var props = RaftNode.Props(RaftMembership.Create(node.Id, Members), settings, storage, () => new CommandCounter());
+            replication: ReplicationLimits.Default with { MaxAppendsInFlight = _options.MaxAppendsInFlight },
+            snapshots: _options.Snapshots);
+        var props = RaftNode.Props(RaftMembership.Create(node.Id, Members), settings, storage, _options.StateMachine);
         node.Storage = storage;
         node.System = system;
         node.Actor = system.ActorOf(props, ActorName);

@@ -1,8 +1,26 @@
+using RaftActors.Configuration;
+using RaftActors.StateMachine;
+
 namespace RaftActors.Benchmarks;
 
 /// <summary>What one benchmark run measures, as given on the command line.</summary>
 public sealed record BenchmarkOptions
 {
+    /// <summary>Which benchmark: throughput, latency and failover, or log compaction under a long write load.</summary>
+    public BenchmarkMode Mode { get; init; } = BenchmarkMode.Standard;
+
+    /// <summary>Compaction mode: commands written in all.</summary>
+    public long Writes { get; init; } = 1_000_000;
+
+    /// <summary>Compaction mode: the keys the writes spread over (the state machine's size).</summary>
+    public int Keys { get; init; } = 10_000;
+
+    /// <summary>The nodes' raft.snapshot settings (the library's defaults).</summary>
+    public SnapshotSettings Snapshots { get; init; } = SnapshotSettings.Default;
+
+    /// <summary>Every node's state machine, one per node incarnation.</summary>
+    internal Func<IRaftStateMachine> StateMachine { get; init; } = () => new CommandCounter();
+
     /// <summary>Raft nodes, each its own ActorSystem.</summary>
     public int Nodes { get; init; } = 3;
 
@@ -63,7 +81,19 @@ public sealed record BenchmarkOptions
         : FailoverTrials < 0 ? "--failover-trials must not be negative"
         : AkkaLogLevel.ToUpperInvariant() is not ("OFF" or "ERROR" or "WARNING" or "INFO" or "DEBUG") ? "--akka-log-level must be off, error, warning, info or debug"
         : FailoverTrials > 0 && Nodes < 3 ? "--failover-trials needs --nodes 3 or more (a majority must survive the leader)"
+        : Mode == BenchmarkMode.Compaction && (Writes < 1 || Keys < 1) ? "--writes and --keys must be at least 1"
+        : Mode == BenchmarkMode.Compaction && (Nodes < 3 || Payload < 4) ? "--mode compaction needs --nodes 3 or more (a follower is wiped) and --payload 4 or more (the key)"
         : null;
+}
+
+/// <summary>Which benchmark a run is.</summary>
+public enum BenchmarkMode
+{
+    /// <summary>Throughput, commit latency, failover and bytes on the wire.</summary>
+    Standard,
+
+    /// <summary>Log compaction: disk and heap stay bounded under a long write load; a wiped follower catches up.</summary>
+    Compaction,
 }
 
 /// <summary>Where the benchmark's clients run.</summary>

@@ -24,10 +24,23 @@ var maxAppendsInFlight = new Option<int>("--max-appends-in-flight")
     DefaultValueFactory = _ => RaftActors.Core.ReplicationLimits.Default.MaxAppendsInFlight,
 };
 var dataDir = new Option<string?>("--data-dir") { Description = "Keep the nodes' logs here (default: a temporary directory, removed at the end)" };
+var mode = new Option<BenchmarkMode>("--mode")
+{
+    Description = "Standard (throughput, latency, failover, wire bytes) or Compaction (disk and heap under --writes writes, then a wiped follower's catch-up)",
+    DefaultValueFactory = _ => BenchmarkMode.Standard,
+};
+var writes = new Option<long>("--writes") { Description = "Compaction mode: commands written in all", DefaultValueFactory = _ => 1_000_000 };
+var keys = new Option<int>("--keys") { Description = "Compaction mode: keys the writes spread over (the state's size)", DefaultValueFactory = _ => 10_000 };
+var snapshotEntries = new Option<long>("--snapshot-entries")
+{
+    Description = "raft.snapshot.entries-threshold of every node: entries applied between snapshots",
+    DefaultValueFactory = _ => RaftActors.Configuration.SnapshotSettings.Default.EntriesThreshold,
+};
 
 var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
 {
     nodes, clients, clientsIn, payload, seconds, warmUp, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
+    mode, writes, keys, snapshotEntries,
 };
 root.SetAction(async (parse, cancel) =>
 {
@@ -46,6 +59,10 @@ root.SetAction(async (parse, cancel) =>
         DataDirectory = parse.GetValue(dataDir),
         AkkaLogLevel = parse.GetValue(akkaLogLevel)!,
         MaxAppendsInFlight = parse.GetValue(maxAppendsInFlight),
+        Mode = parse.GetValue(mode),
+        Writes = parse.GetValue(writes),
+        Keys = parse.GetValue(keys),
+        Snapshots = RaftActors.Configuration.SnapshotSettings.Default with { EntriesThreshold = parse.GetValue(snapshotEntries) },
     };
     if (options.Problem() is { } problem)
     {
@@ -53,7 +70,9 @@ root.SetAction(async (parse, cancel) =>
         return 2;
     }
 
-    return await BenchmarkRun.RunAsync(options, cancel);
+    return options.Mode == BenchmarkMode.Compaction
+        ? await CompactionRun.RunAsync(options, cancel)
+        : await BenchmarkRun.RunAsync(options, cancel);
 });
 
 return await root.Parse(args).InvokeAsync();

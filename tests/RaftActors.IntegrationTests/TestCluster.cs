@@ -20,8 +20,9 @@ public sealed class TestCluster : IDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<HttpClient> _clients = new();
 
-    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s", bool faultInjection = false)
-        : this(output, size, (ports, i) => GeneratedConfig(ports, size, i, requestTimeout, faultInjection))
+    /// <param name="raftConfig">More of each node's <c>raft</c> section, e.g. <c>snapshot.entries-threshold = 50</c>.</param>
+    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s", bool faultInjection = false, string raftConfig = "")
+        : this(output, size, (ports, i) => GeneratedConfig(ports, size, i, requestTimeout, faultInjection, raftConfig))
     {
     }
 
@@ -80,7 +81,7 @@ public sealed class TestCluster : IDisposable
         throw new InvalidOperationException($"no RaftActors.sln above {AppContext.BaseDirectory}");
     }
 
-    private static string GeneratedConfig(ClusterPorts ports, int size, int i, string requestTimeout, bool faultInjection)
+    private static string GeneratedConfig(ClusterPorts ports, int size, int i, string requestTimeout, bool faultInjection, string raftConfig)
     {
         // Through the throttler, Akka.Remote's addresses read akka.trttl.tcp://; members are then
         // given by their full path, which names the protocol.
@@ -106,6 +107,7 @@ public sealed class TestCluster : IDisposable
               server.http = "127.0.0.1:{{ports.Http[i - 1]}}"
               server.request-timeout = {{requestTimeout}}
               server.fault-injection = {{(faultInjection ? "on" : "off")}}
+              {{raftConfig}}
             }
             """;
     }
@@ -351,7 +353,8 @@ public sealed class TestCluster : IDisposable
 }
 
 /// <summary>What GET /status says.</summary>
-public sealed record NodeStatus(string Id, string Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex)
+public sealed record NodeStatus(
+    string Id, string Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex, long SnapshotIndex, long SnapshotTerm)
 {
     public static NodeStatus Parse(string json)
     {
@@ -364,11 +367,13 @@ public sealed record NodeStatus(string Id, string Role, long Term, string? Leade
             root.GetProperty("leader").GetString(),
             root.GetProperty("commitIndex").GetInt64(),
             root.GetProperty("lastApplied").GetInt64(),
-            root.GetProperty("lastLogIndex").GetInt64());
+            root.GetProperty("lastLogIndex").GetInt64(),
+            root.GetProperty("snapshotIndex").GetInt64(),
+            root.GetProperty("snapshotTerm").GetInt64());
     }
 
     public override string ToString() =>
-        $"{Role} term {Term} leader {Leader ?? "-"} log {LastLogIndex} commit {CommitIndex} applied {LastApplied}";
+        $"{Role} term {Term} leader {Leader ?? "-"} log {LastLogIndex} commit {CommitIndex} applied {LastApplied} snapshot {SnapshotIndex}:{SnapshotTerm}";
 }
 
 /// <summary>An HTTP answer: status code and body.</summary>

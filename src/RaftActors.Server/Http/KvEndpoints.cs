@@ -10,7 +10,7 @@ namespace RaftActors.Server.Http;
 /// <summary>
 /// The HTTP API of issue 4, JSON on every node; any node takes any request.
 /// <list type="bullet">
-/// <item><c>GET /status</c> -> <c>{"id","role","term","leader","commitIndex","lastApplied","lastLogIndex"}</c></item>
+/// <item><c>GET /status</c> -> <c>{"id","role","term","leader","commitIndex","lastApplied","lastLogIndex","snapshotIndex","snapshotTerm"}</c></item>
 /// <item><c>PUT /kv/{key}</c>, the value as the raw body -> 200 <c>{"index"}</c> once committed and applied</item>
 /// <item><c>GET /kv/{key}</c> -> 200 <c>{"key","value"}</c> or 404; linearizable, or <c>?stale=true</c> from the local state machine</item>
 /// <item><c>DELETE /kv/{key}</c> -> 200 <c>{"index","existed"}</c></item>
@@ -46,6 +46,8 @@ public static class KvEndpoints
                 lastApplied = status.LastApplied,
                 lastLogIndex = status.LastLogIndex,
                 votedFor = status.VotedFor,
+                snapshotIndex = status.SnapshotIndex,
+                snapshotTerm = status.SnapshotTerm,
             });
         });
 

@@ -15,7 +15,8 @@ public sealed record RaftSettings
         TimeSpan heartbeatInterval,
         int? randomSeed = null,
         ReplicationLimits? replication = null,
-        bool forwardToLeader = false)
+        bool forwardToLeader = false,
+        SnapshotSettings? snapshots = null)
     {
         if (electionTimeoutMin <= TimeSpan.Zero)
             throw new RaftConfigurationException("raft.election-timeout-min", $"must be positive, got {electionTimeoutMin}");
@@ -39,6 +40,7 @@ public sealed record RaftSettings
         if (Replication.MaxAppendsInFlight < 1)
             throw new RaftConfigurationException("raft.max-appends-in-flight", $"must be at least 1, got {Replication.MaxAppendsInFlight}");
         ForwardToLeader = forwardToLeader;
+        Snapshots = snapshots ?? SnapshotSettings.Default;
     }
 
     public TimeSpan ElectionTimeoutMin { get; }
@@ -55,6 +57,9 @@ public sealed record RaftSettings
 
     /// <summary>Whether a follower forwards clients' requests to the leader instead of answering <c>NotLeader</c>.</summary>
     public bool ForwardToLeader { get; }
+
+    /// <summary>When snapshots are taken and how they travel (<c>raft.snapshot</c>).</summary>
+    public SnapshotSettings Snapshots { get; init; }
 
     /// <summary>
     /// The seed of one node's election timeouts. A configured seed is mixed with the node id, so
@@ -91,6 +96,7 @@ public sealed record RaftSettings
                 HoconReader.Read(raft, "raft.max-entries-per-append", c => c.GetInt("raft.max-entries-per-append")),
                 HoconReader.Read(raft, "raft.max-bytes-per-append", c => checked((int)(c.GetByteSize("raft.max-bytes-per-append") ?? 0))),
                 HoconReader.Read(raft, "raft.max-appends-in-flight", c => c.GetInt("raft.max-appends-in-flight"))),
-            HoconReader.Read(raft, "raft.forward-to-leader", c => c.GetBoolean("raft.forward-to-leader")));
+            HoconReader.Read(raft, "raft.forward-to-leader", c => c.GetBoolean("raft.forward-to-leader")),
+            SnapshotSettings.FromConfig(raft));
     }
 }

@@ -15,7 +15,7 @@ namespace RaftActors.Core;
 public sealed class DurableOutbox
 {
     private readonly List<(long RequiredVersion, string To, IRaftProtocolMessage Message)> _waiting = new();
-    private readonly List<PersistEntries> _unwrittenLog = new();
+    private readonly List<LogChange> _unwrittenLog = new();
     private long _latestVersion;
     private long _latestHardStateVersion;
     private long _durableVersion;
@@ -32,8 +32,14 @@ public sealed class DurableOutbox
         _unwrittenHardState = state;
     }
 
+    /// <summary>The version of everything recorded so far: durable once <see cref="IsDurable"/> says so.</summary>
+    public long LatestVersion => _latestVersion;
+
+    /// <summary>Whether the writes up to <paramref name="version"/> are durable.</summary>
+    public bool IsDurable(long version) => _durableVersion >= version;
+
     /// <summary>Records a log change to write; messages sent after this wait for it.</summary>
-    public void Persist(PersistEntries change)
+    public void Persist(LogChange change)
     {
         _latestVersion++;
         _unwrittenLog.Add(change);
@@ -82,8 +88,8 @@ public sealed class DurableOutbox
 }
 
 /// <summary>One group-committed write: the hard state to store (if it changed) and the log changes in order.</summary>
-public sealed record DurableWrite(HardState? HardState, IReadOnlyList<PersistEntries> LogChanges, long Version)
+public sealed record DurableWrite(HardState? HardState, IReadOnlyList<LogChange> LogChanges, long Version)
 {
-    /// <summary>The log's last position once this write is durable, when it changes the log.</summary>
-    public LogPosition? LastAfter => LogChanges.Count == 0 ? null : LogChanges[^1].LastAfter;
+    /// <summary>The log's last position once this write is durable, when it moves it.</summary>
+    public LogPosition? LastAfter => LogChanges.LastOrDefault(c => c.LastAfterChange is not null)?.LastAfterChange;
 }

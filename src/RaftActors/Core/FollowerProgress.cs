@@ -14,8 +14,14 @@ internal sealed class FollowerProgress
     /// <summary>The next entry to send: optimistic, it moves past entries sent but not yet acknowledged.</summary>
     public long NextIndex { get; set; }
 
-    /// <summary>The highest entry known replicated on the follower; it never moves back within a term.</summary>
+    /// <summary>
+    /// The highest entry known replicated on the follower; it never moves back within a term,
+    /// unless the follower lost what it had acknowledged (<see cref="ForgetMatch"/>).
+    /// </summary>
     public long MatchIndex { get; private set; }
+
+    /// <summary>The sequence of the latest message whose acknowledgement vouched for <see cref="MatchIndex"/>.</summary>
+    public long MatchedSequence { get; private set; }
 
     /// <summary>The highest message sequence the follower has answered in this term (ReadIndex's check).</summary>
     public long AcknowledgedSequence { get; private set; }
@@ -30,6 +36,12 @@ internal sealed class FollowerProgress
     public long PipelineStartIndex { get; private set; }
 
     public int InFlight => _inFlight.Count;
+
+    /// <summary>
+    /// The follower needs entries this leader's log no longer holds, and is being sent the
+    /// snapshot instead (§7): until the host reports the outcome, it gets heartbeats, no entries.
+    /// </summary>
+    public bool SendingSnapshot { get; private set; }
 
     public void Sent(long sequence, bool carriesEntries)
     {
@@ -51,11 +63,34 @@ internal sealed class FollowerProgress
         AcknowledgedSequence = Math.Max(AcknowledgedSequence, sequence);
     }
 
-    public void Matched(long matchIndex)
+    /// <summary>The follower holds everything through <paramref name="matchIndex"/>, as the answer to message <paramref name="sequence"/> says.</summary>
+    public void Matched(long matchIndex, long sequence)
     {
+        if (matchIndex >= MatchIndex)
+            MatchedSequence = Math.Max(MatchedSequence, sequence);
         MatchIndex = Math.Max(MatchIndex, matchIndex);
         NextIndex = Math.Max(NextIndex, MatchIndex + 1);
     }
+
+    /// <summary>
+    /// The follower no longer holds entries it acknowledged: it restarted without its disk. What
+    /// it matched counts no more (toward commits, or as a floor for where to resume).
+    /// </summary>
+    public void ForgetMatch()
+    {
+        MatchIndex = 0;
+        MatchedSequence = 0;
+    }
+
+    /// <summary>Stops sending entries: the follower gets the snapshot; what is in flight is moot.</summary>
+    public void BeginSnapshot()
+    {
+        SendingSnapshot = true;
+        _inFlight.Clear();
+    }
+
+    /// <summary>The snapshot transfer ended (installed, or failed and to be retried); entries may flow again.</summary>
+    public void EndSnapshot() => SendingSnapshot = false;
 
     /// <summary>Starts over from <paramref name="nextIndex"/>: what is in flight will be refused or is lost.</summary>
     public void Restart(long nextIndex, long pipelineStart)

@@ -12,11 +12,35 @@ public abstract record RaftEffect;
 public sealed record PersistHardState(HardState State) : RaftEffect;
 
 /// <summary>
+/// A change to the durable log. The host makes log changes durable in the order they come, group-
+/// committed with the hard state; later sends that wait for the log wait for them.
+/// </summary>
+public abstract record LogChange : RaftEffect
+{
+    /// <summary>The log's last position once this change is durable, when the change moves it.</summary>
+    public abstract LogPosition? LastAfterChange { get; }
+}
+
+/// <summary>
 /// Make a log change durable: delete from <see cref="TruncateFrom"/> on (0: nothing), then append
 /// <see cref="Entries"/>. Once durable, report <see cref="LastAfter"/> back through
 /// <see cref="RaftProtocol.Persisted"/>; later sends depend on the change.
 /// </summary>
-public sealed record PersistEntries(long TruncateFrom, IReadOnlyList<LogEntry> Entries, LogPosition LastAfter) : RaftEffect;
+public sealed record PersistEntries(long TruncateFrom, IReadOnlyList<LogEntry> Entries, LogPosition LastAfter) : LogChange
+{
+    public override LogPosition? LastAfterChange => LastAfter;
+}
+
+/// <summary>
+/// Make <see cref="Snapshot"/> the node's latest snapshot, durably (§7): save the snapshot content
+/// the host staged for that position (the applier's, or one received from the leader), then either
+/// discard the whole log, which continues after the snapshot (<see cref="DiscardLog"/>, Figure 13
+/// rule 7), or drop the entries through <see cref="CompactThrough"/> and keep those after it.
+/// </summary>
+public sealed record PersistSnapshot(LogPosition Snapshot, bool DiscardLog, long CompactThrough) : LogChange
+{
+    public override LogPosition? LastAfterChange => DiscardLog ? Snapshot : null;
+}
 
 /// <summary>
 /// Send a protocol message to a peer once the hard state decided before it is durable — and,
@@ -25,6 +49,26 @@ public sealed record PersistEntries(long TruncateFrom, IReadOnlyList<LogEntry> E
 /// it replicates while it writes, and counts itself toward a quorum only once durable.
 /// </summary>
 public sealed record SendMessage(string To, IRaftProtocolMessage Message, bool AfterLogDurable = false) : RaftEffect;
+
+/// <summary>
+/// A leader's follower needs entries the leader's log no longer holds: send it the latest durable
+/// snapshot in chunks (<see cref="InstallSnapshot"/>). The follower's final, done answer goes
+/// through <see cref="RaftProtocol.Step"/>; a transfer the host gives up on is reported through
+/// <see cref="RaftProtocol.SnapshotTransferFailed"/>.
+/// </summary>
+public sealed record SendSnapshot(string To) : RaftEffect;
+
+/// <summary>
+/// A chunk of a snapshot from the current leader: the host writes it durably and acknowledges it;
+/// once the last chunk is durable it calls <see cref="RaftProtocol.SnapshotReceived"/>.
+/// </summary>
+public sealed record AcceptSnapshotChunk(InstallSnapshot Chunk) : RaftEffect;
+
+/// <summary>
+/// The state machine takes the state of <see cref="Snapshot"/> (Figure 13 rule 8), once the
+/// <see cref="PersistSnapshot"/> before it is durable; the entries after it are applied after it.
+/// </summary>
+public sealed record RestoreSnapshot(LogPosition Snapshot) : RaftEffect;
 
 /// <summary>(Re)start the election timer with a freshly drawn timeout.</summary>
 public sealed record ResetElectionTimer(TimeSpan Timeout) : RaftEffect;

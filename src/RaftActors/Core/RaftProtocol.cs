@@ -6,9 +6,10 @@ namespace RaftActors.Core;
 /// Raft's protocol as a deterministic state machine, in the manner of etcd-io/raft: no clock,
 /// no I/O, no actor. Time arrives as timer inputs, peers' messages as <see cref="Step"/>,
 /// clients as <see cref="Propose"/> and <see cref="RequestRead"/>, the disk as
-/// <see cref="Persisted"/>; decisions come out as <see cref="RaftEffect"/>s for the host (the
-/// RaftNode actor, or a simulator) to carry out. Every rule of Figure 2 lives here or in the
-/// rule classes it calls.
+/// <see cref="Persisted"/>, snapshots as <see cref="SnapshotTaken"/> and
+/// <see cref="SnapshotReceived"/>; decisions come out as <see cref="RaftEffect"/>s for the host
+/// (the RaftNode actor, or a simulator) to carry out. Every rule of Figure 2 and Figure 13 lives
+/// here or in the rule classes it calls; moving a snapshot's bytes is the host's business.
 /// </summary>
 public sealed class RaftProtocol
 {
@@ -18,6 +19,7 @@ public sealed class RaftProtocol
     private readonly ReplicationLimits _limits;
     private readonly HashSet<string> _peers;
     private readonly RaftLog _log;
+    private readonly int _trailingEntries;
     private readonly Dictionary<string, FollowerProgress> _progress = new(StringComparer.Ordinal);
     private readonly List<PendingRead> _reads = new();
     private readonly List<long> _readsAwaitingTermStart = new();
@@ -34,7 +36,9 @@ public sealed class RaftProtocol
         ElectionTimeouts timeouts,
         TimeSpan heartbeatInterval,
         IEnumerable<LogEntry>? persistedLog = null,
-        ReplicationLimits? limits = null)
+        ReplicationLimits? limits = null,
+        LogPosition persistedSnapshot = default,
+        int trailingEntries = 0)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(nodeId);
         NodeId = nodeId;
@@ -47,7 +51,13 @@ public sealed class RaftProtocol
         _timeouts = timeouts;
         _heartbeatInterval = heartbeatInterval;
         _limits = limits ?? ReplicationLimits.Default;
-        _log = new RaftLog(persistedLog);
+        ArgumentOutOfRangeException.ThrowIfNegative(trailingEntries);
+        _trailingEntries = trailingEntries;
+
+        // The snapshot holds committed entries only, and the state machine restarts from it.
+        _log = RaftLog.AfterSnapshot(persistedSnapshot, persistedLog as IReadOnlyList<LogEntry> ?? (persistedLog ?? []).ToList());
+        Snapshot = persistedSnapshot;
+        CommitIndex = persistedSnapshot.Index;
         _stableIndex = _log.LastIndex;
     }
 
@@ -75,8 +85,11 @@ public sealed class RaftProtocol
 
     public LogPosition LastLog => _log.Last;
 
-    /// <summary>The highest index known committed; volatile, it restarts from 0.</summary>
+    /// <summary>The highest index known committed; volatile, it restarts from the snapshot's index.</summary>
     public long CommitIndex { get; private set; }
+
+    /// <summary>The last entry the node's latest snapshot covers ((0, 0) before the first); the snapshot may not be durable yet.</summary>
+    public LogPosition Snapshot { get; private set; }
 
     /// <summary>Takes the effects produced since the last call, in the order they must be carried out.</summary>
     public IReadOnlyList<RaftEffect> DrainEffects()
@@ -139,6 +152,14 @@ public sealed class RaftProtocol
             case AppendEntriesResult result when Role == RaftRole.Leader && result.Term == Term:
                 HandleAppendResult(result);
                 break;
+            case InstallSnapshot chunk:
+                HandleInstallSnapshot(chunk);
+                break;
+            case InstallSnapshotResult { Done: true } installed when Role == RaftRole.Leader && installed.Term == Term:
+                HandleSnapshotInstalled(installed);
+                break;
+
+            // The acknowledgements of a snapshot's chunks before the last are the host's business.
 
             // Replies of an older term, or to a role this node no longer has, change nothing
             // beyond the term rule above (§5.1; "ignore replies of another term").
@@ -201,6 +222,74 @@ public sealed class RaftProtocol
             if (Role == RaftRole.Leader)
                 AdvanceLeaderCommit();
         }
+    }
+
+    /// <summary>
+    /// The host wrote a snapshot of the state machine through <paramref name="snapshot"/> (an
+    /// applied entry) and staged it. Unless the node already has a snapshot as recent, it becomes
+    /// the node's latest and the log drops what it covers, keeping the trailing entries for
+    /// followers that lag a little (§7). Returns false when the snapshot is not needed (the host
+    /// discards it).
+    /// </summary>
+    public bool SnapshotTaken(LogPosition snapshot)
+    {
+        if (snapshot.Index <= Snapshot.Index)
+            return false; // an installed snapshot overtook it
+        if (snapshot.Index > CommitIndex || !_log.Matches(snapshot))
+            throw new InvalidOperationException($"{NodeId}: a snapshot through {snapshot} is not of a committed entry of this log (commit {CommitIndex}, base {_log.Base})");
+        var compactThrough = Math.Max(_log.Base.Index, snapshot.Index - _trailingEntries);
+        Snapshot = snapshot;
+        _log.CompactThrough(compactThrough);
+        Emit(new PersistSnapshot(snapshot, DiscardLog: false, compactThrough));
+        return true;
+    }
+
+    /// <summary>
+    /// The host holds, durably staged, the whole snapshot whose last chunk this is. Figure 13's
+    /// receiver rules 6-8 decide: a snapshot from another term or leader than now is dropped (the
+    /// new leader sends its own); one this node has committed past already is acknowledged and
+    /// ignored; otherwise it becomes the node's snapshot, the log keeps the entries after it if it
+    /// holds the snapshot's last entry and is discarded if not, the commit index moves to it, and
+    /// the state machine is reset from it. Returns whether the host is to save the snapshot.
+    /// </summary>
+    public bool SnapshotReceived(InstallSnapshot lastChunk)
+    {
+        if (lastChunk.Term != Term || Role != RaftRole.Follower || LeaderId != lastChunk.LeaderId)
+            return false;
+        var snapshot = lastChunk.Snapshot;
+        if (snapshot.Index <= CommitIndex)
+        {
+            AcknowledgeSnapshot(lastChunk);
+            return false;
+        }
+
+        var keepLog = _log.Matches(snapshot);
+        long compactThrough;
+        if (keepLog)
+        {
+            compactThrough = Math.Max(_log.Base.Index, snapshot.Index - _trailingEntries);
+            _log.CompactThrough(compactThrough);
+        }
+        else
+        {
+            compactThrough = snapshot.Index;
+            _log.ResetTo(snapshot);
+            _stableIndex = Math.Min(_stableIndex, snapshot.Index);
+        }
+
+        Snapshot = snapshot;
+        CommitIndex = snapshot.Index;
+        Emit(new PersistSnapshot(snapshot, DiscardLog: !keepLog, compactThrough));
+        Emit(new RestoreSnapshot(snapshot));
+        AcknowledgeSnapshot(lastChunk);
+        return true;
+    }
+
+    /// <summary>The host gave up sending a snapshot to <paramref name="peer"/>; the next heartbeat tries again.</summary>
+    public void SnapshotTransferFailed(string peer)
+    {
+        if (Role == RaftRole.Leader && _progress.TryGetValue(peer, out var progress))
+            progress.EndSnapshot();
     }
 
     private void StartElection()
@@ -347,11 +436,21 @@ public sealed class RaftProtocol
         progress.Answered(result.Sequence);
         if (result.Success)
         {
-            progress.Matched(result.MatchIndex);
+            progress.Matched(result.MatchIndex, result.Sequence);
             AdvanceLeaderCommit();
         }
-        else
+        else if (!progress.SendingSnapshot)
         {
+            // (A follower being sent the snapshot refuses heartbeats until it has it: no news.)
+            //
+            // A follower's log shorter than what it acknowledged, in answer to a message sent after
+            // that acknowledgement: it lost its disk and restarted empty (a follower never drops an
+            // entry it matched with its leader). Its match no longer counts — the commits made with
+            // it stand, held by a majority without it — and it is brought back from where it stands,
+            // through the snapshot if the log has dropped that far.
+            if (result.ConflictTerm == 0 && result.ConflictIndex <= progress.MatchIndex && result.Sequence > progress.MatchedSequence)
+                progress.ForgetMatch();
+
             // The follower's log diverges before what we sent: resume where its hint says,
             // dropping the rest of the pipeline (its messages will be refused too). A refusal of
             // an abandoned pipeline counts only if it points below where the current one started:
@@ -368,13 +467,71 @@ public sealed class RaftProtocol
         SendEntries(result.FollowerId);
     }
 
-    /// <summary>Sends the follower's next entries if it lacks some and its window has room.</summary>
+    /// <summary>
+    /// Figure 13 for a receiver whose term is current: a chunk resets the election timer like an
+    /// AppendEntries of the leader; a snapshot this node has committed past is acknowledged at once
+    /// and ignored; any other chunk is the host's to write.
+    /// </summary>
+    private void HandleInstallSnapshot(InstallSnapshot chunk)
+    {
+        if (chunk.Term < Term || Role == RaftRole.Leader)
+        {
+            // Rule 1: reply immediately; the stale leader learns the current term.
+            Emit(new SendMessage(chunk.LeaderId, new InstallSnapshotResult(Term, NodeId, chunk.LastIncludedIndex, chunk.LastIncludedTerm, 0, false)));
+            return;
+        }
+
+        if (Role == RaftRole.Candidate)
+            BecomeFollower(Term, chunk.LeaderId);
+        LeaderId = chunk.LeaderId;
+        Emit(new ResetElectionTimer(_timeouts.Next()));
+
+        if (chunk.LastIncludedIndex <= CommitIndex)
+            AcknowledgeSnapshot(chunk);
+        else
+            Emit(new AcceptSnapshotChunk(chunk));
+    }
+
+    /// <summary>Done: this node's log holds everything through the snapshot, committed; sent once that is durable.</summary>
+    private void AcknowledgeSnapshot(InstallSnapshot chunk) =>
+        Emit(new SendMessage(
+            chunk.LeaderId,
+            new InstallSnapshotResult(Term, NodeId, chunk.LastIncludedIndex, chunk.LastIncludedTerm, chunk.Offset + chunk.Data.Length, Done: true),
+            AfterLogDurable: true));
+
+    /// <summary>The follower holds everything through the snapshot: entries flow again from after it.</summary>
+    private void HandleSnapshotInstalled(InstallSnapshotResult installed)
+    {
+        var progress = _progress[installed.FollowerId];
+        progress.Matched(installed.LastIncludedIndex, _sequence); // it holds the snapshot whatever it answered before
+        if (progress.SendingSnapshot)
+        {
+            // A fresh pipeline: refusals of heartbeats sent during the transfer are old news.
+            progress.EndSnapshot();
+            progress.Restart(progress.NextIndex, _sequence + 1);
+        }
+
+        AdvanceLeaderCommit();
+        SendEntries(installed.FollowerId);
+    }
+
+    /// <summary>
+    /// Sends the follower's next entries if it lacks some and its window has room; a follower that
+    /// needs an entry this log has dropped gets the snapshot instead (§7).
+    /// </summary>
     private bool SendEntries(string peer)
     {
         var progress = _progress[peer];
         var sent = false;
-        while (progress.NextIndex <= _log.LastIndex && progress.InFlight < _limits.MaxAppendsInFlight)
+        while (progress.NextIndex <= _log.LastIndex && progress.InFlight < _limits.MaxAppendsInFlight && !progress.SendingSnapshot)
         {
+            if (_log.IsCompacted(progress.NextIndex - 1))
+            {
+                progress.BeginSnapshot();
+                Emit(new SendSnapshot(peer));
+                break;
+            }
+
             var entries = _log.Slice(progress.NextIndex, _limits.MaxEntriesPerAppend, _limits.MaxBytesPerAppend);
             SendAppend(peer, entries);
             sent = true;
@@ -386,7 +543,10 @@ public sealed class RaftProtocol
     private void SendAppend(string peer, IReadOnlyList<LogEntry> entries)
     {
         var progress = _progress[peer];
-        var prevIndex = progress.NextIndex - 1;
+
+        // A heartbeat to a follower that needs the snapshot anchors at the base, the oldest
+        // position whose term is known; it serves ReadIndex and the follower's election timer.
+        var prevIndex = Math.Max(progress.NextIndex - 1, _log.Base.Index);
         var sequence = ++_sequence;
         progress.Sent(sequence, carriesEntries: entries.Count > 0);
         progress.NextIndex += entries.Count;

@@ -22,21 +22,30 @@ public static class ReplicationRules
     /// The receiver's rules 2-4: refuse when the log does not contain prevLogIndex with
     /// prevLogTerm (with a hint to skip a whole conflicting term, §5.3 end); otherwise delete a
     /// conflicting entry and all that follow it — only on a real conflict, never because a
-    /// request is old — and append what is new.
+    /// request is old — and append what is new. Entries before this log's base are covered by a
+    /// snapshot: committed, so the same in the current leader's log (Leader Completeness), they
+    /// match; the check starts at the base.
     /// </summary>
     public static AppendDecision DecideAppend(RaftLog log, AppendEntries request)
     {
-        if (!log.Matches(request.PrevLogIndex, request.PrevLogTerm))
+        var matchIndex = request.PrevLogIndex + request.Entries.Count;
+        var compacted = (int)Math.Clamp(log.Base.Index - request.PrevLogIndex, 0, request.Entries.Count);
+        var prevIndex = request.PrevLogIndex + compacted;
+        if (prevIndex < log.Base.Index)
+            return new AppendDecision(true, AppendDecision.NoTruncation, [], matchIndex, 0, 0);
+        var prevTerm = compacted == 0 ? request.PrevLogTerm : request.Entries[compacted - 1].Term;
+
+        if (!log.Matches(prevIndex, prevTerm))
         {
-            if (request.PrevLogIndex > log.LastIndex)
+            if (prevIndex > log.LastIndex)
                 return Refuse(conflictIndex: log.LastIndex + 1, conflictTerm: 0);
-            var conflictTerm = log.TermAt(request.PrevLogIndex)!.Value;
-            return Refuse(log.FirstIndexOfTermAtOrBefore(request.PrevLogIndex, conflictTerm), conflictTerm);
+            var conflictTerm = log.TermAt(prevIndex)!.Value;
+            return Refuse(log.FirstIndexOfTermAtOrBefore(prevIndex, conflictTerm), conflictTerm);
         }
 
         var truncateFrom = AppendDecision.NoTruncation;
         var firstNew = request.Entries.Count;
-        for (var i = 0; i < request.Entries.Count; i++)
+        for (var i = compacted; i < request.Entries.Count; i++)
         {
             var entry = request.Entries[i];
             var existing = log.TermAt(entry.Index);
@@ -49,7 +58,7 @@ public static class ReplicationRules
         }
 
         var newEntries = request.Entries.Skip(firstNew).ToList();
-        return new AppendDecision(true, truncateFrom, newEntries, request.PrevLogIndex + request.Entries.Count, 0, 0);
+        return new AppendDecision(true, truncateFrom, newEntries, matchIndex, 0, 0);
     }
 
     /// <summary>

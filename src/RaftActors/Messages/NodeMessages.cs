@@ -14,8 +14,9 @@ public sealed class GetRaftStatus
 }
 
 /// <summary>
-/// A node's view of the cluster: its role, term, the leader it knows, its vote in this term, and
-/// how far its log reaches, is known committed and is applied.
+/// A node's view of the cluster: its role, term, the leader it knows, its vote in this term, how
+/// far its log reaches, is known committed and is applied, and the last entry (index and term)
+/// its latest snapshot covers (0 and 0 before the first).
 /// </summary>
 public sealed record RaftStatus(
     string NodeId,
@@ -25,7 +26,9 @@ public sealed record RaftStatus(
     string? VotedFor,
     long LastLogIndex = 0,
     long CommitIndex = 0,
-    long LastApplied = 0);
+    long LastApplied = 0,
+    long SnapshotIndex = 0,
+    long SnapshotTerm = 0);
 
 /// <summary>
 /// Published on the ActorSystem's EventStream, and sent to subscribers, whenever a node's role,

@@ -73,3 +73,55 @@ public sealed record AppendEntriesResult(
 {
     public string From => FollowerId;
 }
+
+/// <summary>
+/// InstallSnapshot RPC (Figure 13): one chunk of the leader's snapshot, which covers the log through
+/// <see cref="LastIncludedIndex"/> (of <see cref="LastIncludedTerm"/>), sent to a follower that
+/// needs entries the leader's log no longer holds. <see cref="Data"/> is the snapshot's content from
+/// byte <see cref="Offset"/> on; <see cref="Done"/> marks the last chunk. Chunks are bounded
+/// (<c>raft.snapshot.chunk-size</c>) and a few travel ahead of the acknowledgements.
+/// </summary>
+public sealed record InstallSnapshot(
+    long Term,
+    string LeaderId,
+    long LastIncludedIndex,
+    long LastIncludedTerm,
+    long Offset,
+    byte[] Data,
+    bool Done)
+    : IRaftProtocolMessage
+{
+    public string From => LeaderId;
+
+    public LogPosition Snapshot => new(LastIncludedIndex, LastIncludedTerm);
+
+    public bool Equals(InstallSnapshot? other) =>
+        other is not null && Term == other.Term && LeaderId == other.LeaderId && LastIncludedIndex == other.LastIncludedIndex &&
+        LastIncludedTerm == other.LastIncludedTerm && Offset == other.Offset && Done == other.Done && Data.AsSpan().SequenceEqual(other.Data);
+
+    public override int GetHashCode() => HashCode.Combine(Term, LeaderId, LastIncludedIndex, Offset, Data.Length, Done);
+
+    public override string ToString() =>
+        $"InstallSnapshot {{ Term = {Term}, LeaderId = {LeaderId}, Snapshot = {LastIncludedIndex}:{LastIncludedTerm}, Offset = {Offset}, {Data.Length} bytes, Done = {Done} }}";
+}
+
+/// <summary>
+/// The reply to <see cref="InstallSnapshot"/>. <see cref="Term"/> lets a stale leader update itself
+/// (Figure 13). Until the snapshot is installed, <see cref="NextOffset"/> is how many bytes of it
+/// the follower holds durably, where the leader continues (0: start over, e.g. after the follower
+/// restarted). <see cref="Done"/>: the follower's log and state now include the snapshot (or it had
+/// committed past it already), durably.
+/// </summary>
+public sealed record InstallSnapshotResult(
+    long Term,
+    string FollowerId,
+    long LastIncludedIndex,
+    long LastIncludedTerm,
+    long NextOffset,
+    bool Done)
+    : IRaftProtocolMessage
+{
+    public string From => FollowerId;
+
+    public LogPosition Snapshot => new(LastIncludedIndex, LastIncludedTerm);
+}

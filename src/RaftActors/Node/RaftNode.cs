@@ -15,7 +15,10 @@ namespace RaftActors.Node;
 /// messages, peers' messages and clients' requests into protocol inputs and carries out the
 /// effects — named timers, group-committed writes off the actor's thread, sends held back
 /// until what they depend on is durable, and committed entries handed to the applier. Role,
-/// term and leader changes are published on the EventStream.
+/// term and leader changes are published on the EventStream. Snapshots (§7): the applier writes
+/// them, this actor hands them to the protocol and saves them; a <see cref="SnapshotSender"/>
+/// streams them to followers that need them and a <see cref="SnapshotReceiver"/> takes one from
+/// the leader — all file I/O off this actor's thread.
 /// </summary>
 public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 {
@@ -32,6 +35,17 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly Action<string, IRaftProtocolMessage> _deliver;
     private readonly IActorRef _applier;
+    private readonly bool _snapshotsSupported;
+    private readonly SnapshotSender _snapshotSender;
+    private readonly SnapshotReceiver _snapshotReceiver;
+
+    // Snapshots the protocol took on, kept until the write that saves them is durable (by its version).
+    private readonly List<(long Version, SnapshotSink Sink)> _savingSnapshots = new();
+
+    // While a snapshot from the leader is being saved, what goes to the applier waits: the state
+    // machine takes the snapshot's state once it is durable, then the entries after it.
+    private long? _restoreAfterVersion;
+    private readonly List<object> _heldForApplier = new();
 
     // Clients waiting for their command's commit, by log index, with the term it was proposed in.
     private readonly Dictionary<long, (long Term, IActorRef Client)> _pendingCommands = new();
@@ -59,14 +73,26 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             _locator = Context.ActorOf(ClusterMemberLocator.Props(membership), "cluster-locator");
         }
 
-        // Each incarnation applies the log from the start to a state machine of its own, so no
-        // entry is applied twice to one state machine.
-        _applier = Context.ActorOf(StateMachineApplier.Props(stateMachineFactory()), "applier");
+        // Each incarnation starts a state machine of its own from the latest snapshot, then applies
+        // the log after it, so no entry is applied twice to one state machine.
+        var stateMachine = stateMachineFactory();
+        _snapshotsSupported = stateMachine is ISnapshotStateMachine;
+        var snapshot = storage.Snapshot;
+        if (snapshot != LogPosition.Empty && !_snapshotsSupported)
+            throw new InvalidOperationException(
+                $"the storage holds a snapshot through entry {snapshot.Index}, but the state machine ({stateMachine.GetType().FullName}) " +
+                $"does not implement {nameof(ISnapshotStateMachine)} and cannot take its state");
+        _applier = Context.ActorOf(StateMachineApplier.Props(stateMachine, storage, settings.Snapshots), "applier");
+        if (snapshot != LogPosition.Empty)
+            _applier.Tell(RestoreLatestSnapshot.Instance);
+        _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _outbox.Send(to, message, _deliver, afterLogDurable: false));
+        _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _outbox.Send(to, message, _deliver, afterLogDurable: false));
 
         var seed = settings.ElectionSeedFor(membership.SelfId);
         var durableLog = storage.Entries;
-        _log.Info("Raft node {0} starting at term {1} (vote {2}) with {3} log entries, {4} peers, election timeout seed {5}",
-            membership.SelfId, storage.HardState.Term, storage.HardState.VotedFor ?? "none", durableLog.Count, _peers.Ids.Count, seed);
+        _log.Info(
+            $"Raft node {membership.SelfId} starting at term {storage.HardState.Term} (vote {storage.HardState.VotedFor ?? "none"}) " +
+            $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, {_peers.Ids.Count} peers, election timeout seed {seed}");
         _protocol = new RaftProtocol(
             membership.SelfId,
             _peers.Ids.ToList(),
@@ -74,7 +100,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             new ElectionTimeouts(settings.ElectionTimeoutMin, settings.ElectionTimeoutMax, new Random(seed)),
             settings.HeartbeatInterval,
             durableLog,
-            settings.Replication);
+            settings.Replication,
+            snapshot,
+            settings.Snapshots.TrailingEntries);
 
         StartWith(RaftRole.Follower, Status());
 
@@ -86,7 +114,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         // A leader keeps its followers from timing out and serves clients.
         When(RaftRole.Leader, e => e.FsmEvent switch
         {
-            HeartbeatTimerElapsed => Run(p => p.HeartbeatTimeoutElapsed()),
+            HeartbeatTimerElapsed => Heartbeat(),
             ClientCommand command => Propose(command),
             ClientQuery query => Read(query),
             FlushReplication => Flush(),
@@ -97,11 +125,18 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         // first and then the rule of the role; the rest is bookkeeping shared by all roles.
         WhenUnhandled(e => e.FsmEvent switch
         {
+            InstallSnapshotResult result => OnSnapshotAnswer(result),
             IRaftProtocolMessage message => Run(p => StepPeerMessage(p, message)),
             WriteDurable durable when durable.Incarnation == _incarnation => OnWriteDurable(durable),
             WriteFailed failed when failed.Incarnation == _incarnation => OnWriteFailed(failed),
             WriteDurable or WriteFailed => Stay(), // the previous incarnation's write
             AppliedThrough applied => OnApplied(applied),
+            SnapshotWritten written => OnSnapshotWritten(written),
+            SnapshotOpened opened => Do(() => _snapshotSender.Opened(opened)),
+            SnapshotChunkRead read => Do(() => _snapshotSender.ChunkRead(read)),
+            SnapshotTransferError error => OnSnapshotTransferError(error),
+            SnapshotChunkWritten written => OnSnapshotChunkWritten(written),
+            StateMachineFailed failed => OnStateMachineFailed(failed),
             FlushReplication => Flush(),
             GetRaftStatus => Reply(Status()),
             SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
@@ -173,6 +208,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 
     protected override void PostStop()
     {
+        // A snapshot being saved stays with the storage's write queue; transfers end here.
+        _snapshotSender.StopAll();
+        _snapshotReceiver.Abort();
         AnswerPendingCommands(new CommandOutcomeUnknown("the node stopped"));
         AnswerPendingReads(new NotLeader(null, null)); // a read has no effect: safe to retry elsewhere
         base.PostStop();
@@ -189,11 +227,32 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     {
         var before = Status();
         input(_protocol);
+        var changed = _protocol.Role != before.Role || _protocol.Term != before.Term || _protocol.LeaderId != before.LeaderId;
+        if (changed)
+        {
+            // A snapshot transfer belongs to one leader in one term; a new one starts afresh
+            // (before the effects, which may start the new leader's transfer).
+            _snapshotSender.StopAll();
+            _snapshotReceiver.Abort();
+        }
+
         CarryOutEffects();
         var after = Status();
-        if (after.Role != before.Role || after.Term != before.Term || after.LeaderId != before.LeaderId)
+        if (changed)
             Publish(new RaftStateChanged(after.NodeId, after.Role, after.Term, after.LeaderId, before));
         return (after.Role == StateName ? Stay() : GoTo(after.Role)).Using(after);
+    }
+
+    private State<RaftRole, RaftStatus> Do(Action action)
+    {
+        action();
+        return Stay();
+    }
+
+    private State<RaftRole, RaftStatus> Heartbeat()
+    {
+        _snapshotSender.Tick();
+        return Run(p => p.HeartbeatTimeoutElapsed());
     }
 
     private void StepPeerMessage(RaftProtocol protocol, IRaftProtocolMessage message)
@@ -302,12 +361,25 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
                 case StopHeartbeatTimer:
                     CancelTimer(HeartbeatTimer);
                     break;
+                case PersistSnapshot persist:
+                    _outbox.Persist(persist);
+                    break;
                 case ApplyEntries apply:
                     HandToApplier(apply.Entries);
                     break;
                 case ServeRead serve:
                     if (_pendingReads.Remove(serve.ReadId, out var read))
-                        _applier.Tell(new RunQuery(read.Query, read.Client));
+                        TellApplier(new RunQuery(read.Query, read.Client));
+                    break;
+                case SendSnapshot send:
+                    _snapshotSender.Start(send.To, _protocol.Term, _protocol.NodeId);
+                    break;
+                case AcceptSnapshotChunk accept:
+                    AcceptSnapshotChunk(accept.Chunk);
+                    break;
+                case RestoreSnapshot:
+                    _restoreAfterVersion = _outbox.LatestVersion;
+                    TellApplier(RestoreLatestSnapshot.Instance);
                     break;
                 case FailReads failed:
                     foreach (var readId in failed.ReadIds)
@@ -338,7 +410,84 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
                 pending.Client.Tell(new CommandOutcomeUnknown("another leader's entry took the command's place"));
         }
 
-        _applier.Tell(new ApplyCommitted(entries, clients));
+        TellApplier(new ApplyCommitted(entries, clients));
+    }
+
+    /// <summary>To the applier, in order; held back while a snapshot from the leader is being saved.</summary>
+    private void TellApplier(object message)
+    {
+        if (_restoreAfterVersion is null)
+            _applier.Tell(message);
+        else
+            _heldForApplier.Add(message);
+    }
+
+    private void AcceptSnapshotChunk(InstallSnapshot chunk)
+    {
+        if (_snapshotsSupported)
+        {
+            _snapshotReceiver.Accept(chunk, _protocol.NodeId);
+            return;
+        }
+
+        // Every member must run a state machine that can take a snapshot once any compacts its log.
+        _log.Error("Node {0} cannot install the snapshot through entry {1} that leader {2} sends: its state machine does not implement {3}",
+            _protocol.NodeId, chunk.LastIncludedIndex, chunk.LeaderId, nameof(ISnapshotStateMachine));
+    }
+
+    private State<RaftRole, RaftStatus> OnSnapshotAnswer(InstallSnapshotResult result)
+    {
+        var state = Run(p => StepPeerMessage(p, result));
+        if (_protocol.Role == RaftRole.Leader)
+            _snapshotSender.Answered(result);
+        return state;
+    }
+
+    private State<RaftRole, RaftStatus> OnSnapshotTransferError(SnapshotTransferError error)
+    {
+        if (_snapshotSender.Failed(error) is not { } peer)
+            return Stay();
+        _log.Warning("Sending the snapshot to {0} failed: {1}; the next heartbeat tries again", peer, error.Error.Message);
+        return Run(p => p.SnapshotTransferFailed(peer));
+    }
+
+    private State<RaftRole, RaftStatus> OnSnapshotChunkWritten(SnapshotChunkWritten written)
+    {
+        if (written.Error is not null)
+            _log.Warning("Writing a snapshot chunk from {0} failed: {1}; the transfer starts over", written.Chunk.LeaderId, written.Error.Message);
+        if (_snapshotReceiver.Written(written, _protocol.NodeId) is not { } lastChunk)
+            return Stay();
+        var sink = _snapshotReceiver.TakeCompleted();
+        var installed = false;
+        var state = Run(p => installed = p.SnapshotReceived(lastChunk));
+        KeepUntilSaved(sink, installed);
+        if (installed)
+            _log.Info("Node {0} installs the snapshot through entry {1} (term {2}, {3} bytes) from leader {4}",
+                _protocol.NodeId, lastChunk.LastIncludedIndex, lastChunk.LastIncludedTerm, sink.Length, lastChunk.LeaderId);
+        return state;
+    }
+
+    private State<RaftRole, RaftStatus> OnSnapshotWritten(SnapshotWritten written)
+    {
+        var taken = false;
+        var state = Run(p => taken = p.SnapshotTaken(written.Sink.Position));
+        KeepUntilSaved(written.Sink, taken);
+        return state;
+    }
+
+    /// <summary>A staged snapshot the protocol took on stays staged until the write that saves it is durable; else it goes now.</summary>
+    private void KeepUntilSaved(SnapshotSink sink, bool takenOn)
+    {
+        if (takenOn)
+            _savingSnapshots.Add((_outbox.LatestVersion, sink));
+        else
+            sink.Dispose();
+    }
+
+    private State<RaftRole, RaftStatus> OnStateMachineFailed(StateMachineFailed failed)
+    {
+        _log.Error(failed.Error, "Node {0}: the state machine could not take a snapshot's state; the node stops", _protocol.NodeId);
+        return Stop(new FSMBase.Failure(failed.Error));
     }
 
     /// <summary>Writes run off the actor's thread; their completion comes back as a message.</summary>
@@ -372,9 +521,29 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private State<RaftRole, RaftStatus> OnWriteDurable(WriteDurable durable)
     {
         _outbox.Durable(durable.Version, _deliver);
+        ReleaseSavedSnapshots();
         var state = durable.LastAfter is { } last ? Run(p => p.Persisted(last)) : Stay();
         StartNextWrite();
         return state;
+    }
+
+    private void ReleaseSavedSnapshots()
+    {
+        _savingSnapshots.RemoveAll(saving =>
+        {
+            if (!_outbox.IsDurable(saving.Version))
+                return false;
+            saving.Sink.Dispose(); // saved: the storage owns it, and this lets go of the sink
+            return true;
+        });
+
+        if (_restoreAfterVersion is { } version && _outbox.IsDurable(version))
+        {
+            _restoreAfterVersion = null;
+            foreach (var message in _heldForApplier)
+                _applier.Tell(message);
+            _heldForApplier.Clear();
+        }
     }
 
     private State<RaftRole, RaftStatus> OnWriteFailed(WriteFailed failed)
@@ -445,7 +614,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 
     private RaftStatus Status() =>
         new(_protocol.NodeId, _protocol.Role, _protocol.Term, _protocol.LeaderId, _protocol.HardState.VotedFor,
-            _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied);
+            _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied, _protocol.Snapshot.Index, _protocol.Snapshot.Term);
 
     private sealed class ElectionTimerElapsed
     {

@@ -8,7 +8,8 @@ namespace RaftActors.Serialization;
 
 /// <summary>
 /// The compact binary serializer of every message that crosses the network between Raft nodes
-/// and between clients and nodes: the four Raft RPCs and replies, <see cref="ClientCommand"/>,
+/// and between clients and nodes: the Raft RPCs and replies (RequestVote, AppendEntries,
+/// InstallSnapshot), <see cref="ClientCommand"/>,
 /// <see cref="ClientQuery"/> and every <see cref="IClientReply"/>.
 /// </summary>
 /// <remarks>
@@ -17,8 +18,8 @@ namespace RaftActors.Serialization;
 /// themselves through <see cref="RaftExtension"/>; the same binding is in the embedded
 /// reference.conf for applications that load it.</para>
 /// <para>Each message is its fields in declaration order, no header, no type name: the manifest
-/// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "CC", "CQ", "CA", "CF", "QR", "NL", "RR",
-/// "COU") says which message it is. Field encodings:</para>
+/// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "IS", "ISR", "CC", "CQ", "CA", "CF", "QR",
+/// "NL", "RR", "COU") says which message it is. Field encodings:</para>
 /// <code>
 /// long         varint of the two's-complement bits (LEB128, low group first; 0..127 take 1 byte)
 /// bool         1 byte, 0 or 1
@@ -33,6 +34,8 @@ namespace RaftActors.Serialization;
 /// RVR  term, voterId, voteGranted
 /// AE   term, leaderId, prevLogIndex, prevLogTerm, leaderCommit, sequence, entries
 /// AER  term, followerId, success, matchIndex, conflictIndex, conflictTerm, sequence
+/// IS   term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, done, data (varint length, bytes)
+/// ISR  term, followerId, lastIncludedIndex, lastIncludedTerm, nextOffset, done
 /// CC   command (payload), clientId, sequence
 /// CQ   query (payload)
 /// CA   index, result (payload)
@@ -60,6 +63,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
     private const string RequestVoteResultManifest = "RVR";
     private const string AppendEntriesManifest = "AE";
     private const string AppendEntriesResultManifest = "AER";
+    private const string InstallSnapshotManifest = "IS";
+    private const string InstallSnapshotResultManifest = "ISR";
     private const string ClientCommandManifest = "CC";
     private const string ClientQueryManifest = "CQ";
     private const string CommandAppliedManifest = "CA";
@@ -76,6 +81,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         [typeof(RequestVoteResult)] = RequestVoteResultManifest,
         [typeof(AppendEntries)] = AppendEntriesManifest,
         [typeof(AppendEntriesResult)] = AppendEntriesResultManifest,
+        [typeof(InstallSnapshot)] = InstallSnapshotManifest,
+        [typeof(InstallSnapshotResult)] = InstallSnapshotResultManifest,
         [typeof(ClientCommand)] = ClientCommandManifest,
         [typeof(ClientQuery)] = ClientQueryManifest,
         [typeof(CommandApplied)] = CommandAppliedManifest,
@@ -100,7 +107,12 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
 
     public override byte[] ToBinary(object obj)
     {
-        var w = new WireWriter(obj is AppendEntries { Entries: { Count: > 0 } batch } ? 64 + batch.Sum(e => e?.ApproximateSize ?? 0) : 64);
+        var w = new WireWriter(obj switch
+        {
+            AppendEntries { Entries: { Count: > 0 } batch } => 64 + batch.Sum(e => e?.ApproximateSize ?? 0),
+            InstallSnapshot { Data: { } data } => 64 + data.Length,
+            _ => 64,
+        });
         switch (obj)
         {
             case RequestVote m:
@@ -134,6 +146,23 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
                 w.Long(m.ConflictIndex);
                 w.Long(m.ConflictTerm);
                 w.Long(m.Sequence);
+                break;
+            case InstallSnapshot m:
+                w.Long(m.Term);
+                w.String(m.LeaderId, "leader id");
+                w.Long(m.LastIncludedIndex);
+                w.Long(m.LastIncludedTerm);
+                w.Long(m.Offset);
+                w.Bool(m.Done);
+                w.Bytes(m.Data ?? throw new SerializationException("InstallSnapshot: the data is null"));
+                break;
+            case InstallSnapshotResult m:
+                w.Long(m.Term);
+                w.String(m.FollowerId, "follower id");
+                w.Long(m.LastIncludedIndex);
+                w.Long(m.LastIncludedTerm);
+                w.Long(m.NextOffset);
+                w.Bool(m.Done);
                 break;
             case ClientCommand m:
                 WritePayload(w, m.Command, "command");
@@ -181,6 +210,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             RequestVoteResultManifest => nameof(RequestVoteResult),
             AppendEntriesManifest => nameof(AppendEntries),
             AppendEntriesResultManifest => nameof(AppendEntriesResult),
+            InstallSnapshotManifest => nameof(InstallSnapshot),
+            InstallSnapshotResultManifest => nameof(InstallSnapshotResult),
             ClientCommandManifest => nameof(ClientCommand),
             ClientQueryManifest => nameof(ClientQuery),
             CommandAppliedManifest => nameof(CommandApplied),
@@ -208,6 +239,14 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
                 r.Long("conflict index"),
                 r.Long("conflict term"),
                 r.Long("sequence")),
+            InstallSnapshotManifest => ReadInstallSnapshot(ref r),
+            InstallSnapshotResultManifest => new InstallSnapshotResult(
+                r.Long("term"),
+                r.RequiredString("follower id"),
+                r.Long("last included index"),
+                r.Long("last included term"),
+                NonNegative(ref r, "next offset"),
+                r.Bool("done")),
             ClientCommandManifest => new ClientCommand(
                 ReadPayload(ref r, "command") ?? throw r.Malformed("the command is null"),
                 r.String("client id"),
@@ -237,6 +276,26 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         for (var i = 0; i < count; i++)
             entries.Add(r.Entry(i));
         return new AppendEntries(term, leaderId, prevLogIndex, prevLogTerm, entries, leaderCommit, sequence);
+    }
+
+    private static InstallSnapshot ReadInstallSnapshot(ref WireReader r)
+    {
+        var term = r.Long("term");
+        var leaderId = r.RequiredString("leader id");
+        var lastIncludedIndex = r.Long("last included index");
+        var lastIncludedTerm = r.Long("last included term");
+        var offset = NonNegative(ref r, "offset");
+        var done = r.Bool("done");
+        var data = r.Bytes("data").ToArray();
+        return new InstallSnapshot(term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, data, done);
+    }
+
+    /// <summary>A byte offset into a snapshot: a negative one is malformed (it would index before the file).</summary>
+    private static long NonNegative(ref WireReader r, string field)
+    {
+        var start = r.Position;
+        var value = r.Long(field);
+        return value >= 0 ? value : throw r.Malformed($"the {field} at byte offset {start} is negative ({value})");
     }
 
     private void WritePayload(WireWriter w, object? payload, string field)

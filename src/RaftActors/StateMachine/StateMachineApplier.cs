@@ -1,7 +1,10 @@
 using Akka.Actor;
 using Akka.Event;
+using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
+using RaftActors.Serialization;
+using RaftActors.Storage;
 
 namespace RaftActors.StateMachine;
 
@@ -12,35 +15,56 @@ namespace RaftActors.StateMachine;
 /// Client sessions live here because they are part of the replicated state: every node skips
 /// the same duplicates.
 /// </summary>
+/// <remarks>
+/// Snapshots (§7) are written and restored here too, with the state machine's state and the
+/// sessions as of the last entry applied: nothing is applied while one is written or restored
+/// (the mailbox waits), so the state is a consistent point in time, and the Raft actor keeps
+/// serving meanwhile. Once entries (or bytes of entries) applied since the last snapshot pass
+/// the threshold, the applier writes a snapshot into the storage, stages it, and hands it to the
+/// node, which saves it and compacts the log.
+/// </remarks>
 internal sealed class StateMachineApplier : ReceiveActor
 {
-    /// <summary>Results kept per client session, for retries of its most recent commands.</summary>
-    private const int RememberedResultsPerClient = 64;
-
     private readonly IRaftStateMachine _stateMachine;
+    private readonly IRaftStorage _storage;
+    private readonly SnapshotSettings _snapshots;
     private readonly Akka.Serialization.Serialization _serialization;
-    private readonly Dictionary<string, ClientSession> _sessions = new(StringComparer.Ordinal);
+    private readonly RaftProtocolSerializer _protocolSerializer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private long _lastApplied;
+    private ClientSessions _sessions = new();
+    private LogPosition _lastApplied;
+    private long _restoredThrough;
+    private long _entriesSinceSnapshot;
+    private long _bytesSinceSnapshot;
+    private bool _snapshotDue;
 
-    public StateMachineApplier(IRaftStateMachine stateMachine)
+    public StateMachineApplier(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots)
     {
         _stateMachine = stateMachine;
+        _storage = storage;
+        _snapshots = stateMachine is ISnapshotStateMachine ? snapshots : SnapshotSettings.Never;
         _serialization = Context.System.Serialization;
+        _protocolSerializer = RaftExtension.Get(Context.System).ProtocolSerializer;
         Receive<ApplyCommitted>(Apply);
         Receive<RunQuery>(Query);
+        ReceiveAsync<TakeSnapshot>(_ => TakeSnapshotAsync());
+        ReceiveAsync<RestoreLatestSnapshot>(_ => RestoreAsync());
     }
 
-    public static Props Props(IRaftStateMachine stateMachine) =>
-        Akka.Actor.Props.Create(() => new StateMachineApplier(stateMachine));
+    public static Props Props(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots) =>
+        Akka.Actor.Props.Create(() => new StateMachineApplier(stateMachine, storage, snapshots));
 
     private void Apply(ApplyCommitted batch)
     {
         foreach (var entry in batch.Entries)
         {
-            if (entry.Index != _lastApplied + 1)
-                throw new InvalidOperationException($"entry {entry.Index} applied after {_lastApplied}: the applier must see every index once, in order");
-            _lastApplied = entry.Index;
+            if (entry.Index <= _restoredThrough)
+                continue; // a snapshot restored in the meantime holds it already
+            if (entry.Index != _lastApplied.Index + 1)
+                throw new InvalidOperationException($"entry {entry.Index} applied after {_lastApplied.Index}: the applier must see every index once, in order");
+            _lastApplied = entry.Position;
+            _entriesSinceSnapshot++;
+            _bytesSinceSnapshot += entry.ApproximateSize;
             if (entry.Command is null)
                 continue; // a leader's no-op
             var reply = ApplyCommand(entry.Index, entry.Command);
@@ -48,25 +72,18 @@ internal sealed class StateMachineApplier : ReceiveActor
                 client.Tell(reply);
         }
 
-        Context.Parent.Tell(new AppliedThrough(_lastApplied));
+        Context.Parent.Tell(new AppliedThrough(_lastApplied.Index));
+        if (!_snapshotDue && _snapshots.IsDue(_entriesSinceSnapshot, _bytesSinceSnapshot))
+        {
+            _snapshotDue = true;
+            Self.Tell(TakeSnapshot.Instance);
+        }
     }
 
     private IClientReply ApplyCommand(long index, EntryCommand command)
     {
-        ClientSession? session = null;
-        if (command.ClientId is { } clientId)
-        {
-            session = _sessions.TryGetValue(clientId, out var known) ? known : _sessions[clientId] = new ClientSession();
-            if (session.Results.TryGetValue(command.Sequence, out var earlier))
-                return earlier; // a retry of a command already applied: its first result, no second effect
-            if (command.Sequence <= session.HighestSequence - RememberedResultsPerClient)
-            {
-                // It may have been applied long ago, its result since forgotten: not applied now,
-                // but whether it ever was cannot be told.
-                return new CommandOutcomeUnknown(
-                    $"command {command.Sequence} of client {clientId} is older than the last {RememberedResultsPerClient} this cluster remembers; it was not applied again");
-            }
-        }
+        if (command.ClientId is { } clientId && _sessions.Known(clientId, command.Sequence) is { } known)
+            return known;
 
         IClientReply reply;
         try
@@ -81,7 +98,8 @@ internal sealed class StateMachineApplier : ReceiveActor
             reply = new CommandFailed(index, e.Message);
         }
 
-        session?.Remember(command.Sequence, reply);
+        if (command.ClientId is not null)
+            _sessions.Remember(command.ClientId, command.Sequence, reply);
         return reply;
     }
 
@@ -97,26 +115,82 @@ internal sealed class StateMachineApplier : ReceiveActor
         }
     }
 
-    private sealed class ClientSession
+    /// <summary>Writes the state as of the last applied entry into a new snapshot, stages it, and hands it to the node.</summary>
+    private async Task TakeSnapshotAsync()
     {
-        public long HighestSequence { get; private set; }
-
-        public Dictionary<long, IClientReply> Results { get; } = new();
-
-        public void Remember(long sequence, IClientReply reply)
+        _snapshotDue = false;
+        if (_entriesSinceSnapshot == 0)
+            return; // nothing new since the last snapshot, taken or restored
+        var parent = Context.Parent;
+        var position = _lastApplied;
+        var sink = _storage.CreateSnapshot(position);
+        try
         {
-            Results[sequence] = reply;
-            if (sequence <= HighestSequence)
-                return;
-
-            // Forget what falls out of the window as it moves. Everything kept lies in the old
-            // window (previous highest - window, previous highest], so that is all there is to scan.
-            var forgetFrom = Math.Max(1, HighestSequence - RememberedResultsPerClient + 1);
-            var forgetTo = Math.Min(sequence - RememberedResultsPerClient, HighestSequence);
-            HighestSequence = sequence;
-            for (var old = forgetFrom; old <= forgetTo; old++)
-                Results.Remove(old);
+            await SnapshotContent.WriteAsync(sink.AsStream(), _sessions, _protocolSerializer, (ISnapshotStateMachine)_stateMachine, CancellationToken.None);
+            await sink.CompleteAsync();
         }
+        catch (Exception e)
+        {
+            sink.Dispose();
+            _log.Error(e, "Writing a snapshot through entry {0} failed; the log stays as it is until the next attempt", position.Index);
+            ResetSnapshotCounters();
+            return;
+        }
+
+        _log.Debug("Snapshot through entry {0} (term {1}) written: {2} bytes", position.Index, position.Term, sink.Length);
+        ResetSnapshotCounters();
+        parent.Tell(new SnapshotWritten(sink));
+    }
+
+    /// <summary>
+    /// Replaces the state machine's state and the sessions with the storage's latest snapshot
+    /// (Figure 13, rule 8): at start, and after a snapshot from the leader is saved.
+    /// </summary>
+    private async Task RestoreAsync()
+    {
+        var parent = Context.Parent;
+        if (_stateMachine is not ISnapshotStateMachine stateMachine)
+        {
+            parent.Tell(new StateMachineFailed(new NotSupportedException(
+                $"the state machine ({_stateMachine.GetType().FullName}) does not implement {nameof(ISnapshotStateMachine)}, so it cannot take the state of a snapshot")));
+            return;
+        }
+
+        LogPosition position;
+        try
+        {
+            var (snapshot, content) = _storage.OpenSnapshot();
+            position = snapshot;
+            await using (content)
+            {
+                var sessions = await SnapshotContent.ReadSessionsAsync(content, _protocolSerializer, CancellationToken.None);
+                await stateMachine.RestoreAsync(content, CancellationToken.None);
+                _sessions = sessions;
+            }
+        }
+        catch (Exception e)
+        {
+            // The state machine may be half restored: nothing can be applied to it safely.
+            parent.Tell(new StateMachineFailed(e));
+            return;
+        }
+
+        _log.Info("State machine restored from the snapshot through entry {0} (term {1})", position.Index, position.Term);
+        _lastApplied = position;
+        _restoredThrough = position.Index;
+        ResetSnapshotCounters();
+        parent.Tell(new AppliedThrough(position.Index));
+    }
+
+    private void ResetSnapshotCounters()
+    {
+        _entriesSinceSnapshot = 0;
+        _bytesSinceSnapshot = 0;
+    }
+
+    private sealed class TakeSnapshot
+    {
+        public static readonly TakeSnapshot Instance = new();
     }
 }
 
@@ -126,5 +200,17 @@ internal sealed record ApplyCommitted(IReadOnlyList<LogEntry> Entries, IReadOnly
 /// <summary>Runs a confirmed read after everything before it in the mailbox was applied.</summary>
 internal sealed record RunQuery(object Query, IActorRef Client);
 
+/// <summary>The state machine takes the state of the storage's latest snapshot (at start, or after installing one).</summary>
+internal sealed class RestoreLatestSnapshot
+{
+    public static readonly RestoreLatestSnapshot Instance = new();
+}
+
 /// <summary>The applier's progress, for the node's status.</summary>
 internal sealed record AppliedThrough(long Index);
+
+/// <summary>The applier wrote and staged a snapshot; the node now owns the sink (saves or discards it).</summary>
+internal sealed record SnapshotWritten(SnapshotSink Sink);
+
+/// <summary>The state machine could not restore a snapshot: it is in no state to apply anything.</summary>
+internal sealed record StateMachineFailed(Exception Error);

@@ -5,9 +5,15 @@ namespace RaftActors.Storage;
 /// <summary>CRC-32C (Castagnoli), hardware-accelerated where the CPU offers it.</summary>
 public static class Crc32C
 {
-    public static uint Compute(ReadOnlySpan<byte> data)
+    public static uint Compute(ReadOnlySpan<byte> data) => Append(0, data);
+
+    /// <summary>
+    /// The CRC of the data whose CRC so far is <paramref name="crc"/>, followed by
+    /// <paramref name="data"/>: a stream's CRC, piece by piece, starting from 0.
+    /// </summary>
+    public static uint Append(uint crc, ReadOnlySpan<byte> data)
     {
-        var crc = 0xFFFFFFFFu;
+        crc = ~crc;
         while (data.Length >= 8)
         {
             crc = BitOperations.Crc32C(crc, BitConverter.ToUInt64(data));

@@ -5,8 +5,9 @@ using RaftActors.Core;
 namespace RaftActors.Storage;
 
 /// <summary>
-/// Durable storage in a directory: the hard state in one small file, the log in a write-ahead
-/// log of append-only segment files (see <see cref="WriteAheadLog"/> for the format).
+/// Durable storage in a directory: the hard state in one small file, the latest snapshot in a
+/// checksummed file (see <see cref="SnapshotFile"/>), the log after it in a write-ahead log of
+/// append-only segment files (see <see cref="WriteAheadLog"/> for the format).
 /// </summary>
 /// <remarks>
 /// <para>The hard state file is replaced atomically: write a temporary file, fsync it, rename it
@@ -19,6 +20,16 @@ namespace RaftActors.Storage;
 /// ahead of the log (harmless: as if the node had only heard of the new term) but never log
 /// entries from a term the node has no durable record of. <see cref="Entries"/> and
 /// <see cref="HardState"/> change only once a write is durable.</para>
+/// <para>Snapshots (§7): <see cref="CreateSnapshot"/> writes one to a temporary file off any
+/// caller's thread; <see cref="SaveSnapshot"/>, in the write queue, renames it into place and
+/// fsyncs the directory before any later operation of the batch: <see cref="ResetLog"/> (a reset
+/// record in the WAL) or <see cref="CompactLog"/> (the entries leave memory and the segments the
+/// snapshot covers are deleted). At open the log is reconciled with the latest snapshot as
+/// Figure 13 says: if the log holds the snapshot's last entry (same index and term) or begins right
+/// after it, the entries after it stay; otherwise the log is reset to begin after it (a crash came
+/// between saving a received snapshot and resetting the log). A crash at any step leaves a store
+/// that opens to a consistent state: the old snapshot and log, or the new snapshot and the log
+/// after it.</para>
 /// <para>A log write that fails with an I/O error leaves the segment in a state only recovery
 /// may judge, so the store then refuses further writes; reopen it, as after a crash. A batch that
 /// breaks the log's contiguity is refused (ArgumentException) before anything is written, and
@@ -44,14 +55,21 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     private bool _disposed;
     private Exception? _failure;
 
+    // Snapshots completed by their writers and waiting for a SaveSnapshot; and the latest saved one,
+    // which readers open under the lock (a save deletes the one before).
+    private readonly Dictionary<LogPosition, FileSnapshotSink> _staged = new();
+    private readonly object _snapshotLock = new();
+    private LogPosition _snapshot;
+
     private volatile HardState _hardState;
     private volatile IReadOnlyList<LogEntry> _entries;
 
-    private FileRaftStorage(string directory, HardState hardState, LogBuffer log, WriteAheadLog wal, DiskSync sync)
+    private FileRaftStorage(string directory, HardState hardState, LogPosition snapshot, LogBuffer log, WriteAheadLog wal, DiskSync sync)
     {
         _directory = directory;
         _path = Path.Combine(directory, HardStateFileName);
         _hardState = hardState;
+        _snapshot = snapshot;
         _log = log;
         _entries = log.Snapshot();
         _wal = wal;
@@ -60,7 +78,25 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
 
     public HardState HardState => _hardState;
 
+    public LogPosition Snapshot
+    {
+        get
+        {
+            lock (_snapshotLock)
+                return _snapshot;
+        }
+    }
+
     public IReadOnlyList<LogEntry> Entries => _entries;
+
+    /// <summary>Write-ahead log segment files on disk (tests check that compaction deletes them).</summary>
+    internal int SegmentCount => _wal.SegmentCount;
+
+    /// <summary>
+    /// Test hook: called at each named step of saving a snapshot and compacting or resetting the
+    /// log; a hook that throws is a crash at that step (the store takes no more writes).
+    /// </summary>
+    internal Action<string>? Step { get; set; }
 
     /// <summary>fsync calls this store has made (files and directories): lets tests check group commit.</summary>
     internal long FsyncCount => _sync.Count;
@@ -81,9 +117,63 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         File.Delete(path + ".tmp"); // a crash between write and rename leaves only this behind
         var state = File.Exists(path) ? Decode(path, File.ReadAllBytes(path)) : HardState.Initial;
         var sync = new DiskSync(options.Fsync);
+        var snapshot = SnapshotFile.OpenLatest(directory);
         var log = new LogBuffer();
-        var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, sync);
-        return new FileRaftStorage(directory, state, log, wal, sync);
+        var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, sync, snapshot.Index);
+        if (snapshot != LogPosition.Empty && !FollowsOn(log, snapshot))
+        {
+            // Figure 13: the log neither holds the snapshot's last entry nor starts after it, so it
+            // is discarded (a crash came after a received snapshot was saved, before the reset).
+            wal.Write([WalRecord.Reset(snapshot.Index)], log.LastIndex);
+            log.ResetAfter(snapshot.Index);
+        }
+
+        return new FileRaftStorage(directory, state, snapshot, log, wal, sync);
+    }
+
+    /// <summary>Whether the stored log goes on from the snapshot: it starts right after it, or holds its last entry.</summary>
+    private static bool FollowsOn(LogBuffer log, LogPosition snapshot)
+    {
+        if (log.BaseIndex == snapshot.Index)
+            return true;
+        if (snapshot.Index <= log.BaseIndex || snapshot.Index > log.LastIndex)
+            return false;
+        return log.Snapshot()[(int)(snapshot.Index - log.BaseIndex - 1)].Term == snapshot.Term;
+    }
+
+    public SnapshotSink CreateSnapshot(LogPosition position)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new FileSnapshotSink(_directory, position, _sync, Stage, Unstage);
+    }
+
+    public (LogPosition Position, Stream Content) OpenSnapshot()
+    {
+        lock (_snapshotLock)
+        {
+            if (_snapshot == LogPosition.Empty)
+                throw new RaftStorageException($"{_directory}: there is no snapshot to read");
+            return (_snapshot, SnapshotFile.OpenContent(Path.Combine(_directory, SnapshotFile.FileName(_snapshot))));
+        }
+    }
+
+    private void Stage(FileSnapshotSink sink)
+    {
+        lock (_snapshotLock)
+        {
+            if (_staged.Remove(sink.Position, out var replaced) && replaced != sink)
+                replaced.Dispose(); // the same snapshot, staged twice (taken here and received): keep the later
+            _staged[sink.Position] = sink;
+        }
+    }
+
+    private void Unstage(FileSnapshotSink sink)
+    {
+        lock (_snapshotLock)
+        {
+            if (_staged.TryGetValue(sink.Position, out var staged) && staged == sink)
+                _staged.Remove(sink.Position);
+        }
     }
 
     public Task WriteAsync(StorageWrite write)
@@ -131,16 +221,17 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
                 $"{_directory}: an earlier write failed ({_failure.Message}); the store takes no more writes. " +
                 "Reopen it to recover what is durable", _failure);
 
-        var records = Plan(write.LogOperations);
+        var steps = Plan(write.LogOperations);
 
         // A failed hard state write leaves the old file in place (the rename is the commit), so
-        // the store may go on; a failed log write may leave a partial record that only recovery
-        // can judge, so the store stops taking writes.
+        // the store may go on; a failed log or snapshot write may leave files only recovery can
+        // judge, so the store stops taking writes.
         if (write.HardState is not null)
             Write(write.HardState);
         try
         {
-            _wal.Write(records, _log.Count);
+            foreach (var step in steps)
+                Run(step);
         }
         catch (Exception e)
         {
@@ -148,39 +239,49 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
             throw;
         }
 
-        if (records.Count == 0)
-            return;
-        foreach (var record in records)
-        {
-            if (record.Entry is { } entry)
-                _log.Append(entry);
-            else
-                _log.TruncateFrom(record.TruncateFrom);
-        }
-
-        _entries = _log.Snapshot();
+        if (steps.Count > 0)
+            _entries = _log.Snapshot();
     }
 
     /// <summary>
-    /// The records that carry out <paramref name="operations"/> on the current log, checked
-    /// before anything is written: entries follow on without gaps and can be encoded.
-    /// Truncations that delete nothing are left out.
+    /// The steps that carry out <paramref name="operations"/> on the current log, checked before
+    /// anything is written: entries follow on without gaps and can be encoded, a snapshot to save
+    /// is staged and newer than the latest, compaction and resets stay within what a snapshot
+    /// covers. Consecutive WAL records travel in one step (one fsync); truncations that delete
+    /// nothing are left out.
     /// </summary>
-    private List<WalRecord> Plan(IReadOnlyList<LogOperation> operations)
+    private List<object> Plan(IReadOnlyList<LogOperation> operations)
     {
+        var steps = new List<object>();
         var records = new List<WalRecord>();
-        long count = _log.Count;
+        var baseIndex = _log.BaseIndex;
+        var lastIndex = _log.LastIndex;
+        var snapshot = Snapshot;
+
+        void Record(WalRecord record)
+        {
+            if (records.Count == 0)
+                steps.Add(records = new List<WalRecord>());
+            records.Add(record);
+        }
+
+        void Other(object step)
+        {
+            steps.Add(step);
+            records = new List<WalRecord>();
+        }
+
         foreach (var operation in operations)
         {
             switch (operation)
             {
                 case TruncateLog truncate:
-                    if (truncate.FromIndex < 1)
-                        throw new ArgumentException($"cannot truncate from index {truncate.FromIndex}");
-                    if (truncate.FromIndex <= count)
+                    if (truncate.FromIndex <= baseIndex)
+                        throw new ArgumentException($"cannot truncate from index {truncate.FromIndex}: the log starts after {baseIndex}");
+                    if (truncate.FromIndex <= lastIndex)
                     {
-                        records.Add(WalRecord.Truncate(truncate.FromIndex));
-                        count = truncate.FromIndex - 1;
+                        Record(WalRecord.Truncate(truncate.FromIndex));
+                        lastIndex = truncate.FromIndex - 1;
                     }
 
                     break;
@@ -188,21 +289,82 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
                     foreach (var entry in append.Entries)
                     {
                         ArgumentNullException.ThrowIfNull(entry);
-                        if (entry.Index != count + 1)
-                            throw new ArgumentException($"entry {entry.Index} does not follow the last stored entry {count}");
+                        if (entry.Index != lastIndex + 1)
+                            throw new ArgumentException($"entry {entry.Index} does not follow the last stored entry {lastIndex}");
                         if (WriteAheadLog.RecordSize(WalRecord.Append(entry)) - WriteAheadLog.RecordHeaderSize > WriteAheadLog.MaxRecordLength)
                             throw new ArgumentException($"entry {entry.Index} is larger than a log record holds ({WriteAheadLog.MaxRecordLength} bytes)");
-                        records.Add(WalRecord.Append(entry));
-                        count++;
+                        Record(WalRecord.Append(entry));
+                        lastIndex++;
                     }
 
+                    break;
+                case SaveSnapshot save:
+                    if (save.Position.Index <= snapshot.Index)
+                        throw new ArgumentException($"the snapshot through {save.Position.Index} is not newer than the latest, through {snapshot.Index}");
+                    lock (_snapshotLock)
+                        Other(_staged.GetValueOrDefault(save.Position) ?? throw new ArgumentException($"no snapshot through {save.Position.Index} (term {save.Position.Term}) is staged"));
+                    snapshot = save.Position;
+                    break;
+                case CompactLog compact:
+                    if (compact.ThroughIndex > snapshot.Index || compact.ThroughIndex > lastIndex)
+                        throw new ArgumentException($"cannot compact through {compact.ThroughIndex}: the snapshot covers {snapshot.Index}, the log ends at {lastIndex}");
+                    Other(compact);
+                    baseIndex = Math.Max(baseIndex, compact.ThroughIndex);
+                    break;
+                case ResetLog reset:
+                    if (reset.AfterIndex > snapshot.Index)
+                        throw new ArgumentException($"cannot reset the log to after {reset.AfterIndex}: the snapshot covers only {snapshot.Index}");
+                    Record(WalRecord.Reset(reset.AfterIndex));
+                    baseIndex = lastIndex = reset.AfterIndex;
                     break;
                 default:
                     throw new ArgumentException($"unknown log operation {operation}");
             }
         }
 
-        return records;
+        return steps;
+    }
+
+    private void Run(object step)
+    {
+        switch (step)
+        {
+            case List<WalRecord> records:
+                Step?.Invoke("wal.write");
+                _wal.Write(records, _log.LastIndex);
+                foreach (var record in records)
+                    record.ApplyTo(_log);
+                break;
+            case FileSnapshotSink staged:
+                Save(staged);
+                break;
+            case CompactLog compact:
+                Step?.Invoke("compact.memory");
+                _log.CompactThrough(compact.ThroughIndex);
+                if (_wal.DeleteSegmentsThrough(compact.ThroughIndex) > 0)
+                    Step?.Invoke("compact.segments-deleted");
+                break;
+        }
+    }
+
+    /// <summary>Renames a staged snapshot into place and makes the rename durable; then the older snapshots go.</summary>
+    private void Save(FileSnapshotSink staged)
+    {
+        Step?.Invoke("snapshot.staged");
+        var path = Path.Combine(_directory, SnapshotFile.FileName(staged.Position));
+        lock (_snapshotLock)
+        {
+            staged.SaveAs(path);
+            _staged.Remove(staged.Position);
+        }
+
+        Step?.Invoke("snapshot.renamed");
+        _sync.Directory(_directory);
+        lock (_snapshotLock)
+            _snapshot = staged.Position;
+        Step?.Invoke("snapshot.saved");
+        foreach (var (_, older) in SnapshotFile.List(_directory).Where(f => f.Position.Index < staged.Position.Index))
+            File.Delete(older);
     }
 
     private void Write(HardState state)

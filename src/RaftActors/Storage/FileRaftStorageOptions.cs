@@ -3,8 +3,12 @@ namespace RaftActors.Storage;
 /// <summary>Tuning of a <see cref="FileRaftStorage"/>.</summary>
 public sealed record FileRaftStorageOptions
 {
-    /// <summary>64 MiB: few files for a long log, yet small enough to drop whole ones after a snapshot.</summary>
-    public const long DefaultSegmentSize = 64L * 1024 * 1024;
+    /// <summary>
+    /// 16 MiB: few files for a long log, yet small enough that compaction, which deletes only
+    /// whole segments a snapshot covers, keeps a node's disk bounded tightly (the segment being
+    /// written is never deleted).
+    /// </summary>
+    public const long DefaultSegmentSize = 16L * 1024 * 1024;
 
     /// <summary>The smallest segment size accepted: a segment header and one small record.</summary>
     public const long MinimumSegmentSize = 64;

@@ -3,17 +3,24 @@ using RaftActors.Core;
 namespace RaftActors.Storage;
 
 /// <summary>
-/// A node's stable storage: the hard state (term, vote) and the log. A store is opened, and
-/// its contents checked, before the node starts, so the node reads its durable state without
-/// touching the disk. Writes are asynchronous and issued one at a time, in order; the node
-/// waits for a write's completion before it sends anything that depends on it.
+/// A node's stable storage: the hard state (term, vote), the latest snapshot and the log after it.
+/// A store is opened, and its contents checked, before the node starts, so the node reads its
+/// durable state without touching the disk. Writes are asynchronous and issued one at a time, in
+/// order; the node waits for a write's completion before it sends anything that depends on it.
 /// </summary>
 public interface IRaftStorage
 {
     /// <summary>The hard state as of the last completed write (or as loaded when opened).</summary>
     HardState HardState { get; }
 
-    /// <summary>The durable log as of the last completed write: entries 1..n, contiguous.</summary>
+    /// <summary>The last entry the latest durable snapshot covers; <see cref="LogPosition.Empty"/> before the first.</summary>
+    LogPosition Snapshot { get; }
+
+    /// <summary>
+    /// The durable log as of the last completed write: contiguous entries, from 1 until a snapshot
+    /// lets the log drop a prefix. The first entry is then at most one past <see cref="Snapshot"/>'s
+    /// index; entries at or before it may stay (kept for followers that lag a little).
+    /// </summary>
     IReadOnlyList<LogEntry> Entries { get; }
 
     /// <summary>
@@ -21,6 +28,21 @@ public interface IRaftStorage
     /// completes once all of it is on stable storage (one fsync for the whole batch).
     /// </summary>
     Task WriteAsync(StorageWrite write);
+
+    /// <summary>
+    /// Starts a snapshot that covers the log through <paramref name="position"/>: its content is
+    /// written to the sink, <see cref="SnapshotSink.CompleteAsync"/> makes it durable and stages it,
+    /// and a later write with <see cref="SaveSnapshot"/> makes it the latest. Nothing touches the
+    /// disk before the first write to the sink; a sink disposed before it is saved leaves nothing.
+    /// </summary>
+    SnapshotSink CreateSnapshot(LogPosition position);
+
+    /// <summary>
+    /// Opens the latest durable snapshot's content for reading (a seekable stream the caller
+    /// disposes), and says which snapshot it is. A snapshot saved later does not disturb it.
+    /// </summary>
+    /// <exception cref="RaftStorageException">There is no snapshot, or it cannot be read.</exception>
+    (LogPosition Position, Stream Content) OpenSnapshot();
 }
 
 /// <summary>One group-committed batch of changes to stable storage.</summary>
@@ -29,7 +51,7 @@ public sealed record StorageWrite(HardState? HardState, IReadOnlyList<LogOperati
     public static StorageWrite OfHardState(HardState state) => new(state, []);
 }
 
-/// <summary>A change to the stored log.</summary>
+/// <summary>A change to the stored log (or to the snapshot that comes before it).</summary>
 public abstract record LogOperation;
 
 /// <summary>Deletes the entry at <paramref name="FromIndex"/> and every entry after it.</summary>
@@ -38,49 +60,59 @@ public sealed record TruncateLog(long FromIndex) : LogOperation;
 /// <summary>Appends entries that follow the current last entry, without gaps.</summary>
 public sealed record AppendToLog(IReadOnlyList<LogEntry> Entries) : LogOperation;
 
-/// <summary>Applies log operations to an in-memory copy of a log, checking that it stays contiguous.</summary>
+/// <summary>Makes the snapshot staged for <paramref name="Position"/> the latest; older snapshots are deleted.</summary>
+public sealed record SaveSnapshot(LogPosition Position) : LogOperation;
+
+/// <summary>Deletes the entries through <paramref name="ThroughIndex"/>, which a saved snapshot covers; those after it stay.</summary>
+public sealed record CompactLog(long ThroughIndex) : LogOperation;
+
+/// <summary>Deletes every entry: the log continues after <paramref name="AfterIndex"/>, a saved snapshot's last entry.</summary>
+public sealed record ResetLog(long AfterIndex) : LogOperation;
+
+/// <summary>The mapping of the protocol's log changes to stored log operations.</summary>
 public static class LogOperations
 {
     /// <summary>The storage operations that make a write's log changes durable, in order.</summary>
-    public static IReadOnlyList<LogOperation> Of(IEnumerable<PersistEntries> changes)
+    public static IReadOnlyList<LogOperation> Of(IEnumerable<LogChange> changes)
     {
         var operations = new List<LogOperation>();
         foreach (var change in changes)
         {
-            if (change.TruncateFrom != AppendDecision.NoTruncation)
-                operations.Add(new TruncateLog(change.TruncateFrom));
-            if (change.Entries.Count > 0)
-                operations.Add(new AppendToLog(change.Entries));
+            switch (change)
+            {
+                case PersistEntries persist:
+                    if (persist.TruncateFrom != AppendDecision.NoTruncation)
+                        operations.Add(new TruncateLog(persist.TruncateFrom));
+                    if (persist.Entries.Count > 0)
+                        operations.Add(new AppendToLog(persist.Entries));
+                    break;
+                case PersistSnapshot snapshot:
+                    operations.Add(new SaveSnapshot(snapshot.Snapshot));
+                    operations.Add(snapshot.DiscardLog ? new ResetLog(snapshot.Snapshot.Index) : new CompactLog(snapshot.CompactThrough));
+                    break;
+                default:
+                    throw new ArgumentException($"unknown log change {change}");
+            }
         }
 
         return operations;
     }
 
+    /// <summary>Applies log operations to an in-memory copy of a log of entries 1..n, checking that it stays contiguous (no compaction).</summary>
     public static void ApplyTo(List<LogEntry> entries, IEnumerable<LogOperation> operations)
     {
+        var log = new LogBuffer();
+        foreach (var entry in entries)
+            log.Append(entry);
         foreach (var operation in operations)
         {
-            switch (operation)
-            {
-                case TruncateLog truncate:
-                    if (truncate.FromIndex < 1)
-                        throw new ArgumentException($"cannot truncate from index {truncate.FromIndex}");
-                    if (truncate.FromIndex <= entries.Count)
-                        entries.RemoveRange((int)truncate.FromIndex - 1, entries.Count - (int)truncate.FromIndex + 1);
-                    break;
-                case AppendToLog append:
-                    foreach (var entry in append.Entries)
-                    {
-                        if (entry.Index != entries.Count + 1)
-                            throw new ArgumentException($"entry {entry.Index} does not follow the last stored entry {entries.Count}");
-                        entries.Add(entry);
-                    }
-
-                    break;
-                default:
-                    throw new ArgumentException($"unknown log operation {operation}");
-            }
+            if (operation is CompactLog or ResetLog or SaveSnapshot)
+                throw new ArgumentException($"a list of entries 1..n cannot hold a compacted log ({operation}); use a {nameof(LogBuffer)}");
+            log.Apply(operation);
         }
+
+        entries.Clear();
+        entries.AddRange(log.Snapshot());
     }
 }
 

@@ -7,12 +7,39 @@ using RaftActors.Serialization;
 
 namespace RaftActors.Storage;
 
-/// <summary>One change to the log as written to the WAL: an entry, or a truncation.</summary>
-internal readonly record struct WalRecord(LogEntry? Entry, long TruncateFrom)
+/// <summary>One change to the log as written to the WAL: an entry, a truncation, or a reset after a snapshot.</summary>
+internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index)
 {
-    public static WalRecord Append(LogEntry entry) => new(entry, 0);
+    public static WalRecord Append(LogEntry entry) => new(WriteAheadLog.EntryRecord, entry, entry.Index);
 
-    public static WalRecord Truncate(long fromIndex) => new(null, fromIndex);
+    public static WalRecord Truncate(long fromIndex) => new(WriteAheadLog.TruncateRecord, null, fromIndex);
+
+    public static WalRecord Reset(long afterIndex) => new(WriteAheadLog.ResetRecord, null, afterIndex);
+
+    /// <summary>The log's last index after this record, given the last index before it.</summary>
+    public long LastIndexAfter(long lastIndexBefore) => Type switch
+    {
+        WriteAheadLog.EntryRecord => Index,
+        WriteAheadLog.TruncateRecord => Math.Min(lastIndexBefore, Index - 1),
+        _ => Index,
+    };
+
+    /// <summary>Carries the record out on the in-memory log.</summary>
+    public void ApplyTo(LogBuffer log)
+    {
+        switch (Type)
+        {
+            case WriteAheadLog.EntryRecord:
+                log.Append(Entry!);
+                break;
+            case WriteAheadLog.TruncateRecord:
+                log.TruncateFrom(Index);
+                break;
+            default:
+                log.ResetAfter(Index);
+                break;
+        }
+    }
 }
 
 /// <summary>
@@ -23,17 +50,24 @@ internal readonly record struct WalRecord(LogEntry? Entry, long TruncateFrom)
 /// <para>A segment starts with a 32-byte header, then records back to back. All integers are
 /// little-endian.</para>
 /// <code>
-/// header  magic "RAFTWAL\x01" (8) | sequence u64 (8) | entries before this segment i64 (8)
+/// header  magic "RAFTWAL\x01" (8) | sequence u64 (8) | last index before this segment i64 (8)
 ///         | reserved u32 = 0 (4) | crc32c of the previous 28 bytes (4)
 /// record  length u32 (4) | crc32c u32 (4) of type+payload | type u8 (1) | payload (length - 1)
 ///         type 1, entry:    payload = <see cref="LogEntryFormat"/> encoding of the entry
 ///         type 2, truncate: payload = fromIndex i64 (8); entries fromIndex.. are deleted
+///         type 3, reset:    payload = afterIndex i64 (8); every entry is deleted, and the log
+///                           continues after afterIndex (a snapshot's last entry)
 /// </code>
-/// <para>Segments are numbered consecutively from 1 (zero-padded to 16 digits). A new segment is
-/// made complete on the side (<c>.tmp</c>, fsync, rename, fsync of the directory) and only after
-/// the previous one is fsynced, so every segment but the last ends on a whole record, and only
-/// the last can hold a torn write. Its header's "entries before" is the log's length where it
-/// begins: replay checks it, and it lets a future snapshot drop whole segments.</para>
+/// <para>Segments are numbered consecutively (zero-padded to 16 digits), from 1 until compaction
+/// deletes the oldest. A new segment is made complete on the side (<c>.tmp</c>, fsync, rename,
+/// fsync of the directory) and only after the previous one is fsynced, so every segment but the
+/// last ends on a whole record, and only the last can hold a torn write. Its header's "last index
+/// before" is the log's last index where it begins: replay checks it, and replay starts there when
+/// the segments before were deleted. Once a snapshot covers every entry of the segments before
+/// segment k (the "last index before" of k is at most the snapshot's index), compaction deletes
+/// them, oldest first. A crash can leave some of them behind (deletions are not fsynced one by
+/// one): at open, the log is the last run of consecutive segments, and older leftovers are
+/// deleted, provided a snapshot covers everything before the run.</para>
 /// <para>Recovery reads every record and checks its checksum. In the last segment, a damaged or
 /// incomplete record with no valid record anywhere after it is a write cut short by a crash:
 /// it and everything after it are cut off. Any other damage, and records that pass their
@@ -47,6 +81,7 @@ internal sealed partial class WriteAheadLog : IDisposable
     public const int MaxRecordLength = 1 << 30;
     public const byte EntryRecord = 1;
     public const byte TruncateRecord = 2;
+    public const byte ResetRecord = 3;
 
     // Bytes buffered in memory before they are written (not yet fsynced) to the segment.
     private const int FlushThreshold = 1 << 20;
@@ -58,19 +93,26 @@ internal sealed partial class WriteAheadLog : IDisposable
     private readonly DiskSync _sync;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
 
+    // Every segment, oldest first, with the log's last index where it begins.
+    private readonly List<(long Sequence, long LastIndexBefore)> _segments;
+
     private long _sequence;        // the last segment's number; 0 while there is none
     private long _length;          // bytes of the last segment written so far
     private bool _unsynced;        // the last segment has writes not yet fsynced
     private FileStream? _segment;  // the last segment, opened at its first write
 
-    private WriteAheadLog(string directory, long segmentSize, DiskSync sync, long sequence, long length)
+    private WriteAheadLog(string directory, long segmentSize, DiskSync sync, List<(long Sequence, long LastIndexBefore)> segments, long length)
     {
         _directory = directory;
         _segmentSize = segmentSize;
         _sync = sync;
-        _sequence = sequence;
+        _segments = segments;
+        _sequence = segments.Count == 0 ? 0 : segments[^1].Sequence;
         _length = length;
     }
+
+    /// <summary>Segment files on disk now.</summary>
+    public int SegmentCount => _segments.Count;
 
     public static string SegmentFileName(long sequence) =>
         $"wal-{sequence.ToString("D16", CultureInfo.InvariantCulture)}.log";
@@ -87,47 +129,62 @@ internal sealed partial class WriteAheadLog : IDisposable
             .OrderBy(f => f.Item1)
             .ToList();
 
-    /// <summary>Recovers the log in <paramref name="directory"/> into <paramref name="log"/> (which must be empty).</summary>
-    /// <exception cref="RaftStorageException">The log is damaged; the message names the file and byte offset.</exception>
-    public static WriteAheadLog Open(string directory, long segmentSize, LogBuffer log, DiskSync sync)
+    /// <summary>
+    /// Recovers the log in <paramref name="directory"/> into <paramref name="log"/> (which must be
+    /// empty). The log may start after an entry only when <paramref name="snapshotIndex"/>, the
+    /// latest snapshot's last entry, covers everything before.
+    /// </summary>
+    /// <exception cref="RaftStorageException">The log is damaged or has a hole; the message names the file and byte offset.</exception>
+    public static WriteAheadLog Open(string directory, long segmentSize, LogBuffer log, DiskSync sync, long snapshotIndex)
     {
         foreach (var leftover in Directory.EnumerateFiles(directory, "wal-*.log.tmp"))
             File.Delete(leftover); // a segment whose creation did not finish; it held no records
 
-        var segments = ListSegments(directory);
+        var all = ListSegments(directory);
+        var runStart = all.Count - 1;
+        while (runStart > 0 && all[runStart - 1].Sequence == all[runStart].Sequence - 1)
+            runStart--;
+        var segments = new List<(long Sequence, long LastIndexBefore)>();
         long lastLength = 0;
-        for (var i = 0; i < segments.Count; i++)
+        for (var i = Math.Max(runStart, 0); i < all.Count; i++)
         {
-            var (sequence, path) = segments[i];
-            if (i > 0 && sequence != segments[i - 1].Sequence + 1)
-                throw new RaftStorageException(
-                    $"{Path.Combine(directory, SegmentFileName(segments[i - 1].Sequence + 1))}: missing; the log jumps from " +
-                    $"{Path.GetFileName(segments[i - 1].Path)} to {Path.GetFileName(path)} and the store will not open");
-            if (i == 0 && sequence != 1)
-                throw new RaftStorageException(
-                    $"{Path.Combine(directory, SegmentFileName(1))}: missing; the log starts at {Path.GetFileName(path)} " +
-                    "(segments are never dropped before snapshots exist) and the store will not open");
-
+            var (sequence, path) = all[i];
             var bytes = File.ReadAllBytes(path);
-            var isLast = i == segments.Count - 1;
-            var end = Replay(path, sequence, bytes, isLast, log);
+            var lastIndexBefore = ReadHeader(path, sequence, bytes);
+            if (segments.Count == 0)
+            {
+                if (lastIndexBefore > snapshotIndex)
+                    throw new RaftStorageException(
+                        $"{Path.Combine(directory, SegmentFileName(sequence - 1))}: missing; the log resumes in {Path.GetFileName(path)} after entry " +
+                        $"{lastIndexBefore}, but {(snapshotIndex == 0 ? "there is no snapshot" : $"the latest snapshot covers entries only through {snapshotIndex}")}, " +
+                        "so entries are lost and the store will not open");
+                log.ResetAfter(lastIndexBefore);
+            }
+            else if (lastIndexBefore != log.LastIndex)
+            {
+                throw new RaftStorageException(
+                    $"{path}: at byte offset 16 the segment header says it starts after entry {lastIndexBefore}, but the log " +
+                    $"before it ends at entry {log.LastIndex}; the store will not open");
+            }
+
+            var end = Replay(path, bytes, isLast: i == all.Count - 1, log);
             if (end < bytes.Length)
                 CutTornTail(path, end, sync);
+            segments.Add((sequence, lastIndexBefore));
             lastLength = end;
         }
 
-        return new WriteAheadLog(directory, segmentSize, sync, segments.Count == 0 ? 0 : segments[^1].Sequence, lastLength);
+        // Older segments, cut off from the run by a gap, are what a compaction interrupted by a
+        // crash did not delete: the snapshot covers them (checked above).
+        for (var i = 0; i < runStart; i++)
+            File.Delete(all[i].Path);
+
+        return new WriteAheadLog(directory, segmentSize, sync, segments, lastLength);
     }
 
     /// <summary>Replays one segment into <paramref name="log"/>; returns where its valid records end.</summary>
-    private static long Replay(string path, long sequence, byte[] bytes, bool isLast, LogBuffer log)
+    private static long Replay(string path, byte[] bytes, bool isLast, LogBuffer log)
     {
-        var entriesBefore = ReadHeader(path, sequence, bytes);
-        if (entriesBefore != log.Count)
-            throw new RaftStorageException(
-                $"{path}: at byte offset 16 the segment header says it starts after entry {entriesBefore}, but the log " +
-                $"before it holds {log.Count} entries; the store will not open");
-
         var offset = SegmentHeaderSize;
         while (offset < bytes.Length)
         {
@@ -165,10 +222,10 @@ internal sealed partial class WriteAheadLog : IDisposable
         var stored = BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
         if (stored != sequence)
             throw new RaftStorageException($"{path}: the header at byte offset 8 says segment {stored}, the file name says {sequence}; the store will not open");
-        var entriesBefore = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
-        if (entriesBefore < 0 || BinaryPrimitives.ReadUInt32LittleEndian(header[24..]) != 0)
+        var lastIndexBefore = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
+        if (lastIndexBefore < 0 || BinaryPrimitives.ReadUInt32LittleEndian(header[24..]) != 0)
             throw new RaftStorageException($"{path}: inconsistent segment header at byte offset 16; the store will not open");
-        return entriesBefore;
+        return lastIndexBefore;
     }
 
     private static void ApplyRecord(string path, long offset, byte type, ReadOnlySpan<byte> payload, LogBuffer log)
@@ -187,19 +244,29 @@ internal sealed partial class WriteAheadLog : IDisposable
                         $"{path}: the record at byte offset {offset} passes its checksum but holds no valid log entry ({e.Message}); the store will not open", e);
                 }
 
-                if (entry.Index != log.Count + 1L)
+                if (entry.Index != log.LastIndex + 1)
                     throw new RaftStorageException(
-                        $"{path}: entry out of sequence at byte offset {offset}: index {entry.Index} where {log.Count + 1} comes next; the store will not open");
+                        $"{path}: entry out of sequence at byte offset {offset}: index {entry.Index} where {log.LastIndex + 1} comes next; the store will not open");
                 log.Append(entry);
                 break;
             case TruncateRecord:
+                // A truncation may reach before the first segment kept: compaction deleted the
+                // entries it cut, and the log restarts below them (a snapshot covers them).
                 var from = payload.Length == 8 ? BinaryPrimitives.ReadInt64LittleEndian(payload) : -1;
-                if (from < 1 || from > log.Count)
+                if (from < 1 || from > log.LastIndex)
                     throw new RaftStorageException(
                         $"{path}: impossible truncation at byte offset {offset}: " +
-                        (payload.Length == 8 ? $"from index {from} of a log with {log.Count} entries" : $"payload of {payload.Length} bytes") +
+                        (payload.Length == 8 ? $"from index {from} of a log ending at {log.LastIndex}" : $"payload of {payload.Length} bytes") +
                         "; the store will not open");
                 log.TruncateFrom(from);
+                break;
+            case ResetRecord:
+                var after = payload.Length == 8 ? BinaryPrimitives.ReadInt64LittleEndian(payload) : -1;
+                if (after < 0)
+                    throw new RaftStorageException(
+                        $"{path}: impossible reset at byte offset {offset}: " +
+                        (payload.Length == 8 ? $"after index {after}" : $"payload of {payload.Length} bytes") + "; the store will not open");
+                log.ResetAfter(after);
                 break;
             default:
                 throw new RaftStorageException(
@@ -213,7 +280,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         for (var at = start; at <= bytes.Length - RecordHeaderSize - 1; at++)
         {
             if (ReadRecord(bytes.AsSpan(at), out var type, out _, out _, out _) == RecordStatus.Valid &&
-                type is EntryRecord or TruncateRecord)
+                type is EntryRecord or TruncateRecord or ResetRecord)
                 return true;
         }
 
@@ -292,11 +359,15 @@ internal sealed partial class WriteAheadLog : IDisposable
         writer.Advance(RecordHeaderSize + 1 + payload);
     }
 
-    internal static void WriteTruncateRecord(IBufferWriter<byte> writer, long fromIndex)
+    internal static void WriteTruncateRecord(IBufferWriter<byte> writer, long fromIndex) => WriteIndexRecord(writer, TruncateRecord, fromIndex);
+
+    internal static void WriteResetRecord(IBufferWriter<byte> writer, long afterIndex) => WriteIndexRecord(writer, ResetRecord, afterIndex);
+
+    private static void WriteIndexRecord(IBufferWriter<byte> writer, byte type, long index)
     {
         var span = writer.GetSpan(RecordHeaderSize + 9);
-        span[RecordHeaderSize] = TruncateRecord;
-        BinaryPrimitives.WriteInt64LittleEndian(span[(RecordHeaderSize + 1)..], fromIndex);
+        span[RecordHeaderSize] = type;
+        BinaryPrimitives.WriteInt64LittleEndian(span[(RecordHeaderSize + 1)..], index);
         Seal(span, 9);
         writer.Advance(RecordHeaderSize + 9);
     }
@@ -310,12 +381,12 @@ internal sealed partial class WriteAheadLog : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(record[4..], Crc32C.Compute(record.Slice(RecordHeaderSize, length)));
     }
 
-    internal static byte[] SegmentHeader(long sequence, long entriesBefore)
+    internal static byte[] SegmentHeader(long sequence, long lastIndexBefore)
     {
         var header = new byte[SegmentHeaderSize];
         SegmentMagic.CopyTo(header);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), sequence);
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), entriesBefore);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), lastIndexBefore);
         BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(28), Crc32C.Compute(header.AsSpan(0, 28)));
         return header;
     }
@@ -323,16 +394,16 @@ internal sealed partial class WriteAheadLog : IDisposable
     /// <summary>
     /// Writes <paramref name="records"/> after the last segment's end and makes them durable
     /// with one fsync of the segment (more only when the batch fills a segment and a new one
-    /// begins). <paramref name="entriesBefore"/> is the log's length before the batch.
+    /// begins). <paramref name="lastIndexBefore"/> is the log's last index before the batch.
     /// </summary>
-    public void Write(IReadOnlyList<WalRecord> records, long entriesBefore)
+    public void Write(IReadOnlyList<WalRecord> records, long lastIndexBefore)
     {
         if (records.Count == 0)
             return;
-        var count = entriesBefore;
+        var lastIndex = lastIndexBefore;
         _buffer.ResetWrittenCount();
         if (_sequence == 0)
-            StartSegment(1, count);
+            StartSegment(1, lastIndex);
 
         foreach (var record in records)
         {
@@ -340,25 +411,50 @@ internal sealed partial class WriteAheadLog : IDisposable
             if (used > SegmentHeaderSize && used + RecordSize(record) > _segmentSize)
             {
                 Sync();
-                StartSegment(_sequence + 1, count);
+                StartSegment(_sequence + 1, lastIndex);
             }
 
-            if (record.Entry is { } entry)
+            switch (record.Type)
             {
-                WriteEntryRecord(_buffer, entry);
-                count++;
-            }
-            else
-            {
-                WriteTruncateRecord(_buffer, record.TruncateFrom);
-                count = record.TruncateFrom - 1;
+                case EntryRecord:
+                    WriteEntryRecord(_buffer, record.Entry!);
+                    break;
+                case TruncateRecord:
+                    WriteTruncateRecord(_buffer, record.Index);
+                    break;
+                default:
+                    WriteResetRecord(_buffer, record.Index);
+                    break;
             }
 
+            lastIndex = record.LastIndexAfter(lastIndex);
             if (_buffer.WrittenCount >= FlushThreshold)
                 Flush();
         }
 
         Sync();
+    }
+
+    /// <summary>
+    /// Deletes the oldest segments while a snapshot covers everything in them: segment k goes when
+    /// segment k+1 begins after an entry at or before <paramref name="throughIndex"/>. The last
+    /// segment always stays. Oldest first, so that a crash midway leaves the newer ones.
+    /// </summary>
+    /// <returns>How many segments were deleted.</returns>
+    public int DeleteSegmentsThrough(long throughIndex)
+    {
+        var deleted = 0;
+        while (_segments.Count > 1 && _segments[1].LastIndexBefore <= throughIndex)
+        {
+            File.Delete(Path.Combine(_directory, SegmentFileName(_segments[0].Sequence)));
+            _segments.RemoveAt(0);
+            deleted++;
+        }
+
+        if (deleted > 0)
+            _sync.Directory(_directory);
+
+        return deleted;
     }
 
     /// <summary>Writes the buffered bytes to the last segment, without fsync.</summary>
@@ -390,13 +486,13 @@ internal sealed partial class WriteAheadLog : IDisposable
     /// Makes segment <paramref name="sequence"/> exist, complete with its header, or not at all:
     /// written and fsynced as a temporary file, renamed, and the directory fsynced.
     /// </summary>
-    private void StartSegment(long sequence, long entriesBefore)
+    private void StartSegment(long sequence, long lastIndexBefore)
     {
         var path = Path.Combine(_directory, SegmentFileName(sequence));
         var temporary = path + ".tmp";
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            file.Write(SegmentHeader(sequence, entriesBefore));
+            file.Write(SegmentHeader(sequence, lastIndexBefore));
             _sync.File(file);
         }
 
@@ -405,6 +501,7 @@ internal sealed partial class WriteAheadLog : IDisposable
 
         _segment?.Dispose();
         _segment = null;
+        _segments.Add((sequence, lastIndexBefore));
         _sequence = sequence;
         _length = SegmentHeaderSize;
         _unsynced = false;

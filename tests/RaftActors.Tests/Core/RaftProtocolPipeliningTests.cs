@@ -169,10 +169,15 @@ public class RaftProtocolPipeliningTests
         Assert.Equal((6L, 5L), (backedUp[0].PrevLogIndex, backedUp[0].PrevLogTerm));
     }
 
-    // A refusal of the current pipeline that arrives after an acknowledgement (the follower lost
-    // an entry in between, say) restarts no lower than what it acknowledged.
-    [Fact]
-    public void ARestartNeverGoesBelowWhatTheFollowerAcknowledged()
+    // A refusal saying the follower's log ends before what it acknowledged. Answering a message
+    // sent before the acknowledgement (the network reordered them), it is old news: the leader
+    // restarts no lower than what was acknowledged. Answering one sent after it, it means the
+    // follower lost its disk (a follower never drops what it matched): the leader forgets the match
+    // and resumes where the follower stands — going on above the match would be refused forever.
+    [Theory]
+    [InlineData(1, 0, 3)] // match 3 from the second message; the first refused: resume after 3
+    [InlineData(0, 1, 0)] // match 2 from the first message; the second refused: resume from the start
+    public void ARestartNeverGoesBelowWhatTheFollowerAcknowledged_UnlessItLostItsDisk(int acknowledged, int refused, long resumedAfter)
     {
         var leader = LeaderWithCommittedNoop(term: 1, limits: OneEntryThreeInFlight);
         for (var i = 0; i < 3; i++)
@@ -180,12 +185,12 @@ public class RaftProtocolPipeliningTests
         leader.Replicate();
         var pipeline = AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message).ToList();
 
-        leader.Step(Ack("n2", pipeline[0])); // match 2
+        leader.Step(Ack("n2", pipeline[acknowledged]));
         leader.DrainEffects();
-        leader.Step(Refuse("n2", pipeline[1], conflictIndex: 1));
+        leader.Step(Refuse("n2", pipeline[refused], conflictIndex: 1));
 
         var resent = AppendsTo("n2", leader.DrainEffects()).Select(a => a.Message).ToList();
-        Assert.Equal(2, resent[0].PrevLogIndex);
+        Assert.Equal(resumedAfter, resent[0].PrevLogIndex);
     }
 
     // §5.3's fast backup on the protocol: a follower's conflict term that the leader lacks is

@@ -108,6 +108,8 @@ public sealed class GatedStorage : IRaftStorage
 
     public HardState HardState { get; private set; }
 
+    public LogPosition Snapshot => LogPosition.Empty;
+
     public IReadOnlyList<LogEntry> Entries
     {
         get
@@ -154,6 +156,10 @@ public sealed class GatedStorage : IRaftStorage
 
         pending.Done.SetResult();
     }
+
+    public SnapshotSink CreateSnapshot(LogPosition position) => throw new NotSupportedException("the gated storage holds no snapshots");
+
+    public (LogPosition Position, Stream Content) OpenSnapshot() => throw new NotSupportedException("the gated storage holds no snapshots");
 
     /// <summary>Fails the oldest pending write as a broken disk would.</summary>
     public void FailNext()

@@ -123,6 +123,12 @@ public sealed class BlockingStorage : IRaftStorage
 
     public IReadOnlyList<LogEntry> Entries => _inner.Entries;
 
+    public LogPosition Snapshot => _inner.Snapshot;
+
+    public SnapshotSink CreateSnapshot(LogPosition position) => _inner.CreateSnapshot(position);
+
+    public (LogPosition Position, Stream Content) OpenSnapshot() => _inner.OpenSnapshot();
+
     public void BlockNextWrite()
     {
         _entered.Reset();

@@ -6,16 +6,78 @@ namespace RaftActors.Tests.Replication;
 /// The state machine of every node incarnation in a replication test: it records each
 /// (index, command) it applies into the cluster's shared <see cref="ApplyRecorder"/>.
 /// A leader's no-ops never reach a state machine, so a node's applied indexes skip them.
+/// Its state is every (index, command) it holds, which is also its snapshot (like MIT's tester,
+/// whose snapshots carry the applied log): a restore hands the snapshot's commands to the
+/// recorder, which checks them against what every node applied.
 /// </summary>
-public sealed class RecordingStateMachine(string nodeId, int incarnation, ApplyRecorder recorder) : IRaftStateMachine
+public sealed class RecordingStateMachine(string nodeId, int incarnation, ApplyRecorder recorder) : ISnapshotStateMachine
 {
+    private SortedDictionary<long, object> _applied = new();
+
     public object? Apply(long index, object command)
     {
+        _applied[index] = command;
         recorder.Applied(nodeId, incarnation, index, command);
         return index;
     }
 
     public object? Query(object query) => null;
+
+    public Task WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken)
+    {
+        using var writer = new BinaryWriter(destination, System.Text.Encoding.UTF8, leaveOpen: true);
+        writer.Write(_applied.Count);
+        foreach (var (index, command) in _applied)
+        {
+            writer.Write(index);
+            switch (command)
+            {
+                case int i:
+                    writer.Write((byte)1);
+                    writer.Write(i);
+                    break;
+                case long l:
+                    writer.Write((byte)2);
+                    writer.Write(l);
+                    break;
+                case string text:
+                    writer.Write((byte)3);
+                    writer.Write(text);
+                    break;
+                default:
+                    throw new NotSupportedException($"the recording state machine snapshots int, long and string commands, not {command.GetType()}");
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task RestoreAsync(Stream source, CancellationToken cancellationToken)
+    {
+        _applied = Decode(source);
+        recorder.Restored(nodeId, incarnation, _applied);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The commands a snapshot of this state machine holds, by index.</summary>
+    public static SortedDictionary<long, object> Decode(Stream snapshot)
+    {
+        using var reader = new BinaryReader(snapshot, System.Text.Encoding.UTF8, leaveOpen: true);
+        var applied = new SortedDictionary<long, object>();
+        for (var count = reader.ReadInt32(); count > 0; count--)
+        {
+            var index = reader.ReadInt64();
+            applied[index] = reader.ReadByte() switch
+            {
+                1 => reader.ReadInt32(),
+                2 => reader.ReadInt64(),
+                3 => reader.ReadString(),
+                var tag => throw new InvalidDataException($"unknown command tag {tag} at index {index}"),
+            };
+        }
+
+        return applied;
+    }
 }
 
 /// <summary>
@@ -34,6 +96,7 @@ public sealed class ApplyRecorder
     private readonly List<string> _violations = new();
     private readonly List<(long Index, object Command)> _acknowledged = new();
     private long _applies;
+    private long _restores;
 
     public IReadOnlyList<string> Violations
     {
@@ -74,14 +137,33 @@ public sealed class ApplyRecorder
         }
     }
 
+    /// <summary>
+    /// An incarnation's state machine took a snapshot's state: it now holds these commands (MIT's
+    /// ingestSnap), each checked against what every node applied at its index.
+    /// </summary>
+    public void Restored(string nodeId, int incarnation, IReadOnlyDictionary<long, object> commands)
+    {
+        lock (_lock)
+        {
+            _restores++;
+            var who = $"{nodeId}#{incarnation} (restored from a snapshot)";
+            var mine = Incarnation(nodeId, incarnation);
+            foreach (var (index, command) in commands)
+            {
+                CheckStateMachineSafety(index, command, who);
+                mine.Commands[index] = command;
+                mine.Last = Math.Max(mine.Last, index);
+            }
+        }
+    }
+
     public void Applied(string nodeId, int incarnation, long index, object command)
     {
         lock (_lock)
         {
             _applies++;
             var who = $"{nodeId}#{incarnation}";
-            if (!_byIncarnation.TryGetValue((nodeId, incarnation), out var mine))
-                _byIncarnation[(nodeId, incarnation)] = mine = new AppliedLog();
+            var mine = Incarnation(nodeId, incarnation);
             if (index <= mine.Last)
                 _violations.Add($"{who} applied index {index} after index {mine.Last}: out of order");
             else
@@ -94,16 +176,29 @@ public sealed class ApplyRecorder
                 }
             }
 
-            if (_byIndex.TryGetValue(index, out var first))
-            {
-                if (!Equals(first.Command, command))
-                    _violations.Add($"State Machine Safety: index {index} applied as {Show(first.Command)} by {first.By} and as {Show(command)} by {who}");
-            }
-            else
-                _byIndex[index] = (command, who);
-
+            CheckStateMachineSafety(index, command, who);
             mine.Commands[index] = command;
             mine.Last = Math.Max(mine.Last, index);
+        }
+    }
+
+    private AppliedLog Incarnation(string nodeId, int incarnation)
+    {
+        if (!_byIncarnation.TryGetValue((nodeId, incarnation), out var mine))
+            _byIncarnation[(nodeId, incarnation)] = mine = new AppliedLog();
+        return mine;
+    }
+
+    private void CheckStateMachineSafety(long index, object command, string who)
+    {
+        if (_byIndex.TryGetValue(index, out var first))
+        {
+            if (!Equals(first.Command, command))
+                _violations.Add($"State Machine Safety: index {index} applied as {Show(first.Command)} by {first.By} and as {Show(command)} by {who}");
+        }
+        else
+        {
+            _byIndex[index] = (command, who);
         }
     }
 
@@ -115,7 +210,7 @@ public sealed class ApplyRecorder
 
     /// <summary>
     /// MIT's nCommitted: how many nodes applied index <paramref name="index"/> (each node counted
-    /// by its latest incarnation, which re-applies the log from the start), and the command.
+    /// by its latest incarnation, which restores its snapshot and re-applies the log after it), and the command.
     /// </summary>
     public (int Count, object? Command) NCommitted(long index)
     {
@@ -175,7 +270,7 @@ public sealed class ApplyRecorder
     {
         lock (_lock)
         {
-            return $"applied: {_applies} applies of {_byIndex.Count} distinct indexes (highest {(_byIndex.Count == 0 ? 0 : _byIndex.Keys.Max())}); " +
+            return $"applied: {_applies} applies of {_byIndex.Count} distinct indexes (highest {(_byIndex.Count == 0 ? 0 : _byIndex.Keys.Max())}), {_restores} restores from snapshots; " +
                    string.Join(", ", _byIncarnation.OrderBy(kv => kv.Key.Node, StringComparer.Ordinal).ThenBy(kv => kv.Key.Incarnation)
                        .Select(kv => $"{kv.Key.Node}#{kv.Key.Incarnation} through {kv.Value.Last} ({kv.Value.Commands.Count} commands)")) +
                    $"; {_acknowledged.Count} acknowledged to clients";

@@ -9,22 +9,42 @@ namespace RaftActors.Tests.Replication;
 /// in order, and only then does its task complete. <see cref="Crash"/> discards the writes still
 /// in flight, as a power cut would; a write whose task completed is on the disk and survives.
 /// After a crash this object accepts writes and never completes them: a dead process's writes
-/// land nowhere. The restarted node gets a new instance over the same disk.
+/// land nowhere. The restarted node gets a new instance over the same disk. Snapshots are staged
+/// on the disk directly (a staged snapshot is not yet part of the durable state: a write saves it).
 /// </summary>
-public sealed class CrashableStorage(InMemoryRaftStorage disk, Func<int> nextDelayMs) : IRaftStorage
+public sealed class CrashableStorage : IRaftStorage
 {
     private readonly object _lock = new();
-    private readonly List<LogEntry> _accepted = disk.Entries.ToList();
+    private readonly InMemoryRaftStorage disk;
+    private readonly Func<int> nextDelayMs;
+    private readonly LogBuffer _accepted = new();
     private Task _tail = Task.CompletedTask;
     private bool _crashed;
     private int _inFlight;
     private int _completed;
 
+    public CrashableStorage(InMemoryRaftStorage disk, Func<int> nextDelayMs)
+    {
+        this.disk = disk;
+        this.nextDelayMs = nextDelayMs;
+        var entries = disk.Entries;
+        _accepted.ResetAfter(entries.Count == 0 ? disk.Snapshot.Index : entries[0].Index - 1);
+        foreach (var entry in entries)
+            _accepted.Append(entry);
+    }
+
     /// <summary>The durable hard state: what a node starting on this storage reads.</summary>
     public HardState HardState => disk.HardState;
 
+    /// <summary>The durable snapshot: what a node starting on this storage restores.</summary>
+    public LogPosition Snapshot => disk.Snapshot;
+
     /// <summary>The durable log: what a node starting on this storage reads.</summary>
     public IReadOnlyList<LogEntry> Entries => disk.Entries;
+
+    public SnapshotSink CreateSnapshot(LogPosition position) => disk.CreateSnapshot(position);
+
+    public (LogPosition Position, Stream Content) OpenSnapshot() => disk.OpenSnapshot();
 
     /// <summary>Writes completed (durable) so far.</summary>
     public int Completed
@@ -37,15 +57,16 @@ public sealed class CrashableStorage(InMemoryRaftStorage disk, Func<int> nextDel
     }
 
     /// <summary>
-    /// The log as the node has asked to write it: durable entries plus those still in flight. A
-    /// leader's proposal shows here as soon as the node starts writing it (MIT's Start() index).
+    /// The log as the node has asked to write it: durable entries plus those still in flight (after
+    /// the snapshot). A leader's proposal shows here as soon as the node starts writing it (MIT's
+    /// Start() index).
     /// </summary>
     public IReadOnlyList<LogEntry> Accepted
     {
         get
         {
             lock (_lock)
-                return _accepted.ToArray();
+                return _accepted.Snapshot();
         }
     }
 
@@ -54,7 +75,7 @@ public sealed class CrashableStorage(InMemoryRaftStorage disk, Func<int> nextDel
         get
         {
             lock (_lock)
-                return _accepted.Count;
+                return _accepted.LastIndex;
         }
     }
 
@@ -70,7 +91,8 @@ public sealed class CrashableStorage(InMemoryRaftStorage disk, Func<int> nextDel
         {
             if (_crashed)
                 return new TaskCompletionSource().Task;
-            LogOperations.ApplyTo(_accepted, write.LogOperations);
+            foreach (var operation in write.LogOperations)
+                _accepted.Apply(operation);
             _inFlight++;
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _tail = MakeDurable(_tail, write, nextDelayMs(), done);

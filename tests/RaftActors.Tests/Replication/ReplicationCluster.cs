@@ -10,6 +10,8 @@ using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
 using RaftActors.Node;
+using RaftActors.Serialization;
+using RaftActors.StateMachine;
 using RaftActors.Storage;
 using RaftActors.Tests.Cluster;
 using Xunit.Abstractions;
@@ -85,9 +87,10 @@ public sealed class ReplicationCluster : IAsyncDisposable
     private int _lostWrites;
     private bool _disposed;
 
-    private ReplicationCluster(int servers, bool unreliable, int seed, string name, ITestOutputHelper output)
+    private ReplicationCluster(int servers, bool unreliable, int seed, string name, ITestOutputHelper output, SnapshotSettings snapshots)
     {
         Servers = servers;
+        Snapshots = snapshots;
         Seed = seed;
         Name = name;
         _output = output;
@@ -112,6 +115,9 @@ public sealed class ReplicationCluster : IAsyncDisposable
     }
 
     public int Servers { get; }
+
+    /// <summary>When the nodes snapshot (never, but for the 3D scenarios) and how they send snapshots.</summary>
+    public SnapshotSettings Snapshots { get; }
 
     public int Seed { get; }
 
@@ -144,9 +150,10 @@ public sealed class ReplicationCluster : IAsyncDisposable
     /// warnings go to the test output, and the exception names the seed.
     /// </summary>
     public static async Task RunAsync(
-        int servers, ITestOutputHelper output, Func<ReplicationCluster, Task> scenario, bool unreliable = false, [CallerMemberName] string name = "")
+        int servers, ITestOutputHelper output, Func<ReplicationCluster, Task> scenario, bool unreliable = false,
+        SnapshotSettings? snapshots = null, [CallerMemberName] string name = "")
     {
-        var cluster = new ReplicationCluster(servers, unreliable, NewSeed(), name, output);
+        var cluster = new ReplicationCluster(servers, unreliable, NewSeed(), name, output, snapshots ?? SnapshotSettings.Never);
         try
         {
             await cluster._networkActor.Ask<NetworkActor.Ready>(NetworkActor.Ready.Instance, TimeSpan.FromSeconds(5));
@@ -259,7 +266,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
         var peers = Enumerable.Range(0, Servers).Where(j => j != i)
             .Select(j => new RaftMember(Id(j), net / SimulatedNetwork.LinkName(Id(i), Id(j))))
             .ToList();
-        var settings = new RaftSettings(ElectionTimeoutMin, ElectionTimeoutMax, HeartbeatInterval, electionSeed);
+        var settings = new RaftSettings(ElectionTimeoutMin, ElectionTimeoutMax, HeartbeatInterval, electionSeed, snapshots: Snapshots);
         var id = Id(i);
         Recorder.Started(id, incarnation);
         var node = _system.ActorOf(
@@ -363,7 +370,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
         var waited = Stopwatch.StartNew();
         while (waited.Elapsed < TimeSpan.FromSeconds(2))
         {
-            foreach (var entry in storage.Accepted.Skip((int)before))
+            foreach (var entry in storage.Accepted.Where(e => e.Index > before))
             {
                 if (entry.Command is { } c && Equals(Decode(c), command))
                     return (entry.Index, entry.Term, true);
@@ -552,22 +559,23 @@ public sealed class ReplicationCluster : IAsyncDisposable
         foreach (var incarnation in history.GroupBy(h => h.Incarnation, StringComparer.Ordinal))
             violations.AddRange(ClusterInvariants.TermMonotonicityViolations(incarnation.Select(h => h.Change)));
 
-        // The durable logs: Log Matching, and every committed entry durable on a majority.
-        var logs = _disks.Select(d => d.Entries).ToArray();
-        violations.AddRange(LogMatchingViolations(logs));
+        // The durable logs and snapshots: Log Matching, and every committed entry durable on a
+        // majority, in its log or in its snapshot.
+        var disks = _disks.Select(DurableState).ToArray();
+        violations.AddRange(LogMatchingViolations(disks.Select(d => d.Log).ToArray()));
         var majority = Quorum.Majority(Servers);
         foreach (var (index, command) in Recorder.AppliedAnywhere.OrderBy(kv => kv.Key))
         {
-            var holders = logs.Count(log => index <= log.Count && log[(int)index - 1].Command is { } c && Equals(Decode(c), command));
+            var holders = disks.Count(disk => disk.Holds(index, command));
             if (holders < majority)
-                violations.Add($"index {index} was applied as {ApplyRecorder.Show(command)} but only {holders} durable logs hold it (a majority is {majority})");
+                violations.Add($"index {index} was applied as {ApplyRecorder.Show(command)} but only {holders} durable logs and snapshots hold it (a majority is {majority})");
         }
 
         foreach (var (index, command) in Recorder.Acknowledged)
         {
-            var holders = logs.Count(log => index <= log.Count && log[(int)index - 1].Command is { } c && Equals(Decode(c), command));
+            var holders = disks.Count(disk => disk.Holds(index, command));
             if (holders < majority)
-                violations.Add($"{ApplyRecorder.Show(command)} was acknowledged to a client at index {index} but only {holders} durable logs hold it there (a majority is {majority})");
+                violations.Add($"{ApplyRecorder.Show(command)} was acknowledged to a client at index {index} but only {holders} durable logs and snapshots hold it there (a majority is {majority})");
         }
 
         violations.AddRange(_errors.Select(e => "Akka logged an error: " + e));
@@ -576,25 +584,61 @@ public sealed class ReplicationCluster : IAsyncDisposable
             Fail($"{violations.Count} invariant violations:\n" + string.Join("\n", violations.Take(30)));
     }
 
-    private IEnumerable<string> LogMatchingViolations(IReadOnlyList<LogEntry>[] logs)
+    /// <summary>
+    /// MIT's LogSize check: every node's durable log stays within <paramref name="maxEntries"/>
+    /// entries, the snapshots having taken the rest.
+    /// </summary>
+    public void CheckLogSize(int maxEntries)
+    {
+        for (var i = 0; i < Servers; i++)
+        {
+            var entries = _disks[i].Entries;
+            Check(entries.Count <= maxEntries,
+                $"{Id(i)}'s durable log holds {entries.Count} entries (more than {maxEntries}), after a snapshot through {_disks[i].Snapshot.Index}");
+        }
+    }
+
+    /// <summary>The highest snapshot index any node has made durable.</summary>
+    public long HighestSnapshotIndex() => _disks.Max(d => d.Snapshot.Index);
+
+    /// <summary>What a node's disk holds: its log, by index, and its snapshot's commands, read back from the snapshot's bytes.</summary>
+    private Durable DurableState(InMemoryRaftStorage disk)
+    {
+        var log = disk.Entries.ToDictionary(e => e.Index);
+        if (disk.Snapshot == LogPosition.Empty)
+            return new Durable(log, disk.Snapshot, new SortedDictionary<long, object>(), Decode);
+        using var content = new MemoryStream(disk.SnapshotContent);
+        SnapshotContent.ReadSessionsAsync(content, RaftExtension.Get(_system).ProtocolSerializer, CancellationToken.None).GetAwaiter().GetResult();
+        return new Durable(log, disk.Snapshot, RecordingStateMachine.Decode(content), Decode);
+    }
+
+    private sealed record Durable(
+        IReadOnlyDictionary<long, LogEntry> Log, LogPosition Snapshot, SortedDictionary<long, object> SnapshotCommands, Func<EntryCommand, object> Decode)
+    {
+        public bool Holds(long index, object command) =>
+            Log.TryGetValue(index, out var entry)
+                ? entry.Command is { } c && Equals(Decode(c), command)
+                : index <= Snapshot.Index && Equals(SnapshotCommands.GetValueOrDefault(index), command);
+    }
+
+    private IEnumerable<string> LogMatchingViolations(IReadOnlyDictionary<long, LogEntry>[] logs)
     {
         for (var a = 0; a < logs.Length; a++)
         {
             for (var b = a + 1; b < logs.Length; b++)
             {
-                // The last index where the two logs hold an entry of the same term: everything up to it must be the same.
-                var common = Math.Min(logs[a].Count, logs[b].Count);
-                var last = common;
-                while (last > 0 && logs[a][last - 1].Term != logs[b][last - 1].Term)
-                    last--;
-                for (var k = 0; k < last; k++)
+                // Where both logs hold entries: the last index with an entry of the same term in both,
+                // and everything both hold up to it must be the same.
+                var common = logs[a].Keys.Where(logs[b].ContainsKey).Order().ToList();
+                var last = common.LastOrDefault(i => logs[a][i].Term == logs[b][i].Term);
+                foreach (var k in common.TakeWhile(i => i <= last))
                 {
                     var x = logs[a][k];
                     var y = logs[b][k];
                     if (x.Term != y.Term || !Equals(x.Command, y.Command))
                     {
-                        yield return $"Log Matching: {Id(a)} and {Id(b)} both hold an entry of term {logs[a][last - 1].Term} at {last}, " +
-                                     $"but differ at {k + 1}: term {x.Term} {x.Command} vs term {y.Term} {y.Command}";
+                        yield return $"Log Matching: {Id(a)} and {Id(b)} both hold an entry of term {logs[a][last].Term} at {last}, " +
+                                     $"but differ at {k}: term {x.Term} {x.Command} vs term {y.Term} {y.Command}";
                         break;
                     }
                 }
@@ -619,7 +663,8 @@ public sealed class ReplicationCluster : IAsyncDisposable
             CrashableStorage? storage;
             lock (_lock)
                 storage = _storages[i];
-            text.AppendLine($"{Id(i)} durable: term {_disks[i].HardState.Term}, vote {_disks[i].HardState.VotedFor ?? "-"}, {log.Count} entries, last terms " +
+            text.AppendLine($"{Id(i)} durable: term {_disks[i].HardState.Term}, vote {_disks[i].HardState.VotedFor ?? "-"}, " +
+                            $"snapshot through {_disks[i].Snapshot.Index}:{_disks[i].Snapshot.Term}, {log.Count} entries, last terms " +
                             string.Join(" ", log.Skip(Math.Max(0, log.Count - 12)).Select(e => $"{e.Index}:{e.Term}")) +
                             $"; storage of the live incarnation: {storage?.ToString() ?? "none"}");
         }

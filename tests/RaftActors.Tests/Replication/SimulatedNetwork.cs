@@ -100,7 +100,14 @@ public sealed class SimulatedNetwork
         }
     }
 
-    /// <summary>RPCs sent by all nodes (RequestVote and AppendEntries, the requests; replies are not counted), as labrpc counts them.</summary>
+    /// <summary>Messages of the type named <paramref name="typeName"/> sent so far, by all nodes.</summary>
+    public long SentOfType(string typeName)
+    {
+        lock (_lock)
+            return _sentByType.GetValueOrDefault(typeName);
+    }
+
+    /// <summary>RPCs sent by all nodes (RequestVote, AppendEntries and InstallSnapshot, the requests; replies are not counted), as labrpc counts them.</summary>
     public long RpcCount
     {
         get
@@ -213,7 +220,7 @@ public sealed class SimulatedNetwork
             _sent++;
             var type = message.GetType().Name;
             _sentByType[type] = _sentByType.GetValueOrDefault(type) + 1;
-            if (message is RequestVote or AppendEntries)
+            if (message is RequestVote or AppendEntries or InstallSnapshot)
                 _rpcs++;
             _bytes += WireSize(message);
 
@@ -313,6 +320,8 @@ public sealed class SimulatedNetwork
         AppendEntriesResult r => $"AppendEntriesResult(term {r.Term}, {(r.Success ? $"ok, match {r.MatchIndex}" : $"refused, conflict {r.ConflictIndex}:{r.ConflictTerm}")}, seq {r.Sequence})",
         RequestVote v => $"RequestVote(term {v.Term}, last {v.LastLogIndex}:{v.LastLogTerm})",
         RequestVoteResult v => $"RequestVoteResult(term {v.Term}, {(v.VoteGranted ? "granted" : "refused")})",
+        InstallSnapshot c => $"InstallSnapshot(term {c.Term}, through {c.LastIncludedIndex}:{c.LastIncludedTerm}, bytes {c.Offset}..{c.Offset + c.Data.Length}{(c.Done ? ", done" : "")})",
+        InstallSnapshotResult r => $"InstallSnapshotResult(term {r.Term}, through {r.LastIncludedIndex}, {(r.Done ? "done" : $"holds {r.NextOffset} bytes")})",
         _ => message.GetType().Name,
     };
 
@@ -323,7 +332,7 @@ public sealed class SimulatedNetwork
         return a.Node is not null && b.Node is not null && a.Connected && b.Connected && a.Group == b.Group;
     }
 
-    private static bool IsReply(object message) => message is RequestVoteResult or AppendEntriesResult;
+    private static bool IsReply(object message) => message is RequestVoteResult or AppendEntriesResult or InstallSnapshotResult;
 
     private static long WireSize(object message) => message switch
     {
@@ -331,6 +340,8 @@ public sealed class SimulatedNetwork
         RequestVote r => (8 * 3) + r.CandidateId.Length,
         RequestVoteResult v => 8 + 1 + v.VoterId.Length,
         AppendEntriesResult r => (8 * 5) + 1 + r.FollowerId.Length,
+        InstallSnapshot c => (8 * 5) + 1 + c.LeaderId.Length + c.Data.Length,
+        InstallSnapshotResult r => (8 * 4) + 1 + r.FollowerId.Length,
         _ => 0,
     };
 

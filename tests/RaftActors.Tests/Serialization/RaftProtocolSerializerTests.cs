@@ -48,6 +48,8 @@ public sealed class RaftProtocolSerializerTests : IDisposable
         Assert.True(manifest.Length <= 3, $"manifest '{manifest}' is not short");
         Assert.IsType(message.GetType(), back);
         Assert.Equal(message, back);
+        if (message is InstallSnapshot chunk)
+            Assert.Equal(chunk.Data, ((InstallSnapshot)back).Data);
         if (message is AppendEntries sent)
             Assert.Equal(sent.Entries.Select(e => e.Command?.Data), ((AppendEntries)back).Entries.Select(e => e.Command?.Data));
     }
@@ -57,7 +59,8 @@ public sealed class RaftProtocolSerializerTests : IDisposable
     {
         var types = new[]
         {
-            typeof(RequestVote), typeof(RequestVoteResult), typeof(AppendEntries), typeof(AppendEntriesResult), typeof(ClientCommand),
+            typeof(RequestVote), typeof(RequestVoteResult), typeof(AppendEntries), typeof(AppendEntriesResult),
+            typeof(InstallSnapshot), typeof(InstallSnapshotResult), typeof(ClientCommand),
             typeof(ClientQuery), typeof(CommandApplied), typeof(CommandFailed), typeof(QueryResult), typeof(NotLeader),
             typeof(RequestRejected), typeof(CommandOutcomeUnknown),
         };
@@ -221,6 +224,17 @@ public sealed class RaftProtocolSerializerTests : IDisposable
 
         Assert.Contains($"'{manifest}'", direct.Message);
         Assert.Contains("manifest", viaAkka.Message);
+    }
+
+    [Fact]
+    public void A_negative_snapshot_offset_raises_SerializationException()
+    {
+        var serializer = new RaftProtocolSerializer((ExtendedActorSystem)_system);
+        foreach (var message in new object[] { new InstallSnapshot(1, "n1", 9, 1, -1, [1], Done: false), new InstallSnapshotResult(1, "n2", 9, 1, -65536, Done: false) })
+        {
+            var exception = Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(message), serializer.Manifest(message)));
+            Assert.Contains("negative", exception.Message);
+        }
     }
 
     [Fact]

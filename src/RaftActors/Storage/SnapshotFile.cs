@@ -1,0 +1,303 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using RaftActors.Core;
+
+namespace RaftActors.Storage;
+
+/// <summary>
+/// Snapshot files of a <see cref="FileRaftStorage"/>: <c>snapshot-&lt;index&gt;-&lt;term&gt;.snap</c>
+/// in the store's directory, a header and then the content.
+/// </summary>
+/// <remarks>
+/// <code>
+/// header   magic "RAFTSNP\x01" (8) | last included index i64 (8) | last included term i64 (8)
+///          | content length i64 (8) | content crc32c u32 (4) | reserved (membership, once the
+///          cluster can change it) 8 bytes = 0 | crc32c of the previous 44 bytes u32 (4)
+/// content  the bytes the state machine's applier wrote (client sessions, then the state machine's own)
+/// </code>
+/// <para>A snapshot is written to a temporary file (<c>.tmp</c>, named uniquely), the header last,
+/// then fsynced; saving it renames it to its final name and fsyncs the directory, after which older
+/// snapshots are deleted. At open, leftover temporary files are deleted and the latest snapshot (the
+/// highest index) is checked whole — header, name, length and the content's checksum. A damaged
+/// latest snapshot refuses the open, naming the file: it is never passed over for an older one, as
+/// the log it replaced is gone.</para>
+/// </remarks>
+internal static partial class SnapshotFile
+{
+    public const int HeaderSize = 48;
+
+    private static ReadOnlySpan<byte> Magic => "RAFTSNP\u0001"u8;
+
+    public static string FileName(LogPosition position) =>
+        $"snapshot-{position.Index.ToString("D20", CultureInfo.InvariantCulture)}-{position.Term.ToString("D20", CultureInfo.InvariantCulture)}.snap";
+
+    [GeneratedRegex(@"^snapshot-(\d{20})-(\d{20})\.snap$")]
+    private static partial Regex NamePattern();
+
+    /// <summary>The snapshot files in <paramref name="directory"/>, newest (highest index) first.</summary>
+    public static IReadOnlyList<(LogPosition Position, string Path)> List(string directory) =>
+        Directory.EnumerateFiles(directory, "snapshot-*.snap")
+            .Select(path => (Match: NamePattern().Match(Path.GetFileName(path)), Path: path))
+            .Where(f => f.Match.Success)
+            .Select(f => (new LogPosition(
+                long.Parse(f.Match.Groups[1].Value, CultureInfo.InvariantCulture),
+                long.Parse(f.Match.Groups[2].Value, CultureInfo.InvariantCulture)), f.Path))
+            .OrderByDescending(f => f.Item1.Index).ThenByDescending(f => f.Item1.Term)
+            .ToList();
+
+    /// <summary>
+    /// Finds, checks and returns the latest snapshot in <paramref name="directory"/> (Empty when
+    /// there is none), deleting leftover temporary files and older snapshots.
+    /// </summary>
+    /// <exception cref="RaftStorageException">The latest snapshot is damaged; the message names the file.</exception>
+    public static LogPosition OpenLatest(string directory)
+    {
+        foreach (var leftover in Directory.EnumerateFiles(directory, "snapshot-*.tmp"))
+            File.Delete(leftover); // a snapshot never saved: written, received, or cut short by a crash
+        var snapshots = List(directory);
+        if (snapshots.Count == 0)
+            return LogPosition.Empty;
+        var (position, path) = snapshots[0];
+        Check(path, position);
+        foreach (var (_, older) in snapshots.Skip(1))
+            File.Delete(older); // a crash came between saving the latest and deleting these
+        return position;
+    }
+
+    /// <summary>The header of a snapshot through <paramref name="position"/> with this content.</summary>
+    public static byte[] Header(LogPosition position, long contentLength, uint contentCrc)
+    {
+        var header = new byte[HeaderSize];
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), position.Index);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), position.Term);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), contentLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(32), contentCrc);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(44), Crc32C.Compute(header.AsSpan(0, 44)));
+        return header;
+    }
+
+    /// <summary>Opens a checked snapshot file's content: a read-only, seekable window past the header.</summary>
+    public static Stream OpenContent(string path)
+    {
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 64 * 1024);
+        return new ContentWindow(file, HeaderSize, file.Length - HeaderSize);
+    }
+
+    private static void Check(string path, LogPosition named)
+    {
+        const string refused = "the snapshot is damaged and is not used, and the store will not open (the log it replaced is gone). " +
+                               "Move the data directory aside and restart the node: it catches up from the leader, which sends it a snapshot";
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+        var header = new byte[HeaderSize];
+        if (file.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false) < HeaderSize)
+            throw new RaftStorageException($"{path}: the header is cut short ({file.Length} bytes); {refused}");
+        if (!header.AsSpan(0, 8).SequenceEqual(Magic))
+            throw new RaftStorageException($"{path}: not a RaftActors snapshot (bad magic at byte offset 0); {refused}");
+        if (Crc32C.Compute(header.AsSpan(0, 44)) != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(44)))
+            throw new RaftStorageException($"{path}: header checksum mismatch at byte offset 44; {refused}");
+        var position = new LogPosition(BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(8)), BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(16)));
+        if (position != named)
+            throw new RaftStorageException($"{path}: the header says it covers entries through {position.Index} (term {position.Term}), the name says {named.Index} (term {named.Term}); {refused}");
+        var length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(24));
+        if (length != file.Length - HeaderSize)
+            throw new RaftStorageException($"{path}: the header says {length} bytes of content, the file holds {file.Length - HeaderSize}; {refused}");
+
+        var crc = 0u;
+        var buffer = new byte[1 << 20];
+        int read;
+        while ((read = file.Read(buffer)) > 0)
+            crc = Crc32C.Append(crc, buffer.AsSpan(0, read));
+        if (crc != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(32)))
+            throw new RaftStorageException($"{path}: content checksum mismatch (the header's at byte offset 32); {refused}");
+    }
+
+    /// <summary>A read-only, seekable window of a file: a snapshot's content without its header.</summary>
+    private sealed class ContentWindow(FileStream file, long start, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => true;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => _position;
+            set => _position = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var count = (int)Math.Clamp(length - _position, 0, buffer.Length);
+            if (count == 0)
+                return 0;
+            file.Position = start + _position;
+            var read = file.Read(buffer[..count]);
+            _position += read;
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var count = (int)Math.Clamp(length - _position, 0, buffer.Length);
+            if (count == 0)
+                return 0;
+            file.Position = start + _position;
+            var read = await file.ReadAsync(buffer[..count], cancellationToken).ConfigureAwait(false);
+            _position += read;
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            _ => length + offset,
+        };
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+                file.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>
+/// A snapshot written to a temporary file of a <see cref="FileRaftStorage"/>, created at the first
+/// write (so creating a sink touches no disk). Its checksum is computed as it is written; the
+/// header goes in last, at <see cref="CompleteAsync"/>.
+/// </summary>
+internal sealed class FileSnapshotSink : SnapshotSink
+{
+    private readonly object _lock = new();
+    private readonly DiskSync _sync;
+    private readonly Action<FileSnapshotSink> _staged;
+    private readonly Action<FileSnapshotSink> _discarded;
+    private FileStream? _file;
+    private uint _crc;
+    private long _length;
+    private State _state;
+
+    public FileSnapshotSink(string directory, LogPosition position, DiskSync sync, Action<FileSnapshotSink> staged, Action<FileSnapshotSink> discarded)
+        : base(position)
+    {
+        _sync = sync;
+        TemporaryPath = Path.Combine(directory, $"{Path.GetFileNameWithoutExtension(SnapshotFile.FileName(position))}.{Guid.NewGuid():N}.tmp");
+        _staged = staged;
+        _discarded = discarded;
+    }
+
+    private enum State
+    {
+        Writing,
+        Complete,
+        Saved,
+        Discarded,
+    }
+
+    public string TemporaryPath { get; }
+
+    public override long Length => Interlocked.Read(ref _length);
+
+    public override async Task WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        var file = Writable();
+        await file.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        _crc = Crc32C.Append(_crc, data.Span);
+        Interlocked.Add(ref _length, data.Length);
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var file = Writable();
+        return Task.Run(() => _sync.File(file), cancellationToken);
+    }
+
+    public override Task CompleteAsync(CancellationToken cancellationToken = default)
+    {
+        var file = Writable();
+        return Task.Run(
+            () =>
+            {
+                file.Position = 0;
+                file.Write(SnapshotFile.Header(Position, _length, _crc));
+                _sync.File(file);
+                lock (_lock)
+                {
+                    file.Dispose();
+                    _file = null;
+                    if (_state != State.Writing)
+                        throw new ObjectDisposedException(ToString(), "the snapshot was discarded while it was completed");
+                    _state = State.Complete;
+                }
+
+                _staged(this);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Moves the completed snapshot to <paramref name="path"/>, where the store owns it (the caller fsyncs the directory).</summary>
+    public void SaveAs(string path)
+    {
+        lock (_lock)
+        {
+            if (_state != State.Complete)
+                throw new InvalidOperationException($"{TemporaryPath}: only a completed snapshot can be saved (it is {_state})");
+            File.Move(TemporaryPath, path, overwrite: true);
+            _state = State.Saved;
+        }
+    }
+
+    public override void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_state is State.Saved or State.Discarded)
+                return;
+            var wasStaged = _state == State.Complete;
+            _state = State.Discarded;
+            _file?.Dispose();
+            _file = null;
+            File.Delete(TemporaryPath);
+            if (wasStaged)
+                _discarded(this);
+        }
+    }
+
+    private FileStream Writable()
+    {
+        lock (_lock)
+        {
+            if (_state != State.Writing)
+                throw new InvalidOperationException($"{TemporaryPath}: the snapshot is {_state}; nothing more can be written to it");
+            if (_file is null)
+            {
+                _file = new FileStream(TemporaryPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024);
+                _file.Write(new byte[SnapshotFile.HeaderSize]); // the header goes in last
+            }
+
+            return _file;
+        }
+    }
+}

@@ -1,0 +1,337 @@
+using System.Text;
+using Akka.Actor;
+using Akka.TestKit;
+using RaftActors.Configuration;
+using RaftActors.Core;
+using RaftActors.Messages;
+using RaftActors.Node;
+using RaftActors.Serialization;
+using RaftActors.StateMachine;
+using RaftActors.Storage;
+using RaftActors.Tests.Storage;
+
+namespace RaftActors.Tests.Node;
+
+/// <summary>
+/// A RaftNode over a <see cref="FileRaftStorage"/> with snapshots (§7), its peers TestProbes, in
+/// virtual time: a leader snapshots and compacts as it applies and streams its snapshot in bounded
+/// chunks to a follower that needs it; a follower writes a leader's chunks and installs the
+/// snapshot; a crash at every step of that install leaves a node that restarts consistent, with
+/// its client sessions, applying no entry twice.
+/// </summary>
+public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly List<FileRaftStorage> _stores = [];
+
+    private static RaftSettings WithSnapshots(long entriesThreshold, int trailingEntries = 0, int chunkSize = 100, int chunksInFlight = 3) =>
+        Settings() with { Snapshots = new SnapshotSettings(entriesThreshold, 0, trailingEntries, chunkSize, chunksInFlight) };
+
+    private FileRaftStorage OpenStorage()
+    {
+        var storage = FileRaftStorage.Open(_dir.Path, new FileRaftStorageOptions { SegmentSize = 512 });
+        _stores.Add(storage);
+        return storage;
+    }
+
+    void IDisposable.Dispose()
+    {
+        Shutdown();
+        foreach (var store in _stores)
+            store.Dispose();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public void ALeaderSnapshotsAsItApplies_AndSendsTheSnapshotInBoundedChunks_ToAFollowerThatNeedsIt()
+    {
+        var storage = OpenStorage();
+        var stateMachine = new SnapshotListStateMachine();
+        var (node, peers, _) = StartLeaderOn(storage, stateMachine, WithSnapshots(entriesThreshold: 4, chunkSize: 100, chunksInFlight: 3));
+        var client = CreateTestProbe();
+
+        // n2 acknowledges everything; n3 is silent. Twelve commands: snapshots every four entries.
+        for (var i = 0; i < 12; i++)
+        {
+            node.Tell(Command($"item-{i}-{new string('x', 20)}"), client.Ref);
+            AcknowledgeAll(node, peers["n2"]);
+            client.ExpectMsg<CommandApplied>(Bound);
+        }
+
+        AwaitCondition(() => Settle(node).SnapshotIndex >= 9, Bound);
+        AwaitCondition(() => storage.Snapshot.Index >= 9 && storage.Entries[0].Index > 1, Bound);
+        var (snapshot, content) = storage.OpenSnapshot();
+        byte[] expected;
+        using (content)
+            expected = ReadAll(content);
+        Assert.True(expected.Length > 300, $"the snapshot is {expected.Length} bytes: too small to need several chunks");
+
+        // n3 lacks everything: the leader sends the latest snapshot, at most three chunks of 100 bytes ahead.
+        peers["n3"].ReceiveWhile<object>(_ => true, TimeSpan.FromMilliseconds(200));
+        node.Tell(new AppendEntriesResult(1, "n3", Success: false, ConflictIndex: 1, Sequence: 1));
+        var received = new MemoryStream();
+        var chunks = peers["n3"].ReceiveN(3, Bound).OfType<InstallSnapshot>().ToList();
+        Assert.Equal(3, chunks.Count);
+        peers["n3"].ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // the window is full
+        while (true)
+        {
+            var chunk = chunks[0];
+            chunks.RemoveAt(0);
+            Assert.Equal((snapshot.Index, snapshot.Term), (chunk.LastIncludedIndex, chunk.LastIncludedTerm));
+            Assert.Equal(received.Length, chunk.Offset);
+            Assert.InRange(chunk.Data.Length, 0, 100);
+            received.Write(chunk.Data);
+            if (chunk.Done)
+                break;
+            node.Tell(new InstallSnapshotResult(1, "n3", chunk.LastIncludedIndex, chunk.LastIncludedTerm, received.Length, Done: false));
+            chunks.AddRange(peers["n3"].ReceiveWhile(TimeSpan.FromMilliseconds(300), m => (m as InstallSnapshot)!));
+        }
+
+        Assert.Empty(chunks);
+        Assert.Equal(expected, received.ToArray());
+
+        // Installed: entries flow again from right after the snapshot.
+        node.Tell(new InstallSnapshotResult(1, "n3", snapshot.Index, snapshot.Term, received.Length, Done: true));
+        var append = peers["n3"].FishForMessage<AppendEntries>(a => a.Entries.Count > 0, Bound);
+        Assert.Equal(snapshot.Index, append.PrevLogIndex);
+    }
+
+    public static TheoryData<string> InstallSteps() => new() { "snapshot.staged", "snapshot.renamed", "snapshot.saved", "wal.write", "none" };
+
+    /// <summary>
+    /// A follower holding three uncommitted entries gets the leader's snapshot through entry 5 in
+    /// three chunks (and a duplicate): each is acknowledged once durable, and the last makes it install the snapshot
+    /// (its log lacks entry 5: the log is discarded). A crash at each step of saving it: the
+    /// restarted node has the old log and no snapshot, or the snapshot, its state and its client
+    /// sessions — a retried command the snapshot answered is not applied again.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(InstallSteps))]
+    public void ACrashAtAnyStepOfInstallingASnapshot_LeavesANodeThatRestartsConsistent(string crashAt)
+    {
+        var storage = OpenStorage();
+        var stateMachine = new SnapshotListStateMachine();
+        var (node, peers) = StartNode(storage, WithSnapshots(entriesThreshold: 1000), stateMachineFactory: () => stateMachine);
+        var leader = peers["n2"];
+
+        // Three entries of leader n2 (term 1), not committed.
+        node.Tell(new AppendEntries(1, "n2", 0, 0, [Entry(1, "x"), Entry(2, "y"), Entry(3, "z")], LeaderCommit: 0, Sequence: 1));
+        Assert.True(leader.ExpectMsg<AppendEntriesResult>(Bound).Success);
+
+        // The leader's snapshot through entry 5: items a, b, c, and the result of client c's command 1.
+        var content = SnapshotBytes(["a", "b", "c"], ("client-c", 1, new CommandApplied(4, "c#3")));
+        var (first, second) = (content.Length / 3, 2 * content.Length / 3);
+        node.Tell(new InstallSnapshot(1, "n2", 5, 1, 0, content[..first], Done: false));
+        Assert.Equal(first, leader.ExpectMsg<InstallSnapshotResult>(Bound).NextOffset);
+        node.Tell(new InstallSnapshot(1, "n2", 5, 1, first, content[first..second], Done: false));
+        Assert.Equal(second, leader.ExpectMsg<InstallSnapshotResult>(Bound).NextOffset);
+        node.Tell(new InstallSnapshot(1, "n2", 5, 1, first, content[first..second], Done: false)); // a duplicate: reported, not written
+        Assert.Equal(second, leader.ExpectMsg<InstallSnapshotResult>(Bound).NextOffset);
+
+        var crashed = false;
+        storage.Step = step =>
+        {
+            if (step == crashAt)
+            {
+                crashed = true;
+                throw new IOException($"crash at {step}");
+            }
+        };
+        Watch(node);
+        node.Tell(new InstallSnapshot(1, "n2", 5, 1, second, content[second..], Done: true));
+        if (crashAt == "none")
+        {
+            Assert.True(leader.ExpectMsg<InstallSnapshotResult>(Bound).Done);
+            AwaitCondition(() => Settle(node).LastApplied == 5, Bound);
+            Assert.Equal(["a", "b", "c"], stateMachine.Items);
+            Sys.Stop(node);
+        }
+
+        ExpectTerminated(node, Bound);
+        Assert.Equal(crashAt != "none", crashed);
+
+        // Restart on what is on disk.
+        storage.Dispose();
+        var reopened = OpenStorage();
+        var restarted = new SnapshotListStateMachine();
+        var installed = reopened.Snapshot != LogPosition.Empty;
+        Assert.Equal(crashAt is not "snapshot.staged", installed);
+        var (again, peersAgain) = StartNode(reopened, WithSnapshots(entriesThreshold: 1000), name: "n1-again", stateMachineFactory: () => restarted);
+        if (!installed)
+        {
+            Assert.Equal([1L, 2, 3], reopened.Entries.Select(e => e.Index));
+            Assert.Equal(0, Settle(again).LastApplied);
+            Assert.Empty(restarted.Items);
+            return;
+        }
+
+        Assert.Equal(new LogPosition(5, 1), reopened.Snapshot);
+        Assert.Empty(reopened.Entries);
+        AwaitCondition(() => Settle(again).LastApplied == 5, Bound);
+        Assert.Equal((5L, 1L), (Settle(again).SnapshotIndex, Settle(again).SnapshotTerm));
+        Assert.Equal(["a", "b", "c"], restarted.Items);
+
+        // It leads; client c retries command 1: the snapshot's sessions answer it, nothing is applied.
+        TimeOutElection(again);
+        again.Tell(new RequestVoteResult(2, "n2", true));
+        AwaitCondition(() => Settle(again).Role == RaftRole.Leader, Bound);
+        AcknowledgeAll(again, peersAgain["n2"]); // the no-op
+        var client = CreateTestProbe();
+        again.Tell(Command("c-retried", "client-c", 1), client.Ref);
+        AcknowledgeAll(again, peersAgain["n2"]);
+        Assert.Equal(new CommandApplied(4, "c#3"), client.ExpectMsg<CommandApplied>(Bound));
+        Assert.Equal(["a", "b", "c"], restarted.Items);
+    }
+
+    public static TheoryData<string> TakeSteps() => new() { "snapshot.staged", "snapshot.renamed", "snapshot.saved", "compact.memory", "compact.segments-deleted" };
+
+    /// <summary>
+    /// A leader snapshotting every four entries crashes at a step of saving a snapshot and
+    /// compacting its log. Restarted, it restores whatever snapshot is on disk and, leading again,
+    /// applies the log after it: every acknowledged command exactly once, in order.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TakeSteps))]
+    public void ACrashAtAnyStepOfTakingASnapshot_LeavesANodeThatAppliesNothingTwice(string crashAt)
+    {
+        var storage = OpenStorage();
+        var (node, peers, _) = StartLeaderOn(storage, new SnapshotListStateMachine(), WithSnapshots(entriesThreshold: 4));
+        var crashed = false;
+        storage.Step = step =>
+        {
+            if (step == crashAt && !crashed)
+            {
+                crashed = true;
+                throw new IOException($"crash at {step}");
+            }
+        };
+        Watch(node);
+        var client = CreateTestProbe();
+        var acknowledged = new List<string>();
+        for (var i = 0; i < 60 && !crashed; i++)
+        {
+            node.Tell(Command($"item-{i}-{new string('x', 20)}"), client.Ref);
+            try
+            {
+                AcknowledgeAll(node, peers["n2"]);
+            }
+            catch (Xunit.Sdk.XunitException) when (crashed)
+            {
+                break; // it stopped before sending the command on
+            }
+
+            // A command handed to the applier when the node stopped gets no answer: its outcome is unknown.
+            var reply = client.ReceiveOne(Bound);
+            Assert.True(reply is IClientReply || crashed, $"no answer to command {i}, and no crash");
+            if (reply is CommandApplied)
+                acknowledged.Add($"item-{i}-{new string('x', 20)}");
+        }
+
+        Assert.True(crashed, $"the step {crashAt} never came");
+        ExpectTerminated(node, Bound);
+        storage.Dispose();
+
+        var reopened = OpenStorage();
+        var restarted = new SnapshotListStateMachine();
+        var (again, peersAgain) = StartNode(reopened, WithSnapshots(entriesThreshold: 4), name: "n1-again", stateMachineFactory: () => restarted);
+        AwaitCondition(() => Settle(again).LastApplied == reopened.Snapshot.Index, Bound);
+        Assert.Equal(restarted.Items, acknowledged.Take(restarted.Items.Count)); // the snapshot's state: a prefix of what was applied
+
+        TimeOutElection(again);
+        again.Tell(new RequestVoteResult(2, "n2", true));
+        AcknowledgeAll(again, peersAgain["n2"]); // the new term's no-op commits the log
+        AwaitCondition(() => Settle(again).LastApplied == Settle(again).LastLogIndex, Bound);
+        Assert.Equal(restarted.Items.Distinct(), restarted.Items);
+        Assert.Equal(acknowledged, restarted.Items.Take(acknowledged.Count));
+    }
+
+    /// <summary>Starts n1 and makes it leader of term 1 over <paramref name="storage"/>, its no-op acknowledged by n2.</summary>
+    private (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers, AppendEntries NoOp) StartLeaderOn(
+        IRaftStorage storage, SnapshotListStateMachine stateMachine, RaftSettings settings)
+    {
+        var (node, peers) = StartNode(storage, settings, stateMachineFactory: () => stateMachine);
+        TimeOutElection(node);
+        node.Tell(new RequestVoteResult(1, "n2", true));
+        var noOp = peers["n2"].FishForMessage<AppendEntries>(_ => true, Bound);
+        Acknowledge(node, "n2", noOp);
+        AwaitCondition(() => Settle(node).CommitIndex == 1, Bound);
+        return (node, peers, noOp);
+    }
+
+    /// <summary>n2 acknowledges every AppendEntries it has been sent.</summary>
+    private void AcknowledgeAll(IActorRef node, TestProbe n2)
+    {
+        var append = n2.FishForMessage<AppendEntries>(a => a.Entries.Count > 0, Bound);
+        Acknowledge(node, "n2", append);
+    }
+
+    private LogEntry Entry(long index, string text) => new(index, 1, EntryOf(text));
+
+    /// <summary>A node's snapshot: the client sessions, then the list state machine's items.</summary>
+    private byte[] SnapshotBytes(string[] items, params (string Client, long Sequence, IClientReply Reply)[] sessions)
+    {
+        var table = new ClientSessions();
+        foreach (var (clientId, sequence, reply) in sessions)
+            table.Remember(clientId, sequence, reply);
+        var machine = new SnapshotListStateMachine();
+        foreach (var item in items)
+            machine.Apply(0, Encoding.UTF8.GetBytes(item));
+        using var bytes = new MemoryStream();
+        SnapshotContent.WriteAsync(bytes, table, RaftExtension.Get(Sys).ProtocolSerializer, machine, CancellationToken.None).GetAwaiter().GetResult();
+        return bytes.ToArray();
+    }
+
+    private static byte[] ReadAll(Stream stream)
+    {
+        var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        return bytes.ToArray();
+    }
+}
+
+/// <summary>
+/// A list of items (each command's UTF-8 bytes) that can be snapshotted: the result of a command
+/// is "item#n", n the list's length after it, so an item applied twice shows.
+/// </summary>
+public sealed class SnapshotListStateMachine : ISnapshotStateMachine
+{
+    private readonly object _lock = new();
+    private List<string> _items = new();
+
+    public IReadOnlyList<string> Items
+    {
+        get
+        {
+            lock (_lock)
+                return _items.ToArray();
+        }
+    }
+
+    public object? Apply(long index, object command)
+    {
+        lock (_lock)
+        {
+            _items.Add(Encoding.UTF8.GetString((byte[])command));
+            return $"{_items[^1]}#{_items.Count}";
+        }
+    }
+
+    public object? Query(object query) => string.Join(",", Items);
+
+    public async Task WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken)
+    {
+        foreach (var item in Items)
+        {
+            var bytes = Encoding.UTF8.GetBytes(item + "\n");
+            await destination.WriteAsync(bytes, cancellationToken);
+        }
+    }
+
+    public async Task RestoreAsync(Stream source, CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(source, Encoding.UTF8, leaveOpen: true);
+        var text = await reader.ReadToEndAsync(cancellationToken);
+        lock (_lock)
+            _items = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+    }
+}
