@@ -13,6 +13,7 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
     [InlineData("bad-http", "raft.server.http")]
     [InlineData("bad-timeout", "raft.server.request-timeout")]
     [InlineData("fault-injection-without-throttler", "raft.server.fault-injection")]
+    [InlineData("fault-injection-not-a-switch", "raft.server.fault-injection")]
     public async Task A_bad_configuration_fails_at_start_naming_the_key(string problem, string key)
     {
         var ports = TestCluster.FreePorts(2);
@@ -29,6 +30,8 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
             lines.Add("raft.server.request-timeout = -1s");
         if (problem == "fault-injection-without-throttler")
             lines.Add("raft.server.fault-injection = on");
+        if (problem == "fault-injection-not-a-switch")
+            lines.Add("raft.server.fault-injection = maybe");
 
         using var server = new ServerProcess("n1", WriteConfig(string.Join("\n", lines)));
         server.Start();

@@ -33,15 +33,7 @@ public static class FaultInjectionEndpoints
     /// <summary>Whether fault injection is on; a bad or unusable setting fails naming <see cref="Setting"/>.</summary>
     public static bool Enabled(Config config)
     {
-        bool enabled;
-        try
-        {
-            enabled = config.GetBoolean(Setting, false);
-        }
-        catch (Exception e)
-        {
-            throw new RaftConfigurationException(Setting, $"must be on or off: {e.Message}", e);
-        }
+        var enabled = HoconReader.Read(config, Setting, c => c.GetBoolean(Setting));
 
         if (enabled && !config.GetStringList("akka.remote.dot-netty.tcp.applied-adapters").Contains(ThrottleTransportAdapter.Scheme))
         {
