@@ -437,10 +437,12 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 
     private State<RaftRole, RaftStatus> OnSnapshotAnswer(InstallSnapshotResult result)
     {
-        var state = Run(p => StepPeerMessage(p, result));
+        // The sender first: a done answer ends its transfer before the protocol, learning that the
+        // follower still lags behind a newer snapshot, asks for the next one (a transfer still
+        // under way would swallow that request, and the follower would wait for the rest of the term).
         if (_protocol.Role == RaftRole.Leader)
             _snapshotSender.Answered(result);
-        return state;
+        return Run(p => StepPeerMessage(p, result));
     }
 
     private State<RaftRole, RaftStatus> OnSnapshotTransferError(SnapshotTransferError error)

@@ -96,6 +96,45 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
         Assert.Equal(snapshot.Index, append.PrevLogIndex);
     }
 
+    /// <summary>
+    /// A follower installs a snapshot that the leader's log has since compacted past: its done
+    /// answer both ends that transfer and calls for the next, of the newer snapshot. (The next
+    /// transfer once never started, the first not yet ended when the protocol asked for it, and
+    /// the follower got heartbeats for the rest of the term.)
+    /// </summary>
+    [Fact]
+    public void AFollowerThatInstalledAnOutdatedSnapshot_IsSentTheNewerOne()
+    {
+        var storage = OpenStorage();
+        var stateMachine = new SnapshotListStateMachine();
+        var (node, peers, _) = StartLeaderOn(storage, stateMachine, WithSnapshots(entriesThreshold: 4, chunkSize: 10_000));
+        var client = CreateTestProbe();
+        void Commit(int count, int from)
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                node.Tell(Command($"item-{i}"), client.Ref);
+                AcknowledgeAll(node, peers["n2"]);
+                client.ExpectMsg<CommandApplied>(Bound);
+            }
+        }
+
+        Commit(4, from: 0);
+        AwaitCondition(() => storage.Snapshot.Index >= 4, Bound);
+        peers["n3"].ReceiveWhile<object>(_ => true, TimeSpan.FromMilliseconds(200));
+        node.Tell(new AppendEntriesResult(1, "n3", Success: false, ConflictIndex: 1, Sequence: 1));
+        var outdated = peers["n3"].FishForMessage<InstallSnapshot>(c => c.Done, Bound);
+
+        // Before n3 answers, the leader snapshots again and drops the entries after the first snapshot.
+        Commit(8, from: 4);
+        AwaitCondition(() => storage.Snapshot.Index > outdated.LastIncludedIndex + 1 && storage.Entries[0].Index > outdated.LastIncludedIndex + 1, Bound);
+        peers["n3"].ReceiveWhile<object>(_ => true, TimeSpan.FromMilliseconds(200));
+
+        node.Tell(new InstallSnapshotResult(1, "n3", outdated.LastIncludedIndex, outdated.LastIncludedTerm, outdated.Data.Length, Done: true));
+        var newer = peers["n3"].FishForMessage<InstallSnapshot>(c => c.LastIncludedIndex > outdated.LastIncludedIndex, Bound);
+        Assert.Equal(0, newer.Offset);
+    }
+
     public static TheoryData<string> InstallSteps() => new() { "snapshot.staged", "snapshot.renamed", "snapshot.saved", "wal.write", "none" };
 
     /// <summary>
