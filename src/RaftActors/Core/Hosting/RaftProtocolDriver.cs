@@ -1,0 +1,235 @@
+using RaftActors.Messages;
+
+namespace RaftActors.Core.Hosting;
+
+/// <summary>
+/// Hosts a <see cref="RaftProtocol"/> the same way wherever it runs: RaftNode (an Akka actor) and
+/// the deterministic simulator both drive the protocol through this class, so the simulator checks
+/// the hosting that production runs, not a copy of it. Each call gives the protocol one input and
+/// then carries out its effects in the order the protocol emitted them:
+/// <list type="bullet">
+/// <item>persists go into a <see cref="DurableOutbox"/>, and sends through it, so a message waits
+/// for the writes it depends on;</item>
+/// <item>writes are group-committed, one at a time: the next starts when the one in flight is
+/// durable, and carries everything decided meanwhile. A write's completion releases the outbox and
+/// reports <see cref="RaftProtocol.Persisted"/>;</item>
+/// <item>clients' commands wait for their entry's commit and are answered done only if the entry
+/// is of the term they were proposed in; reads wait for the protocol's ServeRead or FailReads;</item>
+/// <item>a leader that steps down answers its waiting commands "outcome unknown": a later leader
+/// may commit them or not.</item>
+/// </list>
+/// What depends on where it runs (timers, the network, the disk, the state machine, snapshot
+/// transfers) is the host's, through <see cref="IRaftProtocolHost{TClient,TRead}"/>. One driver
+/// serves one incarnation of a node: a restarted node has a new one, with a fresh outbox and no
+/// waiting clients. It is not thread-safe: the host calls it from one thread at a time.
+/// </summary>
+/// <typeparam name="TClient">Who waits for a command's outcome (the host's type, so that Akka stays out of Core).</typeparam>
+/// <typeparam name="TRead">A read waiting to be served: the query and who asked it.</typeparam>
+internal sealed class RaftProtocolDriver<TClient, TRead>
+{
+    private const string LeadershipLost = "leadership lost before the command was committed";
+    private const string Displaced = "another leader's entry took the command's place";
+
+    private readonly IRaftProtocolHost<TClient, TRead> _host;
+    private readonly DurableOutbox _outbox = new();
+    private readonly Action<string, IRaftProtocolMessage> _deliver;
+    private readonly WaitingCommands<TClient> _commands = new();
+    private readonly Dictionary<long, TRead> _reads = new();
+    private long _nextReadId;
+    private bool _flushScheduled;
+
+    public RaftProtocolDriver(RaftProtocol protocol, IRaftProtocolHost<TClient, TRead> host)
+    {
+        Protocol = protocol;
+        _host = host;
+        _deliver = host.Deliver;
+    }
+
+    public RaftProtocol Protocol { get; }
+
+    /// <summary>The write the host is making durable, if any: a crash now may or may not lose it.</summary>
+    public DurableWrite? WriteInFlight { get; private set; }
+
+    /// <summary>The version of everything decided so far; durable once <see cref="IsDurable"/> says so.</summary>
+    public long LatestVersion => _outbox.LatestVersion;
+
+    /// <summary>Whether what was decided up to <paramref name="version"/> is durable.</summary>
+    public bool IsDurable(long version) => _outbox.IsDurable(version);
+
+    /// <summary>Commands waiting for their commit.</summary>
+    public int WaitingCommandCount => _commands.Count;
+
+    /// <summary>Reads waiting to be served or failed.</summary>
+    public int WaitingReadCount => _reads.Count;
+
+    /// <summary>
+    /// Gives the protocol one input (a timer, a peer's message, a snapshot event) and carries out
+    /// its effects, then starts the next write if none is in flight.
+    /// </summary>
+    public void Run(Action<RaftProtocol> input)
+    {
+        var role = Protocol.Role;
+        var term = Protocol.Term;
+        var leader = Protocol.LeaderId;
+        input(Protocol);
+        if (Protocol.Role != role || Protocol.Term != term || Protocol.LeaderId != leader)
+            _host.LeadershipChanged(); // before the effects, which may start the new leader's work
+
+        CarryOutEffects();
+        StartNextWrite();
+
+        if (role == RaftRole.Leader && Protocol.Role != RaftRole.Leader)
+        {
+            foreach (var client in _commands.TakeAll())
+                _host.CommandOutcomeUnknown(client, LeadershipLost);
+        }
+    }
+
+    /// <summary>
+    /// A leader appends a client's command; the client is answered once it is applied. It
+    /// replicates at the next <see cref="Flush"/>, so commands that arrive together travel together.
+    /// </summary>
+    public void Propose(EntryCommand command, TClient client) => Run(protocol =>
+    {
+        var index = protocol.Propose(command) ?? throw NotLeader();
+        _commands.Add(index, protocol.Term, client);
+        ScheduleFlush();
+    });
+
+    /// <summary>A leader starts a linearizable read (ReadIndex); its confirming heartbeat round leaves at the next <see cref="Flush"/>.</summary>
+    public void Read(TRead read)
+    {
+        var readId = ++_nextReadId;
+        _reads[readId] = read;
+        Run(protocol =>
+        {
+            if (!protocol.RequestRead(readId))
+            {
+                _reads.Remove(readId);
+                throw NotLeader();
+            }
+
+            ScheduleFlush();
+        });
+    }
+
+    /// <summary>What <see cref="IRaftProtocolHost{TClient,TRead}.ScheduleFlush"/> asked for: replicate what the requests taken in need.</summary>
+    public void Flush()
+    {
+        _flushScheduled = false;
+        Run(protocol => protocol.Replicate());
+    }
+
+    /// <summary>
+    /// The write the host started is durable: the messages that waited for it leave, the protocol
+    /// hears how far the log is durable, and the next write starts.
+    /// </summary>
+    public void WriteDurable(DurableWrite write)
+    {
+        if (!ReferenceEquals(write, WriteInFlight))
+            throw new InvalidOperationException($"{Protocol.NodeId}: the durable write (version {write.Version}) is not the one in flight");
+        WriteInFlight = null;
+        _outbox.Durable(write.Version, _deliver);
+        _host.WriteLanded(write);
+        if (write.LastAfter is { } last)
+            Run(protocol => protocol.Persisted(last));
+        StartNextWrite();
+    }
+
+    /// <summary>Sends a message of the host's own (a snapshot transfer's) once the hard state decided before it is durable, or the log too.</summary>
+    public void Send(string to, IRaftProtocolMessage message, bool afterLogDurable) =>
+        _outbox.Send(to, message, _deliver, afterLogDurable);
+
+    /// <summary>
+    /// The node stops: every waiting command's outcome is unknown, for <paramref name="reason"/>,
+    /// and every waiting read fails pointing nowhere (a read has no effect: safe to retry elsewhere).
+    /// </summary>
+    public void Stop(string reason)
+    {
+        foreach (var client in _commands.TakeAll())
+            _host.CommandOutcomeUnknown(client, reason);
+        foreach (var read in _reads.Values)
+            _host.FailRead(read, leaderId: null);
+        _reads.Clear();
+    }
+
+    private void CarryOutEffects()
+    {
+        foreach (var effect in Protocol.DrainEffects())
+        {
+            switch (effect)
+            {
+                case PersistHardState persist:
+                    _outbox.Persist(persist.State);
+                    break;
+                case LogChange change:
+                    _host.LogChanging(change);
+                    _outbox.Persist(change);
+                    break;
+                case SendMessage send:
+                    _outbox.Send(send.To, send.Message, _deliver, send.AfterLogDurable);
+                    break;
+                case ResetElectionTimer reset:
+                    _host.ResetElectionTimer(reset.Timeout);
+                    break;
+                case StopElectionTimer:
+                    _host.StopElectionTimer();
+                    break;
+                case StartHeartbeatTimer start:
+                    _host.StartHeartbeatTimer(start.Interval);
+                    break;
+                case StopHeartbeatTimer:
+                    _host.StopHeartbeatTimer();
+                    break;
+                case ApplyEntries apply:
+                    var (committed, displaced) = _commands.Take(apply.Entries);
+                    foreach (var client in displaced)
+                        _host.CommandOutcomeUnknown(client, Displaced);
+                    _host.Apply(apply.Entries, committed);
+                    break;
+                case ServeRead serve:
+                    if (_reads.Remove(serve.ReadId, out var read))
+                        _host.ServeRead(read, serve.ReadIndex);
+                    break;
+                case FailReads failed:
+                    foreach (var readId in failed.ReadIds)
+                    {
+                        if (_reads.Remove(readId, out var lost))
+                            _host.FailRead(lost, Protocol.LeaderId);
+                    }
+
+                    break;
+                case SendSnapshot send:
+                    _host.SendSnapshot(send.To);
+                    break;
+                case AcceptSnapshotChunk accept:
+                    _host.AcceptSnapshotChunk(accept.Chunk);
+                    break;
+                case RestoreSnapshot restore:
+                    _host.RestoreSnapshot(restore.Snapshot);
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown effect {effect}");
+            }
+        }
+    }
+
+    private void StartNextWrite()
+    {
+        if (_outbox.TakeNextWrite() is not { } write)
+            return;
+        WriteInFlight = write;
+        _host.StartWrite(write);
+    }
+
+    private void ScheduleFlush()
+    {
+        if (_flushScheduled)
+            return;
+        _flushScheduled = true;
+        _host.ScheduleFlush();
+    }
+
+    private InvalidOperationException NotLeader() =>
+        new($"{Protocol.NodeId} is not the leader: only a leader takes clients' requests (the host checks the role first)");
+}
