@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
+using RaftActors.Core.Hosting;
 using RaftActors.Discovery;
 using RaftActors.Messages;
 using RaftActors.StateMachine;
@@ -11,29 +12,30 @@ namespace RaftActors.Node;
 
 /// <summary>
 /// A Raft node as an Akka.NET FSM whose states are the three Raft roles. The protocol's
-/// decisions are made by <see cref="RaftProtocol"/>; this actor is its shell: it turns timer
-/// messages, peers' messages and clients' requests into protocol inputs and carries out the
-/// effects — named timers, group-committed writes off the actor's thread, sends held back
-/// until what they depend on is durable, and committed entries handed to the applier. Role,
-/// term and leader changes are published on the EventStream. Snapshots (§7): the applier writes
-/// them, this actor hands them to the protocol and saves them; a <see cref="SnapshotSender"/>
-/// streams them to followers that need them and a <see cref="SnapshotReceiver"/> takes one from
-/// the leader — all file I/O off this actor's thread.
+/// decisions are made by <see cref="RaftProtocol"/>, hosted by a
+/// <see cref="RaftProtocolDriver{TClient,TRead}"/> exactly as the simulator hosts it (effects in
+/// order, sends held back until what they depend on is durable, one group-committed write at a
+/// time, waiting clients answered). This actor turns timer messages, peers' messages and clients'
+/// requests into the driver's inputs and gives what the driver asks of its host an Akka form:
+/// named timers, writes off the actor's thread, messages to peers, committed entries and reads
+/// handed to the applier, answers to clients. Role, term and leader changes are published on the
+/// EventStream. Snapshots (§7): the applier writes them, this actor hands them to the protocol and
+/// saves them; a <see cref="SnapshotSender"/> streams them to followers that need them and a
+/// <see cref="SnapshotReceiver"/> takes one from the leader — all file I/O off this actor's thread.
 /// </summary>
-public sealed class RaftNode : FSM<RaftRole, RaftStatus>
+public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IActorRef, RunQuery>
 {
     private const string ElectionTimer = "election";
     private const string HeartbeatTimer = "heartbeat";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RaftProtocol _protocol;
+    private readonly RaftProtocolDriver<IActorRef, RunQuery> _driver;
     private readonly IRaftStorage _storage;
     private readonly RaftSettings _settings;
     private readonly PeerDirectory _peers;
     private readonly IActorRef? _locator;
-    private readonly DurableOutbox _outbox = new();
     private readonly HashSet<IActorRef> _subscribers = new();
-    private readonly Action<string, IRaftProtocolMessage> _deliver;
     private readonly IActorRef _applier;
     private readonly bool _snapshotsSupported;
     private readonly SnapshotSender _snapshotSender;
@@ -47,12 +49,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private long? _restoreAfterVersion;
     private readonly List<object> _heldForApplier = new();
 
-    // Clients waiting for their command's commit, by log index, with the term it was proposed in.
-    private readonly Dictionary<long, (long Term, IActorRef Client)> _pendingCommands = new();
-    private readonly Dictionary<long, (object Query, IActorRef Client)> _pendingReads = new();
-    private long _nextReadId;
     private long _lastApplied;
-    private bool _flushScheduled;
 
     // A restarted actor is a new incarnation with a fresh outbox; a write started by the previous
     // one may still complete, and its completion must not release this incarnation's messages.
@@ -64,7 +61,6 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         _storage = storage;
         _settings = settings;
         _peers = new PeerDirectory(membership.Peers, PeerRef);
-        _deliver = Deliver;
 
         // Under cluster discovery a child follows the cluster's membership and says where peers live.
         if (membership.Discovery == RaftDiscovery.Cluster)
@@ -85,8 +81,6 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         _applier = Context.ActorOf(StateMachineApplier.Props(stateMachine, storage, settings.Snapshots), "applier");
         if (snapshot != LogPosition.Empty)
             _applier.Tell(RestoreLatestSnapshot.Instance);
-        _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _outbox.Send(to, message, _deliver, afterLogDurable: false));
-        _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _outbox.Send(to, message, _deliver, afterLogDurable: false));
 
         var seed = settings.ElectionSeedFor(membership.SelfId);
         var durableLog = storage.Entries;
@@ -103,6 +97,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             settings.Replication,
             snapshot,
             settings.Snapshots.TrailingEntries);
+        _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);
+        _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
+        _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
 
         StartWith(RaftRole.Follower, Status());
 
@@ -146,14 +143,6 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             _ => Ignore(e.FsmEvent),
         });
 
-        // Commands waiting for a commit have an unknown fate once this node stops leading: a
-        // later leader may commit them or not. Say so rather than leave the client waiting.
-        OnTransition((from, to) =>
-        {
-            if (from == RaftRole.Leader && to != RaftRole.Leader)
-                AnswerPendingCommands(new CommandOutcomeUnknown("leadership lost before the command was committed"));
-        });
-
         Initialize();
     }
 
@@ -185,7 +174,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     }
 
     /// <summary>Sends to a peer; with cluster discovery, a peer not located yet misses the message (Raft sends again).</summary>
-    private void Deliver(string peerId, IRaftProtocolMessage message)
+    void IRaftProtocolHost<IActorRef, RunQuery>.Deliver(string peerId, IRaftProtocolMessage message)
     {
         if (_peers.TryGet(peerId, out var peer))
             peer.Tell(message, Self);
@@ -202,8 +191,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     protected override void PreStart()
     {
         base.PreStart();
-        _protocol.Start();
-        CarryOutEffects();
+        _driver.Run(p => p.Start());
     }
 
     protected override void PostStop()
@@ -211,8 +199,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         // A snapshot being saved stays with the storage's write queue; transfers end here.
         _snapshotSender.StopAll();
         _snapshotReceiver.Abort();
-        AnswerPendingCommands(new CommandOutcomeUnknown("the node stopped"));
-        AnswerPendingReads(new NotLeader(null, null)); // a read has no effect: safe to retry elsewhere
+        _driver.Stop("the node stopped");
         base.PostStop();
     }
 
@@ -223,24 +210,24 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         _ => null,
     };
 
-    private State<RaftRole, RaftStatus> Run(Action<RaftProtocol> input)
+    private State<RaftRole, RaftStatus> Run(Action<RaftProtocol> input) => Drive(() => _driver.Run(input));
+
+    /// <summary>Makes one call to the driver, publishes the role, term or leader change it made, and moves the FSM to the protocol's role.</summary>
+    private State<RaftRole, RaftStatus> Drive(Action call)
     {
         var before = Status();
-        input(_protocol);
-        var changed = _protocol.Role != before.Role || _protocol.Term != before.Term || _protocol.LeaderId != before.LeaderId;
-        if (changed)
-        {
-            // A snapshot transfer belongs to one leader in one term; a new one starts afresh
-            // (before the effects, which may start the new leader's transfer).
-            _snapshotSender.StopAll();
-            _snapshotReceiver.Abort();
-        }
-
-        CarryOutEffects();
+        call();
         var after = Status();
-        if (changed)
+        if (after.Role != before.Role || after.Term != before.Term || after.LeaderId != before.LeaderId)
             Publish(new RaftStateChanged(after.NodeId, after.Role, after.Term, after.LeaderId, before));
         return (after.Role == StateName ? Stay() : GoTo(after.Role)).Using(after);
+    }
+
+    /// <summary>A snapshot transfer belongs to one leader in one term; a new one starts afresh (the driver calls this before the effects, which may start the new leader's transfer).</summary>
+    void IRaftProtocolHost<IActorRef, RunQuery>.LeadershipChanged()
+    {
+        _snapshotSender.StopAll();
+        _snapshotReceiver.Abort();
     }
 
     private State<RaftRole, RaftStatus> Do(Action action)
@@ -287,42 +274,22 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         }
 
         var client = Sender;
-        return Run(p =>
-        {
-            var index = p.Propose(entry)!.Value;
-            _pendingCommands[index] = (p.Term, client);
-            ScheduleFlush();
-        });
+        return Drive(() => _driver.Propose(entry, client));
     }
 
     private State<RaftRole, RaftStatus> Read(ClientQuery query)
     {
-        var readId = ++_nextReadId;
-        _pendingReads[readId] = (query.Query, Sender);
-        return Run(p =>
-        {
-            p.RequestRead(readId);
-            ScheduleFlush();
-        });
+        var read = new RunQuery(query.Query, Sender);
+        return Drive(() => _driver.Read(read));
     }
 
     /// <summary>
     /// Replication waits until the mailbox's burst of requests is taken in, so commands that
     /// arrive together travel in one AppendEntries.
     /// </summary>
-    private void ScheduleFlush()
-    {
-        if (_flushScheduled)
-            return;
-        _flushScheduled = true;
-        Self.Tell(FlushReplication.Instance);
-    }
+    void IRaftProtocolHost<IActorRef, RunQuery>.ScheduleFlush() => Self.Tell(FlushReplication.Instance);
 
-    private State<RaftRole, RaftStatus> Flush()
-    {
-        _flushScheduled = false;
-        return Run(p => p.Replicate());
-    }
+    private State<RaftRole, RaftStatus> Flush() => Drive(_driver.Flush);
 
     private State<RaftRole, RaftStatus> RedirectToLeader(object request)
     {
@@ -334,83 +301,35 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         return Stay();
     }
 
-    private void CarryOutEffects()
-    {
-        foreach (var effect in _protocol.DrainEffects())
-        {
-            switch (effect)
-            {
-                case PersistHardState persist:
-                    _outbox.Persist(persist.State);
-                    break;
-                case PersistEntries persist:
-                    _outbox.Persist(persist);
-                    break;
-                case SendMessage send:
-                    _outbox.Send(send.To, send.Message, _deliver, send.AfterLogDurable);
-                    break;
-                case ResetElectionTimer reset:
-                    SetTimer(ElectionTimer, ElectionTimerElapsed.Instance, reset.Timeout);
-                    break;
-                case StopElectionTimer:
-                    CancelTimer(ElectionTimer);
-                    break;
-                case StartHeartbeatTimer start:
-                    SetTimer(HeartbeatTimer, HeartbeatTimerElapsed.Instance, start.Interval, repeat: true);
-                    break;
-                case StopHeartbeatTimer:
-                    CancelTimer(HeartbeatTimer);
-                    break;
-                case PersistSnapshot persist:
-                    _outbox.Persist(persist);
-                    break;
-                case ApplyEntries apply:
-                    HandToApplier(apply.Entries);
-                    break;
-                case ServeRead serve:
-                    if (_pendingReads.Remove(serve.ReadId, out var read))
-                        TellApplier(new RunQuery(read.Query, read.Client));
-                    break;
-                case SendSnapshot send:
-                    _snapshotSender.Start(send.To, _protocol.Term, _protocol.NodeId);
-                    break;
-                case AcceptSnapshotChunk accept:
-                    AcceptSnapshotChunk(accept.Chunk);
-                    break;
-                case RestoreSnapshot:
-                    _restoreAfterVersion = _outbox.LatestVersion;
-                    TellApplier(RestoreLatestSnapshot.Instance);
-                    break;
-                case FailReads failed:
-                    foreach (var readId in failed.ReadIds)
-                    {
-                        if (_pendingReads.Remove(readId, out var lost))
-                            lost.Client.Tell(new NotLeader(_protocol.LeaderId, LeaderPath()));
-                    }
+    void IRaftProtocolHost<IActorRef, RunQuery>.ResetElectionTimer(TimeSpan timeout) =>
+        SetTimer(ElectionTimer, ElectionTimerElapsed.Instance, timeout);
 
-                    break;
-                default:
-                    throw new InvalidOperationException($"unknown effect {effect}");
-            }
-        }
+    void IRaftProtocolHost<IActorRef, RunQuery>.StopElectionTimer() => CancelTimer(ElectionTimer);
 
-        StartNextWrite();
-    }
+    void IRaftProtocolHost<IActorRef, RunQuery>.StartHeartbeatTimer(TimeSpan interval) =>
+        SetTimer(HeartbeatTimer, HeartbeatTimerElapsed.Instance, interval, repeat: true);
 
-    private void HandToApplier(IReadOnlyList<LogEntry> entries)
-    {
-        var clients = new Dictionary<long, IActorRef>();
-        foreach (var entry in entries)
-        {
-            if (!_pendingCommands.Remove(entry.Index, out var pending))
-                continue;
-            if (pending.Term == entry.Term)
-                clients[entry.Index] = pending.Client;
-            else
-                pending.Client.Tell(new CommandOutcomeUnknown("another leader's entry took the command's place"));
-        }
+    void IRaftProtocolHost<IActorRef, RunQuery>.StopHeartbeatTimer() => CancelTimer(HeartbeatTimer);
 
+    /// <summary>The applier applies the entries and answers the clients of the commands among them.</summary>
+    void IRaftProtocolHost<IActorRef, RunQuery>.Apply(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, IActorRef> clients) =>
         TellApplier(new ApplyCommitted(entries, clients));
+
+    /// <summary>The applier runs the query after the entries handed to it before, so after the read index.</summary>
+    void IRaftProtocolHost<IActorRef, RunQuery>.ServeRead(RunQuery read, long readIndex) => TellApplier(read);
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.FailRead(RunQuery read, string? leaderId) =>
+        read.Client.Tell(new NotLeader(leaderId, leaderId is not null && leaderId != _protocol.NodeId ? _peers.PathOf(leaderId) : null));
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.CommandOutcomeUnknown(IActorRef client, string reason) =>
+        client.Tell(new CommandOutcomeUnknown(reason));
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.SendSnapshot(string to) => _snapshotSender.Start(to, _protocol.Term, _protocol.NodeId);
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.RestoreSnapshot(LogPosition snapshot)
+    {
+        _restoreAfterVersion = _driver.LatestVersion;
+        TellApplier(RestoreLatestSnapshot.Instance);
     }
 
     /// <summary>To the applier, in order; held back while a snapshot from the leader is being saved.</summary>
@@ -422,7 +341,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             _heldForApplier.Add(message);
     }
 
-    private void AcceptSnapshotChunk(InstallSnapshot chunk)
+    void IRaftProtocolHost<IActorRef, RunQuery>.AcceptSnapshotChunk(InstallSnapshot chunk)
     {
         if (_snapshotsSupported)
         {
@@ -481,7 +400,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     private void KeepUntilSaved(SnapshotSink sink, bool takenOn)
     {
         if (takenOn)
-            _savingSnapshots.Add((_outbox.LatestVersion, sink));
+            _savingSnapshots.Add((_driver.LatestVersion, sink));
         else
             sink.Dispose();
     }
@@ -493,10 +412,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
     }
 
     /// <summary>Writes run off the actor's thread; their completion comes back as a message.</summary>
-    private void StartNextWrite()
+    void IRaftProtocolHost<IActorRef, RunQuery>.StartWrite(DurableWrite write)
     {
-        if (_outbox.TakeNextWrite() is not { } write)
-            return;
         var operations = LogOperations.Of(write.LogChanges);
 
         // The completion is told from the writer's thread as it finishes (no hop through the
@@ -515,31 +432,25 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
 
         written.ContinueWith(
             task => self.Tell(task.IsCompletedSuccessfully
-                ? new WriteDurable(incarnation, write.Version, write.LastAfter)
+                ? new WriteDurable(incarnation, write)
                 : new WriteFailed(incarnation, task.Exception?.GetBaseException() ?? new TaskCanceledException("the write was cancelled"))),
             TaskContinuationOptions.ExecuteSynchronously);
     }
 
-    private State<RaftRole, RaftStatus> OnWriteDurable(WriteDurable durable)
-    {
-        _outbox.Durable(durable.Version, _deliver);
-        ReleaseSavedSnapshots();
-        var state = durable.LastAfter is { } last ? Run(p => p.Persisted(last)) : Stay();
-        StartNextWrite();
-        return state;
-    }
+    private State<RaftRole, RaftStatus> OnWriteDurable(WriteDurable durable) => Drive(() => _driver.WriteDurable(durable.Write));
 
-    private void ReleaseSavedSnapshots()
+    /// <summary>Snapshots the write saved are the storage's now; what waited for a snapshot from the leader to be saved goes to the applier.</summary>
+    void IRaftProtocolHost<IActorRef, RunQuery>.WriteLanded(DurableWrite write)
     {
         _savingSnapshots.RemoveAll(saving =>
         {
-            if (!_outbox.IsDurable(saving.Version))
+            if (!_driver.IsDurable(saving.Version))
                 return false;
             saving.Sink.Dispose(); // saved: the storage owns it, and this lets go of the sink
             return true;
         });
 
-        if (_restoreAfterVersion is { } version && _outbox.IsDurable(version))
+        if (_restoreAfterVersion is { } version && _driver.IsDurable(version))
         {
             _restoreAfterVersion = null;
             foreach (var message in _heldForApplier)
@@ -561,23 +472,6 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         _lastApplied = applied.Index;
         return Stay().Using(Status());
     }
-
-    private void AnswerPendingCommands(IClientReply reply)
-    {
-        foreach (var (_, client) in _pendingCommands.Values)
-            client.Tell(reply);
-        _pendingCommands.Clear();
-    }
-
-    private void AnswerPendingReads(IClientReply reply)
-    {
-        foreach (var (_, client) in _pendingReads.Values)
-            client.Tell(reply);
-        _pendingReads.Clear();
-    }
-
-    private ActorPath? LeaderPath() =>
-        _protocol.LeaderId is { } leader && leader != _protocol.NodeId ? _peers.PathOf(leader) : null;
 
     private State<RaftRole, RaftStatus> Reply(object message)
     {
@@ -633,7 +527,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
         public static readonly FlushReplication Instance = new();
     }
 
-    private sealed record WriteDurable(object Incarnation, long Version, LogPosition? LastAfter);
+    private sealed record WriteDurable(object Incarnation, DurableWrite Write);
 
     private sealed record WriteFailed(object Incarnation, Exception Error);
 }
