@@ -1,4 +1,5 @@
 using RaftActors.Core;
+using RaftActors.Core.Hosting;
 using RaftActors.Messages;
 using RaftActors.Storage;
 
@@ -23,41 +24,35 @@ internal sealed class SimulatedDisk
 }
 
 /// <summary>
-/// One node, hosted exactly as <c>RaftNode</c> hosts <see cref="RaftProtocol"/>, with virtual time
-/// and a simulated disk in place of Akka's scheduler and storage: every input runs the protocol,
-/// then its effects in order — persists into the <see cref="DurableOutbox"/>, sends through it
-/// (a message waits for the writes it depends on), named timers reset or cancelled, committed
-/// entries applied (answering the clients waiting for them only if the entry is of the term they
-/// were proposed in), reads served or failed — and then the next group-committed write starts.
-/// A write's completion releases the outbox and reports <see cref="RaftProtocol.Persisted"/>.
-/// Client commands to a leader are taken in before it replicates (a flush event behind them), and
-/// a leader that steps down answers its waiting commands "outcome unknown". A crash loses every
-/// volatile thing; a restart is a new incarnation from the disk, applying the log from the start
-/// to a fresh state machine.
+/// One node: the real <see cref="RaftProtocol"/> driven by the same <see cref="RaftProtocolDriver{TClient,TRead}"/>
+/// that RaftNode uses — effects in protocol order, sends held back in the outbox until what they
+/// depend on is durable, one group-committed write at a time whose completion releases the outbox
+/// and reports Persisted, clients' commands answered done only for an entry of the term they were
+/// proposed in and "outcome unknown" when the leader steps down, reads served or failed as the
+/// protocol says. This class is only the host: virtual time (timers and the write's latency are
+/// events on the simulation's queue), a <see cref="SimulatedDisk"/>, the virtual network, a
+/// key-value store as the state machine, and the invariant checker watching every step. A crash
+/// loses every volatile thing, the driver with it; a restart is a new incarnation from the disk,
+/// with a new driver, applying the log from the start to a fresh state machine.
 /// Where it differs from RaftNode, on purpose: entries are applied at once rather than by an
 /// applier actor (which sees them, and the reads after them, in the same order); requests to a
 /// follower are answered NotLeader (forward-to-leader is not simulated); the key-value store keeps
-/// every session result rather than the last 64 per client.
+/// every session result rather than the last 64 per client; snapshots are not simulated (no node
+/// compacts its log, so the protocol never asks for a snapshot transfer, and the snapshot effects
+/// throw); a write that fails is not simulated (a crash stands for it).
 /// </summary>
-internal sealed class SimulatedNode
+internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, SimulatedNode.WaitingRead>
 {
     private readonly ClusterSimulation _sim;
-    private readonly Dictionary<long, (long Term, ClientRequest Request)> _pendingCommands = new();
-    private readonly Dictionary<long, (ClientRequest Request, long Floor)> _pendingReads = new();
-    private readonly Action<string, IRaftProtocolMessage> _deliver;
-    private DurableOutbox _outbox = new();
-    private DurableWrite? _writing;
+    private RaftProtocolDriver<ClientRequest, WaitingRead>? _driver;
     private long _electionTimer;
     private long _heartbeatTimer;
-    private bool _flushScheduled;
-    private long _nextReadId;
 
     public SimulatedNode(ClusterSimulation sim, int index, string id)
     {
         _sim = sim;
         Index = index;
         Id = id;
-        _deliver = (to, message) => _sim.SendToPeer(Index, to, message);
     }
 
     public int Index { get; }
@@ -71,25 +66,24 @@ internal sealed class SimulatedNode
     /// <summary>Counts the node's lives; events of an earlier life are ignored.</summary>
     public int Incarnation { get; private set; }
 
-    public RaftProtocol Protocol { get; private set; } = null!;
+    /// <summary>The running protocol; null while the node is down.</summary>
+    public RaftProtocol Protocol => _driver?.Protocol!;
 
     public KvStore Store { get; private set; } = null!;
 
     /// <summary>Whether a write is in flight: a crash now may or may not lose it.</summary>
-    public bool Writing => _writing is not null;
+    public bool Writing => _driver?.WriteInFlight is not null;
+
+    private RaftProtocolDriver<ClientRequest, WaitingRead> Driver =>
+        _driver ?? throw new InvalidOperationException($"{Id} is down");
 
     public void Start(int timeoutSeed)
     {
         var options = _sim.Options;
         Incarnation++;
         Up = true;
-        _outbox = new DurableOutbox();
-        _writing = null;
-        _flushScheduled = false;
-        _pendingCommands.Clear();
-        _pendingReads.Clear();
         Store = new KvStore(options.Keys);
-        Protocol = new RaftProtocol(
+        var protocol = new RaftProtocol(
             Id,
             _sim.PeersOf(Index),
             Disk.HardState,
@@ -100,6 +94,7 @@ internal sealed class SimulatedNode
         {
             Bugs = options.InjectedBugs,
         };
+        _driver = new RaftProtocolDriver<ClientRequest, WaitingRead>(protocol, this);
         _sim.Checker.NodeStarted(this);
         Run(p => p.Start());
     }
@@ -107,11 +102,10 @@ internal sealed class SimulatedNode
     /// <summary>The process dies: only the disk remains; the write in flight lands or not.</summary>
     public void Crash(bool writeInFlightLands)
     {
-        if (_writing is { } write && writeInFlightLands)
+        if (Driver.WriteInFlight is { } write && writeInFlightLands)
             Disk.Write(write);
         Up = false;
-        _writing = null;
-        Protocol = null!;
+        _driver = null;
         _electionTimer++;
         _heartbeatTimer++;
     }
@@ -144,20 +138,14 @@ internal sealed class SimulatedNode
     {
         if (incarnation != Incarnation)
             return;
-        _flushScheduled = false;
-        Run(p => p.Replicate());
+        Step(Driver.Flush);
     }
 
+    /// <summary>The write lands on the disk first: the messages it releases are checked against what the disk holds.</summary>
     public void OnWriteDurable(DurableWrite write)
     {
-        if (!ReferenceEquals(write, _writing))
-            return; // a previous incarnation's write
-        _writing = null;
         Disk.Write(write);
-        _outbox.Durable(write.Version, _deliver);
-        if (write.LastAfter is { } last)
-            Run(p => p.Persisted(last));
-        StartNextWrite();
+        Step(() => Driver.WriteDurable(write));
     }
 
     public void OnClientRequest(ClientRequest request)
@@ -172,12 +160,7 @@ internal sealed class SimulatedNode
 
         if (request.Entry is { } entry)
         {
-            Run(p =>
-            {
-                var index = p.Propose(entry)!.Value;
-                _pendingCommands[index] = (p.Term, request);
-                ScheduleFlush();
-            });
+            Step(() => Driver.Propose(entry, request));
         }
         else if (_sim.Options.Bug == SimulatedBug.ServeReadsLocally)
         {
@@ -185,119 +168,85 @@ internal sealed class SimulatedNode
         }
         else
         {
-            var readId = ++_nextReadId;
-            _pendingReads[readId] = (request, _sim.Checker.CommittedCount);
-            Run(p =>
-            {
-                p.RequestRead(readId);
-                ScheduleFlush();
-            });
+            var read = new WaitingRead(request, _sim.Checker.CommittedCount);
+            Step(() => Driver.Read(read));
         }
     }
 
-    private void ScheduleFlush()
-    {
-        if (_flushScheduled)
-            return;
-        _flushScheduled = true;
-        _sim.Queue.After(0, new SimEvent(EventKind.FlushReplication, Index, Incarnation));
-    }
+    private void Run(Action<RaftProtocol> input) => Step(() => Driver.Run(input));
 
-    private void Run(Action<RaftProtocol> input)
+    /// <summary>One call to the driver, with the invariants checked around it.</summary>
+    private void Step(Action call)
     {
-        var wasLeaderOf = Protocol.Role == RaftRole.Leader ? Protocol.Term : -1;
         _sim.Checker.BeforeStep(this);
-        input(Protocol);
-        CarryOutEffects();
-        if (wasLeaderOf >= 0 && Protocol.Role != RaftRole.Leader)
-        {
-            foreach (var (_, request) in _pendingCommands.Values)
-                _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown));
-            _pendingCommands.Clear();
-        }
-
+        call();
         _sim.Checker.AfterStep(this);
     }
 
-    private void CarryOutEffects()
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.Deliver(string to, IRaftProtocolMessage message) => _sim.SendToPeer(Index, to, message);
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.ResetElectionTimer(TimeSpan timeout) =>
+        _sim.Queue.After(Micros.Of(timeout), new SimEvent(EventKind.ElectionTimer, Index, ++_electionTimer));
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.StopElectionTimer() => _electionTimer++;
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.StartHeartbeatTimer(TimeSpan interval)
     {
-        foreach (var effect in Protocol.DrainEffects())
+        _heartbeatTimer++;
+        ScheduleHeartbeat();
+    }
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.StopHeartbeatTimer() => _heartbeatTimer++;
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.ScheduleFlush() =>
+        _sim.Queue.After(0, new SimEvent(EventKind.FlushReplication, Index, Incarnation));
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.StartWrite(DurableWrite write) =>
+        _sim.Queue.After(_sim.DiskLatency() * Disk.Slowdown, new SimEvent(EventKind.WriteDurable, Index, Incarnation, write));
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.LogChanging(LogChange change)
+    {
+        if (change is PersistEntries entries)
+            _sim.Checker.LogChanged(this, entries);
+    }
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.Apply(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, ClientRequest> clients)
+    {
+        foreach (var entry in entries)
         {
-            switch (effect)
-            {
-                case PersistHardState persist:
-                    _outbox.Persist(persist.State);
-                    break;
-                case PersistEntries persist:
-                    _sim.Checker.LogChanged(this, persist);
-                    _outbox.Persist(persist);
-                    break;
-                case SendMessage send:
-                    _outbox.Send(send.To, send.Message, _deliver, send.AfterLogDurable);
-                    break;
-                case ResetElectionTimer reset:
-                    _sim.Queue.After(Micros.Of(reset.Timeout), new SimEvent(EventKind.ElectionTimer, Index, ++_electionTimer));
-                    break;
-                case StopElectionTimer:
-                    _electionTimer++;
-                    break;
-                case StartHeartbeatTimer:
-                    _heartbeatTimer++;
-                    ScheduleHeartbeat();
-                    break;
-                case StopHeartbeatTimer:
-                    _heartbeatTimer++;
-                    break;
-                case ApplyEntries apply:
-                    foreach (var entry in apply.Entries)
-                        Apply(entry);
-                    break;
-                case ServeRead serve:
-                    if (_pendingReads.Remove(serve.ReadId, out var read))
-                    {
-                        _sim.Checker.ReadServed(this, serve.ReadIndex, read.Floor);
-                        var key = read.Request.Command.Key;
-                        _sim.ReplyToClient(read.Request, new ClientReply(read.Request.Client, read.Request.OperationId, ReplyKind.Done,
-                            new KvResult(true, Store.Read(key))));
-                    }
-
-                    break;
-                case FailReads failed:
-                    foreach (var readId in failed.ReadIds)
-                    {
-                        if (_pendingReads.Remove(readId, out var lost))
-                            _sim.ReplyToClient(lost.Request, new ClientReply(lost.Request.Client, lost.Request.OperationId, ReplyKind.NotLeader,
-                                LeaderHint: Protocol.LeaderId is { } leader ? ClusterSimulation.IndexOf(leader) : -1));
-                    }
-
-                    break;
-                default:
-                    throw new InvalidOperationException($"unknown effect {effect}");
-            }
+            _sim.Checker.Applied(this, entry);
+            var result = Store.Apply(entry, _sim.Commands);
+            if (clients.TryGetValue(entry.Index, out var request))
+                _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, result));
         }
-
-        StartNextWrite();
     }
 
-    private void Apply(LogEntry entry)
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.ServeRead(WaitingRead read, long readIndex)
     {
-        _sim.Checker.Applied(this, entry);
-        var result = Store.Apply(entry, _sim.Commands);
-        if (!_pendingCommands.Remove(entry.Index, out var pending))
-            return;
-        _sim.ReplyToClient(pending.Request, pending.Term == entry.Term
-            ? new ClientReply(pending.Request.Client, pending.Request.OperationId, ReplyKind.Done, result)
-            : new ClientReply(pending.Request.Client, pending.Request.OperationId, ReplyKind.OutcomeUnknown));
+        _sim.Checker.ReadServed(this, readIndex, read.CommittedWhenAsked);
+        var request = read.Request;
+        _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Store.Read(request.Command.Key))));
     }
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.FailRead(WaitingRead read, string? leaderId) =>
+        _sim.ReplyToClient(read.Request, new ClientReply(read.Request.Client, read.Request.OperationId, ReplyKind.NotLeader,
+            LeaderHint: leaderId is null ? -1 : ClusterSimulation.IndexOf(leaderId)));
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.CommandOutcomeUnknown(ClientRequest request, string reason) =>
+        _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown));
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.SendSnapshot(string to) => throw SnapshotsNotSimulated();
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.AcceptSnapshotChunk(InstallSnapshot chunk) => throw SnapshotsNotSimulated();
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.RestoreSnapshot(LogPosition snapshot) => throw SnapshotsNotSimulated();
+
+    private NotSupportedException SnapshotsNotSimulated() =>
+        new($"{Id}: snapshots are not simulated (no node compacts its log, so none should be asked for)");
 
     private void ScheduleHeartbeat() =>
         _sim.Queue.After(Micros.Of(_sim.Options.HeartbeatInterval), new SimEvent(EventKind.HeartbeatTimer, Index, _heartbeatTimer));
 
-    private void StartNextWrite()
-    {
-        if (_outbox.TakeNextWrite() is not { } write)
-            return;
-        _writing = write;
-        _sim.Queue.After(_sim.DiskLatency() * Disk.Slowdown, new SimEvent(EventKind.WriteDurable, Index, Incarnation, write));
-    }
+    /// <summary>A read waiting for the leader's confirmation, with how many entries were known committed when it was asked (a linearizable read sees at least those).</summary>
+    internal sealed record WaitingRead(ClientRequest Request, long CommittedWhenAsked);
 }
