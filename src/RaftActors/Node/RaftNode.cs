@@ -102,7 +102,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>
             durableLog,
             settings.Replication,
             snapshot,
-            settings.Snapshots.TrailingEntries);
+            settings.Snapshots.TrailingEntries)
+        {
+            PreVote = settings.PreVote,
+            CheckQuorum = settings.CheckQuorum,
+        };
 
         StartWith(RaftRole.Follower, Status());
 
