@@ -99,6 +99,8 @@ internal sealed class SimulatedNode
             options.Replication)
         {
             Bugs = options.InjectedBugs,
+            PreVote = options.PreVote,
+            CheckQuorum = options.CheckQuorum,
         };
         _sim.Checker.NodeStarted(this);
         Run(p => p.Start());
