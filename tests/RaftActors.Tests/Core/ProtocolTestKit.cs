@@ -29,16 +29,25 @@ internal static class ProtocolTestKit
     public static string[] PeersOf(int clusterSize) =>
         Enumerable.Range(2, clusterSize - 1).Select(i => $"n{i}").ToArray();
 
-    /// <summary>A node that has not been started; no effects yet.</summary>
+    /// <summary>
+    /// A node that has not been started; no effects yet. PreVote and CheckQuorum are off unless
+    /// asked for: the paper's tests test Figure 2 as the paper states it.
+    /// </summary>
     public static RaftProtocol NewNode(
-        int clusterSize = 3, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null) =>
-        NewNode(Self, clusterSize, persisted, seed, log, limits);
+        int clusterSize = 3, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null,
+        bool preVote = false, bool checkQuorum = false) =>
+        NewNode(Self, clusterSize, persisted, seed, log, limits, preVote, checkQuorum);
 
     /// <summary>Node <paramref name="id"/> of the cluster "n1".."nN", not started.</summary>
     public static RaftProtocol NewNode(
-        string id, int clusterSize, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null) =>
+        string id, int clusterSize, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null,
+        bool preVote = false, bool checkQuorum = false) =>
         new(id, MembersOf(clusterSize).Where(m => m != id).ToArray(), persisted ?? HardState.Initial,
-            new ElectionTimeouts(TimeoutMin, TimeoutMax, new Random(seed)), Heartbeat, log, limits);
+            new ElectionTimeouts(TimeoutMin, TimeoutMax, new Random(seed)), Heartbeat, log, limits)
+        {
+            PreVote = preVote,
+            CheckQuorum = checkQuorum,
+        };
 
     public static string[] MembersOf(int clusterSize) =>
         Enumerable.Range(1, clusterSize).Select(i => $"n{i}").ToArray();
