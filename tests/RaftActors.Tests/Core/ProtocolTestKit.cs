@@ -189,6 +189,53 @@ internal static class ProtocolTestKit
             }))
             .ToList();
 
+    /// <summary>
+    /// Nodes "n1".."n<paramref name="clusterSize"/>" but the <paramref name="absent"/> ones (etcd's
+    /// <c>nopStepper</c>: messages to them are lost), started at the term and vote
+    /// <paramref name="persisted"/> gives each (term 0 without it), in one network.
+    /// </summary>
+    public static (ProtocolNetwork Network, Dictionary<string, RaftProtocol> Nodes) NewCluster(
+        int clusterSize, bool preVote, bool checkQuorum, string[]? absent = null, Func<string, HardState>? persisted = null,
+        Func<string, IEnumerable<LogEntry>?>? log = null)
+    {
+        var nodes = MembersOf(clusterSize)
+            .Where(id => absent?.Contains(id) != true)
+            .ToDictionary(
+                id => id,
+                id => NewNode(id, clusterSize, persisted?.Invoke(id), seed: DefaultSeed + int.Parse(id[1..]), log: log?.Invoke(id), preVote: preVote, checkQuorum: checkQuorum));
+        var network = new ProtocolNetwork(nodes.Values.ToArray());
+        foreach (var id in nodes.Keys)
+            network.Do(id, node => node.Start());
+        return (network, nodes);
+    }
+
+    /// <summary>
+    /// etcd's <c>MsgHup</c>: the node's election timer runs out — through the stretch in which it
+    /// still believes in its leader, when it is in it — so it campaigns (with PreVote, canvasses);
+    /// then the network runs until quiet.
+    /// </summary>
+    public static void Hup(ProtocolNetwork network, RaftProtocol node)
+    {
+        var believed = node.LeaderIsAlive;
+        network.Do(node.NodeId, p => p.ElectionTimeoutElapsed());
+        if (believed && node.Role == RaftRole.Follower && !node.IsPreCandidate)
+            network.Do(node.NodeId, p => p.ElectionTimeoutElapsed());
+        network.RunUntilQuiet();
+    }
+
+    /// <summary>
+    /// etcd's "tick electionTimeout times": the minimum election timeout passes since the follower
+    /// last heard from its leader; it stops believing in it, and does not campaign yet.
+    /// </summary>
+    public static void LeaseLapses(ProtocolNetwork network, RaftProtocol follower)
+    {
+        Assert.True(follower.LeaderIsAlive, $"{follower.NodeId} believes in no leader");
+        network.Do(follower.NodeId, p => p.ElectionTimeoutElapsed());
+        Assert.False(follower.LeaderIsAlive);
+        Assert.False(follower.IsPreCandidate);
+        Assert.Equal(RaftRole.Follower, follower.Role);
+    }
+
     /// <summary>Every election timer reset draws a timeout from [min, max).</summary>
     public static void AssertTimeoutsInRange(IReadOnlyList<RaftEffect> effects)
     {
