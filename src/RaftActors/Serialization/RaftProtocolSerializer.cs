@@ -30,8 +30,8 @@ namespace RaftActors.Serialization;
 /// ActorPath    string: the path's serialization format with its address
 /// </code>
 /// <code>
-/// RV   term, candidateId, lastLogIndex, lastLogTerm [, preVote]
-/// RVR  term, voterId, voteGranted [, preVote]
+/// RV   term, candidateId, lastLogIndex, lastLogTerm, preVote
+/// RVR  term, voterId, voteGranted, preVote
 /// AE   term, leaderId, prevLogIndex, prevLogTerm, leaderCommit, sequence, entries
 /// AER  term, followerId, success, matchIndex, conflictIndex, conflictTerm, sequence
 /// IS   term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, done, data (varint length, bytes)
@@ -45,9 +45,6 @@ namespace RaftActors.Serialization;
 /// RR   reason
 /// COU  reason
 /// </code>
-/// <para>The pre-vote flag (bool) is written only when set: a RequestVote or its answer is then
-/// byte for byte what it was before PreVote existed, and a node of that version refuses a pre-vote
-/// (trailing bytes) rather than take it for a vote. Read back, an absent flag is false.</para>
 /// <para>A payload (a user's command, query or result) is serialized by whatever Akka
 /// serializer its type is bound to, and deserialized by the serializer its id names on the
 /// receiving node. Malformed or truncated bytes, an unknown manifest, or a payload its
@@ -123,15 +120,13 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
                 w.String(m.CandidateId, "candidate id");
                 w.Long(m.LastLogIndex);
                 w.Long(m.LastLogTerm);
-                if (m.PreVote)
-                    w.Bool(true);
+                w.Bool(m.PreVote);
                 break;
             case RequestVoteResult m:
                 w.Long(m.Term);
                 w.String(m.VoterId, "voter id");
                 w.Bool(m.VoteGranted);
-                if (m.PreVote)
-                    w.Bool(true);
+                w.Bool(m.PreVote);
                 break;
             case AppendEntries m:
                 w.Long(m.Term);
@@ -235,8 +230,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         object message = manifest switch
         {
             RequestVoteManifest => new RequestVote(
-                r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term"), PreVoteFlag(ref r)),
-            RequestVoteResultManifest => new RequestVoteResult(r.Long("term"), r.RequiredString("voter id"), r.Bool("vote granted"), PreVoteFlag(ref r)),
+                r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term"), r.Bool("pre-vote")),
+            RequestVoteResultManifest => new RequestVoteResult(r.Long("term"), r.RequiredString("voter id"), r.Bool("vote granted"), r.Bool("pre-vote")),
             AppendEntriesManifest => ReadAppendEntries(ref r),
             AppendEntriesResultManifest => new AppendEntriesResult(
                 r.Long("term"),
@@ -296,9 +291,6 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         var data = r.Bytes("data").ToArray();
         return new InstallSnapshot(term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, data, done);
     }
-
-    /// <summary>The optional trailing pre-vote flag: absent is false.</summary>
-    private static bool PreVoteFlag(ref WireReader r) => r.Remaining > 0 && r.Bool("pre-vote");
 
     /// <summary>A byte offset into a snapshot: a negative one is malformed (it would index before the file).</summary>
     private static long NonNegative(ref WireReader r, string field)
