@@ -351,8 +351,8 @@ public sealed class ClusterSimulation
         AppendEntriesResult r => r.Success
             ? $"Ack(t{r.Term} match {r.MatchIndex} #{r.Sequence})"
             : $"Refuse(t{r.Term} conflict {r.ConflictIndex}/{r.ConflictTerm} #{r.Sequence})",
-        RequestVote v => $"RequestVote(t{v.Term} last {v.LastLogIndex}/{v.LastLogTerm})",
-        RequestVoteResult v => $"Vote(t{v.Term} {(v.VoteGranted ? "granted" : "refused")})",
+        RequestVote v => $"{(v.PreVote ? "PreVote" : "RequestVote")}(t{v.Term} last {v.LastLogIndex}/{v.LastLogTerm})",
+        RequestVoteResult v => $"{(v.PreVote ? "PreVoteAnswer" : "Vote")}(t{v.Term} {(v.VoteGranted ? "granted" : "refused")})",
         ClientRequest r => $"c{r.Client} op {r.OperationId}: {r.Command.Kind} {r.Command.KeyName} {r.Command.Value} {(r.Command.Kind == KvKind.CompareAndSet ? $"if {r.Command.Expected ?? "absent"}" : "")}{(r.Entry is { } entry ? $" (session #{entry.Sequence})" : "")}",
         ClientReply r => $"op {r.OperationId}: {r.Kind}{(r.Kind == ReplyKind.Done ? $" ok={r.Result.Ok} value={r.Result.Value ?? "-"}" : r.LeaderHint >= 0 ? $" try n{r.LeaderHint + 1}" : "")}",
         _ => what.ToString()!,

@@ -120,16 +120,23 @@ internal sealed class InvariantChecker
     /// <summary>
     /// Figure 2's "before responding to RPCs": the simulated disk says what is durable, and every
     /// message, the moment it leaves, depends only on that — its term, a granted vote, the entries
-    /// an acknowledgement vouches for.
+    /// an acknowledgement vouches for. A pre-vote carries the term proposed (the sender's + 1), and a
+    /// granted pre-vote the term granted: neither is a term held, nor a vote given.
     /// </summary>
     public void Sent(SimulatedNode sender, string to, IRaftProtocolMessage message)
     {
         var durable = sender.Disk.HardState;
-        if (durable.Term < message.Term)
-            Fail("Durable before sent", $"{sender.Id} sent {message} in term {message.Term} while its durable term is {durable.Term}");
+        var held = message switch
+        {
+            RequestVote { PreVote: true } preVote => preVote.Term - 1,
+            RequestVoteResult { PreVote: true, VoteGranted: true } => 0,
+            _ => message.Term,
+        };
+        if (durable.Term < held)
+            Fail("Durable before sent", $"{sender.Id} sent {message} in term {held} while its durable term is {durable.Term}");
         switch (message)
         {
-            case RequestVoteResult { VoteGranted: true } vote when durable.Term == vote.Term && durable.VotedFor != to:
+            case RequestVoteResult { VoteGranted: true, PreVote: false } vote when durable.Term == vote.Term && durable.VotedFor != to:
                 Fail("Durable before sent", $"{sender.Id} granted {to} its vote in term {vote.Term} before the vote was durable (durable: {durable})");
                 break;
 

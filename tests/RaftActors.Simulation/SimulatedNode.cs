@@ -93,6 +93,8 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
             options.Replication)
         {
             Bugs = options.InjectedBugs,
+            PreVote = options.PreVote,
+            CheckQuorum = options.CheckQuorum,
         };
         _driver = new RaftProtocolDriver<ClientRequest, WaitingRead>(protocol, this);
         _sim.Checker.NodeStarted(this);

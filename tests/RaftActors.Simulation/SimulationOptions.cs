@@ -67,6 +67,28 @@ public sealed record SimulationOptions
             MaxAppendsInFlight: 1 + random.Next(4));
     }
 
+    /// <summary>PreVote (<c>raft.pre-vote</c>), on as in production unless the seed says otherwise.</summary>
+    public bool PreVote { get; init; } = true;
+
+    /// <summary>CheckQuorum (<c>raft.check-quorum</c>), on as in production unless the seed says otherwise.</summary>
+    public bool CheckQuorum { get; init; } = true;
+
+    /// <summary>
+    /// PreVote and CheckQuorum for a seed: both on (the default) in 70% of seeds, and each of the
+    /// other three combinations in 10%, so the protocol without them stays checked too.
+    /// </summary>
+    public static (bool PreVote, bool CheckQuorum) SafeguardsForSeed(int seed)
+    {
+        var draw = new Random(seed ^ 0x9E3779B).NextDouble();
+        return draw switch
+        {
+            < 0.7 => (true, true),
+            < 0.8 => (true, false),
+            < 0.9 => (false, true),
+            _ => (false, false),
+        };
+    }
+
     /// <summary>
     /// Liveness: once a majority has been up, connected and left alone for this long, one of it
     /// leads all of it and has committed an entry of its term.
@@ -79,14 +101,23 @@ public sealed record SimulationOptions
     /// <summary>Keep a trace of the last events, printed with a failure (slower).</summary>
     public bool Trace { get; init; }
 
-    /// <summary>The CI budget's and the runner's options for a seed: the cluster size cycles 3, 5, 7.</summary>
-    public static SimulationOptions ForSeed(int seed, SimulatedBug bug = SimulatedBug.None, int? clusterSize = null) => new()
+    /// <summary>
+    /// The CI budget's and the runner's options for a seed: the cluster size cycles 3, 5, 7; the
+    /// replication limits and the PreVote/CheckQuorum switches are drawn from the seed.
+    /// </summary>
+    public static SimulationOptions ForSeed(int seed, SimulatedBug bug = SimulatedBug.None, int? clusterSize = null)
     {
-        Seed = seed,
-        ClusterSize = clusterSize ?? ClusterSizeForSeed(seed),
-        Replication = ReplicationForSeed(seed),
-        Bug = bug,
-    };
+        var (preVote, checkQuorum) = SafeguardsForSeed(seed);
+        return new()
+        {
+            Seed = seed,
+            ClusterSize = clusterSize ?? ClusterSizeForSeed(seed),
+            Replication = ReplicationForSeed(seed),
+            Bug = bug,
+            PreVote = preVote,
+            CheckQuorum = checkQuorum,
+        };
+    }
 
     public static int ClusterSizeForSeed(int seed) => (Math.Abs(seed) % 3) switch
     {

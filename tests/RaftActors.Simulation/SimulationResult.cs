@@ -25,7 +25,7 @@ public sealed record SimulationResult(
     public LinearizabilityVerdict? Linearizability { get; init; }
 
     public string Summary =>
-        $"seed {Options.Seed}: {Options.ClusterSize} nodes, {ClientOperations} client operations, {Faults} faults, " +
+        $"seed {Options.Seed}: {Options.ClusterSize} nodes (pre-vote {(Options.PreVote ? "on" : "off")}, check-quorum {(Options.CheckQuorum ? "on" : "off")}), {ClientOperations} client operations, {Faults} faults, " +
         $"{LeaderTerms} leader terms, {CommittedEntries} entries committed, {MessagesSent} messages ({MessagesLost} lost), " +
         $"{VirtualMicros / 1_000_000.0:0.0} s virtual, {Events} events, fingerprint {Fingerprint:x16}";
 }

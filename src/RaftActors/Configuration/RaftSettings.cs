@@ -16,7 +16,9 @@ public sealed record RaftSettings
         int? randomSeed = null,
         ReplicationLimits? replication = null,
         bool forwardToLeader = false,
-        SnapshotSettings? snapshots = null)
+        SnapshotSettings? snapshots = null,
+        bool preVote = true,
+        bool checkQuorum = true)
     {
         if (electionTimeoutMin <= TimeSpan.Zero)
             throw new RaftConfigurationException("raft.election-timeout-min", $"must be positive, got {electionTimeoutMin}");
@@ -41,6 +43,8 @@ public sealed record RaftSettings
             throw new RaftConfigurationException("raft.max-appends-in-flight", $"must be at least 1, got {Replication.MaxAppendsInFlight}");
         ForwardToLeader = forwardToLeader;
         Snapshots = snapshots ?? SnapshotSettings.Default;
+        PreVote = preVote;
+        CheckQuorum = checkQuorum;
     }
 
     public TimeSpan ElectionTimeoutMin { get; }
@@ -60,6 +64,20 @@ public sealed record RaftSettings
 
     /// <summary>When snapshots are taken and how they travel (<c>raft.snapshot</c>).</summary>
     public SnapshotSettings Snapshots { get; init; }
+
+    /// <summary>
+    /// <c>raft.pre-vote</c>: a node canvasses pre-votes before it raises its term to campaign, so a
+    /// node that cannot win (cut off, restarted, behind) does not depose a healthy leader
+    /// (<see cref="RaftProtocol.PreVote"/>).
+    /// </summary>
+    public bool PreVote { get; init; }
+
+    /// <summary>
+    /// <c>raft.check-quorum</c>: a leader that no majority answers within the minimum election timeout
+    /// steps down, and a node that believes in a current leader ignores votes of higher terms
+    /// (<see cref="RaftProtocol.CheckQuorum"/>).
+    /// </summary>
+    public bool CheckQuorum { get; init; }
 
     /// <summary>
     /// The seed of one node's election timeouts. A configured seed is mixed with the node id, so
@@ -97,6 +115,8 @@ public sealed record RaftSettings
                 HoconReader.Read(raft, "raft.max-bytes-per-append", c => checked((int)(c.GetByteSize("raft.max-bytes-per-append") ?? 0))),
                 HoconReader.Read(raft, "raft.max-appends-in-flight", c => c.GetInt("raft.max-appends-in-flight"))),
             HoconReader.Read(raft, "raft.forward-to-leader", c => c.GetBoolean("raft.forward-to-leader")),
-            SnapshotSettings.FromConfig(raft));
+            SnapshotSettings.FromConfig(raft),
+            HoconReader.Read(raft, "raft.pre-vote", c => c.GetBoolean("raft.pre-vote")),
+            HoconReader.Read(raft, "raft.check-quorum", c => c.GetBoolean("raft.check-quorum")));
     }
 }

@@ -1,8 +1,9 @@
 namespace RaftActors.Core;
 
 /// <summary>
-/// The votes a candidate has received in one term. Each voter counts once however often its
-/// reply arrives; a majority is of the whole configured cluster, the candidate included.
+/// The votes a candidate has received in one term, or a pre-candidate's pre-votes in one canvass.
+/// Each voter counts once however often its reply arrives; a majority is of the whole configured
+/// cluster, the candidate included.
 /// </summary>
 public sealed class ElectionTally
 {
@@ -19,6 +20,9 @@ public sealed class ElectionTally
     public int Granted => _granted.Count;
 
     public bool HasMajority => _granted.Count >= Quorum.Majority(_clusterSize);
+
+    /// <summary>So many voters refused that a majority can no longer be reached.</summary>
+    public bool IsLost => _clusterSize - _refused.Count < Quorum.Majority(_clusterSize);
 
     /// <summary>Records a voter's answer; a voter that answered before keeps its first answer.</summary>
     public void Record(string voter, bool granted)

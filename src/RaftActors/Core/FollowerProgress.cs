@@ -37,6 +37,9 @@ internal sealed class FollowerProgress
 
     public int InFlight => _inFlight.Count;
 
+    /// <summary>The leader's heartbeat tick at which the follower last answered it (CheckQuorum's evidence that it follows).</summary>
+    public long HeardAtTick { get; set; }
+
     /// <summary>
     /// The follower needs entries this leader's log no longer holds, and is being sent the
     /// snapshot instead (§7): until the host reports the outcome, it gets heartbeats, no entries.

@@ -23,7 +23,12 @@ public sealed class RaftProtocol
     private readonly Dictionary<string, FollowerProgress> _progress = new(StringComparer.Ordinal);
     private readonly List<PendingRead> _reads = new();
     private readonly List<long> _readsAwaitingTermStart = new();
+    private readonly int _quorumCheckTicks;
     private ElectionTally? _tally;
+    private ElectionTally? _preVotes;
+    private bool _leaderLease;
+    private TimeSpan _timeoutAfterLease;
+    private long _heartbeatTicks;
     private long _stableIndex;
     private long _sequence;
     private long _termStartIndex;
@@ -50,6 +55,9 @@ public sealed class RaftProtocol
         HardState = persisted;
         _timeouts = timeouts;
         _heartbeatInterval = heartbeatInterval;
+
+        // CheckQuorum's window, in the leader's heartbeat ticks: at least the minimum election timeout.
+        _quorumCheckTicks = (int)Math.Max(1, Math.Ceiling(timeouts.Min / heartbeatInterval));
         _limits = limits ?? ReplicationLimits.Default;
         ArgumentOutOfRangeException.ThrowIfNegative(trailingEntries);
         _trailingEntries = trailingEntries;
@@ -65,6 +73,32 @@ public sealed class RaftProtocol
 
     /// <summary>Bugs injected by a test to prove the simulator finds them; none in production.</summary>
     internal InjectedBugs Bugs { get; init; } = InjectedBugs.None;
+
+    /// <summary>
+    /// PreVote (thesis §9.6): a node whose election timer fires first asks its peers whether it could
+    /// win an election in the next term, changing nothing; it starts the real election (term + 1)
+    /// only with a majority of pre-votes. A node that cannot win — cut off, or behind — then never
+    /// raises its term and never deposes a healthy leader when it comes back. Off: Figure 2 as is.
+    /// </summary>
+    public bool PreVote { get; init; }
+
+    /// <summary>
+    /// CheckQuorum (etcd-io/raft): a leader that has not heard from a majority (itself counted) within
+    /// the minimum election timeout steps down; and a node that heard from a current leader within the
+    /// minimum election timeout ignores RequestVote of a higher term (thesis §4.2.3), so a node that
+    /// missed a few heartbeats cannot depose a leader that a majority still follows.
+    /// </summary>
+    public bool CheckQuorum { get; init; }
+
+    /// <summary>Whether this node is canvassing pre-votes (a follower, term unchanged, about to campaign if a majority agrees).</summary>
+    public bool IsPreCandidate => _preVotes is not null;
+
+    /// <summary>
+    /// Whether this node believes in a current leader: it leads, or it heard from its leader less than
+    /// the minimum election timeout ago (the first stretch of its election timer, see <see cref="ElectionTimeoutElapsed"/>).
+    /// Such a node refuses pre-votes and, with <see cref="CheckQuorum"/>, ignores votes of higher terms.
+    /// </summary>
+    public bool LeaderIsAlive => Role == RaftRole.Leader || (_leaderLease && LeaderId is not null);
 
     public IReadOnlyCollection<string> Peers => _peers;
 
@@ -102,18 +136,50 @@ public sealed class RaftProtocol
     /// <summary>Starts the node as a follower of its persisted term, waiting for a leader.</summary>
     public void Start() => Emit(new ResetElectionTimer(_timeouts.Next()));
 
-    /// <summary>The election timer fired: a follower or candidate starts a new election.</summary>
+    /// <summary>
+    /// The election timer fired: a follower or candidate starts a new election — with PreVote, by
+    /// canvassing pre-votes first. With PreVote or CheckQuorum, the timer a leader's message resets
+    /// runs in two stretches: the minimum election timeout, during which the node believes in its
+    /// leader (<see cref="LeaderIsAlive"/>), then the rest of the randomized timeout; the first
+    /// firing only ends that belief. The protocol has no clock: this is how it knows "the minimum
+    /// election timeout since the leader was last heard from" (thesis §4.2.3).
+    /// </summary>
     public void ElectionTimeoutElapsed()
     {
-        if (Role != RaftRole.Leader)
+        if (Role == RaftRole.Leader)
+            return;
+        if (_leaderLease)
+        {
+            _leaderLease = false;
+            if (_timeoutAfterLease > TimeSpan.Zero)
+            {
+                Emit(new ResetElectionTimer(_timeoutAfterLease));
+                return;
+            }
+        }
+
+        if (PreVote)
+            StartPreVote();
+        else
             StartElection();
     }
 
-    /// <summary>The heartbeat timer fired: a leader asserts its leadership to every peer.</summary>
+    /// <summary>
+    /// The heartbeat timer fired: a leader asserts its leadership to every peer. The heartbeat ticks
+    /// are the leader's clock for CheckQuorum: a leader that no majority has answered within the
+    /// minimum election timeout's worth of ticks steps down (same term) instead.
+    /// </summary>
     public void HeartbeatTimeoutElapsed()
     {
         if (Role != RaftRole.Leader)
             return;
+        _heartbeatTicks++;
+        if (CheckQuorum && !QuorumActive())
+        {
+            BecomeFollower(Term, leaderId: null);
+            return;
+        }
+
         foreach (var peer in _peers)
         {
             if (!SendEntries(peer))
@@ -124,12 +190,28 @@ public sealed class RaftProtocol
     /// <summary>
     /// Handles a peer's message. A message from an unknown node is ignored. A higher term is
     /// adopted before anything else, in every role (§5.1); then the current role handles it.
+    /// Three exceptions: a pre-vote request carries a term proposed, not held, and a granted
+    /// pre-vote the term it grants, so neither is adopted (§9.6); and with CheckQuorum a node that
+    /// believes in a current leader ignores a RequestVote of a higher term altogether (§4.2.3).
     /// </summary>
     /// <returns>false when the message was ignored because its sender is not a member.</returns>
     public bool Step(IRaftProtocolMessage message)
     {
         if (!_peers.Contains(message.From))
             return false;
+        switch (message)
+        {
+            case RequestVote { PreVote: true } preVote:
+                HandlePreVote(preVote);
+                return true;
+            case RequestVoteResult { PreVote: true, VoteGranted: true } grant:
+                if (_preVotes is not null && grant.Term == Term + 1)
+                    CountPreVote(grant);
+                return true;
+            case RequestVote vote when CheckQuorum && vote.Term > Term && LeaderIsAlive:
+                return true;
+        }
+
         if (message.Term > Term)
         {
             if (Bugs.StayLeaderOnHigherTerm && Role == RaftRole.Leader)
@@ -146,20 +228,28 @@ public sealed class RaftProtocol
             case AppendEntries append:
                 HandleAppendEntries(append);
                 break;
-            case RequestVoteResult vote when Role == RaftRole.Candidate && vote.Term == Term:
+            case RequestVoteResult { PreVote: true } refusal when _preVotes is not null:
+                CountPreVote(refusal);
+                break;
+            case RequestVoteResult { PreVote: false } vote when Role == RaftRole.Candidate && vote.Term == Term:
                 CountVote(vote);
                 break;
             case AppendEntriesResult result when Role == RaftRole.Leader && result.Term == Term:
+                _progress[result.FollowerId].HeardAtTick = _heartbeatTicks;
                 HandleAppendResult(result);
                 break;
             case InstallSnapshot chunk:
                 HandleInstallSnapshot(chunk);
                 break;
             case InstallSnapshotResult { Done: true } installed when Role == RaftRole.Leader && installed.Term == Term:
+                _progress[installed.FollowerId].HeardAtTick = _heartbeatTicks;
                 HandleSnapshotInstalled(installed);
                 break;
-
-            // The acknowledgements of a snapshot's chunks before the last are the host's business.
+            case InstallSnapshotResult chunkAnswer when Role == RaftRole.Leader && chunkAnswer.Term == Term:
+                // The acknowledgements of a snapshot's chunks before the last are the host's
+                // business; to CheckQuorum they show the follower follows.
+                _progress[chunkAnswer.FollowerId].HeardAtTick = _heartbeatTicks;
+                break;
 
             // Replies of an older term, or to a role this node no longer has, change nothing
             // beyond the term rule above (§5.1; "ignore replies of another term").
@@ -292,14 +382,77 @@ public sealed class RaftProtocol
             progress.EndSnapshot();
     }
 
+    /// <summary>
+    /// Canvasses pre-votes for the next term (§9.6): no term, vote or persisted change; the node is
+    /// a follower that no longer believes in a leader. A majority of grants starts the election; a
+    /// majority of refusals ends the canvass, and the timer, reset here, tries again later.
+    /// </summary>
+    private void StartPreVote()
+    {
+        Role = RaftRole.Follower;
+        LeaderId = null;
+        _tally = null;
+        _preVotes = new ElectionTally(ClusterSize, NodeId);
+        RestartElectionTimer();
+        foreach (var peer in _peers)
+            Emit(new SendMessage(peer, new RequestVote(Term + 1, NodeId, LastLog.Index, LastLog.Term, PreVote: true)));
+        if (_preVotes.HasMajority)
+            StartElection();
+    }
+
+    private void CountPreVote(RequestVoteResult answer)
+    {
+        _preVotes!.Record(answer.VoterId, answer.VoteGranted);
+        if (_preVotes.HasMajority)
+            StartElection();
+        else if (_preVotes.IsLost)
+            _preVotes = null;
+    }
+
+    /// <summary>
+    /// Answers a pre-vote without changing anything (§9.6): granted with the term asked for, refused
+    /// with this node's term.
+    /// </summary>
+    private void HandlePreVote(RequestVote request)
+    {
+        var decision = VoteRules.DecidePreVote(HardState, LastLog, request, LeaderIsAlive);
+        var granted = decision == VoteDecision.Granted;
+        Emit(new SendMessage(request.CandidateId, new RequestVoteResult(granted ? request.Term : Term, NodeId, granted, PreVote: true)));
+    }
+
+    /// <summary>Whether a majority, this leader counted, answered it within CheckQuorum's window of heartbeat ticks.</summary>
+    private bool QuorumActive() =>
+        1 + _progress.Values.Count(p => _heartbeatTicks - p.HeardAtTick <= _quorumCheckTicks) >= Quorum.Majority(ClusterSize);
+
+    /// <summary>
+    /// Restarts the election timer with a fresh randomized timeout. After a message of the current
+    /// leader, with PreVote or CheckQuorum, it first runs for the minimum election timeout only,
+    /// during which the node believes in that leader; see <see cref="ElectionTimeoutElapsed"/>.
+    /// </summary>
+    private void RestartElectionTimer(bool leaderHeard = false)
+    {
+        var timeout = _timeouts.Next();
+        _leaderLease = leaderHeard && (PreVote || CheckQuorum);
+        if (_leaderLease)
+        {
+            _timeoutAfterLease = timeout - _timeouts.Min;
+            Emit(new ResetElectionTimer(_timeouts.Min));
+        }
+        else
+        {
+            Emit(new ResetElectionTimer(timeout));
+        }
+    }
+
     private void StartElection()
     {
         Role = RaftRole.Candidate;
         LeaderId = null;
         HardState = new HardState(Term + 1, NodeId);
         _tally = new ElectionTally(ClusterSize, NodeId);
+        _preVotes = null;
         Emit(new PersistHardState(HardState));
-        Emit(new ResetElectionTimer(_timeouts.Next()));
+        RestartElectionTimer();
         foreach (var peer in _peers)
             Emit(new SendMessage(peer, new RequestVote(Term, NodeId, LastLog.Index, LastLog.Term)));
         if (_tally.HasMajority)
@@ -318,6 +471,9 @@ public sealed class RaftProtocol
         Role = RaftRole.Leader;
         LeaderId = NodeId;
         _tally = null;
+        _preVotes = null;
+        _leaderLease = false;
+        _heartbeatTicks = 0;
         Emit(new StopElectionTimer());
 
         // A no-op of the new term commits the entries of earlier terms beneath it (§5.4.2) and
@@ -336,6 +492,8 @@ public sealed class RaftProtocol
         Role = RaftRole.Follower;
         LeaderId = leaderId;
         _tally = null;
+        _preVotes = null;
+        _leaderLease = false;
         if (term != Term)
         {
             HardState = new HardState(term, null);
@@ -353,7 +511,7 @@ public sealed class RaftProtocol
 
             // A leader's election timer is off; a follower needs one to notice a dead leader.
             Emit(new StopHeartbeatTimer());
-            Emit(new ResetElectionTimer(_timeouts.Next()));
+            RestartElectionTimer();
         }
     }
 
@@ -372,7 +530,7 @@ public sealed class RaftProtocol
             }
 
             // Granting a vote is one of the three events that reset the election timer.
-            Emit(new ResetElectionTimer(_timeouts.Next()));
+            RestartElectionTimer();
         }
 
         if (!Bugs.SendVoteBeforeDurable)
@@ -393,9 +551,10 @@ public sealed class RaftProtocol
         if (Role == RaftRole.Candidate)
             BecomeFollower(Term, append.LeaderId);
         LeaderId = append.LeaderId;
+        _preVotes = null;
 
         // An AppendEntries from the current term's leader resets the election timer.
-        Emit(new ResetElectionTimer(_timeouts.Next()));
+        RestartElectionTimer(leaderHeard: true);
 
         var decision = ReplicationRules.DecideAppend(_log, append);
         if (Bugs.TruncateOnStaleAppend && decision.Success && decision.TruncateFrom == AppendDecision.NoTruncation && _log.LastIndex > decision.MatchIndex)
@@ -484,7 +643,8 @@ public sealed class RaftProtocol
         if (Role == RaftRole.Candidate)
             BecomeFollower(Term, chunk.LeaderId);
         LeaderId = chunk.LeaderId;
-        Emit(new ResetElectionTimer(_timeouts.Next()));
+        _preVotes = null;
+        RestartElectionTimer(leaderHeard: true);
 
         if (chunk.LastIncludedIndex <= CommitIndex)
             AcknowledgeSnapshot(chunk);

@@ -9,6 +9,12 @@ public enum VoteDecision
     StaleTerm,
     AlreadyVotedForAnother,
     CandidateLogBehind,
+
+    /// <summary>
+    /// The voter heard from a current leader less than the minimum election timeout ago (or is the
+    /// leader): it refuses a pre-vote, and with CheckQuorum ignores a vote (thesis §4.2.3, §9.6).
+    /// </summary>
+    LeaderIsAlive,
 }
 
 /// <summary>The RequestVote receiver rules of Figure 2 (§5.2, §5.4.1).</summary>
@@ -23,6 +29,28 @@ public static class VoteRules
         if (request.Term < state.Term)
             return VoteDecision.StaleTerm;
         if (state.VotedFor is not null && state.VotedFor != request.CandidateId)
+            return VoteDecision.AlreadyVotedForAnother;
+        var candidateLastLog = new LogPosition(request.LastLogIndex, request.LastLogTerm);
+        return candidateLastLog.IsAtLeastAsUpToDateAs(voterLastLog)
+            ? VoteDecision.Granted
+            : VoteDecision.CandidateLogBehind;
+    }
+
+    /// <summary>
+    /// Decides a pre-vote (thesis §9.6, as etcd-io/raft does it). The request's term is the one the
+    /// pre-candidate would campaign in; nothing in <paramref name="state"/> changes either way. It is
+    /// granted when an election in that term could get this vote: the term is not behind the voter's,
+    /// the voter believes in no current leader (<paramref name="leaderIsAlive"/>: it heard from one
+    /// within the minimum election timeout, or it leads), the voter has not voted for another in that
+    /// very term, and the candidate's log is at least as up to date as the voter's.
+    /// </summary>
+    public static VoteDecision DecidePreVote(HardState state, LogPosition voterLastLog, RequestVote request, bool leaderIsAlive)
+    {
+        if (request.Term < state.Term)
+            return VoteDecision.StaleTerm;
+        if (leaderIsAlive)
+            return VoteDecision.LeaderIsAlive;
+        if (request.Term == state.Term && state.VotedFor is not null && state.VotedFor != request.CandidateId)
             return VoteDecision.AlreadyVotedForAnother;
         var candidateLastLog = new LogPosition(request.LastLogIndex, request.LastLogTerm);
         return candidateLastLog.IsAtLeastAsUpToDateAs(voterLastLog)

@@ -16,15 +16,25 @@ public interface IRaftProtocolMessage
     string From { get; }
 }
 
-/// <summary>RequestVote RPC (Figure 2): sent by a candidate to every peer.</summary>
-public sealed record RequestVote(long Term, string CandidateId, long LastLogIndex, long LastLogTerm)
+/// <summary>
+/// RequestVote RPC (Figure 2): sent by a candidate to every peer. With <see cref="PreVote"/> it is
+/// a pre-vote (thesis §9.6): a node about to start an election asks whether it could win one;
+/// <see cref="Term"/> is then the term it would campaign in (its own + 1, not adopted by anyone),
+/// and the asked node changes nothing — not its term, its vote or its election timer.
+/// </summary>
+public sealed record RequestVote(long Term, string CandidateId, long LastLogIndex, long LastLogTerm, bool PreVote = false)
     : IRaftProtocolMessage
 {
     public string From => CandidateId;
 }
 
-/// <summary>The reply to <see cref="RequestVote"/>; <see cref="Term"/> lets a stale candidate update itself.</summary>
-public sealed record RequestVoteResult(long Term, string VoterId, bool VoteGranted) : IRaftProtocolMessage
+/// <summary>
+/// The reply to <see cref="RequestVote"/>; <see cref="Term"/> lets a stale candidate update itself.
+/// The answer to a pre-vote (<see cref="PreVote"/>) carries, when granted, the term it was asked
+/// for (so the pre-candidate matches it to its canvass and adopts nothing), and when refused the
+/// asked node's own term (so a pre-candidate behind the cluster learns the current term).
+/// </summary>
+public sealed record RequestVoteResult(long Term, string VoterId, bool VoteGranted, bool PreVote = false) : IRaftProtocolMessage
 {
     public string From => VoterId;
 }

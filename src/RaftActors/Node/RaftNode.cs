@@ -96,7 +96,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             durableLog,
             settings.Replication,
             snapshot,
-            settings.Snapshots.TrailingEntries);
+            settings.Snapshots.TrailingEntries)
+        {
+            PreVote = settings.PreVote,
+            CheckQuorum = settings.CheckQuorum,
+        };
         _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);
         _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
         _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));

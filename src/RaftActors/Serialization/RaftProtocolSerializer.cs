@@ -30,8 +30,8 @@ namespace RaftActors.Serialization;
 /// ActorPath    string: the path's serialization format with its address
 /// </code>
 /// <code>
-/// RV   term, candidateId, lastLogIndex, lastLogTerm
-/// RVR  term, voterId, voteGranted
+/// RV   term, candidateId, lastLogIndex, lastLogTerm, preVote
+/// RVR  term, voterId, voteGranted, preVote
 /// AE   term, leaderId, prevLogIndex, prevLogTerm, leaderCommit, sequence, entries
 /// AER  term, followerId, success, matchIndex, conflictIndex, conflictTerm, sequence
 /// IS   term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, done, data (varint length, bytes)
@@ -120,11 +120,13 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
                 w.String(m.CandidateId, "candidate id");
                 w.Long(m.LastLogIndex);
                 w.Long(m.LastLogTerm);
+                w.Bool(m.PreVote);
                 break;
             case RequestVoteResult m:
                 w.Long(m.Term);
                 w.String(m.VoterId, "voter id");
                 w.Bool(m.VoteGranted);
+                w.Bool(m.PreVote);
                 break;
             case AppendEntries m:
                 w.Long(m.Term);
@@ -228,8 +230,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         object message = manifest switch
         {
             RequestVoteManifest => new RequestVote(
-                r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term")),
-            RequestVoteResultManifest => new RequestVoteResult(r.Long("term"), r.RequiredString("voter id"), r.Bool("vote granted")),
+                r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term"), r.Bool("pre-vote")),
+            RequestVoteResultManifest => new RequestVoteResult(r.Long("term"), r.RequiredString("voter id"), r.Bool("vote granted"), r.Bool("pre-vote")),
             AppendEntriesManifest => ReadAppendEntries(ref r),
             AppendEntriesResultManifest => new AppendEntriesResult(
                 r.Long("term"),

@@ -149,6 +149,39 @@ public class RaftSettingsTests
         Assert.Equal("raft.random-seed", e.Key);
     }
 
+    // PreVote and CheckQuorum are on unless turned off; a value that is not a switch fails naming its key.
+    [Fact]
+    public void PreVoteAndCheckQuorum_AreOnByDefault()
+    {
+        Assert.True(RaftSettings.Default.PreVote);
+        Assert.True(RaftSettings.Default.CheckQuorum);
+        var built = new RaftSettings(TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50));
+        Assert.True(built.PreVote);
+        Assert.True(built.CheckQuorum);
+    }
+
+    [Theory]
+    [InlineData("raft.pre-vote = off", false, true)]
+    [InlineData("raft.check-quorum = off", true, false)]
+    [InlineData("raft { pre-vote = false, check-quorum = off }", false, false)]
+    [InlineData("raft { pre-vote = on, check-quorum = true }", true, true)]
+    public void PreVoteAndCheckQuorum_AreRead(string hocon, bool preVote, bool checkQuorum)
+    {
+        var settings = Parse(hocon);
+
+        Assert.Equal(preVote, settings.PreVote);
+        Assert.Equal(checkQuorum, settings.CheckQuorum);
+    }
+
+    [Theory]
+    [InlineData("raft.pre-vote")]
+    [InlineData("raft.check-quorum")]
+    public void PreVoteAndCheckQuorum_NotASwitch_FailNamingTheKey(string key)
+    {
+        Assert.Equal(key, Fails($"{key} = maybe").Key);
+        Assert.Equal(key, Fails($"{key} = 2").Key);
+    }
+
     // The same checks guard settings built in code.
     [Fact]
     public void Constructor_ValidatesLikeFromConfig()

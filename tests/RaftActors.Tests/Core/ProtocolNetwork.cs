@@ -15,6 +15,7 @@ internal sealed class ProtocolNetwork
     private readonly Dictionary<string, RaftProtocol> _nodes = new(StringComparer.Ordinal);
     private readonly Queue<(string To, IRaftProtocolMessage Message)> _inFlight = new();
     private readonly Dictionary<string, List<LogEntry>> _applied = new(StringComparer.Ordinal);
+    private readonly HashSet<(string From, string To)> _cut = new();
 
     public ProtocolNetwork(params RaftProtocol[] nodes)
     {
@@ -23,6 +24,27 @@ internal sealed class ProtocolNetwork
             _nodes[node.NodeId] = node;
             _applied[node.NodeId] = new List<LogEntry>();
         }
+    }
+
+    /// <summary>etcd's <c>cut</c>: messages between the two nodes are lost, both ways, until <see cref="Recover"/>.</summary>
+    public void Cut(string one, string other)
+    {
+        _cut.Add((one, other));
+        _cut.Add((other, one));
+    }
+
+    /// <summary>etcd's <c>isolate</c>: every message to or from the node is lost until <see cref="Recover"/>.</summary>
+    public void Isolate(string id)
+    {
+        foreach (var other in _nodes.Keys.Where(n => n != id))
+            Cut(id, other);
+    }
+
+    /// <summary>etcd's <c>recover</c>: heals every cut (and clears <see cref="Drop"/>).</summary>
+    public void Recover()
+    {
+        _cut.Clear();
+        Drop = null;
     }
 
     /// <summary>When set, a message for which it returns true is lost instead of delivered.</summary>
@@ -58,7 +80,7 @@ internal sealed class ProtocolNetwork
         {
             Assert.True(budget-- > 0, $"the network was not quiet after {maxMessages} messages:{Environment.NewLine}{TraceTail()}");
             var (to, message) = _inFlight.Dequeue();
-            if (Drop?.Invoke(to, message) == true)
+            if (_cut.Contains((message.From, to)) || Drop?.Invoke(to, message) == true)
             {
                 Dropped++;
                 Trace.Add($"LOST {message.From}->{to} {Describe(message)}");
@@ -74,6 +96,8 @@ internal sealed class ProtocolNetwork
     private static string Describe(IRaftProtocolMessage message) => message switch
     {
         AppendEntries a => $"AppendEntries(t{a.Term} prev {a.PrevLogIndex}/{a.PrevLogTerm} [{string.Join(" ", a.Entries.Select(e => e.Index))}] commit {a.LeaderCommit} #{a.Sequence})",
+        RequestVote { PreVote: true } v => $"PreVote(t{v.Term} last {v.LastLogIndex}/{v.LastLogTerm})",
+        RequestVoteResult { PreVote: true } v => $"PreVoteAnswer(t{v.Term} {(v.VoteGranted ? "granted" : "refused")})",
         AppendEntriesResult r => r.Success
             ? $"Ack(t{r.Term} match {r.MatchIndex} #{r.Sequence})"
             : $"Refuse(t{r.Term} conflict {r.ConflictIndex}/{r.ConflictTerm} #{r.Sequence})",

@@ -29,16 +29,25 @@ internal static class ProtocolTestKit
     public static string[] PeersOf(int clusterSize) =>
         Enumerable.Range(2, clusterSize - 1).Select(i => $"n{i}").ToArray();
 
-    /// <summary>A node that has not been started; no effects yet.</summary>
+    /// <summary>
+    /// A node that has not been started; no effects yet. PreVote and CheckQuorum are off unless
+    /// asked for: the paper's tests test Figure 2 as the paper states it.
+    /// </summary>
     public static RaftProtocol NewNode(
-        int clusterSize = 3, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null) =>
-        NewNode(Self, clusterSize, persisted, seed, log, limits);
+        int clusterSize = 3, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null,
+        bool preVote = false, bool checkQuorum = false) =>
+        NewNode(Self, clusterSize, persisted, seed, log, limits, preVote, checkQuorum);
 
     /// <summary>Node <paramref name="id"/> of the cluster "n1".."nN", not started.</summary>
     public static RaftProtocol NewNode(
-        string id, int clusterSize, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null) =>
+        string id, int clusterSize, HardState? persisted = null, int seed = DefaultSeed, IEnumerable<LogEntry>? log = null, ReplicationLimits? limits = null,
+        bool preVote = false, bool checkQuorum = false) =>
         new(id, MembersOf(clusterSize).Where(m => m != id).ToArray(), persisted ?? HardState.Initial,
-            new ElectionTimeouts(TimeoutMin, TimeoutMax, new Random(seed)), Heartbeat, log, limits);
+            new ElectionTimeouts(TimeoutMin, TimeoutMax, new Random(seed)), Heartbeat, log, limits)
+        {
+            PreVote = preVote,
+            CheckQuorum = checkQuorum,
+        };
 
     public static string[] MembersOf(int clusterSize) =>
         Enumerable.Range(1, clusterSize).Select(i => $"n{i}").ToArray();
@@ -179,6 +188,53 @@ internal static class ProtocolTestKit
                 _ => throw new ArgumentException($"vote '{v}' must end in + or -"),
             }))
             .ToList();
+
+    /// <summary>
+    /// Nodes "n1".."n<paramref name="clusterSize"/>" but the <paramref name="absent"/> ones (etcd's
+    /// <c>nopStepper</c>: messages to them are lost), started at the term and vote
+    /// <paramref name="persisted"/> gives each (term 0 without it), in one network.
+    /// </summary>
+    public static (ProtocolNetwork Network, Dictionary<string, RaftProtocol> Nodes) NewCluster(
+        int clusterSize, bool preVote, bool checkQuorum, string[]? absent = null, Func<string, HardState>? persisted = null,
+        Func<string, IEnumerable<LogEntry>?>? log = null)
+    {
+        var nodes = MembersOf(clusterSize)
+            .Where(id => absent?.Contains(id) != true)
+            .ToDictionary(
+                id => id,
+                id => NewNode(id, clusterSize, persisted?.Invoke(id), seed: DefaultSeed + int.Parse(id[1..]), log: log?.Invoke(id), preVote: preVote, checkQuorum: checkQuorum));
+        var network = new ProtocolNetwork(nodes.Values.ToArray());
+        foreach (var id in nodes.Keys)
+            network.Do(id, node => node.Start());
+        return (network, nodes);
+    }
+
+    /// <summary>
+    /// etcd's <c>MsgHup</c>: the node's election timer runs out — through the stretch in which it
+    /// still believes in its leader, when it is in it — so it campaigns (with PreVote, canvasses);
+    /// then the network runs until quiet.
+    /// </summary>
+    public static void Hup(ProtocolNetwork network, RaftProtocol node)
+    {
+        var believed = node.LeaderIsAlive;
+        network.Do(node.NodeId, p => p.ElectionTimeoutElapsed());
+        if (believed && node.Role == RaftRole.Follower && !node.IsPreCandidate)
+            network.Do(node.NodeId, p => p.ElectionTimeoutElapsed());
+        network.RunUntilQuiet();
+    }
+
+    /// <summary>
+    /// etcd's "tick electionTimeout times": the minimum election timeout passes since the follower
+    /// last heard from its leader; it stops believing in it, and does not campaign yet.
+    /// </summary>
+    public static void LeaseLapses(ProtocolNetwork network, RaftProtocol follower)
+    {
+        Assert.True(follower.LeaderIsAlive, $"{follower.NodeId} believes in no leader");
+        network.Do(follower.NodeId, p => p.ElectionTimeoutElapsed());
+        Assert.False(follower.LeaderIsAlive);
+        Assert.False(follower.IsPreCandidate);
+        Assert.Equal(RaftRole.Follower, follower.Role);
+    }
 
     /// <summary>Every election timer reset draws a timeout from [min, max).</summary>
     public static void AssertTimeoutsInRange(IReadOnlyList<RaftEffect> effects)

@@ -71,7 +71,7 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
     [Fact]
     public void Commands_that_wait_for_a_full_window_travel_together_when_it_opens()
     {
-        var settings = new RaftSettings(ElectionMin, ElectionMax, Heartbeat, 1, new ReplicationLimits(512, 1 << 20, MaxAppendsInFlight: 1));
+        var settings = new RaftSettings(ElectionMin, ElectionMax, Heartbeat, 1, new ReplicationLimits(512, 1 << 20, MaxAppendsInFlight: 1), preVote: false, checkQuorum: false);
         var (node, peers) = StartLeader(new InMemoryRaftStorage(), settings: settings);
         var noOpToN2 = peers["n2"].LastMessage as AppendEntries;
         Assert.NotNull(noOpToN2);

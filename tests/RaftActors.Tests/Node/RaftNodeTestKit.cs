@@ -31,8 +31,13 @@ public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
 
     protected TestScheduler Scheduler => (TestScheduler)Sys.Scheduler;
 
-    protected static RaftSettings Settings(TimeSpan? min = null, TimeSpan? max = null, int seed = 1) =>
-        new(min ?? ElectionMin, max ?? ElectionMax, Heartbeat, seed);
+    /// <summary>
+    /// The node's settings. PreVote and CheckQuorum are off unless asked for: most tests here watch
+    /// Figure 2's election from outside (a timeout sends RequestVote at once); those of PreVote and
+    /// CheckQuorum turn them on.
+    /// </summary>
+    protected static RaftSettings Settings(TimeSpan? min = null, TimeSpan? max = null, int seed = 1, bool preVote = false, bool checkQuorum = false) =>
+        new(min ?? ElectionMin, max ?? ElectionMax, Heartbeat, seed, preVote: preVote, checkQuorum: checkQuorum);
 
     /// <summary>Starts node "n1" with one TestProbe per other id as its peers.</summary>
     protected (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers) StartNode(

@@ -226,6 +226,23 @@ public sealed class RaftProtocolSerializerTests : IDisposable
         Assert.Contains("manifest", viaAkka.Message);
     }
 
+    // The pre-vote flag is a field like any other: a vote request or answer without it (the format
+    // before PreVote), or with a byte other than 0 or 1 in its place, is malformed.
+    [Fact]
+    public void A_missing_or_invalid_pre_vote_flag_raises_SerializationException()
+    {
+        var serializer = new RaftProtocolSerializer((ExtendedActorSystem)_system);
+        foreach (var message in new object[] { new RequestVote(3, "n1", 4, 2, PreVote: true), new RequestVoteResult(3, "n2", VoteGranted: true, PreVote: true) })
+        {
+            var bytes = serializer.ToBinary(message);
+            Assert.Equal(1, bytes[^1]);
+            Assert.Equal(message, serializer.FromBinary(bytes, serializer.Manifest(message)));
+            Assert.Contains("pre-vote", AssertMalformed(bytes[..^1], serializer.Manifest(message), "without the flag").Message);
+            bytes[^1] = 2;
+            Assert.Contains("pre-vote", AssertMalformed(bytes, serializer.Manifest(message), "flag 2").Message);
+        }
+    }
+
     [Fact]
     public void A_negative_snapshot_offset_raises_SerializationException()
     {

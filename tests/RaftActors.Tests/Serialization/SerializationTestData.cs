@@ -31,6 +31,9 @@ public static class SerializationTestData
         { "RequestVote negative", new RequestVote(-1, "", long.MinValue, -5) },
         { "RequestVoteResult granted", new RequestVoteResult(long.MaxValue, "nœud-2", VoteGranted: true) },
         { "RequestVoteResult refused", new RequestVoteResult(1, "n2", VoteGranted: false) },
+        { "RequestVote pre-vote", new RequestVote(8, "n1", 12, 6, PreVote: true) },
+        { "RequestVoteResult pre-vote granted", new RequestVoteResult(8, "n2", VoteGranted: true, PreVote: true) },
+        { "RequestVoteResult pre-vote refused", new RequestVoteResult(7, "n3", VoteGranted: false, PreVote: true) },
         { "AppendEntries heartbeat", new AppendEntries(9, "n3", 4, 8, new List<LogEntry>(), LeaderCommit: 5, Sequence: 3) },
         { "AppendEntries heartbeat from an empty log", new AppendEntries(1, "n1", 0, 0, new List<LogEntry>(), 0) },
         {
