@@ -87,6 +87,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         _log.Info(
             $"Raft node {membership.SelfId} starting at term {storage.HardState.Term} (vote {storage.HardState.VotedFor ?? "none"}) " +
             $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, {_peers.Ids.Count} peers, election timeout seed {seed}");
+        WarnOfPassiveConnections();
         _protocol = new RaftProtocol(
             membership.SelfId,
             _peers.Ids.ToList(),
@@ -534,4 +535,18 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private sealed record WriteDurable(object Incarnation, DurableWrite Write);
 
     private sealed record WriteFailed(object Incarnation, Exception Error);
+
+    /// <summary>
+    /// Akka.Remote's passive connections (its default) can leave two peers hearing each other one
+    /// way only after one of them restarts on the same address; RaftActors' reference.conf turns
+    /// them off, but only a system created with it as a fallback reads that.
+    /// </summary>
+    private void WarnOfPassiveConnections()
+    {
+        if (Context.System is ExtendedActorSystem { Provider: Akka.Remote.RemoteActorRefProvider remote } && remote.RemoteSettings.UsePassiveConnections)
+            _log.Warning(
+                "akka.remote.use-passive-connections is on in this ActorSystem: after a member restarts on the same address, two nodes can end up " +
+                "hearing each other one way only and elect no leader. Create the ActorSystem with akka.remote.use-passive-connections = off " +
+                "(RaftActors' reference.conf sets it: config.WithFallback(RaftSettings.DefaultConfig)).");
+    }
 }

@@ -389,6 +389,9 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
           actor.provider = remote
           remote {
             log-remote-lifecycle-events = off
+            # As RaftActors' reference.conf sets it for nodes (see there and the README): without it a
+            # node restarted on its address can end up heard one way only, and the node warns.
+            use-passive-connections = off
             dot-netty.tcp {
               hostname = "127.0.0.1"
               port = 0
