@@ -1,3 +1,4 @@
+using RaftActors.Configuration;
 using RaftActors.Core;
 
 namespace RaftActors.Simulation;
@@ -68,6 +69,28 @@ public sealed record SimulationOptions
     }
 
     /// <summary>
+    /// When nodes snapshot their key-value store and compact their logs, and how a leader sends a
+    /// snapshot (RaftNode's own settings type): off unless set; <see cref="ForSeed"/> sets it.
+    /// </summary>
+    public SnapshotSettings Snapshots { get; init; } = SnapshotSettings.Never;
+
+    /// <summary>
+    /// Snapshots for a seed: small thresholds (every 5 to 40 applied entries), so that logs are
+    /// compacted often and lagging or restarted followers need InstallSnapshot; 0 to 10 trailing
+    /// entries; chunks of 64 to 256 bytes, 1 to 4 in flight, so transfers take several chunks.
+    /// </summary>
+    public static SnapshotSettings SnapshotsForSeed(int seed)
+    {
+        var random = new Random(seed ^ 0x5A4B);
+        return new SnapshotSettings(
+            entriesThreshold: 5 + random.Next(36),
+            bytesThreshold: 0,
+            trailingEntries: random.Next(11),
+            chunkSize: 64 << random.Next(3),
+            chunksInFlight: 1 + random.Next(4));
+    }
+
+    /// <summary>
     /// Liveness: once a majority has been up, connected and left alone for this long, one of it
     /// leads all of it and has committed an entry of its term.
     /// </summary>
@@ -85,6 +108,7 @@ public sealed record SimulationOptions
         Seed = seed,
         ClusterSize = clusterSize ?? ClusterSizeForSeed(seed),
         Replication = ReplicationForSeed(seed),
+        Snapshots = SnapshotsForSeed(seed),
         Bug = bug,
     };
 
