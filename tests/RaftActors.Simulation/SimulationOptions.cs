@@ -127,6 +127,8 @@ public sealed record SimulationOptions
             command += $" --nodes {ClusterSize}";
         if (Bug != SimulatedBug.None)
             command += $" --bug {Bug}";
+        if (!Snapshots.Enabled)
+            command += " --no-snapshots";
         return command;
     }
 

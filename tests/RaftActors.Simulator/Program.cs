@@ -9,6 +9,8 @@ using RaftActors.Simulation;
 //   --nodes N       cluster size (default: 3, 5, 7 by seed)
 //   --bug NAME      inject a known bug: CommitOldTermByCounting, SendVoteBeforeDurable, StayLeaderOnHigherTerm, TruncateOnStaleAppend
 //   --parallel P    schedules run at once (default: the number of cores)
+//   --no-snapshots  no node snapshots or compacts its log (by default they do, every 5-40 entries by seed)
+// The summary counts snapshots taken, installed through InstallSnapshot, and restarts from a snapshot.
 var arguments = Arguments.Parse(args);
 if (arguments is null)
     return 2;
@@ -80,9 +82,11 @@ static int Replay(SimulationOptions options)
     return 1;
 }
 
-internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int? Nodes, SimulatedBug Bug, int Parallelism)
+internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int? Nodes, SimulatedBug Bug, int Parallelism, bool NoSnapshots = false)
 {
-    public SimulationOptions Options(int seed) => SimulationOptions.ForSeed(seed, Bug, Nodes);
+    public SimulationOptions Options(int seed) => NoSnapshots
+        ? SimulationOptions.ForSeed(seed, Bug, Nodes) with { Snapshots = RaftActors.Configuration.SnapshotSettings.Never }
+        : SimulationOptions.ForSeed(seed, Bug, Nodes);
 
     public static Arguments? Parse(string[] args)
     {
@@ -101,12 +105,13 @@ internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int
                     "--nodes" => parsed with { Nodes = int.Parse(Value()) },
                     "--bug" => parsed with { Bug = Enum.Parse<SimulatedBug>(Value(), ignoreCase: true) },
                     "--parallel" => parsed with { Parallelism = int.Parse(Value()) },
+                    "--no-snapshots" => parsed with { NoSnapshots = true },
                     _ => throw new ArgumentException($"unknown option {args[i]}"),
                 };
             }
             catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
             {
-                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P]");
+                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots]");
                 return null;
             }
         }
