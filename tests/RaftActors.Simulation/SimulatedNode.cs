@@ -175,13 +175,17 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     {
         // The sender first: a done answer ends its transfer before the protocol, learning that the
         // follower still lags behind a newer snapshot, asks for the next one (RaftNode.OnSnapshotAnswer).
-        if (message is InstallSnapshotResult answer && Protocol.Role == RaftRole.Leader)
+        var answer = message as InstallSnapshotResult;
+        var answerLate = _sim.Options.Bug == SimulatedBug.SnapshotAnswerAfterProtocol;
+        if (answer is not null && !answerLate && Protocol.Role == RaftRole.Leader)
             _sender!.Answered(answer);
         Run(p =>
         {
             if (!p.Step(message))
                 throw new SimulationFailure("Membership", $"{Id} ignored {message} from a member");
         });
+        if (answer is not null && answerLate && Protocol.Role == RaftRole.Leader)
+            _sender!.Answered(answer);
     }
 
     public void OnElectionTimer(long generation)

@@ -25,6 +25,14 @@ public enum SimulatedBug
     /// state machine at once, without ReadIndex's confirming round (etcd issue 741's stale reads).
     /// </summary>
     ServeReadsLocally,
+
+    /// <summary>
+    /// A bug of the host, fixed in RaftNode by commit 094f7d8: a leader's snapshot sender hears a
+    /// follower's done answer only after the protocol has, so the protocol's request for a newer
+    /// snapshot (the follower installed an outdated one) meets the transfer still under way and is
+    /// dropped, and the follower waits for the rest of the term.
+    /// </summary>
+    SnapshotAnswerAfterProtocol,
 }
 
 /// <summary>
@@ -134,7 +142,7 @@ public sealed record SimulationOptions
 
     internal InjectedBugs InjectedBugs => Bug switch
     {
-        SimulatedBug.None or SimulatedBug.ServeReadsLocally => InjectedBugs.None,
+        SimulatedBug.None or SimulatedBug.ServeReadsLocally or SimulatedBug.SnapshotAnswerAfterProtocol => InjectedBugs.None,
         SimulatedBug.CommitOldTermByCounting => new InjectedBugs(CommitOldTermByCounting: true),
         SimulatedBug.SendVoteBeforeDurable => new InjectedBugs(SendVoteBeforeDurable: true),
         SimulatedBug.StayLeaderOnHigherTerm => new InjectedBugs(StayLeaderOnHigherTerm: true),

@@ -7,7 +7,8 @@ using RaftActors.Simulation;
 //   --long          run seeds from --from (default 100000) on until Ctrl+C, printing progress
 //   --from S        the first seed of a batch or of --long
 //   --nodes N       cluster size (default: 3, 5, 7 by seed)
-//   --bug NAME      inject a known bug: CommitOldTermByCounting, SendVoteBeforeDurable, StayLeaderOnHigherTerm, TruncateOnStaleAppend
+//   --bug NAME      inject a known bug: CommitOldTermByCounting, SendVoteBeforeDurable, StayLeaderOnHigherTerm, TruncateOnStaleAppend,
+//                   ServeReadsLocally, SnapshotAnswerAfterProtocol
 //   --parallel P    schedules run at once (default: the number of cores)
 //   --no-snapshots  no node snapshots or compacts its log (by default they do, every 5-40 entries by seed)
 // The summary counts snapshots taken, installed through InstallSnapshot, and restarts from a snapshot.
