@@ -331,10 +331,11 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         _sim.Checker.SnapshotWritten(this, position, content);
         var sink = CreateSnapshot(position);
         sink.WriteAsync(content).GetAwaiter().GetResult();
-        sink.CompleteAsync().GetAwaiter().GetResult();
         _entriesSinceSnapshot = 0;
         AfterIo(IoLatency(), $"snapshot through {position.Index} written", () =>
         {
+            // Durable and staged once written, as the applier's CompleteAsync ends; then the node hears of it.
+            sink.CompleteAsync().GetAwaiter().GetResult();
             _snapshotDue = false;
             var taken = false;
             Run(p => taken = p.SnapshotTaken(position));

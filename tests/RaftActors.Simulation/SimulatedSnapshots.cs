@@ -167,8 +167,6 @@ internal sealed class SimulatedSnapshotReceiver(SimulatedNode node, Action<strin
         transfer.Accepted += chunk.Data.Length;
         transfer.LastAccepted = chunk.Done;
         transfer.Sink.WriteAsync(chunk.Data).GetAwaiter().GetResult();
-        if (chunk.Done)
-            transfer.Sink.CompleteAsync().GetAwaiter().GetResult();
 
         // The writes of a transfer are durable in order: each after the one before it.
         transfer.DurableAt = Math.Max(node.Now, transfer.DurableAt) + node.IoLatency();
@@ -186,6 +184,8 @@ internal sealed class SimulatedSnapshotReceiver(SimulatedNode node, Action<strin
             return;
         }
 
+        // Complete: durable and staged (as the real receiver's last write ends), for the protocol to decide on.
+        transfer.Sink.CompleteAsync().GetAwaiter().GetResult();
         _current = null;
         node.SnapshotReceived(chunk, transfer.Sink);
     }

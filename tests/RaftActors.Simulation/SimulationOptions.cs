@@ -135,8 +135,19 @@ public sealed record SimulationOptions
             command += $" --nodes {ClusterSize}";
         if (Bug != SimulatedBug.None)
             command += $" --bug {Bug}";
+        var seedSnapshots = SnapshotsForSeed(Seed);
         if (!Snapshots.Enabled)
+        {
             command += " --no-snapshots";
+        }
+        else
+        {
+            if (Snapshots.EntriesThreshold != seedSnapshots.EntriesThreshold)
+                command += $" --snapshot-every {Snapshots.EntriesThreshold}";
+            if (Snapshots.TrailingEntries != seedSnapshots.TrailingEntries)
+                command += $" --trailing-entries {Snapshots.TrailingEntries}";
+        }
+
         return command;
     }
 
