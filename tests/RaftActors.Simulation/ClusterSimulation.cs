@@ -35,6 +35,7 @@ public sealed class ClusterSimulation
     private long _events;
     private long _messagesSent;
     private long _messagesLost;
+    private SnapshotCounts _snapshots;
 
     private ClusterSimulation(SimulationOptions options)
     {
@@ -174,6 +175,15 @@ public sealed class ClusterSimulation
             case EventKind.Nemesis:
                 _nemesis.On(e);
                 break;
+            case EventKind.NodeIo:
+                if (Nodes[e.Target].Up && Nodes[e.Target].Incarnation == e.Generation)
+                {
+                    var io = (NodeIo)e.Payload!;
+                    Trace(e, io.What);
+                    io.Done();
+                }
+
+                break;
             case EventKind.LivenessCheck:
                 if (e.Generation == _livenessEpoch)
                     CheckLiveness(e.Target);
@@ -264,6 +274,16 @@ public sealed class ClusterSimulation
         return _commands.Count - 1;
     }
 
+    internal void SnapshotTaken() => _snapshots = _snapshots with { Taken = _snapshots.Taken + 1 };
+
+    internal void SnapshotInstalled()
+    {
+        _snapshots = _snapshots with { Installed = _snapshots.Installed + 1 };
+        Trace("snapshot installed");
+    }
+
+    internal void RestartedFromSnapshot() => _snapshots = _snapshots with { RestartsFromSnapshot = _snapshots.RestartsFromSnapshot + 1 };
+
     internal void LeaderElected(SimulatedNode leader) => _nemesis.OnLeaderElected(leader);
 
     internal void RequestFinalOperations()
@@ -315,14 +335,14 @@ public sealed class ClusterSimulation
         if (log.TermAt(leader.Protocol.CommitIndex) != term)
             throw new SimulationFailure("Liveness", $"{leader.Id} leads term {term} but has committed nothing of it {window}: {Describe()}");
 
-        // Every member follows the leader and holds the first entry of its term (its no-op): none
-        // is left behind for good, as a follower whose refusals the leader mishandles would be.
-        var termStart = log.FirstIndexOfTermAtOrBefore(log.LastIndex, term);
+        // Every member follows the leader and holds an entry of its term — so, by Log Matching, the
+        // term's first entry (its no-op) — in its log or as its snapshot's last: none is left
+        // behind for good, as a follower whose refusals the leader mishandles would be.
         foreach (var node in Nodes)
         {
             if (node.Up && Network.GroupOf(node.Index) == group &&
-                (node.Protocol.Term != term || node.Protocol.LeaderId != leader.Id || !node.Protocol.Log.Matches(termStart, term)))
-                throw new SimulationFailure("Liveness", $"{node.Id} has not caught up with {leader.Id}'s term {term} (from entry {termStart}) {window}: {Describe()}");
+                (node.Protocol.Term != term || node.Protocol.LeaderId != leader.Id || node.Protocol.Log.LastIndexOfTerm(term) is null))
+                throw new SimulationFailure("Liveness", $"{node.Id} has not caught up with {leader.Id}'s term {term} (it holds no entry of the term) {window}: {Describe()}");
         }
     }
 
@@ -353,6 +373,8 @@ public sealed class ClusterSimulation
             : $"Refuse(t{r.Term} conflict {r.ConflictIndex}/{r.ConflictTerm} #{r.Sequence})",
         RequestVote v => $"{(v.PreVote ? "PreVote" : "RequestVote")}(t{v.Term} last {v.LastLogIndex}/{v.LastLogTerm})",
         RequestVoteResult v => $"{(v.PreVote ? "PreVoteAnswer" : "Vote")}(t{v.Term} {(v.VoteGranted ? "granted" : "refused")})",
+        InstallSnapshot c => $"InstallSnapshot(t{c.Term} {c.LastIncludedIndex}/{c.LastIncludedTerm} at {c.Offset} +{c.Data.Length}{(c.Done ? " done" : "")})",
+        InstallSnapshotResult r => $"SnapshotAck(t{r.Term} {r.LastIncludedIndex}/{r.LastIncludedTerm} holds {r.NextOffset}{(r.Done ? " done" : "")})",
         ClientRequest r => $"c{r.Client} op {r.OperationId}: {r.Command.Kind} {r.Command.KeyName} {r.Command.Value} {(r.Command.Kind == KvKind.CompareAndSet ? $"if {r.Command.Expected ?? "absent"}" : "")}{(r.Entry is { } entry ? $" (session #{entry.Sequence})" : "")}",
         ClientReply r => $"op {r.OperationId}: {r.Kind}{(r.Kind == ReplyKind.Done ? $" ok={r.Result.Ok} value={r.Result.Value ?? "-"}" : r.LeaderHint >= 0 ? $" try n{r.LeaderHint + 1}" : "")}",
         _ => what.ToString()!,
@@ -372,5 +394,8 @@ public sealed class ClusterSimulation
         _messagesSent,
         _messagesLost,
         _fingerprint,
-        _trace?.ToArray() ?? []);
+        _trace?.ToArray() ?? [])
+    {
+        Snapshots = _snapshots,
+    };
 }

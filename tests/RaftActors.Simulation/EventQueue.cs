@@ -14,7 +14,13 @@ internal enum EventKind : byte
     ClientNextOperation,
     Nemesis,
     LivenessCheck,
+
+    /// <summary>A node's disk finished something of its snapshots (<see cref="NodeIo"/>); dropped if the node restarted since.</summary>
+    NodeIo,
 }
+
+/// <summary>What a node's disk finished, and what the node does then.</summary>
+internal sealed record NodeIo(string What, Action Done);
 
 /// <summary>
 /// One scheduled event. <see cref="Target"/> is a node or client index; <see cref="Generation"/>

@@ -14,8 +14,14 @@ namespace RaftActors.Simulation;
 /// <item>Leader Completeness: a leader of a term later than any that existed when an entry was
 /// first applied holds that entry.</item>
 /// <item>State Machine Safety: no two nodes apply different entries at one index; each incarnation
-/// applies 1, 2, 3... without gaps or repeats.</item>
+/// applies 1, 2, 3... without gaps or repeats, from the start or from the snapshot it restored; a
+/// store restored from a snapshot (at a restart, or installing a leader's) holds exactly the state
+/// of applying the committed entries through the snapshot's index.</item>
 /// </list>
+/// With log compaction (§7) the logs are compared over the entries they still hold: each node's
+/// mirror of its log has a base (the last compacted entry, whose term is known), and an entry
+/// before it is checked against the committed history this checker records. A node's snapshot
+/// never covers more than it knows committed, and every snapshot is of an entry of that history.
 /// Beside Figure 3: every message, as it leaves, depends only on durable state (Figure 2's "before
 /// responding to RPCs"), and a read is never served from below what was committed when it was asked.
 /// </summary>
@@ -25,7 +31,9 @@ internal sealed class InvariantChecker
     private readonly Dictionary<long, int> _leaderOfTerm = new();
     private readonly Dictionary<(long Index, long Term), (int Command, long PreviousTerm)> _entries = new();
     private readonly List<(long Term, int Command, long TermBound)> _committed = new();
-    private readonly List<long>[] _logTerms;
+    private readonly List<LogEntry> _committedEntries = new();
+    private readonly Dictionary<long, byte[]> _referenceStates = new();
+    private readonly LogMirror[] _logs;
     private readonly long[] _applied;
     private readonly long[] _leaderTermBeforeStep;
     private long _maxTerm;
@@ -33,7 +41,7 @@ internal sealed class InvariantChecker
     public InvariantChecker(ClusterSimulation sim, int clusterSize)
     {
         _sim = sim;
-        _logTerms = new List<long>[clusterSize];
+        _logs = new LogMirror[clusterSize];
         _applied = new long[clusterSize];
         _leaderTermBeforeStep = new long[clusterSize];
     }
@@ -44,36 +52,66 @@ internal sealed class InvariantChecker
     /// <summary>Terms that had a leader.</summary>
     public int LeaderTerms => _leaderOfTerm.Count;
 
+    /// <summary>A node starts from its disk: its log as the protocol will hold it (after the snapshot), and its store restored from the snapshot.</summary>
     public void NodeStarted(SimulatedNode node)
     {
-        var terms = _logTerms[node.Index] = new List<long>(node.Disk.Log.Count + 16);
-        foreach (var entry in node.Disk.Log)
-            Record(node, entry, terms);
+        var snapshot = node.Disk.Snapshot;
+        var stored = node.Disk.Log;
+        var keepFirst = stored.Count > 0 && stored[0].Index <= snapshot.Index;
+        var log = _logs[node.Index] = new LogMirror(keepFirst ? stored[0].Position : snapshot);
+        for (var i = keepFirst ? 1 : 0; i < stored.Count; i++)
+            Record(node, stored[i], log);
         _applied[node.Index] = 0;
+        if (snapshot != LogPosition.Empty)
+            CheckRestoredState(node, snapshot, "restarted from");
+        _applied[node.Index] = snapshot.Index;
     }
 
     public void BeforeStep(SimulatedNode node) =>
         _leaderTermBeforeStep[node.Index] = node.Protocol.Role == RaftRole.Leader ? node.Protocol.Term : -1;
 
-    public void LogChanged(SimulatedNode node, PersistEntries change)
+    public void LogChanged(SimulatedNode node, LogChange change)
     {
-        var terms = _logTerms[node.Index];
-        if (change.TruncateFrom != AppendDecision.NoTruncation)
+        var log = _logs[node.Index];
+        switch (change)
         {
-            var protocol = node.Protocol;
-            if (protocol.Role == RaftRole.Leader && _leaderTermBeforeStep[node.Index] == protocol.Term && change.TruncateFrom <= terms.Count)
-                Fail("Leader Append-Only", $"{node.Id}, leader of term {protocol.Term}, deleted its entries from {change.TruncateFrom} on");
-            if (change.TruncateFrom <= terms.Count)
-                terms.RemoveRange((int)change.TruncateFrom - 1, terms.Count - (int)change.TruncateFrom + 1);
-        }
+            case PersistEntries entries:
+                if (entries.TruncateFrom != AppendDecision.NoTruncation && entries.TruncateFrom <= log.LastIndex)
+                {
+                    var protocol = node.Protocol;
+                    if (protocol.Role == RaftRole.Leader && _leaderTermBeforeStep[node.Index] == protocol.Term)
+                        Fail("Leader Append-Only", $"{node.Id}, leader of term {protocol.Term}, deleted its entries from {entries.TruncateFrom} on");
+                    if (entries.TruncateFrom <= log.Base.Index)
+                        Fail("State Machine Safety", $"{node.Id} truncated its log from {entries.TruncateFrom}, into what its snapshot through {log.Base.Index} covers");
+                    log.TruncateFrom(entries.TruncateFrom);
+                }
 
-        foreach (var entry in change.Entries)
-            Record(node, entry, terms);
+                foreach (var entry in entries.Entries)
+                    Record(node, entry, log);
+                break;
+
+            case PersistSnapshot persist:
+                CheckCommitted(node, persist.Snapshot, "takes a snapshot through");
+                if (persist.DiscardLog)
+                {
+                    log.ResetTo(persist.Snapshot);
+                }
+                else
+                {
+                    if (persist.CompactThrough > persist.Snapshot.Index || persist.CompactThrough > log.LastIndex)
+                        Fail(ClusterSimulation.HarnessError, $"{node.Id} compacts its log ({log.Base.Index + 1}..{log.LastIndex}) through {persist.CompactThrough}, past its snapshot through {persist.Snapshot.Index} or its end");
+                    log.CompactThrough(persist.CompactThrough);
+                }
+
+                break;
+        }
     }
 
     public void AfterStep(SimulatedNode node)
     {
         var protocol = node.Protocol;
+        if (protocol.Snapshot.Index > protocol.CommitIndex)
+            Fail("Snapshot", $"{node.Id}'s snapshot through {protocol.Snapshot.Index} covers more than its commit index {protocol.CommitIndex}");
         if (protocol.Term > _maxTerm)
             _maxTerm = protocol.Term;
         if (protocol.Role != RaftRole.Leader)
@@ -106,7 +144,27 @@ internal sealed class InvariantChecker
         else
         {
             _committed.Add((entry.Term, command, _maxTerm));
+            _committedEntries.Add(entry);
         }
+    }
+
+    /// <summary>A node wrote a snapshot of its store through <paramref name="snapshot"/>, the last entry it applied.</summary>
+    public void SnapshotWritten(SimulatedNode node, LogPosition snapshot, byte[] content)
+    {
+        if (snapshot.Index != _applied[node.Index])
+            Fail("Snapshot", $"{node.Id} wrote a snapshot through {snapshot.Index} having applied through {_applied[node.Index]}");
+        CheckCommitted(node, snapshot, "wrote a snapshot through");
+    }
+
+    /// <summary>A node's store took the state of its disk's latest snapshot, from a leader's.</summary>
+    public void Restored(SimulatedNode node, LogPosition snapshot)
+    {
+        if (snapshot.Index < _applied[node.Index])
+            Fail("State Machine Safety", $"{node.Id} restored the snapshot through {snapshot.Index} after applying through {_applied[node.Index]}: it would apply entries again");
+        if (snapshot.Index > node.Protocol.CommitIndex)
+            Fail("Snapshot", $"{node.Id} restored the snapshot through {snapshot.Index} past its commit index {node.Protocol.CommitIndex}");
+        CheckRestoredState(node, snapshot, "restored");
+        _applied[node.Index] = snapshot.Index;
     }
 
     public void ReadServed(SimulatedNode node, long readIndex, long committedWhenAsked)
@@ -115,13 +173,16 @@ internal sealed class InvariantChecker
             Fail("Linearizable read", $"{node.Id} served a read at index {readIndex}; {committedWhenAsked} was committed when it was asked");
         if (readIndex > node.Protocol.CommitIndex)
             Fail("Linearizable read", $"{node.Id} served a read at {readIndex}, past its commit index {node.Protocol.CommitIndex}");
+        if (node.LastApplied < readIndex)
+            Fail("Linearizable read", $"{node.Id} served a read at {readIndex} from a store that holds entries through {node.LastApplied} only");
     }
 
     /// <summary>
     /// Figure 2's "before responding to RPCs": the simulated disk says what is durable, and every
     /// message, the moment it leaves, depends only on that — its term, a granted vote, the entries
-    /// an acknowledgement vouches for. A pre-vote carries the term proposed (the sender's + 1), and a
-    /// granted pre-vote the term granted: neither is a term held, nor a vote given.
+    /// an acknowledgement vouches for (in the log, or in a snapshot). A pre-vote carries the term
+    /// proposed (the sender's + 1), and a granted pre-vote the term granted: neither is a term held,
+    /// nor a vote given.
     /// </summary>
     public void Sent(SimulatedNode sender, string to, IRaftProtocolMessage message)
     {
@@ -143,9 +204,13 @@ internal sealed class InvariantChecker
             // Group commit may carry, in the same write, a later truncation by the leader of a newer
             // term: the acknowledgement then leaves once that write is durable, as it would have
             // between two writes. So either the entries are durable, or a newer term is.
-            case AppendEntriesResult { Success: true } ack when sender.Disk.Log.Count < ack.MatchIndex && durable.Term <= ack.Term:
+            case AppendEntriesResult { Success: true } ack when sender.Disk.LastIndex < ack.MatchIndex && durable.Term <= ack.Term:
                 Fail("Durable before sent", $"{sender.Id} acknowledged entries up to {ack.MatchIndex} of term {ack.Term} " +
-                                           $"with only {sender.Disk.Log.Count} durable (durable: {durable})");
+                                           $"with only {sender.Disk.LastIndex} durable (durable: {durable})");
+                break;
+            case InstallSnapshotResult { Done: true } installed when sender.Disk.LastIndex < installed.LastIncludedIndex && durable.Term <= installed.Term:
+                Fail("Durable before sent", $"{sender.Id} answered that it holds the snapshot through {installed.LastIncludedIndex} " +
+                                           $"with only {sender.Disk.LastIndex} durable (durable: {durable}, snapshot {sender.Disk.Snapshot.Index})");
                 break;
         }
     }
@@ -157,21 +222,21 @@ internal sealed class InvariantChecker
         {
             if (!node.Up)
                 continue;
-            var terms = _logTerms[node.Index];
+            var mirror = _logs[node.Index];
             var log = node.Protocol.Log;
-            var same = terms.Count == log.LastIndex;
-            for (var i = 0; same && i < terms.Count; i++)
-                same = log.TermAt(i + 1) == terms[i];
+            var same = mirror.Base == log.Base && mirror.LastIndex == log.LastIndex;
+            for (var index = log.FirstIndex; same && index <= log.LastIndex; index++)
+                same = log.TermAt(index) == mirror.TermAt(index);
             if (!same)
-                Fail(ClusterSimulation.HarnessError, $"{node.Id}'s log ({log.LastIndex} entries) is not what its PersistEntries effects described ({terms.Count})");
+                Fail(ClusterSimulation.HarnessError, $"{node.Id}'s log ({log.FirstIndex}..{log.LastIndex}) is not what its log change effects described ({mirror.Base.Index + 1}..{mirror.LastIndex})");
         }
     }
 
-    private void Record(SimulatedNode node, LogEntry entry, List<long> terms)
+    private void Record(SimulatedNode node, LogEntry entry, LogMirror log)
     {
-        if (entry.Index != terms.Count + 1)
-            Fail(ClusterSimulation.HarnessError, $"{node.Id} appended entry {entry.Index} after {terms.Count}");
-        var previousTerm = terms.Count == 0 ? 0 : terms[^1];
+        if (entry.Index != log.LastIndex + 1)
+            Fail(ClusterSimulation.HarnessError, $"{node.Id} appended entry {entry.Index} after {log.LastIndex}");
+        var previousTerm = log.LastTerm;
         var command = CommandIds.Of(entry);
         var key = (entry.Index, entry.Term);
         if (_entries.TryGetValue(key, out var known))
@@ -185,14 +250,43 @@ internal sealed class InvariantChecker
             _entries[key] = (command, previousTerm);
         }
 
-        terms.Add(entry.Term);
+        log.Append(entry.Term);
+    }
+
+    /// <summary>A snapshot covers committed entries only: its last one is an entry of the committed history.</summary>
+    private void CheckCommitted(SimulatedNode node, LogPosition snapshot, string what)
+    {
+        if (snapshot.Index > _committed.Count)
+            Fail("Snapshot", $"{node.Id} {what} {snapshot.Index} (term {snapshot.Term}), but only entries through {_committed.Count} are known committed");
+        if (_committed[(int)snapshot.Index - 1].Term != snapshot.Term)
+            Fail("Snapshot", $"{node.Id} {what} entry {snapshot.Index} of term {snapshot.Term}; the committed entry there is of term {_committed[(int)snapshot.Index - 1].Term}");
+    }
+
+    /// <summary>The store restored from <paramref name="snapshot"/> holds the state of applying the committed entries through its index.</summary>
+    private void CheckRestoredState(SimulatedNode node, LogPosition snapshot, string what)
+    {
+        CheckCommitted(node, snapshot, $"{what} a snapshot through");
+        if (!node.Store.Serialize().AsSpan().SequenceEqual(ReferenceState(snapshot.Index)))
+            Fail("State Machine Safety", $"{node.Id} {what} the snapshot through {snapshot.Index}, whose state differs from that of applying the committed entries 1..{snapshot.Index}");
+    }
+
+    private byte[] ReferenceState(long index)
+    {
+        if (_referenceStates.TryGetValue(index, out var state))
+            return state;
+        var store = new KvStore(_sim.Options.Keys);
+        for (var i = 0; i < index; i++)
+            store.Apply(_committedEntries[i], _sim.Commands);
+        return _referenceStates[index] = store.Serialize();
     }
 
     private void CheckLeaderCompleteness(SimulatedNode leader)
     {
         // Entries were first applied in index order and terms only grow, so bounds grow with the
         // index; the highest entry committed before this term began is the one to look for, and
-        // Log Matching (checked above) vouches for everything beneath it.
+        // Log Matching (checked above) vouches for everything beneath it. One the leader's log has
+        // compacted away is in its snapshot: the log's base must then be a committed entry at or
+        // after it (the snapshot holds the committed prefix through the base, checked as taken).
         var term = leader.Protocol.Term;
         for (var i = _committed.Count - 1; i >= 0; i--)
         {
@@ -201,13 +295,54 @@ internal sealed class InvariantChecker
                 continue;
             var index = i + 1;
             var log = leader.Protocol.Log;
-            if (index > log.LastIndex || log.TermAt(index) != committed.Term || CommandIds.Of(log[index]) != committed.Command)
+            if (index <= log.Base.Index)
+            {
+                if (log.Base.Index > _committed.Count || _committed[(int)log.Base.Index - 1].Term != log.Base.Term)
+                    Fail("Leader Completeness", $"{leader.Id}, leader of term {term}, has compacted its log through {log.Base}, which is not the committed entry there");
+            }
+            else if (index > log.LastIndex || log.TermAt(index) != committed.Term || CommandIds.Of(log[index]) != committed.Command)
+            {
                 Fail("Leader Completeness", $"{leader.Id}, leader of term {term}, lacks committed entry {index} (term {committed.Term}); its log ends at {log.Last}");
+            }
+
             return;
         }
     }
 
     private void Fail(string invariant, string detail) => throw new SimulationFailure(invariant, detail);
+
+    /// <summary>The terms of a node's log as its effects described it: after a base (the last compacted entry, or (0, 0)).</summary>
+    private sealed class LogMirror(LogPosition @base)
+    {
+        private readonly List<long> _terms = new();
+
+        public LogPosition Base { get; private set; } = @base;
+
+        public long LastIndex => Base.Index + _terms.Count;
+
+        public long LastTerm => _terms.Count > 0 ? _terms[^1] : Base.Term;
+
+        public long TermAt(long index) => index == Base.Index ? Base.Term : _terms[(int)(index - Base.Index - 1)];
+
+        public void Append(long term) => _terms.Add(term);
+
+        public void TruncateFrom(long index) => _terms.RemoveRange((int)(index - Base.Index - 1), (int)(LastIndex - index + 1));
+
+        public void CompactThrough(long index)
+        {
+            if (index <= Base.Index)
+                return;
+            var baseTerm = TermAt(index);
+            _terms.RemoveRange(0, (int)(index - Base.Index));
+            Base = new LogPosition(index, baseTerm);
+        }
+
+        public void ResetTo(LogPosition snapshot)
+        {
+            _terms.Clear();
+            Base = snapshot;
+        }
+    }
 }
 
 /// <summary>A property the run broke: which one, and how.</summary>

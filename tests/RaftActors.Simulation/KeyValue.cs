@@ -1,3 +1,4 @@
+using System.Text;
 using RaftActors.Core;
 
 namespace RaftActors.Simulation;
@@ -31,7 +32,9 @@ internal static class KeyNames
 /// sessions as RaftNode's applier keeps them: a command whose (client, sequence) was applied
 /// before is not applied again, and answers with its first result (thesis §6.3). A log entry
 /// carries the command's number in the run's command table, so it is compared, stored and
-/// replicated like any serialized command.
+/// replicated like any serialized command. A snapshot of it is its values and sessions in a
+/// deterministic serialization (<see cref="Serialize"/>, <see cref="Restore"/>): equal states give
+/// equal bytes.
 /// </summary>
 internal sealed class KvStore
 {
@@ -59,6 +62,66 @@ internal sealed class KvStore
     }
 
     public string? Read(int key) => _values[key];
+
+    /// <summary>The state as snapshot content: the values, then the sessions in client and sequence order.</summary>
+    public byte[] Serialize()
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write7BitEncodedInt(_values.Length);
+            foreach (var value in _values)
+                WriteString(writer, value);
+            writer.Write7BitEncodedInt(_sessions.Count);
+            foreach (var (clientId, session) in _sessions.OrderBy(s => s.Key, StringComparer.Ordinal))
+            {
+                writer.Write(clientId);
+                writer.Write7BitEncodedInt(session.Count);
+                foreach (var (sequence, result) in session.OrderBy(r => r.Key))
+                {
+                    writer.Write7BitEncodedInt64(sequence);
+                    writer.Write(result.Ok);
+                    WriteString(writer, result.Value);
+                }
+            }
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>A store in the state a snapshot's content holds.</summary>
+    public static KvStore Restore(byte[] content)
+    {
+        using var reader = new BinaryReader(new MemoryStream(content, writable: false), Encoding.UTF8);
+        var store = new KvStore(reader.Read7BitEncodedInt());
+        for (var key = 0; key < store._values.Length; key++)
+            store._values[key] = ReadString(reader);
+        var sessions = reader.Read7BitEncodedInt();
+        for (var i = 0; i < sessions; i++)
+        {
+            var session = store._sessions[reader.ReadString()] = new Dictionary<long, KvResult>();
+            var results = reader.Read7BitEncodedInt();
+            for (var j = 0; j < results; j++)
+            {
+                var sequence = reader.Read7BitEncodedInt64();
+                var ok = reader.ReadBoolean();
+                session[sequence] = new KvResult(ok, ReadString(reader));
+            }
+        }
+
+        if (reader.BaseStream.Position != content.Length)
+            throw new InvalidDataException($"{content.Length - reader.BaseStream.Position} bytes after the key-value store's snapshot");
+        return store;
+    }
+
+    private static void WriteString(BinaryWriter writer, string? value)
+    {
+        writer.Write(value is not null);
+        if (value is not null)
+            writer.Write(value);
+    }
+
+    private static string? ReadString(BinaryReader reader) => reader.ReadBoolean() ? reader.ReadString() : null;
 
     private KvResult Execute(KvCommand command)
     {

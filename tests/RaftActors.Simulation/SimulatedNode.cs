@@ -1,3 +1,4 @@
+using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Core.Hosting;
 using RaftActors.Messages;
@@ -5,22 +6,32 @@ using RaftActors.Storage;
 
 namespace RaftActors.Simulation;
 
-/// <summary>What a node's disk holds durably: it survives crashes; a write in flight may or may not land.</summary>
+/// <summary>
+/// What a node's disk holds durably: the library's own <see cref="InMemoryRaftStorage"/> (hard
+/// state, the latest snapshot and the log after it, snapshots staged and saved as in the file
+/// store), written when the simulation says a write is durable. It survives crashes; a write in
+/// flight may or may not land; snapshots staged but not saved do not survive.
+/// </summary>
 internal sealed class SimulatedDisk
 {
-    public HardState HardState { get; set; } = HardState.Initial;
+    public InMemoryRaftStorage Storage { get; } = new();
 
-    public List<LogEntry> Log { get; } = new();
+    public HardState HardState => Storage.HardState;
+
+    /// <summary>The durable log after (or, for trailing entries, from before) <see cref="Snapshot"/>.</summary>
+    public IReadOnlyList<LogEntry> Log => Storage.Entries;
+
+    /// <summary>The latest durable snapshot's last entry; (0, 0) before the first.</summary>
+    public LogPosition Snapshot => Storage.Snapshot;
+
+    /// <summary>The index of the last entry the disk holds, in its log or in its snapshot.</summary>
+    public long LastIndex => Log.Count > 0 ? Log[^1].Index : Snapshot.Index;
 
     /// <summary>A fault may slow this disk down (fsyncs of tens of milliseconds).</summary>
     public int Slowdown { get; set; } = 1;
 
-    public void Write(DurableWrite write)
-    {
-        if (write.HardState is { } hardState)
-            HardState = hardState;
-        LogOperations.ApplyTo(Log, LogOperations.Of(write.LogChanges));
-    }
+    public void Write(DurableWrite write) =>
+        Storage.WriteAsync(new StorageWrite(write.HardState, LogOperations.Of(write.LogChanges))).GetAwaiter().GetResult();
 }
 
 /// <summary>
@@ -33,20 +44,42 @@ internal sealed class SimulatedDisk
 /// events on the simulation's queue), a <see cref="SimulatedDisk"/>, the virtual network, a
 /// key-value store as the state machine, and the invariant checker watching every step. A crash
 /// loses every volatile thing, the driver with it; a restart is a new incarnation from the disk,
-/// with a new driver, applying the log from the start to a fresh state machine.
+/// with a new driver: the store restored from the disk's snapshot, then the log after it applied.
+/// Snapshots (§7) as RaftNode takes them: once the entries applied since the last snapshot reach
+/// the threshold, the store's state at the last applied entry is written into a snapshot of the
+/// disk and, once written, handed to the protocol (<see cref="RaftProtocol.SnapshotTaken"/>), whose
+/// PersistSnapshot goes through the outbox with the next write; a leader sends its latest durable
+/// snapshot to a follower that needs it (<see cref="SimulatedSnapshotSender"/>), which takes it
+/// (<see cref="SimulatedSnapshotReceiver"/>, <see cref="RaftProtocol.SnapshotReceived"/>) and
+/// restores its store from it once it is saved, holding back what comes after for the store until then.
 /// Where it differs from RaftNode, on purpose: entries are applied at once rather than by an
 /// applier actor (which sees them, and the reads after them, in the same order); requests to a
 /// follower are answered NotLeader (forward-to-leader is not simulated); the key-value store keeps
-/// every session result rather than the last 64 per client; snapshots are not simulated (no node
-/// compacts its log, so the protocol never asks for a snapshot transfer, and the snapshot effects
-/// throw); a write that fails is not simulated (a crash stands for it).
+/// every session result rather than the last 64 per client; a snapshot's chunks are read at once
+/// (its open and its writes take disk time); a write that fails is not simulated (a crash stands for it).
 /// </summary>
 internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, SimulatedNode.WaitingRead>
 {
     private readonly ClusterSimulation _sim;
+
+    // Snapshots the protocol took on, kept until the write that saves them is durable (by its version).
+    private readonly List<(long Version, SnapshotSink Sink)> _savingSnapshots = new();
+
+    // Every snapshot this incarnation created and has not let go of: a crash discards the unsaved ones.
+    private readonly List<SnapshotSink> _sinks = new();
+
+    // What waits for a snapshot from the leader to be saved and restored (as RaftNode holds the applier's messages).
+    private readonly List<Action> _heldForStore = new();
     private RaftProtocolDriver<ClientRequest, WaitingRead>? _driver;
+    private SimulatedSnapshotSender? _sender;
+    private SimulatedSnapshotReceiver? _receiver;
     private long _electionTimer;
     private long _heartbeatTimer;
+    private long? _restoreAfterVersion;
+    private LogPosition _lastApplied;
+    private long _restoredThrough;
+    private long _entriesSinceSnapshot;
+    private bool _snapshotDue;
 
     public SimulatedNode(ClusterSimulation sim, int index, string id)
     {
@@ -71,8 +104,15 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
 
     public KvStore Store { get; private set; } = null!;
 
+    /// <summary>The last entry the store holds (applied, or restored from a snapshot).</summary>
+    public long LastApplied => _lastApplied.Index;
+
     /// <summary>Whether a write is in flight: a crash now may or may not lose it.</summary>
     public bool Writing => _driver?.WriteInFlight is not null;
+
+    internal long Now => _sim.Queue.Now;
+
+    private SnapshotSettings Snapshots => _sim.Options.Snapshots;
 
     private RaftProtocolDriver<ClientRequest, WaitingRead> Driver =>
         _driver ?? throw new InvalidOperationException($"{Id} is down");
@@ -82,41 +122,73 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         var options = _sim.Options;
         Incarnation++;
         Up = true;
-        Store = new KvStore(options.Keys);
+
+        // The store starts from the disk's snapshot; the log after it is applied as it commits.
+        var snapshot = Disk.Snapshot;
+        Store = snapshot == LogPosition.Empty ? new KvStore(options.Keys) : KvStore.Restore(Disk.Storage.SnapshotContent);
+        _lastApplied = snapshot;
+        _restoredThrough = snapshot.Index;
+        _entriesSinceSnapshot = 0;
+        _snapshotDue = false;
+        _restoreAfterVersion = null;
+        _heldForStore.Clear();
+        _savingSnapshots.Clear();
         var protocol = new RaftProtocol(
             Id,
             _sim.PeersOf(Index),
             Disk.HardState,
             new ElectionTimeouts(options.ElectionTimeoutMin, options.ElectionTimeoutMax, new Random(timeoutSeed)),
             options.HeartbeatInterval,
-            Disk.Log.ToArray(),
-            options.Replication)
+            Disk.Log,
+            options.Replication,
+            snapshot,
+            options.Snapshots.TrailingEntries)
         {
             Bugs = options.InjectedBugs,
             PreVote = options.PreVote,
             CheckQuorum = options.CheckQuorum,
         };
         _driver = new RaftProtocolDriver<ClientRequest, WaitingRead>(protocol, this);
+        _sender = new SimulatedSnapshotSender(this, options.Snapshots, (to, message) => Driver.Send(to, message, afterLogDurable: false));
+        _receiver = new SimulatedSnapshotReceiver(this, (to, message) => Driver.Send(to, message, afterLogDurable: false));
         _sim.Checker.NodeStarted(this);
+        if (snapshot != LogPosition.Empty)
+            _sim.RestartedFromSnapshot();
         Run(p => p.Start());
     }
 
-    /// <summary>The process dies: only the disk remains; the write in flight lands or not.</summary>
+    /// <summary>The process dies: only the disk remains; the write in flight lands or not; snapshots not saved are gone.</summary>
     public void Crash(bool writeInFlightLands)
     {
         if (Driver.WriteInFlight is { } write && writeInFlightLands)
             Disk.Write(write);
+        foreach (var sink in _sinks)
+            sink.Dispose();
+        _sinks.Clear();
         Up = false;
         _driver = null;
+        _sender = null;
+        _receiver = null;
         _electionTimer++;
         _heartbeatTimer++;
     }
 
-    public void OnPeerMessage(IRaftProtocolMessage message) => Run(p =>
+    public void OnPeerMessage(IRaftProtocolMessage message)
     {
-        if (!p.Step(message))
-            throw new SimulationFailure("Membership", $"{Id} ignored {message} from a member");
-    });
+        // The sender first: a done answer ends its transfer before the protocol, learning that the
+        // follower still lags behind a newer snapshot, asks for the next one (RaftNode.OnSnapshotAnswer).
+        var answer = message as InstallSnapshotResult;
+        var answerLate = _sim.Options.Bug == SimulatedBug.SnapshotAnswerAfterProtocol;
+        if (answer is not null && !answerLate && Protocol.Role == RaftRole.Leader)
+            _sender!.Answered(answer);
+        Run(p =>
+        {
+            if (!p.Step(message))
+                throw new SimulationFailure("Membership", $"{Id} ignored {message} from a member");
+        });
+        if (answer is not null && answerLate && Protocol.Role == RaftRole.Leader)
+            _sender!.Answered(answer);
+    }
 
     public void OnElectionTimer(long generation)
     {
@@ -133,7 +205,10 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
             return;
         ScheduleHeartbeat();
         if (Protocol.Role == RaftRole.Leader)
+        {
+            _sender!.Tick();
             Run(p => p.HeartbeatTimeoutElapsed());
+        }
     }
 
     public void OnFlush(long incarnation)
@@ -175,6 +250,43 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         }
     }
 
+    /// <summary>The disk finishes something of this incarnation's after <paramref name="delay"/>.</summary>
+    internal void AfterIo(long delay, string what, Action done) =>
+        _sim.Queue.After(delay, new SimEvent(EventKind.NodeIo, Index, Incarnation, new NodeIo($"{Id}: {what}", done)));
+
+    /// <summary>The disk finishes something of this incarnation's at virtual time <paramref name="time"/>.</summary>
+    internal void AtIo(long time, string what, Action done) => AfterIo(time - Now, what, done);
+
+    /// <summary>How long the disk takes for one write or read.</summary>
+    internal long IoLatency() => _sim.DiskLatency() * Disk.Slowdown;
+
+    /// <summary>A new snapshot on the disk, for the store's state or a leader's chunks.</summary>
+    internal SnapshotSink CreateSnapshot(LogPosition position)
+    {
+        var sink = Disk.Storage.CreateSnapshot(position);
+        _sinks.Add(sink);
+        return sink;
+    }
+
+    /// <summary>Lets go of a snapshot: discarded unless it was saved.</summary>
+    internal void DiscardSnapshot(SnapshotSink sink)
+    {
+        sink.Dispose();
+        _sinks.Remove(sink);
+    }
+
+    internal void SnapshotTransferFailed(string peer) => Run(p => p.SnapshotTransferFailed(peer));
+
+    /// <summary>The last chunk of a leader's snapshot is durable and the snapshot staged: the protocol decides whether to install it.</summary>
+    internal void SnapshotReceived(InstallSnapshot lastChunk, SnapshotSink sink)
+    {
+        var installed = false;
+        Run(p => installed = p.SnapshotReceived(lastChunk));
+        KeepUntilSaved(sink, installed);
+        if (installed)
+            _sim.SnapshotInstalled();
+    }
+
     private void Run(Action<RaftProtocol> input) => Step(() => Driver.Run(input));
 
     /// <summary>One call to the driver, with the invariants checked around it.</summary>
@@ -183,6 +295,77 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         _sim.Checker.BeforeStep(this);
         call();
         _sim.Checker.AfterStep(this);
+    }
+
+    /// <summary>To the store, in order; held back while a snapshot from the leader is being saved.</summary>
+    private void TellStore(Action action)
+    {
+        if (_restoreAfterVersion is null)
+            action();
+        else
+            _heldForStore.Add(action);
+    }
+
+    private void ApplyToStore(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, ClientRequest> clients)
+    {
+        foreach (var entry in entries)
+        {
+            if (entry.Index <= _restoredThrough)
+                continue; // a snapshot restored in the meantime holds it already
+            _sim.Checker.Applied(this, entry);
+            _lastApplied = entry.Position;
+            _entriesSinceSnapshot++;
+            var result = Store.Apply(entry, _sim.Commands);
+            if (clients.TryGetValue(entry.Index, out var request))
+                _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, result));
+        }
+
+        if (!_snapshotDue && Snapshots.IsDue(_entriesSinceSnapshot, 0))
+            TakeSnapshot();
+    }
+
+    /// <summary>The store's state at the last applied entry goes into a new snapshot; the protocol hears of it once it is written.</summary>
+    private void TakeSnapshot()
+    {
+        _snapshotDue = true;
+        var position = _lastApplied;
+        var content = Store.Serialize();
+        _sim.Checker.SnapshotWritten(this, position, content);
+        var sink = CreateSnapshot(position);
+        sink.WriteAsync(content).GetAwaiter().GetResult();
+        _entriesSinceSnapshot = 0;
+        AfterIo(IoLatency(), $"snapshot through {position.Index} written", () =>
+        {
+            // Durable and staged once written, as the applier's CompleteAsync ends; then the node hears of it.
+            sink.CompleteAsync().GetAwaiter().GetResult();
+            _snapshotDue = false;
+            var taken = false;
+            Run(p => taken = p.SnapshotTaken(position));
+            KeepUntilSaved(sink, taken);
+            if (taken)
+                _sim.SnapshotTaken();
+        });
+    }
+
+    /// <summary>A staged snapshot the protocol took on stays staged until the write that saves it is durable; else it goes now.</summary>
+    private void KeepUntilSaved(SnapshotSink sink, bool takenOn)
+    {
+        if (takenOn)
+            _savingSnapshots.Add((Driver.LatestVersion, sink));
+        else
+            DiscardSnapshot(sink);
+    }
+
+    /// <summary>The store takes the state of the disk's latest snapshot (Figure 13, rule 8).</summary>
+    private void RestoreStore()
+    {
+        var (snapshot, content) = Disk.Storage.OpenSnapshot();
+        using (content)
+            Store = KvStore.Restore(((MemoryStream)content).ToArray());
+        _sim.Checker.Restored(this, snapshot);
+        _lastApplied = snapshot;
+        _restoredThrough = snapshot.Index;
+        _entriesSinceSnapshot = 0;
     }
 
     void IRaftProtocolHost<ClientRequest, WaitingRead>.Deliver(string to, IRaftProtocolMessage message) => _sim.SendToPeer(Index, to, message);
@@ -206,29 +389,44 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     void IRaftProtocolHost<ClientRequest, WaitingRead>.StartWrite(DurableWrite write) =>
         _sim.Queue.After(_sim.DiskLatency() * Disk.Slowdown, new SimEvent(EventKind.WriteDurable, Index, Incarnation, write));
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.LogChanging(LogChange change)
+    /// <summary>Snapshots the write saved are the disk's now; what waited for a snapshot from the leader to be saved goes to the store.</summary>
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.WriteLanded(DurableWrite write)
     {
-        if (change is PersistEntries entries)
-            _sim.Checker.LogChanged(this, entries);
-    }
-
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.Apply(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, ClientRequest> clients)
-    {
-        foreach (var entry in entries)
+        _savingSnapshots.RemoveAll(saving =>
         {
-            _sim.Checker.Applied(this, entry);
-            var result = Store.Apply(entry, _sim.Commands);
-            if (clients.TryGetValue(entry.Index, out var request))
-                _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, result));
+            if (!Driver.IsDurable(saving.Version))
+                return false;
+            DiscardSnapshot(saving.Sink); // saved: the disk owns it
+            return true;
+        });
+
+        if (_restoreAfterVersion is { } version && Driver.IsDurable(version))
+        {
+            _restoreAfterVersion = null;
+            foreach (var action in _heldForStore)
+                action();
+            _heldForStore.Clear();
         }
     }
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.ServeRead(WaitingRead read, long readIndex)
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.LogChanging(LogChange change) => _sim.Checker.LogChanged(this, change);
+
+    /// <summary>A snapshot transfer belongs to one leader in one term; a new one starts afresh.</summary>
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.LeadershipChanged()
+    {
+        _sender!.StopAll();
+        _receiver!.Abort();
+    }
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.Apply(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, ClientRequest> clients) =>
+        TellStore(() => ApplyToStore(entries, clients));
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.ServeRead(WaitingRead read, long readIndex) => TellStore(() =>
     {
         _sim.Checker.ReadServed(this, readIndex, read.CommittedWhenAsked);
         var request = read.Request;
         _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Store.Read(request.Command.Key))));
-    }
+    });
 
     void IRaftProtocolHost<ClientRequest, WaitingRead>.FailRead(WaitingRead read, string? leaderId) =>
         _sim.ReplyToClient(read.Request, new ClientReply(read.Request.Client, read.Request.OperationId, ReplyKind.NotLeader,
@@ -237,14 +435,15 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     void IRaftProtocolHost<ClientRequest, WaitingRead>.CommandOutcomeUnknown(ClientRequest request, string reason) =>
         _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown));
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.SendSnapshot(string to) => throw SnapshotsNotSimulated();
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.SendSnapshot(string to) => _sender!.Start(to, Protocol.Term, Protocol.NodeId);
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.AcceptSnapshotChunk(InstallSnapshot chunk) => throw SnapshotsNotSimulated();
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.AcceptSnapshotChunk(InstallSnapshot chunk) => _receiver!.Accept(chunk);
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.RestoreSnapshot(LogPosition snapshot) => throw SnapshotsNotSimulated();
-
-    private NotSupportedException SnapshotsNotSimulated() =>
-        new($"{Id}: snapshots are not simulated (no node compacts its log, so none should be asked for)");
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.RestoreSnapshot(LogPosition snapshot)
+    {
+        _restoreAfterVersion = Driver.LatestVersion;
+        TellStore(RestoreStore);
+    }
 
     private void ScheduleHeartbeat() =>
         _sim.Queue.After(Micros.Of(_sim.Options.HeartbeatInterval), new SimEvent(EventKind.HeartbeatTimer, Index, _heartbeatTimer));

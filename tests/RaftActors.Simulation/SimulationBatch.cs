@@ -18,6 +18,7 @@ public sealed record BatchReport(
     int HistoriesLinearizable,
     int HistoriesUndecided,
     IReadOnlyList<long> FaultsByKind,
+    SnapshotCounts Snapshots,
     IReadOnlyList<SimulationResult> Failures,
     TimeSpan Elapsed)
 {
@@ -31,7 +32,7 @@ public sealed record BatchReport(
             return $"{Schedules} schedules in {Elapsed.TotalSeconds:0.0} s ({SchedulesPerSecond:0.0}/s): " +
                    $"{ClientOperations} client operations ({UnknownOutcomes} outcome unknown; at least {MinClientOperations} per schedule), " +
                    $"{Faults} faults (at least {MinFaults} per schedule: {kinds}), {LeaderTerms} leader terms, " +
-                   $"{CommittedEntries} entries committed, {MessagesSent} messages, {VirtualSeconds:0} s of virtual time; " +
+                   $"{CommittedEntries} entries committed, {MessagesSent} messages, {VirtualSeconds:0} s of virtual time; {Snapshots}; " +
                    $"{HistoriesLinearizable} histories linearizable, {HistoriesUndecided} undecided within the checker's budget; " +
                    $"{Failures.Count} failed";
         }
@@ -56,6 +57,7 @@ public static class SimulationBatch
         var failures = new List<SimulationResult>();
         var byKind = new long[Enum.GetValues<FaultKind>().Length];
         int count = 0, minOperations = int.MaxValue, minFaults = int.MaxValue, linearizable = 0, undecided = 0;
+        var snapshots = default(SnapshotCounts);
         long operations = 0, unknown = 0, faults = 0, terms = 0, committed = 0, messages = 0, virtualMicros = 0;
 
         var parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellation };
@@ -81,6 +83,7 @@ public static class SimulationBatch
                     committed += result.CommittedEntries;
                     messages += result.MessagesSent;
                     virtualMicros += result.VirtualMicros;
+                    snapshots += result.Snapshots;
                     if (result.Failure is null)
                     {
                         // A failed run stops early; the per-schedule minimums are of the complete ones.
@@ -110,7 +113,7 @@ public static class SimulationBatch
 
         failures.Sort((a, b) => a.Options.Seed.CompareTo(b.Options.Seed));
         return new BatchReport(count, operations, unknown, faults, terms, committed, messages, virtualMicros / 1e6,
-            minOperations == int.MaxValue ? 0 : minOperations, minFaults == int.MaxValue ? 0 : minFaults, linearizable, undecided, byKind, failures, stopwatch.Elapsed);
+            minOperations == int.MaxValue ? 0 : minOperations, minFaults == int.MaxValue ? 0 : minFaults, linearizable, undecided, byKind, snapshots, failures, stopwatch.Elapsed);
     }
 
     /// <summary>Whether a run broke one of Raft's properties (not merely tripped a guard of the protocol or the harness).</summary>

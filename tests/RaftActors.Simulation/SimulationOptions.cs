@@ -1,3 +1,4 @@
+using RaftActors.Configuration;
 using RaftActors.Core;
 
 namespace RaftActors.Simulation;
@@ -24,6 +25,14 @@ public enum SimulatedBug
     /// state machine at once, without ReadIndex's confirming round (etcd issue 741's stale reads).
     /// </summary>
     ServeReadsLocally,
+
+    /// <summary>
+    /// A bug of the host, fixed in RaftNode by commit 094f7d8: a leader's snapshot sender hears a
+    /// follower's done answer only after the protocol has, so the protocol's request for a newer
+    /// snapshot (the follower installed an outdated one) meets the transfer still under way and is
+    /// dropped, and the follower waits for the rest of the term.
+    /// </summary>
+    SnapshotAnswerAfterProtocol,
 }
 
 /// <summary>
@@ -90,6 +99,28 @@ public sealed record SimulationOptions
     }
 
     /// <summary>
+    /// When nodes snapshot their key-value store and compact their logs, and how a leader sends a
+    /// snapshot (RaftNode's own settings type): off unless set; <see cref="ForSeed"/> sets it.
+    /// </summary>
+    public SnapshotSettings Snapshots { get; init; } = SnapshotSettings.Never;
+
+    /// <summary>
+    /// Snapshots for a seed: small thresholds (every 5 to 40 applied entries), so that logs are
+    /// compacted often and lagging or restarted followers need InstallSnapshot; 0 to 10 trailing
+    /// entries; chunks of 64 to 256 bytes, 1 to 4 in flight, so transfers take several chunks.
+    /// </summary>
+    public static SnapshotSettings SnapshotsForSeed(int seed)
+    {
+        var random = new Random(seed ^ 0x5A4B);
+        return new SnapshotSettings(
+            entriesThreshold: 5 + random.Next(36),
+            bytesThreshold: 0,
+            trailingEntries: random.Next(11),
+            chunkSize: 64 << random.Next(3),
+            chunksInFlight: 1 + random.Next(4));
+    }
+
+    /// <summary>
     /// Liveness: once a majority has been up, connected and left alone for this long, one of it
     /// leads all of it and has committed an entry of its term.
     /// </summary>
@@ -103,7 +134,7 @@ public sealed record SimulationOptions
 
     /// <summary>
     /// The CI budget's and the runner's options for a seed: the cluster size cycles 3, 5, 7; the
-    /// replication limits and the PreVote/CheckQuorum switches are drawn from the seed.
+    /// replication limits, the snapshot settings and the PreVote/CheckQuorum switches are drawn from the seed.
     /// </summary>
     public static SimulationOptions ForSeed(int seed, SimulatedBug bug = SimulatedBug.None, int? clusterSize = null)
     {
@@ -113,6 +144,7 @@ public sealed record SimulationOptions
             Seed = seed,
             ClusterSize = clusterSize ?? ClusterSizeForSeed(seed),
             Replication = ReplicationForSeed(seed),
+            Snapshots = SnapshotsForSeed(seed),
             Bug = bug,
             PreVote = preVote,
             CheckQuorum = checkQuorum,
@@ -134,12 +166,25 @@ public sealed record SimulationOptions
             command += $" --nodes {ClusterSize}";
         if (Bug != SimulatedBug.None)
             command += $" --bug {Bug}";
+        var seedSnapshots = SnapshotsForSeed(Seed);
+        if (!Snapshots.Enabled)
+        {
+            command += " --no-snapshots";
+        }
+        else
+        {
+            if (Snapshots.EntriesThreshold != seedSnapshots.EntriesThreshold)
+                command += $" --snapshot-every {Snapshots.EntriesThreshold}";
+            if (Snapshots.TrailingEntries != seedSnapshots.TrailingEntries)
+                command += $" --trailing-entries {Snapshots.TrailingEntries}";
+        }
+
         return command;
     }
 
     internal InjectedBugs InjectedBugs => Bug switch
     {
-        SimulatedBug.None or SimulatedBug.ServeReadsLocally => InjectedBugs.None,
+        SimulatedBug.None or SimulatedBug.ServeReadsLocally or SimulatedBug.SnapshotAnswerAfterProtocol => InjectedBugs.None,
         SimulatedBug.CommitOldTermByCounting => new InjectedBugs(CommitOldTermByCounting: true),
         SimulatedBug.SendVoteBeforeDurable => new InjectedBugs(SendVoteBeforeDurable: true),
         SimulatedBug.StayLeaderOnHigherTerm => new InjectedBugs(StayLeaderOnHigherTerm: true),

@@ -21,11 +21,28 @@ public sealed record SimulationResult(
 {
     public int ClientOperations => History.Count;
 
+    /// <summary>What the run did with snapshots: taken, installed from a leader, restarts from one.</summary>
+    public SnapshotCounts Snapshots { get; init; }
+
     /// <summary>The linearizability checker's verdict on the history; null when the run failed before it was checked.</summary>
     public LinearizabilityVerdict? Linearizability { get; init; }
 
     public string Summary =>
         $"seed {Options.Seed}: {Options.ClusterSize} nodes (pre-vote {(Options.PreVote ? "on" : "off")}, check-quorum {(Options.CheckQuorum ? "on" : "off")}), {ClientOperations} client operations, {Faults} faults, " +
         $"{LeaderTerms} leader terms, {CommittedEntries} entries committed, {MessagesSent} messages ({MessagesLost} lost), " +
+        $"{Snapshots}, " +
         $"{VirtualMicros / 1_000_000.0:0.0} s virtual, {Events} events, fingerprint {Fingerprint:x16}";
+}
+
+/// <summary>
+/// Snapshots in a run or a batch: taken by nodes (the protocol took them on), installed from a
+/// leader through InstallSnapshot (a completed transfer the follower's protocol took on), and
+/// restarts of a node from a snapshot on its disk.
+/// </summary>
+public readonly record struct SnapshotCounts(long Taken, long Installed, long RestartsFromSnapshot)
+{
+    public static SnapshotCounts operator +(SnapshotCounts a, SnapshotCounts b) =>
+        new(a.Taken + b.Taken, a.Installed + b.Installed, a.RestartsFromSnapshot + b.RestartsFromSnapshot);
+
+    public override string ToString() => $"{Taken} snapshots taken, {Installed} installed from a leader, {RestartsFromSnapshot} restarts from a snapshot";
 }

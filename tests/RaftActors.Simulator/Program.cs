@@ -7,8 +7,12 @@ using RaftActors.Simulation;
 //   --long          run seeds from --from (default 100000) on until Ctrl+C, printing progress
 //   --from S        the first seed of a batch or of --long
 //   --nodes N       cluster size (default: 3, 5, 7 by seed)
-//   --bug NAME      inject a known bug: CommitOldTermByCounting, SendVoteBeforeDurable, StayLeaderOnHigherTerm, TruncateOnStaleAppend
+//   --bug NAME      inject a known bug: CommitOldTermByCounting, SendVoteBeforeDurable, StayLeaderOnHigherTerm, TruncateOnStaleAppend,
+//                   ServeReadsLocally, SnapshotAnswerAfterProtocol
 //   --parallel P    schedules run at once (default: the number of cores)
+//   --no-snapshots  no node snapshots or compacts its log (by default they do, every 5-40 entries by seed)
+//   --snapshot-every N, --trailing-entries N   snapshot every N applied entries, keeping N entries behind it (default: by seed)
+// The summary counts snapshots taken, installed through InstallSnapshot, and restarts from a snapshot.
 var arguments = Arguments.Parse(args);
 if (arguments is null)
     return 2;
@@ -80,9 +84,23 @@ static int Replay(SimulationOptions options)
     return 1;
 }
 
-internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int? Nodes, SimulatedBug Bug, int Parallelism)
+internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int? Nodes, SimulatedBug Bug, int Parallelism,
+    bool NoSnapshots = false, long? SnapshotEvery = null, int? TrailingEntries = null)
 {
-    public SimulationOptions Options(int seed) => SimulationOptions.ForSeed(seed, Bug, Nodes);
+    public SimulationOptions Options(int seed)
+    {
+        var options = SimulationOptions.ForSeed(seed, Bug, Nodes);
+        if (NoSnapshots)
+            return options with { Snapshots = RaftActors.Configuration.SnapshotSettings.Never };
+        return options with
+        {
+            Snapshots = options.Snapshots with
+            {
+                EntriesThreshold = SnapshotEvery ?? options.Snapshots.EntriesThreshold,
+                TrailingEntries = TrailingEntries ?? options.Snapshots.TrailingEntries,
+            },
+        };
+    }
 
     public static Arguments? Parse(string[] args)
     {
@@ -101,12 +119,15 @@ internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int
                     "--nodes" => parsed with { Nodes = int.Parse(Value()) },
                     "--bug" => parsed with { Bug = Enum.Parse<SimulatedBug>(Value(), ignoreCase: true) },
                     "--parallel" => parsed with { Parallelism = int.Parse(Value()) },
+                    "--no-snapshots" => parsed with { NoSnapshots = true },
+                    "--snapshot-every" => parsed with { SnapshotEvery = long.Parse(Value()) },
+                    "--trailing-entries" => parsed with { TrailingEntries = int.Parse(Value()) },
                     _ => throw new ArgumentException($"unknown option {args[i]}"),
                 };
             }
             catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
             {
-                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P]");
+                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots] [--snapshot-every N] [--trailing-entries N]");
                 return null;
             }
         }

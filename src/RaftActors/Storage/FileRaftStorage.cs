@@ -55,9 +55,10 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     private bool _disposed;
     private Exception? _failure;
 
-    // Snapshots completed by their writers and waiting for a SaveSnapshot; and the latest saved one,
-    // which readers open under the lock (a save deletes the one before).
-    private readonly Dictionary<LogPosition, FileSnapshotSink> _staged = new();
+    // Snapshots completed by their writers and waiting for a SaveSnapshot, oldest first by position
+    // (one position may be staged twice: taken here and received from the leader); and the latest
+    // saved one, which readers open under the lock (a save deletes the one before).
+    private readonly Dictionary<LogPosition, List<FileSnapshotSink>> _staged = new();
     private readonly object _snapshotLock = new();
     private LogPosition _snapshot;
 
@@ -157,13 +158,19 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         }
     }
 
+    /// <summary>
+    /// Stages a completed snapshot. The same snapshot may be staged twice (taken here and received
+    /// from the leader): both stay staged, each until its owner disposes it or a save takes it, so
+    /// discarding the copy the protocol did not take on never unstages the one a save waits for.
+    /// </summary>
     private void Stage(FileSnapshotSink sink)
     {
         lock (_snapshotLock)
         {
-            if (_staged.Remove(sink.Position, out var replaced) && replaced != sink)
-                replaced.Dispose(); // the same snapshot, staged twice (taken here and received): keep the later
-            _staged[sink.Position] = sink;
+            if (!_staged.TryGetValue(sink.Position, out var staged))
+                _staged[sink.Position] = staged = new List<FileSnapshotSink>(1);
+            if (!staged.Contains(sink))
+                staged.Add(sink);
         }
     }
 
@@ -171,8 +178,36 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     {
         lock (_snapshotLock)
         {
-            if (_staged.TryGetValue(sink.Position, out var staged) && staged == sink)
+            if (_staged.TryGetValue(sink.Position, out var staged) && staged.Remove(sink) && staged.Count == 0)
                 _staged.Remove(sink.Position);
+        }
+    }
+
+    /// <summary>
+    /// The staged snapshot a SaveSnapshot for <paramref name="position"/> saves: the first staged that
+    /// is still there, claimed for the write (its owner's dispose no longer deletes it), or null. Any
+    /// copy of the same position is the same state, the committed one through it.
+    /// </summary>
+    private FileSnapshotSink? ClaimStaged(LogPosition position)
+    {
+        lock (_snapshotLock)
+        {
+            if (!_staged.TryGetValue(position, out var staged))
+                return null;
+            while (staged.Count > 0)
+            {
+                var sink = staged[0];
+                staged.RemoveAt(0);
+                if (sink.Claim())
+                {
+                    if (staged.Count == 0)
+                        _staged.Remove(position);
+                    return sink;
+                }
+            }
+
+            _staged.Remove(position);
+            return null;
         }
     }
 
@@ -301,8 +336,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
                 case SaveSnapshot save:
                     if (save.Position.Index <= snapshot.Index)
                         throw new ArgumentException($"the snapshot through {save.Position.Index} is not newer than the latest, through {snapshot.Index}");
-                    lock (_snapshotLock)
-                        Other(_staged.GetValueOrDefault(save.Position) ?? throw new ArgumentException($"no snapshot through {save.Position.Index} (term {save.Position.Term}) is staged"));
+                    Other(ClaimStaged(save.Position) ?? throw new ArgumentException($"no snapshot through {save.Position.Index} (term {save.Position.Term}) is staged"));
                     snapshot = save.Position;
                     break;
                 case CompactLog compact:
@@ -353,10 +387,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         Step?.Invoke("snapshot.staged");
         var path = Path.Combine(_directory, SnapshotFile.FileName(staged.Position));
         lock (_snapshotLock)
-        {
             staged.SaveAs(path);
-            _staged.Remove(staged.Position);
-        }
 
         Step?.Invoke("snapshot.renamed");
         _sync.Directory(_directory);

@@ -11,7 +11,9 @@ public sealed class InMemoryRaftStorage : IRaftStorage
 {
     private readonly object _lock = new();
     private readonly LogBuffer _log = new();
-    private readonly Dictionary<LogPosition, MemorySink> _staged = new();
+    // Staged snapshots by position, oldest first: one position may be staged twice (taken here and
+    // received), each staying until its owner disposes it or a save takes it, as in the file store.
+    private readonly Dictionary<LogPosition, List<MemorySink>> _staged = new();
     private HardState _hardState;
     private LogPosition _snapshot;
     private byte[] _snapshotContent = [];
@@ -102,8 +104,12 @@ public sealed class InMemoryRaftStorage : IRaftStorage
     {
         if (position.Index <= _snapshot.Index)
             throw new ArgumentException($"the snapshot through {position.Index} is not newer than the latest, through {_snapshot.Index}");
-        if (!_staged.Remove(position, out var staged))
+        if (!_staged.TryGetValue(position, out var copies))
             throw new ArgumentException($"no snapshot through {position.Index} (term {position.Term}) is staged");
+        var staged = copies[0];
+        copies.RemoveAt(0);
+        if (copies.Count == 0)
+            _staged.Remove(position);
         _snapshotContent = staged.Saved();
         _snapshot = position;
     }
@@ -133,7 +139,9 @@ public sealed class InMemoryRaftStorage : IRaftStorage
             lock (storage._lock)
             {
                 _staged = true;
-                storage._staged[Position] = this; // a later one for the same position replaces it
+                if (!storage._staged.TryGetValue(Position, out var copies))
+                    storage._staged[Position] = copies = new List<MemorySink>(1);
+                copies.Add(this);
             }
 
             return Task.CompletedTask;
@@ -154,7 +162,7 @@ public sealed class InMemoryRaftStorage : IRaftStorage
                 if (_content is null)
                     return; // saved, or disposed already
                 _content = null;
-                if (_staged && storage._staged.GetValueOrDefault(Position) == this)
+                if (_staged && storage._staged.TryGetValue(Position, out var copies) && copies.Remove(this) && copies.Count == 0)
                     storage._staged.Remove(Position);
             }
         }

@@ -212,6 +212,9 @@ internal sealed class FileSnapshotSink : SnapshotSink
     {
         Writing,
         Complete,
+
+        /// <summary>Complete, and taken by a write that saves it: the store owns it now.</summary>
+        Claimed,
         Saved,
         Discarded,
     }
@@ -257,13 +260,28 @@ internal sealed class FileSnapshotSink : SnapshotSink
             cancellationToken);
     }
 
-    /// <summary>Moves the completed snapshot to <paramref name="path"/>, where the store owns it (the caller fsyncs the directory).</summary>
-    public void SaveAs(string path)
+    /// <summary>
+    /// Takes a completed snapshot for a write that saves it: from now on the store owns it, and the
+    /// writer's <see cref="Dispose"/> leaves it be. False when it was discarded meanwhile.
+    /// </summary>
+    public bool Claim()
     {
         lock (_lock)
         {
             if (_state != State.Complete)
-                throw new InvalidOperationException($"{TemporaryPath}: only a completed snapshot can be saved (it is {_state})");
+                return false;
+            _state = State.Claimed;
+            return true;
+        }
+    }
+
+    /// <summary>Moves the claimed snapshot to <paramref name="path"/>, where the store owns it (the caller fsyncs the directory).</summary>
+    public void SaveAs(string path)
+    {
+        lock (_lock)
+        {
+            if (_state != State.Claimed)
+                throw new InvalidOperationException($"{TemporaryPath}: only a completed snapshot, claimed by the write that saves it, can be saved (it is {_state})");
             File.Move(TemporaryPath, path, overwrite: true);
             _state = State.Saved;
         }
@@ -273,8 +291,8 @@ internal sealed class FileSnapshotSink : SnapshotSink
     {
         lock (_lock)
         {
-            if (_state is State.Saved or State.Discarded)
-                return;
+            if (_state is State.Claimed or State.Saved or State.Discarded)
+                return; // a claimed one is the store's: saved, or deleted at the next open if the save fails
             var wasStaged = _state == State.Complete;
             _state = State.Discarded;
             _file?.Dispose();

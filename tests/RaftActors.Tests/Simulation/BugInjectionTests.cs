@@ -19,6 +19,7 @@ public sealed class BugInjectionTests(ITestOutputHelper output)
     [InlineData(SimulatedBug.StayLeaderOnHigherTerm)]
     [InlineData(SimulatedBug.TruncateOnStaleAppend)]
     [InlineData(SimulatedBug.ServeReadsLocally)]
+    [InlineData(SimulatedBug.SnapshotAnswerAfterProtocol)]
     public void TheBudget_FindsTheInjectedBug(SimulatedBug bug)
     {
         var report = SimulationBatch.Run(SimulationBudgetTests.Budget(bug), Environment.ProcessorCount, stopWhen: SimulationBatch.BrokeAnInvariant);

@@ -24,6 +24,26 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void TheSchedules_CompactLogsSendSnapshotsAndRestartFromThem()
+    {
+        // A few seeds' worth of the budget: snapshots taken, InstallSnapshot transfers completed,
+        // restarts from a snapshot, and every invariant kept through them.
+        var report = SimulationBatch.Run(SimulationBudgetTests.Budget().Take(40), Environment.ProcessorCount);
+
+        Assert.Empty(report.Failures.Select(f => $"seed {f.Options.Seed}: {f.Failure!.Message}"));
+        SimulationBudgetTests.AssertCompactionExercised(report.Snapshots, report.Schedules);
+    }
+
+    [Fact]
+    public void WithoutSnapshots_NoNodeCompactsItsLog()
+    {
+        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with { Snapshots = RaftActors.Configuration.SnapshotSettings.Never });
+
+        Assert.Null(result.Failure);
+        Assert.Equal(default, result.Snapshots);
+    }
+
+    [Fact]
     public void TheLivenessCheck_FailsARunThatCannotElectALeaderInTime()
     {
         // No cluster elects a leader and commits within 10 ms of being left alone (timeouts are 150-300 ms).

@@ -8,7 +8,9 @@ namespace RaftActors.Tests.Simulation;
 /// 7 nodes, each with at least 200 client operations and 20 faults, every invariant checked after
 /// every step, liveness whenever a majority is left alone and after the final heal, and every
 /// history linearizable — within 3 minutes on 2 cores. A failing seed prints the command that
-/// replays it.
+/// replays it. Nodes snapshot and compact their logs every 5 to 40 entries, so the budget also
+/// runs log compaction: snapshots taken, sent through InstallSnapshot and installed, and restarts
+/// from a snapshot, all of which must happen.
 /// </summary>
 [Collection(SimulationCollection.Name)]
 public sealed class SimulationBudgetTests(ITestOutputHelper output)
@@ -35,6 +37,18 @@ public sealed class SimulationBudgetTests(ITestOutputHelper output)
         Assert.True(report.MinClientOperations >= 200, $"a schedule ran only {report.MinClientOperations} client operations");
         Assert.True(report.MinFaults >= 20, $"a schedule injected only {report.MinFaults} faults");
         Assert.All(report.FaultsByKind, count => Assert.True(count > 0, "every kind of fault is injected"));
+        AssertCompactionExercised(report.Snapshots, Schedules);
         Assert.True(report.Elapsed < TimeBudget, $"the budget took {report.Elapsed.TotalSeconds:0} s, over {TimeBudget.TotalSeconds:0} s");
+    }
+
+    /// <summary>
+    /// Log compaction is not a corner of the budget: most schedules take snapshots many times, and
+    /// leaders send them to followers that lag or restarted, and nodes restart from them.
+    /// </summary>
+    internal static void AssertCompactionExercised(SnapshotCounts snapshots, int schedules)
+    {
+        Assert.True(snapshots.Taken >= 10L * schedules, $"only {snapshots.Taken} snapshots taken in {schedules} schedules");
+        Assert.True(snapshots.Installed >= schedules / 2, $"only {snapshots.Installed} snapshots installed through InstallSnapshot in {schedules} schedules");
+        Assert.True(snapshots.RestartsFromSnapshot >= schedules, $"only {snapshots.RestartsFromSnapshot} restarts from a snapshot in {schedules} schedules");
     }
 }

@@ -441,6 +441,65 @@ public sealed class SnapshotStorageTests : IDisposable
         Assert.Contains("missing", e.Message, StringComparison.Ordinal);
     }
 
+    // ---- the same snapshot staged twice ----
+
+    /// <summary>
+    /// A follower can stage the same snapshot twice: one it took itself (its applier reached the
+    /// index) and one a leader sent, whose last chunk was accepted before the commit index got
+    /// there. The protocol takes on one of them — its save is the next write — and not the other,
+    /// which RaftNode then disposes. Both stay staged until their own owner lets go, so discarding
+    /// the other never unstages the one the save needs (it did once: the write failed and the node
+    /// stopped; found by the deterministic simulator, <c>--seed 29 --snapshot-every 1
+    /// --trailing-entries 0</c>). Any copy is the same state, the committed one through the index.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TheSameSnapshotStagedTwice_TheOneNotTakenOnDiscarded_TheOtherIsStillSaved(bool inMemory)
+    {
+        IRaftStorage store = inMemory ? new InMemoryRaftStorage() : Open();
+        await store.WriteAsync(Write(new AppendToLog(Entries(1, 10, 1))));
+        var position = new LogPosition(5, 1);
+        var takenOn = await Stage(store, position, Content(100, 5)); // the protocol took it on: the next write saves it
+        var notTakenOn = await Stage(store, position, Content(100, 5)); // the same state, from the leader: not taken on
+
+        notTakenOn.Dispose();
+        await store.WriteAsync(Write(new SaveSnapshot(position), new CompactLog(5)));
+        takenOn.Dispose(); // RaftNode lets go of a saved snapshot once the write is durable
+
+        Assert.Equal(position, store.Snapshot);
+        Assert.Equal(Content(100, 5), Read(store, out _));
+        if (!inMemory)
+            Assert.Empty(Files("snapshot-*.tmp"));
+    }
+
+    [Fact]
+    public async Task ASnapshotTakenByAWrite_IsSaved_EvenIfItsWriterDisposesItMeanwhile()
+    {
+        // The write takes the first copy staged, which may be the one the protocol did not take on
+        // and whose owner disposes it while the write is queued: the store owns it by then.
+        var store = Open();
+        await store.WriteAsync(Write(new AppendToLog(Entries(1, 10, 1))));
+        var position = new LogPosition(5, 1);
+        var first = await Stage(store, position, Content(100, 5));
+        var second = await Stage(store, position, Content(100, 5));
+
+        // Both writers let go once the write has taken its copy, before it renames it into place.
+        store.Step = step =>
+        {
+            if (step == "snapshot.staged")
+            {
+                first.Dispose();
+                second.Dispose();
+            }
+        };
+        await store.WriteAsync(Write(new SaveSnapshot(position)));
+
+        Assert.Equal(position, store.Snapshot);
+        Assert.Equal(Content(100, 5), Read(store, out _));
+        Assert.Empty(Files("snapshot-*.tmp"));
+    }
+
     // ---- the in-memory store, the same contract ----
 
     [Fact]
