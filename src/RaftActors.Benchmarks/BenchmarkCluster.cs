@@ -233,7 +233,9 @@ public sealed class BenchmarkCluster : IAsyncDisposable
         var settings = new RaftSettings(
             _options.ElectionTimeoutMin, _options.ElectionTimeoutMax, _options.HeartbeatInterval,
             replication: ReplicationLimits.Default with { MaxAppendsInFlight = _options.MaxAppendsInFlight },
-            snapshots: _options.Snapshots);
+            snapshots: _options.Snapshots,
+            preVote: _options.PreVote,
+            checkQuorum: _options.CheckQuorum);
         var props = RaftNode.Props(RaftMembership.Create(node.Id, Members), settings, storage, _options.StateMachine);
         node.Storage = storage;
         node.System = system;

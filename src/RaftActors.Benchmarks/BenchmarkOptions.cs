@@ -63,6 +63,12 @@ public sealed record BenchmarkOptions
     /// <summary>raft.max-appends-in-flight of every node (the library's default unless given).</summary>
     public int MaxAppendsInFlight { get; init; } = Core.ReplicationLimits.Default.MaxAppendsInFlight;
 
+    /// <summary>raft.pre-vote of every node (on, the library's default, unless given).</summary>
+    public bool PreVote { get; init; } = true;
+
+    /// <summary>raft.check-quorum of every node (on, the library's default, unless given).</summary>
+    public bool CheckQuorum { get; init; } = true;
+
     public TimeSpan ElectionTimeoutMin { get; init; } = TimeSpan.FromMilliseconds(150);
 
     public TimeSpan ElectionTimeoutMax { get; init; } = TimeSpan.FromMilliseconds(300);

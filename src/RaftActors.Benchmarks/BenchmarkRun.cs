@@ -26,7 +26,7 @@ internal static class BenchmarkRun
         Print($"  load         {machine["load_average_at_start"]} (1, 5, 15 min) at start");
         Print($"  parameters   nodes {options.Nodes}, clients {options.Clients}, payload {options.Payload} B, seconds {options.Seconds}, " +
               $"fsync {(options.Fsync ? "on" : "off")}, latency commands {options.LatencyCommands}, failover trials {options.FailoverTrials}, " +
-              $"max appends in flight {options.MaxAppendsInFlight}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
+              $"max appends in flight {options.MaxAppendsInFlight}, pre-vote {(options.PreVote ? "on" : "off")}, check-quorum {(options.CheckQuorum ? "on" : "off")}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
         Print($"  clients      {ClientMethod(options.ClientsIn)}");
 
         var payload = new byte[options.Payload];
@@ -100,6 +100,8 @@ internal static class BenchmarkRun
                 ["election_timeout_ms"] = $"{options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0}",
                 ["heartbeat_ms"] = options.HeartbeatInterval.TotalMilliseconds,
                 ["max_appends_in_flight"] = options.MaxAppendsInFlight,
+                ["pre_vote"] = options.PreVote,
+                ["check_quorum"] = options.CheckQuorum,
             },
             ["machine"] = machine,
             ["date"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),

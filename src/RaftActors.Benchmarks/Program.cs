@@ -23,6 +23,8 @@ var maxAppendsInFlight = new Option<int>("--max-appends-in-flight")
     Description = "raft.max-appends-in-flight of every node: AppendEntries with entries a leader keeps unacknowledged per follower",
     DefaultValueFactory = _ => RaftActors.Core.ReplicationLimits.Default.MaxAppendsInFlight,
 };
+var preVote = new Option<bool>("--pre-vote") { Description = "raft.pre-vote of every node (true|false)", DefaultValueFactory = _ => true };
+var checkQuorum = new Option<bool>("--check-quorum") { Description = "raft.check-quorum of every node (true|false)", DefaultValueFactory = _ => true };
 var dataDir = new Option<string?>("--data-dir") { Description = "Keep the nodes' logs here (default: a temporary directory, removed at the end)" };
 var mode = new Option<BenchmarkMode>("--mode")
 {
@@ -40,7 +42,7 @@ var snapshotEntries = new Option<long>("--snapshot-entries")
 var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
 {
     nodes, clients, clientsIn, payload, seconds, warmUp, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
-    mode, writes, keys, snapshotEntries,
+    preVote, checkQuorum, mode, writes, keys, snapshotEntries,
 };
 root.SetAction(async (parse, cancel) =>
 {
@@ -59,6 +61,8 @@ root.SetAction(async (parse, cancel) =>
         DataDirectory = parse.GetValue(dataDir),
         AkkaLogLevel = parse.GetValue(akkaLogLevel)!,
         MaxAppendsInFlight = parse.GetValue(maxAppendsInFlight),
+        PreVote = parse.GetValue(preVote),
+        CheckQuorum = parse.GetValue(checkQuorum),
         Mode = parse.GetValue(mode),
         Writes = parse.GetValue(writes),
         Keys = parse.GetValue(keys),
