@@ -181,6 +181,8 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         var answerLate = _sim.Options.Bug == SimulatedBug.SnapshotAnswerAfterProtocol;
         if (answer is not null && !answerLate && Protocol.Role == RaftRole.Leader)
             _sender!.Answered(answer);
+        if (message is AppendEntriesResult heard && heard.Term == Protocol.Term && Protocol.Role == RaftRole.Leader)
+            _sender!.FollowerHeard(heard.FollowerId);
         Run(p =>
         {
             if (!p.Step(message))

@@ -66,6 +66,13 @@ internal sealed class SimulatedSnapshotSender(SimulatedNode node, SnapshotSettin
         Pump(transfer);
     }
 
+    /// <summary>The follower answered an AppendEntries: it is up (<see cref="SnapshotSendWindow.FollowerHeard"/>).</summary>
+    public void FollowerHeard(string peer)
+    {
+        if (_transfers.TryGetValue(peer, out var transfer))
+            transfer.Window?.FollowerHeard();
+    }
+
     /// <summary>A heartbeat interval passed: chunks unacknowledged for too long are sent again.</summary>
     public void Tick()
     {

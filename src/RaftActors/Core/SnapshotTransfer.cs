@@ -124,6 +124,14 @@ public sealed class SnapshotSendWindow
         }
     }
 
+    /// <summary>
+    /// The follower answered something else of the leader's (a heartbeat): it is up, so chunks it
+    /// has not acknowledged were lost, not sent into a void, and the wait before sending them again
+    /// goes back to its first length. Without this, a follower whose acknowledgements were lost a
+    /// few times in a row waits up to <see cref="MaxStallTicks"/> per attempt while it is reachable.
+    /// </summary>
+    public void FollowerHeard() => _patience = StallTicks;
+
     /// <summary>A timer tick (a heartbeat interval) passed; returns true when it made chunks due again.</summary>
     public bool Tick()
     {

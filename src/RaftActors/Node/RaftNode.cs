@@ -128,6 +128,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         WhenUnhandled(e => e.FsmEvent switch
         {
             InstallSnapshotResult result => OnSnapshotAnswer(result),
+            AppendEntriesResult result => OnAppendAnswer(result),
             IRaftProtocolMessage message => Run(p => StepPeerMessage(p, message)),
             WriteDurable durable when durable.Incarnation == _incarnation => OnWriteDurable(durable),
             WriteFailed failed when failed.Incarnation == _incarnation => OnWriteFailed(failed),
@@ -366,6 +367,13 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         // under way would swallow that request, and the follower would wait for the rest of the term).
         if (_protocol.Role == RaftRole.Leader)
             _snapshotSender.Answered(result);
+        return Run(p => StepPeerMessage(p, result));
+    }
+
+    private State<RaftRole, RaftStatus> OnAppendAnswer(AppendEntriesResult result)
+    {
+        if (_protocol.Role == RaftRole.Leader)
+            _snapshotSender.FollowerHeard(result.FollowerId, result.Term);
         return Run(p => StepPeerMessage(p, result));
     }
 

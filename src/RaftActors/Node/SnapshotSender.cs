@@ -87,6 +87,13 @@ internal sealed class SnapshotSender(IRaftStorage storage, SnapshotSettings sett
         Pump(transfer);
     }
 
+    /// <summary>The follower answered an AppendEntries of this term: it is up (<see cref="SnapshotSendWindow.FollowerHeard"/>).</summary>
+    public void FollowerHeard(string peer, long term)
+    {
+        if (_transfers.TryGetValue(peer, out var transfer) && transfer.Term == term)
+            transfer.Window?.FollowerHeard();
+    }
+
     /// <summary>A heartbeat interval passed: chunks unacknowledged for too long are sent again.</summary>
     public void Tick()
     {

@@ -100,6 +100,22 @@ public class SnapshotTransferTests
     }
 
     [Fact]
+    public void AFollowerHeardFrom_IsNotMadeToWaitLonger_ItsChunksAreSentAgainAtTheFirstPatience()
+    {
+        var window = new SnapshotSendWindow(length: 1000, chunkSize: 100, chunksInFlight: 3);
+        Send(window);
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            window.FollowerHeard(); // it answers heartbeats; its chunk acknowledgements are lost
+            Assert.Equal(SnapshotSendWindow.StallTicks, TicksUntilDue(window));
+            Assert.Equal(0, Send(window).Offset);
+        }
+
+        // Heard from no more: the waits grow again.
+        Assert.Equal(2 * SnapshotSendWindow.StallTicks, TicksUntilDue(window));
+    }
+
+    [Fact]
     public void NothingOut_NothingToResend()
     {
         var window = new SnapshotSendWindow(length: 1000, chunkSize: 100, chunksInFlight: 3);
