@@ -135,6 +135,54 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
         Assert.Equal(0, newer.Offset);
     }
 
+    /// <summary>
+    /// A follower that answers the leader's heartbeats but whose chunk acknowledgements are lost
+    /// gets the unacknowledged chunk again every few heartbeats (the window's first patience), not
+    /// after waits that double each time: it is up, so what it has not acknowledged was lost.
+    /// </summary>
+    [Fact]
+    public void AFollowerThatAnswersHeartbeats_HasItsUnacknowledgedChunkResentWithoutGrowingWaits()
+    {
+        var storage = OpenStorage();
+        var stateMachine = new SnapshotListStateMachine();
+        var (node, peers, _) = StartLeaderOn(storage, stateMachine, WithSnapshots(entriesThreshold: 4, chunkSize: 100, chunksInFlight: 1));
+        var client = CreateTestProbe();
+        for (var i = 0; i < 8; i++)
+        {
+            node.Tell(Command($"item-{i}-{new string('x', 20)}"), client.Ref);
+            AcknowledgeAll(node, peers["n2"]);
+            client.ExpectMsg<CommandApplied>(Bound);
+        }
+
+        AwaitCondition(() => storage.Snapshot.Index >= 4 && storage.Entries[0].Index > 1, Bound);
+        var n3 = peers["n3"];
+        n3.ReceiveWhile<object>(_ => true, TimeSpan.FromMilliseconds(200));
+        node.Tell(new AppendEntriesResult(1, "n3", Success: false, ConflictIndex: 1, Sequence: 1));
+        Assert.Equal(0, n3.FishForMessage<InstallSnapshot>(_ => true, Bound).Offset); // and its acknowledgement is lost
+
+        // n3 answers every heartbeat; count the heartbeats until the first chunk comes again, four times.
+        var waits = new List<int>();
+        var heartbeats = 0;
+        while (waits.Count < 4 && heartbeats < 100)
+        {
+            Advance(node, Heartbeat);
+            heartbeats++;
+            var messages = n3.ReceiveWhile<object>(_ => true, TimeSpan.FromMilliseconds(150));
+            foreach (var heartbeat in messages.OfType<AppendEntries>())
+                node.Tell(new AppendEntriesResult(1, "n3", Success: false, ConflictIndex: 1, Sequence: heartbeat.Sequence));
+            if (messages.OfType<InstallSnapshot>().Any(c => c.Offset == 0))
+            {
+                waits.Add(heartbeats);
+                heartbeats = 0;
+            }
+        }
+
+        // Every StallTicks heartbeats (one more if a chunk read off the node's thread came in late);
+        // without FollowerHeard the waits double: 3, 6, 12, 24.
+        Assert.Equal(4, waits.Count);
+        Assert.All(waits, wait => Assert.InRange(wait, 1, SnapshotSendWindow.StallTicks + 1));
+    }
+
     public static TheoryData<string> InstallSteps() => new() { "snapshot.staged", "snapshot.renamed", "snapshot.saved", "wal.write", "none" };
 
     /// <summary>
