@@ -30,10 +30,7 @@ public static class VoteRules
             return VoteDecision.StaleTerm;
         if (state.VotedFor is not null && state.VotedFor != request.CandidateId)
             return VoteDecision.AlreadyVotedForAnother;
-        var candidateLastLog = new LogPosition(request.LastLogIndex, request.LastLogTerm);
-        return candidateLastLog.IsAtLeastAsUpToDateAs(voterLastLog)
-            ? VoteDecision.Granted
-            : VoteDecision.CandidateLogBehind;
+        return ByLog(voterLastLog, request);
     }
 
     /// <summary>
@@ -52,9 +49,12 @@ public static class VoteRules
             return VoteDecision.LeaderIsAlive;
         if (request.Term == state.Term && state.VotedFor is not null && state.VotedFor != request.CandidateId)
             return VoteDecision.AlreadyVotedForAnother;
-        var candidateLastLog = new LogPosition(request.LastLogIndex, request.LastLogTerm);
-        return candidateLastLog.IsAtLeastAsUpToDateAs(voterLastLog)
+        return ByLog(voterLastLog, request);
+    }
+
+    /// <summary>§5.4.1, for votes and pre-votes alike: granted only to a candidate whose log is at least as up to date as the voter's.</summary>
+    private static VoteDecision ByLog(LogPosition voterLastLog, RequestVote request) =>
+        new LogPosition(request.LastLogIndex, request.LastLogTerm).IsAtLeastAsUpToDateAs(voterLastLog)
             ? VoteDecision.Granted
             : VoteDecision.CandidateLogBehind;
-    }
 }
