@@ -437,6 +437,16 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     void IRaftProtocolHost<ClientRequest, WaitingRead>.CommandOutcomeUnknown(ClientRequest request, string reason) =>
         _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown));
 
+    // The simulated clients make no membership requests: the driver never answers one here.
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.MembershipChanged(ClientRequest request, ClusterConfiguration configuration, long index) =>
+        throw new NotSupportedException("the simulated clients make no membership requests");
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.MembershipRefused(ClientRequest request, MembershipRefusal refusal) =>
+        throw new NotSupportedException("the simulated clients make no membership requests");
+
+    void IRaftProtocolHost<ClientRequest, WaitingRead>.LeadershipTransferred(ClientRequest request, string leaderId, long term) =>
+        throw new NotSupportedException("the simulated clients make no membership requests");
+
     void IRaftProtocolHost<ClientRequest, WaitingRead>.SendSnapshot(string to) => _sender!.Start(to, Protocol.Term, Protocol.NodeId);
 
     void IRaftProtocolHost<ClientRequest, WaitingRead>.AcceptSnapshotChunk(InstallSnapshot chunk) => _receiver!.Accept(chunk);

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
+using RaftActors.Core;
 using RaftActors.Discovery;
 
 namespace RaftActors.Configuration;
@@ -72,6 +73,28 @@ public sealed record RaftMembership
     /// <summary>The node actor's name under <c>/user</c>; with cluster discovery, a peer's node is <c>&lt;member address&gt;/user/&lt;ActorName&gt;</c>.</summary>
     public string ActorName { get; }
 
+    /// <summary>Where this node's own actor lives, as its entry in the member list says (null under cluster discovery).</summary>
+    public ActorPath? SelfPath { get; init; }
+
+    /// <summary>
+    /// <c>raft.join</c>: this node is started to join a running cluster. It starts with no
+    /// configuration, never campaigns, and waits for the cluster's leader, which adds it (as a
+    /// learner, then a voter), to send it the log or a snapshot; it learns the configuration from
+    /// them. The member list then only says where servers live. A node with a log or a snapshot
+    /// uses the configuration they hold either way.
+    /// </summary>
+    public bool Join { get; init; }
+
+    /// <summary>
+    /// The configuration a cluster of these members starts with, every member a voter, with
+    /// where each lives; empty for a node that joins a running cluster (<see cref="Join"/>).
+    /// </summary>
+    public ClusterConfiguration Bootstrap =>
+        Join
+            ? ClusterConfiguration.Empty
+            : new ClusterConfiguration(Peers.Append(new RaftMember(SelfId, SelfPath))
+                .Select(m => new ClusterMember(m.Id, m.Path?.ToSerializationFormat(), IsVoter: true)));
+
     /// <summary>
     /// Reads <c>raft.node-id</c>, <c>raft.discovery</c> and <c>raft.members</c>. With static
     /// discovery every member names an <c>id</c> and an <c>address</c> (its node actor then is
@@ -94,7 +117,12 @@ public sealed record RaftMembership
         ThrowOnDuplicateIds(members);
         if (members.All(m => m.Id != selfId))
             throw new RaftConfigurationException("raft.node-id", $"'{selfId}' is not one of raft.members ({string.Join(", ", members.Select(m => m.Id))})");
-        return new RaftMembership(selfId, members.Where(m => m.Id != selfId).ToList(), discovery, actorName);
+        var join = HoconReader.Read(raft, "raft.join", c => c.GetBoolean("raft.join"));
+        return new RaftMembership(selfId, members.Where(m => m.Id != selfId).ToList(), discovery, actorName)
+        {
+            SelfPath = members.First(m => m.Id == selfId).Path,
+            Join = join,
+        };
     }
 
     /// <summary>Checks a member list with paths and splits it into this node and its peers.</summary>
@@ -103,7 +131,7 @@ public sealed record RaftMembership
         ThrowOnDuplicateIds(members);
         if (members.All(m => m.Id != selfId))
             throw new RaftConfigurationException("raft.node-id", $"'{selfId}' is not one of raft.members ({string.Join(", ", members.Select(m => m.Id))})");
-        return new RaftMembership(selfId, members.Where(m => m.Id != selfId).ToList());
+        return new RaftMembership(selfId, members.Where(m => m.Id != selfId).ToList()) { SelfPath = members.First(m => m.Id == selfId).Path };
     }
 
     /// <summary>

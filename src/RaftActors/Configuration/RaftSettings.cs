@@ -80,6 +80,12 @@ public sealed record RaftSettings
     public bool CheckQuorum { get; init; }
 
     /// <summary>
+    /// <c>raft.transfer-leadership-on-shutdown</c>: how long a leader whose ActorSystem stops waits for
+    /// its leadership to pass to another voter before it stops (<see cref="TimeSpan.Zero"/>: it does not hand over).
+    /// </summary>
+    public TimeSpan TransferLeadershipOnShutdown { get; init; }
+
+    /// <summary>
     /// The seed of one node's election timeouts. A configured seed is mixed with the node id, so
     /// the nodes of a cluster that share one configuration still draw different timeouts (equal
     /// draws would make every election a split vote).
@@ -117,6 +123,12 @@ public sealed record RaftSettings
             HoconReader.Read(raft, "raft.forward-to-leader", c => c.GetBoolean("raft.forward-to-leader")),
             SnapshotSettings.FromConfig(raft),
             HoconReader.Read(raft, "raft.pre-vote", c => c.GetBoolean("raft.pre-vote")),
-            HoconReader.Read(raft, "raft.check-quorum", c => c.GetBoolean("raft.check-quorum")));
+            HoconReader.Read(raft, "raft.check-quorum", c => c.GetBoolean("raft.check-quorum")))
+        {
+            TransferLeadershipOnShutdown = HoconReader.Read(raft, "raft.transfer-leadership-on-shutdown", c =>
+                c.GetString("raft.transfer-leadership-on-shutdown") is "off" ? TimeSpan.Zero : c.GetTimeSpan("raft.transfer-leadership-on-shutdown") is { Ticks: >= 0 } wait
+                    ? wait
+                    : throw new RaftConfigurationException("raft.transfer-leadership-on-shutdown", "must be a duration of 0 or more, or off")),
+        };
     }
 }

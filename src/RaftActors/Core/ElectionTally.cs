@@ -2,32 +2,39 @@ namespace RaftActors.Core;
 
 /// <summary>
 /// The votes a candidate has received in one term, or a pre-candidate's pre-votes in one canvass.
-/// Each voter counts once however often its reply arrives; a majority is of the whole configured
-/// cluster, the candidate included.
+/// Each voter counts once however often its reply arrives; a majority is of the voters of the
+/// candidate's configuration, the candidate included, and only their answers count (a learner's or
+/// an outsider's answer counts for nothing, thesis §4.2.1).
 /// </summary>
 public sealed class ElectionTally
 {
+    private readonly HashSet<string> _voters;
     private readonly HashSet<string> _granted = new(StringComparer.Ordinal);
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
-    private readonly int _clusterSize;
+    private readonly int _majority;
 
-    public ElectionTally(int clusterSize, string self)
+    /// <param name="voters">The voting members of the candidate's configuration.</param>
+    /// <param name="self">The candidate, which votes for itself.</param>
+    public ElectionTally(IEnumerable<string> voters, string self)
     {
-        _clusterSize = clusterSize;
+        _voters = new HashSet<string>(voters, StringComparer.Ordinal);
+        if (!_voters.Contains(self))
+            throw new ArgumentException($"'{self}' is not a voter of the configuration it campaigns in", nameof(self));
+        _majority = Quorum.Majority(_voters.Count);
         _granted.Add(self);
     }
 
     public int Granted => _granted.Count;
 
-    public bool HasMajority => _granted.Count >= Quorum.Majority(_clusterSize);
+    public bool HasMajority => _granted.Count >= _majority;
 
     /// <summary>So many voters refused that a majority can no longer be reached.</summary>
-    public bool IsLost => _clusterSize - _refused.Count < Quorum.Majority(_clusterSize);
+    public bool IsLost => _voters.Count - _refused.Count < _majority;
 
-    /// <summary>Records a voter's answer; a voter that answered before keeps its first answer.</summary>
+    /// <summary>Records a voter's answer; a voter that answered before keeps its first answer, and a non-voter's answer is ignored.</summary>
     public void Record(string voter, bool granted)
     {
-        if (_granted.Contains(voter) || _refused.Contains(voter))
+        if (!_voters.Contains(voter) || _granted.Contains(voter) || _refused.Contains(voter))
             return;
         (granted ? _granted : _refused).Add(voter);
     }

@@ -9,11 +9,13 @@ namespace RaftActors.Core;
 /// <param name="SendVoteBeforeDurable">A granted vote leaves before the vote is durable; a crash can make the voter vote twice in a term.</param>
 /// <param name="StayLeaderOnHigherTerm">A leader that sees a higher term adopts it but does not step down.</param>
 /// <param name="TruncateOnStaleAppend">A follower cuts its log after the entries of an old AppendEntries even without a conflict.</param>
+/// <param name="AllowConcurrentMembershipChanges">A leader starts a membership change while another is not committed yet.</param>
 internal sealed record InjectedBugs(
     bool CommitOldTermByCounting = false,
     bool SendVoteBeforeDurable = false,
     bool StayLeaderOnHigherTerm = false,
-    bool TruncateOnStaleAppend = false)
+    bool TruncateOnStaleAppend = false,
+    bool AllowConcurrentMembershipChanges = false)
 {
     public static readonly InjectedBugs None = new();
 }

@@ -1,15 +1,43 @@
 namespace RaftActors.Core;
 
 /// <summary>
-/// One entry of the replicated log. A null <see cref="Command"/> is the no-op a new leader
-/// appends to commit the entries of earlier terms (§5.4.2, §8).
+/// One entry of the replicated log: a client's <see cref="Command"/>, a new cluster
+/// <see cref="Configuration"/> (thesis §4.1), or neither — the no-op a new leader appends to
+/// commit the entries of earlier terms (§5.4.2, §8). Never both.
 /// </summary>
-public sealed record LogEntry(long Index, long Term, EntryCommand? Command)
+public sealed record LogEntry
 {
+    // Named as the properties they set, as a positional record's would be.
+    public LogEntry(long Index, long Term, EntryCommand? Command, ClusterConfiguration? Configuration = null)
+    {
+        if (Command is not null && Configuration is not null)
+            throw new ArgumentException($"entry {Index} cannot hold both a command and a configuration");
+        this.Index = Index;
+        this.Term = Term;
+        this.Command = Command;
+        this.Configuration = Configuration;
+    }
+
+    public long Index { get; init; }
+
+    public long Term { get; init; }
+
+    public EntryCommand? Command { get; init; }
+
+    /// <summary>The cluster's configuration from this entry on, when this entry changes it.</summary>
+    public ClusterConfiguration? Configuration { get; init; }
+
     public LogPosition Position => new(Index, Term);
 
     /// <summary>Bytes this entry costs in a message or on disk, roughly: what batching limits count.</summary>
-    public int ApproximateSize => 24 + (Command?.ApproximateSize ?? 0);
+    public int ApproximateSize => 24 + (Command?.ApproximateSize ?? 0) + (Configuration?.Members.Sum(m => 8 + m.Id.Length + (m.Address?.Length ?? 0)) ?? 0);
+
+    public void Deconstruct(out long index, out long term, out EntryCommand? command)
+    {
+        index = Index;
+        term = Term;
+        command = Command;
+    }
 }
 
 /// <summary>

@@ -90,3 +90,26 @@ public sealed record ServeRead(long ReadId, long ReadIndex) : RaftEffect;
 
 /// <summary>These reads cannot be served here: leadership was lost before they were confirmed.</summary>
 public sealed record FailReads(IReadOnlyList<long> ReadIds) : RaftEffect;
+
+/// <summary>
+/// The node's configuration (the latest in its log, committed or not) is now
+/// <see cref="Configuration"/>, held by entry <see cref="Index"/> (0: the bootstrap configuration);
+/// <see cref="Committed"/> once that entry is known committed. The host reaches new members and
+/// lets go of removed ones.
+/// </summary>
+public sealed record ConfigurationChanged(ClusterConfiguration Configuration, long Index, bool Committed) : RaftEffect;
+
+/// <summary>The membership request <see cref="RequestId"/> is done: <see cref="Configuration"/>, at entry <see cref="Index"/>, is committed.</summary>
+public sealed record MembershipRequestDone(long RequestId, ClusterConfiguration Configuration, long Index) : RaftEffect;
+
+/// <summary>The membership request or leadership transfer <see cref="RequestId"/> is refused: it did not take effect.</summary>
+public sealed record MembershipRequestRefused(long RequestId, MembershipRefusal Refusal) : RaftEffect;
+
+/// <summary>The leadership transfers <see cref="RequestIds"/> are done: <see cref="LeaderId"/> leads term <see cref="Term"/>.</summary>
+public sealed record LeadershipTransferDone(IReadOnlyList<long> RequestIds, string LeaderId, long Term) : RaftEffect;
+
+/// <summary>
+/// Membership requests or leadership transfers whose outcome this node cannot tell (it lost its
+/// leadership midway): they may or may not take effect.
+/// </summary>
+public sealed record MembershipOutcomeUnknown(IReadOnlyList<long> RequestIds, string Reason) : RaftEffect;

@@ -17,13 +17,14 @@ public sealed class RaftProtocol
     private readonly ElectionTimeouts _timeouts;
     private readonly TimeSpan _heartbeatInterval;
     private readonly ReplicationLimits _limits;
-    private readonly HashSet<string> _peers;
+    private readonly ConfigurationHistory _configurations;
     private readonly RaftLog _log;
     private readonly int _trailingEntries;
     private readonly Dictionary<string, FollowerProgress> _progress = new(StringComparer.Ordinal);
     private readonly List<PendingRead> _reads = new();
     private readonly List<long> _readsAwaitingTermStart = new();
     private readonly int _quorumCheckTicks;
+    private readonly int _transferTicks;
     private ElectionTally? _tally;
     private ElectionTally? _preVotes;
     private bool _leaderLease;
@@ -33,7 +34,12 @@ public sealed class RaftProtocol
     private long _sequence;
     private long _termStartIndex;
     private bool _readRoundNeeded;
+    private (long Index, bool Committed, ClusterConfiguration Configuration)? _announced;
+    private PendingChange? _change;
+    private Transfer? _transfer;
+    private (long FromTerm, List<long> RequestIds)? _transfersAwaitingLeader;
 
+    /// <summary>A node of a cluster that starts with this node and <paramref name="peerIds"/> as its voters.</summary>
     public RaftProtocol(
         string nodeId,
         IReadOnlyCollection<string> peerIds,
@@ -44,20 +50,48 @@ public sealed class RaftProtocol
         ReplicationLimits? limits = null,
         LogPosition persistedSnapshot = default,
         int trailingEntries = 0)
+        : this(nodeId, VotersWith(nodeId, peerIds), persisted, timeouts, heartbeatInterval, persistedLog, limits, persistedSnapshot, null, trailingEntries)
+    {
+    }
+
+    /// <param name="nodeId">This node's id.</param>
+    /// <param name="bootstrap">
+    /// The configuration the cluster started with, used while neither the log nor the snapshot holds
+    /// one: every founding member a voter, or <see cref="ClusterConfiguration.Empty"/> for a node
+    /// started to join a running cluster (it waits for a leader to tell it the configuration).
+    /// </param>
+    /// <param name="persisted">The durable term and vote.</param>
+    /// <param name="timeouts">The randomized election timeouts.</param>
+    /// <param name="heartbeatInterval">How often a leader asserts itself.</param>
+    /// <param name="persistedLog">The durable log after the snapshot (and the trailing entries before it).</param>
+    /// <param name="limits">Batching and pipelining limits.</param>
+    /// <param name="persistedSnapshot">The last entry the durable snapshot covers.</param>
+    /// <param name="snapshotConfiguration">The configuration the durable snapshot carries (null: none recorded, the bootstrap's).</param>
+    /// <param name="trailingEntries">How many entries before a new snapshot's index the log keeps.</param>
+    public RaftProtocol(
+        string nodeId,
+        ClusterConfiguration bootstrap,
+        HardState persisted,
+        ElectionTimeouts timeouts,
+        TimeSpan heartbeatInterval,
+        IEnumerable<LogEntry>? persistedLog = null,
+        ReplicationLimits? limits = null,
+        LogPosition persistedSnapshot = default,
+        ClusterConfiguration? snapshotConfiguration = null,
+        int trailingEntries = 0)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(nodeId);
+        ArgumentNullException.ThrowIfNull(bootstrap);
         NodeId = nodeId;
-        _peers = new HashSet<string>(peerIds, StringComparer.Ordinal);
-        if (_peers.Contains(nodeId))
-            throw new ArgumentException($"node '{nodeId}' is listed as its own peer", nameof(peerIds));
-        if (_peers.Count != peerIds.Count)
-            throw new ArgumentException("peer ids must be distinct", nameof(peerIds));
         HardState = persisted;
         _timeouts = timeouts;
         _heartbeatInterval = heartbeatInterval;
 
         // CheckQuorum's window, in the leader's heartbeat ticks: at least the minimum election timeout.
         _quorumCheckTicks = (int)Math.Max(1, Math.Ceiling(timeouts.Min / heartbeatInterval));
+
+        // A leadership transfer has an election timeout to finish, in the same ticks.
+        _transferTicks = (int)Math.Max(1, Math.Ceiling(timeouts.Max / heartbeatInterval));
         _limits = limits ?? ReplicationLimits.Default;
         ArgumentOutOfRangeException.ThrowIfNegative(trailingEntries);
         _trailingEntries = trailingEntries;
@@ -67,6 +101,24 @@ public sealed class RaftProtocol
         Snapshot = persistedSnapshot;
         CommitIndex = persistedSnapshot.Index;
         _stableIndex = _log.LastIndex;
+
+        // The latest configuration in the log, else the snapshot's, else the bootstrap's (thesis §4.1).
+        _configurations = new ConfigurationHistory(persistedSnapshot.Index, snapshotConfiguration ?? bootstrap);
+        for (var index = persistedSnapshot.Index + 1; index <= _log.LastIndex; index++)
+        {
+            if (_log[index].Configuration is { } configuration)
+                _configurations.Appended(index, configuration);
+        }
+
+        // The host starts with Configuration; ConfigurationChanged tells it of every change after.
+        _announced = (_configurations.LatestIndex, CommitIndex >= _configurations.LatestIndex, _configurations.Latest);
+    }
+
+    private static ClusterConfiguration VotersWith(string nodeId, IReadOnlyCollection<string> peerIds)
+    {
+        if (peerIds.Contains(nodeId))
+            throw new ArgumentException($"node '{nodeId}' is listed as its own peer", nameof(peerIds));
+        return ClusterConfiguration.OfVoters(peerIds.Append(nodeId));
     }
 
     public string NodeId { get; }
@@ -100,9 +152,20 @@ public sealed class RaftProtocol
     /// </summary>
     public bool LeaderIsAlive => Role == RaftRole.Leader || (_leaderLease && LeaderId is not null);
 
-    public IReadOnlyCollection<string> Peers => _peers;
+    /// <summary>The configuration this node uses: the latest in its log, committed or not (thesis §4.1).</summary>
+    public ClusterConfiguration Configuration => _configurations.Latest;
 
-    public int ClusterSize => _peers.Count + 1;
+    /// <summary>The index of the entry that holds <see cref="Configuration"/> (the snapshot's or 0 when none in the log does).</summary>
+    public long ConfigurationIndex => _configurations.LatestIndex;
+
+    /// <summary>Whether this node votes in its configuration, and so may campaign (etcd's "promotable").</summary>
+    public bool IsVoter => Configuration.IsVoter(NodeId);
+
+    /// <summary>The voter a leadership transfer under way hands over to; new commands are refused meanwhile.</summary>
+    public string? TransferTarget => _transfer?.Target;
+
+    /// <summary>Whether a membership change is under way (one at a time).</summary>
+    public bool IsChangingMembership => _change is not null || _configurations.LatestIndex > CommitIndex;
 
     public RaftRole Role { get; private set; } = RaftRole.Follower;
 
@@ -158,6 +221,20 @@ public sealed class RaftProtocol
             }
         }
 
+        if (_transfersAwaitingLeader is { } awaiting)
+        {
+            // The transfer deposed this leader, but no leader has made itself known since.
+            _transfersAwaitingLeader = null;
+            Emit(new MembershipOutcomeUnknown(awaiting.RequestIds, "leadership was handed over, but no new leader was heard of within an election timeout"));
+        }
+
+        if (!IsVoter)
+        {
+            // A learner, a removed server or one still joining never campaigns (thesis §4.2.1, §4.2.3).
+            RestartElectionTimer();
+            return;
+        }
+
         if (PreVote)
             StartPreVote();
         else
@@ -180,11 +257,24 @@ public sealed class RaftProtocol
             return;
         }
 
-        foreach (var peer in _peers)
+        if (_transfer is { } transfer && _heartbeatTicks > transfer.DeadlineTick)
+        {
+            // Thesis §3.10: a transfer that does not finish within an election timeout is abandoned.
+            _transfer = null;
+            foreach (var requestId in transfer.RequestIds)
+                Emit(new MembershipRequestRefused(requestId, new MembershipRefusal(
+                    MembershipRefusalReason.TransferTimedOut, $"{transfer.Target} did not take over within an election timeout; {NodeId} leads on")));
+        }
+
+        foreach (var peer in _progress.Keys)
         {
             if (!SendEntries(peer))
                 SendAppend(peer, []);
         }
+
+        if (_transfer is { } ongoing)
+            SendTimeoutNowIfCaughtUp(ongoing.Target);
+        AdvanceCatchUp();
     }
 
     /// <summary>
@@ -194,10 +284,15 @@ public sealed class RaftProtocol
     /// pre-vote the term it grants, so neither is adopted (§9.6); and with CheckQuorum a node that
     /// believes in a current leader ignores a RequestVote of a higher term altogether (§4.2.3).
     /// </summary>
-    /// <returns>false when the message was ignored because its sender is not a member.</returns>
+    /// <returns>false when the message was ignored: an answer from a node this one does not know, or a message from itself.</returns>
     public bool Step(IRaftProtocolMessage message)
     {
-        if (!_peers.Contains(message.From))
+        // Requests are taken from any node: a server that lags behind a configuration change, or
+        // is still joining, must follow a leader it has not heard of yet. Answers count only from
+        // the members this node knows.
+        if (message.From == NodeId)
+            return false;
+        if (message is RequestVoteResult or AppendEntriesResult or InstallSnapshotResult && !Configuration.IsMember(message.From) && !_progress.ContainsKey(message.From))
             return false;
         switch (message)
         {
@@ -208,7 +303,7 @@ public sealed class RaftProtocol
                 if (_preVotes is not null && grant.Term == Term + 1)
                     CountPreVote(grant);
                 return true;
-            case RequestVote vote when CheckQuorum && vote.Term > Term && LeaderIsAlive:
+            case RequestVote { Transfer: false } vote when CheckQuorum && vote.Term > Term && LeaderIsAlive:
                 return true;
         }
 
@@ -234,21 +329,24 @@ public sealed class RaftProtocol
             case RequestVoteResult { PreVote: false } vote when Role == RaftRole.Candidate && vote.Term == Term:
                 CountVote(vote);
                 break;
-            case AppendEntriesResult result when Role == RaftRole.Leader && result.Term == Term:
+            case AppendEntriesResult result when Role == RaftRole.Leader && result.Term == Term && _progress.ContainsKey(result.FollowerId):
                 _progress[result.FollowerId].HeardAtTick = _heartbeatTicks;
                 HandleAppendResult(result);
                 break;
             case InstallSnapshot chunk:
                 HandleInstallSnapshot(chunk);
                 break;
-            case InstallSnapshotResult { Done: true } installed when Role == RaftRole.Leader && installed.Term == Term:
+            case InstallSnapshotResult { Done: true } installed when Role == RaftRole.Leader && installed.Term == Term && _progress.ContainsKey(installed.FollowerId):
                 _progress[installed.FollowerId].HeardAtTick = _heartbeatTicks;
                 HandleSnapshotInstalled(installed);
                 break;
-            case InstallSnapshotResult chunkAnswer when Role == RaftRole.Leader && chunkAnswer.Term == Term:
+            case InstallSnapshotResult chunkAnswer when Role == RaftRole.Leader && chunkAnswer.Term == Term && _progress.ContainsKey(chunkAnswer.FollowerId):
                 // The acknowledgements of a snapshot's chunks before the last are the host's
                 // business; to CheckQuorum they show the follower follows.
                 _progress[chunkAnswer.FollowerId].HeardAtTick = _heartbeatTicks;
+                break;
+            case TimeoutNow timeoutNow:
+                HandleTimeoutNow(timeoutNow);
                 break;
 
             // Replies of an older term, or to a role this node no longer has, change nothing
@@ -265,9 +363,100 @@ public sealed class RaftProtocol
     /// </summary>
     public long? Propose(EntryCommand command)
     {
-        if (Role != RaftRole.Leader)
+        // Thesis §3.10: while leadership is handed over, new commands wait for the next leader.
+        if (Role != RaftRole.Leader || _transfer is not null)
             return null;
         return AppendAsLeader(command).Index;
+    }
+
+    /// <summary>
+    /// A leader starts a membership change (thesis §4.1, one server at a time): it appends the new
+    /// configuration, which it and every follower use from then on, and answers once it is
+    /// committed (<see cref="MembershipRequestDone"/>). Adding a voter goes through a learner stage
+    /// first. Refused (returned) when this node is not the leader, has not committed an entry of its
+    /// term yet (the errata of the single-server change), a change or a transfer is under way, or
+    /// the change does not fit the configuration; null when started.
+    /// </summary>
+    public MembershipRefusal? ChangeMembership(long requestId, MembershipChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (Refusal() is { } refusal)
+            return refusal;
+        var configuration = Configuration;
+        var existing = configuration.Find(change.Id);
+        switch (change.Kind)
+        {
+            case MembershipChangeKind.AddLearner when existing is not null:
+            case MembershipChangeKind.AddVoter when existing is { IsVoter: true }:
+                return new MembershipRefusal(MembershipRefusalReason.AlreadyMember, $"'{change.Id}' is a {(existing.IsVoter ? "voter" : "learner")} already");
+            case MembershipChangeKind.Remove when existing is null:
+                return new MembershipRefusal(MembershipRefusalReason.NotAMember, $"'{change.Id}' is not a member");
+            case MembershipChangeKind.Remove when existing.IsVoter && configuration.Voters.Count == 1:
+                return new MembershipRefusal(MembershipRefusalReason.LastVoter, $"'{change.Id}' is the only voter: removing it would leave the cluster without one");
+            case MembershipChangeKind.AddVoter when existing is not null:
+                // A learner already: promote it once it has caught up.
+                _change = new PendingChange(requestId, change, ChangeStage.CatchingUp, 0);
+                StartCatchUpRound(first: true);
+                AdvanceCatchUp();
+                return null;
+            case MembershipChangeKind.AddLearner or MembershipChangeKind.AddVoter:
+                var learner = new ClusterMember(change.Id, change.Address, IsVoter: false);
+                _change = new PendingChange(requestId, change, ChangeStage.AddingLearner, AppendConfiguration(configuration.With(learner)));
+                return null;
+            default:
+                _change = new PendingChange(requestId, change, ChangeStage.Committing, AppendConfiguration(configuration.Without(change.Id)));
+                return null;
+        }
+
+        MembershipRefusal? Refusal()
+        {
+            if (Role != RaftRole.Leader)
+                return new MembershipRefusal(MembershipRefusalReason.NotLeader, $"{NodeId} is not the leader");
+            if (_transfer is not null)
+                return new MembershipRefusal(MembershipRefusalReason.TransferInProgress, $"leadership is being handed over to {_transfer.Target}");
+            if (IsChangingMembership && !Bugs.AllowConcurrentMembershipChanges)
+                return new MembershipRefusal(MembershipRefusalReason.ChangeInProgress, "another membership change is not finished yet: one change at a time");
+            if (CommitIndex < _termStartIndex)
+                return new MembershipRefusal(MembershipRefusalReason.LeaderNotReady, $"{NodeId} has not committed an entry of its term {Term} yet; try again");
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A leader hands its leadership to <paramref name="target"/> (thesis §3.10), or to the most up
+    /// to date other voter when none is named: it refuses new commands, brings the target up to
+    /// date, and sends it <see cref="TimeoutNow"/>; the target campaigns at once. Answered with
+    /// <see cref="LeadershipTransferDone"/> once this node hears of the new leader, or refused when
+    /// it does not happen within an election timeout (this node leads on). A second request for the
+    /// same target joins the first. Returns a refusal, or null when under way.
+    /// </summary>
+    public MembershipRefusal? TransferLeadership(long requestId, string? target)
+    {
+        if (Role != RaftRole.Leader)
+            return new MembershipRefusal(MembershipRefusalReason.NotLeader, $"{NodeId} is not the leader");
+        target ??= MostUpToDateVoter();
+        if (target is null)
+            return new MembershipRefusal(MembershipRefusalReason.NotAVoter, $"{NodeId} is the only voter: there is no one to hand leadership to");
+        if (target == NodeId)
+        {
+            Emit(new LeadershipTransferDone([requestId], NodeId, Term));
+            return null;
+        }
+
+        if (!Configuration.IsVoter(target))
+            return new MembershipRefusal(MembershipRefusalReason.NotAVoter, $"'{target}' is not a voter");
+        if (_transfer is { } ongoing)
+        {
+            if (ongoing.Target != target)
+                return new MembershipRefusal(MembershipRefusalReason.TransferInProgress, $"leadership is being handed over to {ongoing.Target}");
+            ongoing.RequestIds.Add(requestId);
+            return null;
+        }
+
+        _transfer = new Transfer(target, _heartbeatTicks + _transferTicks, [requestId]);
+        if (!SendTimeoutNowIfCaughtUp(target))
+            SendEntries(target);
+        return null;
     }
 
     /// <summary>A leader sends what its followers lack, within each follower's window, and any heartbeat round that pending reads wait for.</summary>
@@ -275,7 +464,7 @@ public sealed class RaftProtocol
     {
         if (Role != RaftRole.Leader)
             return;
-        foreach (var peer in _peers)
+        foreach (var peer in _progress.Keys)
         {
             var sent = SendEntries(peer);
             if (!sent && _readRoundNeeded && _progress[peer].LastSentSequence < PendingReadSequence())
@@ -330,6 +519,7 @@ public sealed class RaftProtocol
         var compactThrough = Math.Max(_log.Base.Index, snapshot.Index - _trailingEntries);
         Snapshot = snapshot;
         _log.CompactThrough(compactThrough);
+        _configurations.CoveredThrough(snapshot.Index);
         Emit(new PersistSnapshot(snapshot, DiscardLog: false, compactThrough));
         return true;
     }
@@ -359,18 +549,21 @@ public sealed class RaftProtocol
         {
             compactThrough = Math.Max(_log.Base.Index, snapshot.Index - _trailingEntries);
             _log.CompactThrough(compactThrough);
+            _configurations.CoveredThrough(snapshot.Index);
         }
         else
         {
             compactThrough = snapshot.Index;
             _log.ResetTo(snapshot);
             _stableIndex = Math.Min(_stableIndex, snapshot.Index);
+            _configurations.ResetTo(snapshot.Index, lastChunk.Configuration ?? _configurations.At(snapshot.Index));
         }
 
         Snapshot = snapshot;
         CommitIndex = snapshot.Index;
         Emit(new PersistSnapshot(snapshot, DiscardLog: !keepLog, compactThrough));
         Emit(new RestoreSnapshot(snapshot));
+        AnnounceConfiguration();
         AcknowledgeSnapshot(lastChunk);
         return true;
     }
@@ -392,10 +585,10 @@ public sealed class RaftProtocol
         Role = RaftRole.Follower;
         LeaderId = null;
         _tally = null;
-        _preVotes = new ElectionTally(ClusterSize, NodeId);
+        _preVotes = new ElectionTally(Configuration.Voters, NodeId);
         RestartElectionTimer();
-        foreach (var peer in _peers)
-            Emit(new SendMessage(peer, new RequestVote(Term + 1, NodeId, LastLog.Index, LastLog.Term, PreVote: true)));
+        foreach (var voter in OtherVoters())
+            Emit(new SendMessage(voter, new RequestVote(Term + 1, NodeId, LastLog.Index, LastLog.Term, PreVote: true)));
         if (_preVotes.HasMajority)
             StartElection();
     }
@@ -422,7 +615,22 @@ public sealed class RaftProtocol
 
     /// <summary>Whether a majority, this leader counted, answered it within CheckQuorum's window of heartbeat ticks.</summary>
     private bool QuorumActive() =>
-        1 + _progress.Values.Count(p => _heartbeatTicks - p.HeardAtTick <= _quorumCheckTicks) >= Quorum.Majority(ClusterSize);
+        VotersWhere(p => _heartbeatTicks - p.HeardAtTick <= _quorumCheckTicks) >= Configuration.Majority;
+
+    /// <summary>How many voters of the configuration satisfy <paramref name="holds"/>: this node (when it votes) always does.</summary>
+    private int VotersWhere(Func<FollowerProgress, bool> holds)
+    {
+        var count = IsVoter ? 1 : 0;
+        foreach (var voter in OtherVoters())
+        {
+            if (_progress.TryGetValue(voter, out var progress) && holds(progress))
+                count++;
+        }
+
+        return count;
+    }
+
+    private IEnumerable<string> OtherVoters() => Configuration.Voters.Where(v => v != NodeId);
 
     /// <summary>
     /// Restarts the election timer with a fresh randomized timeout. After a message of the current
@@ -444,19 +652,29 @@ public sealed class RaftProtocol
         }
     }
 
-    private void StartElection()
+    private void StartElection(bool transfer = false)
     {
         Role = RaftRole.Candidate;
         LeaderId = null;
         HardState = new HardState(Term + 1, NodeId);
-        _tally = new ElectionTally(ClusterSize, NodeId);
+        _tally = new ElectionTally(Configuration.Voters, NodeId);
         _preVotes = null;
         Emit(new PersistHardState(HardState));
         RestartElectionTimer();
-        foreach (var peer in _peers)
-            Emit(new SendMessage(peer, new RequestVote(Term, NodeId, LastLog.Index, LastLog.Term)));
+        foreach (var voter in OtherVoters())
+            Emit(new SendMessage(voter, new RequestVote(Term, NodeId, LastLog.Index, LastLog.Term, Transfer: transfer)));
         if (_tally.HasMajority)
             BecomeLeader();
+    }
+
+    /// <summary>
+    /// The leader hands over (thesis §3.10): a voter campaigns at once, skipping PreVote, and its
+    /// votes say so, so that voters still believing in the old leader answer them.
+    /// </summary>
+    private void HandleTimeoutNow(TimeoutNow timeoutNow)
+    {
+        if (timeoutNow.Term == Term && Role == RaftRole.Follower && IsVoter)
+            StartElection(transfer: true);
     }
 
     private void CountVote(RequestVoteResult vote)
@@ -479,9 +697,9 @@ public sealed class RaftProtocol
         // A no-op of the new term commits the entries of earlier terms beneath it (§5.4.2) and
         // tells the leader what is committed before it serves reads (§8).
         _progress.Clear();
-        foreach (var peer in _peers)
-            _progress[peer] = new FollowerProgress(_log.LastIndex + 1);
+        UpdateReplicationTargets();
         _termStartIndex = AppendAsLeader(command: null).Index;
+        ReportTransferredLeadership();
         Replicate();
         Emit(new StartHeartbeatTimer(_heartbeatInterval));
     }
@@ -489,6 +707,8 @@ public sealed class RaftProtocol
     private void BecomeFollower(long term, string? leaderId)
     {
         var wasLeader = Role == RaftRole.Leader;
+        if (wasLeader)
+            EndLeaderRequests(term);
         Role = RaftRole.Follower;
         LeaderId = leaderId;
         _tally = null;
@@ -552,6 +772,7 @@ public sealed class RaftProtocol
             BecomeFollower(Term, append.LeaderId);
         LeaderId = append.LeaderId;
         _preVotes = null;
+        ReportTransferredLeadership();
 
         // An AppendEntries from the current term's leader resets the election timer.
         RestartElectionTimer(leaderHeard: true);
@@ -573,14 +794,20 @@ public sealed class RaftProtocol
                     $"{NodeId}: leader {append.LeaderId} of term {append.Term} conflicts with committed entry {decision.TruncateFrom}");
             _log.TruncateFrom(decision.TruncateFrom);
             _stableIndex = Math.Min(_stableIndex, decision.TruncateFrom - 1);
+            _configurations.TruncatedFrom(decision.TruncateFrom); // a configuration appended, not committed, is undone with its entry
         }
 
         foreach (var entry in decision.NewEntries)
+        {
             _log.Append(entry);
+            if (entry.Configuration is { } configuration)
+                _configurations.Appended(entry.Index, configuration); // in force from now on, committed or not (thesis §4.1)
+        }
         if (decision.TruncateFrom != AppendDecision.NoTruncation || decision.NewEntries.Count > 0)
             Emit(new PersistEntries(decision.TruncateFrom, decision.NewEntries, _log.Last));
 
         AdvanceCommit(ReplicationRules.FollowerCommitIndex(CommitIndex, append));
+        AnnounceConfiguration();
 
         // The acknowledgement leaves only once the entries it acknowledges are durable.
         Emit(new SendMessage(
@@ -597,6 +824,11 @@ public sealed class RaftProtocol
         {
             progress.Matched(result.MatchIndex, result.Sequence);
             AdvanceLeaderCommit();
+            if (Role != RaftRole.Leader)
+                return; // the commit removed this leader, which handed over and stepped down
+            if (_transfer?.Target == result.FollowerId)
+                SendTimeoutNowIfCaughtUp(result.FollowerId);
+            AdvanceCatchUp();
         }
         else if (!progress.SendingSnapshot)
         {
@@ -672,6 +904,9 @@ public sealed class RaftProtocol
         }
 
         AdvanceLeaderCommit();
+        if (Role != RaftRole.Leader)
+            return;
+        AdvanceCatchUp();
         SendEntries(installed.FollowerId);
     }
 
@@ -713,18 +948,52 @@ public sealed class RaftProtocol
         Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, prevIndex, _log.TermAt(prevIndex)!.Value, entries, CommitIndex, sequence)));
     }
 
-    private LogEntry AppendAsLeader(EntryCommand? command)
+    private LogEntry AppendAsLeader(EntryCommand? command, ClusterConfiguration? configuration = null)
     {
-        var entry = new LogEntry(_log.LastIndex + 1, Term, command);
+        var entry = new LogEntry(_log.LastIndex + 1, Term, command, configuration);
         _log.Append(entry);
         Emit(new PersistEntries(AppendDecision.NoTruncation, [entry], entry.Position));
         return entry;
     }
 
+    /// <summary>A leader appends a new configuration, in force at once (thesis §4.1); returns its index.</summary>
+    private long AppendConfiguration(ClusterConfiguration configuration)
+    {
+        var index = AppendAsLeader(command: null, configuration).Index;
+        _configurations.Appended(index, configuration);
+        UpdateReplicationTargets();
+        AnnounceConfiguration();
+        AdvanceLeaderCommit(); // a smaller majority may commit at once (a voter removed)
+        return index;
+    }
+
+    /// <summary>
+    /// A leader replicates to every other member of its configuration, and, until the change that
+    /// removed them commits, to the members of the one before, so that a removed server learns of
+    /// its removal and falls silent instead of campaigning.
+    /// </summary>
+    private void UpdateReplicationTargets()
+    {
+        var targets = Configuration.Members.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+        if (_configurations.LatestIndex > CommitIndex)
+            targets.UnionWith(_configurations.At(_configurations.LatestIndex - 1).Members.Select(m => m.Id));
+        targets.Remove(NodeId);
+        foreach (var gone in _progress.Keys.Where(id => !targets.Contains(id)).ToList())
+            _progress.Remove(gone);
+        foreach (var peer in targets.Where(id => !_progress.ContainsKey(id)))
+            _progress[peer] = new FollowerProgress(_log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
+    }
+
     private void AdvanceLeaderCommit()
     {
-        var matches = _progress.Values.Select(p => p.MatchIndex).Append(_stableIndex);
-        AdvanceCommit(ReplicationRules.LeaderCommitIndex(_log, Term, CommitIndex, matches, ClusterSize, currentTermOnly: !Bugs.CommitOldTermByCounting));
+        if (Role != RaftRole.Leader)
+            return;
+        var configuration = Configuration;
+        var matches = OtherVoters().Select(v => _progress.TryGetValue(v, out var p) ? p.MatchIndex : 0);
+        if (IsVoter)
+            matches = matches.Append(_stableIndex);
+        AdvanceCommit(ReplicationRules.LeaderCommitIndex(
+            _log, Term, CommitIndex, matches, Math.Max(1, configuration.Voters.Count), currentTermOnly: !Bugs.CommitOldTermByCounting));
     }
 
     private void AdvanceCommit(long newCommitIndex)
@@ -735,6 +1004,17 @@ public sealed class RaftProtocol
         var committed = _log.Range(CommitIndex + 1, newCommitIndex);
         CommitIndex = newCommitIndex;
         Emit(new ApplyEntries(committed));
+        AnnounceConfiguration();
+        if (Role == RaftRole.Leader)
+        {
+            UpdateReplicationTargets();
+            AdvanceMembershipChange();
+            if (!IsVoter && _configurations.LatestIndex <= CommitIndex)
+            {
+                StepDownAfterRemoval();
+                return;
+            }
+        }
 
         if (Role == RaftRole.Leader && CommitIndex >= _termStartIndex && _readsAwaitingTermStart.Count > 0)
         {
@@ -760,8 +1040,7 @@ public sealed class RaftProtocol
         var confirmed = 0;
         foreach (var read in _reads)
         {
-            var acknowledgements = 1 + _progress.Values.Count(p => p.AcknowledgedSequence >= read.Sequence);
-            if (acknowledgements < Quorum.Majority(ClusterSize))
+            if (VotersWhere(p => p.AcknowledgedSequence >= read.Sequence) < Configuration.Majority)
                 break;
             Emit(new ServeRead(read.Id, read.ReadIndex));
             confirmed++;
@@ -770,7 +1049,177 @@ public sealed class RaftProtocol
         _reads.RemoveRange(0, confirmed);
     }
 
+    /// <summary>Tells the host when the configuration in use, or whether it is committed, changed.</summary>
+    private void AnnounceConfiguration()
+    {
+        var now = (_configurations.LatestIndex, CommitIndex >= _configurations.LatestIndex, _configurations.Latest);
+        if (_announced is { } before && before.Index == now.Item1 && before.Committed == now.Item2 && before.Configuration.Equals(now.Item3))
+            return;
+        _announced = now;
+        Emit(new ConfigurationChanged(now.Item3, now.Item1, now.Item2));
+    }
+
+    /// <summary>The other voter whose log is longest (the first by id among equals), or null when this node is the only voter.</summary>
+    private string? MostUpToDateVoter() =>
+        OtherVoters()
+            .Select(v => (Id: v, Match: _progress.TryGetValue(v, out var p) ? p.MatchIndex : 0))
+            .OrderByDescending(v => v.Match).ThenBy(v => v.Id, StringComparer.Ordinal)
+            .Select(v => v.Id)
+            .FirstOrDefault();
+
+    /// <summary>Sends the transfer's target <see cref="TimeoutNow"/> once its log matches this leader's; returns whether it did.</summary>
+    private bool SendTimeoutNowIfCaughtUp(string target)
+    {
+        if (!_progress.TryGetValue(target, out var progress) || progress.MatchIndex < _log.LastIndex)
+            return false;
+        Emit(new SendMessage(target, new TimeoutNow(Term, NodeId)));
+        return true;
+    }
+
+    /// <summary>A new leader was heard of since a transfer deposed this node: the transfer is done.</summary>
+    private void ReportTransferredLeadership()
+    {
+        if (_transfersAwaitingLeader is { } awaiting && Term > awaiting.FromTerm && LeaderId is { } leader)
+        {
+            _transfersAwaitingLeader = null;
+            Emit(new LeadershipTransferDone(awaiting.RequestIds, leader, Term));
+        }
+    }
+
+    /// <summary>
+    /// This leader steps down (to <paramref name="newTerm"/>): a membership change under way may or
+    /// may not complete under the next leader; a transfer that deposed it waits to hear of the new
+    /// leader, any other transfer's outcome is unknown.
+    /// </summary>
+    private void EndLeaderRequests(long newTerm)
+    {
+        if (_change is { } change)
+        {
+            _change = null;
+            Emit(new MembershipOutcomeUnknown([change.RequestId], "leadership was lost before the membership change was committed"));
+        }
+
+        if (_transfer is { } transfer)
+        {
+            _transfer = null;
+            if (newTerm > Term)
+                _transfersAwaitingLeader = (Term, transfer.RequestIds);
+            else
+                Emit(new MembershipOutcomeUnknown(transfer.RequestIds, "the leader stepped down before the transfer finished"));
+        }
+    }
+
+    /// <summary>
+    /// A leader that the committed configuration no longer lists as a voter steps down (thesis
+    /// §4.2.2), first handing over to its most up-to-date voter when that one holds its whole log.
+    /// </summary>
+    private void StepDownAfterRemoval()
+    {
+        if (MostUpToDateVoter() is { } successor)
+            SendTimeoutNowIfCaughtUp(successor);
+        BecomeFollower(Term, leaderId: null);
+    }
+
+    /// <summary>Moves the membership change under way along as its entries commit.</summary>
+    private void AdvanceMembershipChange()
+    {
+        if (_change is not { } change || change.Stage == ChangeStage.CatchingUp || CommitIndex < change.EntryIndex)
+            return;
+        if (change.Stage == ChangeStage.AddingLearner && change.Request.Kind == MembershipChangeKind.AddVoter)
+        {
+            _change = change with { Stage = ChangeStage.CatchingUp };
+            StartCatchUpRound(first: true);
+            AdvanceCatchUp();
+            return;
+        }
+
+        _change = null;
+        Emit(new MembershipRequestDone(change.RequestId, _configurations.At(change.EntryIndex), change.EntryIndex));
+    }
+
+    /// <summary>
+    /// Thesis §4.2.1: the learner catches up in rounds, each replicating up to the leader's last
+    /// entry at its start; when a round takes less than the minimum election timeout, the learner
+    /// is close enough to become a voter without stalling commits.
+    /// </summary>
+    private void StartCatchUpRound(bool first)
+    {
+        var change = _change!;
+        _change = change with
+        {
+            Round = first ? 1 : change.Round + 1,
+            RoundStartTick = _heartbeatTicks,
+            RoundTarget = _log.LastIndex,
+            CatchUpStartTick = first ? _heartbeatTicks : change.CatchUpStartTick,
+        };
+    }
+
+    private void AdvanceCatchUp()
+    {
+        if (_change is not { Stage: ChangeStage.CatchingUp } change)
+            return;
+        var learner = change.Request.Id;
+        var matched = _progress.TryGetValue(learner, out var progress) ? progress.MatchIndex : 0;
+        if (matched >= change.RoundTarget)
+        {
+            if (_heartbeatTicks - change.RoundStartTick <= _quorumCheckTicks)
+            {
+                var member = Configuration.Find(learner)!;
+                var promoted = member with { IsVoter = true, Address = change.Request.Address ?? member.Address };
+                _change = change with { Stage = ChangeStage.Committing, EntryIndex = AppendConfiguration(Configuration.With(promoted)) };
+                return;
+            }
+
+            if (change.Round < MaxCatchUpRounds)
+            {
+                StartCatchUpRound(first: false);
+                return;
+            }
+        }
+
+        if (change.Round >= MaxCatchUpRounds || _heartbeatTicks - change.CatchUpStartTick > CatchUpTicks)
+        {
+            _change = null;
+            Emit(new MembershipRequestRefused(change.RequestId, new MembershipRefusal(
+                MembershipRefusalReason.NotCaughtUp,
+                $"{learner} did not catch up with the leader's log (at {matched} of {_log.LastIndex} after {change.Round} rounds); it stays a learner")));
+        }
+    }
+
+    /// <summary>How many catch-up rounds a learner gets before its promotion is abandoned (thesis §4.2.1 suggests about ten).</summary>
+    public int MaxCatchUpRounds { get; init; } = 10;
+
+    /// <summary>How long, in heartbeat ticks, a learner may take to catch up before its promotion is abandoned (default: a minute's worth).</summary>
+    public int CatchUpTicks { get; init; } = 1200;
+
     private void Emit(RaftEffect effect) => _effects.Add(effect);
 
     private sealed record PendingRead(long Id, long ReadIndex, long Sequence);
+
+    private enum ChangeStage
+    {
+        /// <summary>The configuration with the new learner is appended, not yet committed.</summary>
+        AddingLearner,
+
+        /// <summary>The learner is catching up with the log, to be promoted.</summary>
+        CatchingUp,
+
+        /// <summary>The requested configuration is appended, not yet committed.</summary>
+        Committing,
+    }
+
+    /// <summary>The membership change under way: its request, stage, the entry it waits for, and the learner's catch-up rounds.</summary>
+    private sealed record PendingChange(long RequestId, MembershipChange Request, ChangeStage Stage, long EntryIndex)
+    {
+        public int Round { get; init; }
+
+        public long RoundStartTick { get; init; }
+
+        public long RoundTarget { get; init; }
+
+        public long CatchUpStartTick { get; init; }
+    }
+
+    /// <summary>A leadership transfer under way: to whom, until which heartbeat tick, for which requests.</summary>
+    private sealed record Transfer(string Target, long DeadlineTick, List<long> RequestIds);
 }

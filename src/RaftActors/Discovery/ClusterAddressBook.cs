@@ -24,19 +24,20 @@ public sealed class ClusterAddressBook
     private readonly string _selfId;
     private readonly UniqueAddress? _self;
     private readonly string _actorName;
-    private readonly HashSet<string> _peerIds;
     private readonly Dictionary<string, UniqueAddress> _located = new(StringComparer.Ordinal);
 
     /// <param name="selfId">This node's id.</param>
     /// <param name="self">This node's own cluster address (a member claiming this node's id elsewhere is a misconfiguration).</param>
-    /// <param name="peerIds">The configured peers' ids.</param>
     /// <param name="actorName">The node actor's name under <c>/user</c> on every member.</param>
-    public ClusterAddressBook(string selfId, UniqueAddress? self, IEnumerable<string> peerIds, string actorName)
+    /// <remarks>
+    /// Every cluster member announcing a Raft id is located, listed in <c>raft.members</c> or not:
+    /// the Raft configuration, which membership changes extend, says which ids count.
+    /// </remarks>
+    public ClusterAddressBook(string selfId, UniqueAddress? self, string actorName)
     {
         _selfId = selfId;
         _self = self;
         _actorName = actorName;
-        _peerIds = new HashSet<string>(peerIds, StringComparer.Ordinal);
     }
 
     /// <summary>The cluster roles of the Raft member <paramref name="nodeId"/>: <c>raft</c> and <c>raft-id:&lt;id&gt;</c>.</summary>
@@ -85,12 +86,6 @@ public sealed class ClusterAddressBook
         {
             if (_self is not null && !member.Equals(_self))
                 problem = $"cluster member {member.Address} claims this node's id '{id}': ignored (two nodes must not share an id)";
-            return null;
-        }
-
-        if (!_peerIds.Contains(id))
-        {
-            problem = $"cluster member {member.Address} announces Raft id '{id}', which is not one of raft.members: ignored";
             return null;
         }
 

@@ -20,7 +20,7 @@ public sealed class ClusterMemberLocator : ReceiveActor
     public ClusterMemberLocator(RaftMembership membership)
     {
         _cluster = JoinedCluster(Context.System, membership);
-        _book = new ClusterAddressBook(membership.SelfId, _cluster.SelfUniqueAddress, membership.Peers.Select(p => p.Id), membership.ActorName);
+        _book = new ClusterAddressBook(membership.SelfId, _cluster.SelfUniqueAddress, membership.ActorName);
 
         Receive<ClusterEvent.MemberUp>(up => Up(up.Member));
         Receive<ClusterEvent.MemberWeaklyUp>(up => Up(up.Member));

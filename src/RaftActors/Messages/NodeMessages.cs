@@ -15,8 +15,9 @@ public sealed class GetRaftStatus
 
 /// <summary>
 /// A node's view of the cluster: its role, term, the leader it knows, its vote in this term, how
-/// far its log reaches, is known committed and is applied, and the last entry (index and term)
-/// its latest snapshot covers (0 and 0 before the first).
+/// far its log reaches, is known committed and is applied, the last entry (index and term) its
+/// latest snapshot covers (0 and 0 before the first), and whether it votes in the configuration it
+/// uses (a learner, a removed server or one still joining does not).
 /// </summary>
 public sealed record RaftStatus(
     string NodeId,
@@ -28,7 +29,8 @@ public sealed record RaftStatus(
     long CommitIndex = 0,
     long LastApplied = 0,
     long SnapshotIndex = 0,
-    long SnapshotTerm = 0);
+    long SnapshotTerm = 0,
+    bool IsVoter = true);
 
 /// <summary>
 /// Published on the ActorSystem's EventStream, and sent to subscribers, whenever a node's role,

@@ -20,9 +20,11 @@ public interface IRaftProtocolMessage
 /// RequestVote RPC (Figure 2): sent by a candidate to every peer. With <see cref="PreVote"/> it is
 /// a pre-vote (thesis §9.6): a node about to start an election asks whether it could win one;
 /// <see cref="Term"/> is then the term it would campaign in (its own + 1, not adopted by anyone),
-/// and the asked node changes nothing — not its term, its vote or its election timer.
+/// and the asked node changes nothing — not its term, its vote or its election timer. With
+/// <see cref="Transfer"/> the candidate campaigns because its leader handed leadership to it
+/// (<see cref="TimeoutNow"/>): voters that still believe in that leader answer it all the same.
 /// </summary>
-public sealed record RequestVote(long Term, string CandidateId, long LastLogIndex, long LastLogTerm, bool PreVote = false)
+public sealed record RequestVote(long Term, string CandidateId, long LastLogIndex, long LastLogTerm, bool PreVote = false, bool Transfer = false)
     : IRaftProtocolMessage
 {
     public string From => CandidateId;
@@ -90,6 +92,9 @@ public sealed record AppendEntriesResult(
 /// needs entries the leader's log no longer holds. <see cref="Data"/> is the snapshot's content from
 /// byte <see cref="Offset"/> on; <see cref="Done"/> marks the last chunk. Chunks are bounded
 /// (<c>raft.snapshot.chunk-size</c>) and a few travel ahead of the acknowledgements.
+/// <see cref="Configuration"/> is the cluster's configuration as of the snapshot's last entry (the
+/// entries that held it are gone); the wire always carries it. A message made in process without
+/// one leaves the receiver with the configuration it had at that index.
 /// </summary>
 public sealed record InstallSnapshot(
     long Term,
@@ -98,7 +103,8 @@ public sealed record InstallSnapshot(
     long LastIncludedTerm,
     long Offset,
     byte[] Data,
-    bool Done)
+    bool Done,
+    ClusterConfiguration? Configuration = null)
     : IRaftProtocolMessage
 {
     public string From => LeaderId;
@@ -107,7 +113,8 @@ public sealed record InstallSnapshot(
 
     public bool Equals(InstallSnapshot? other) =>
         other is not null && Term == other.Term && LeaderId == other.LeaderId && LastIncludedIndex == other.LastIncludedIndex &&
-        LastIncludedTerm == other.LastIncludedTerm && Offset == other.Offset && Done == other.Done && Data.AsSpan().SequenceEqual(other.Data);
+        LastIncludedTerm == other.LastIncludedTerm && Offset == other.Offset && Done == other.Done && Data.AsSpan().SequenceEqual(other.Data) &&
+        Equals(Configuration, other.Configuration);
 
     public override int GetHashCode() => HashCode.Combine(Term, LeaderId, LastIncludedIndex, Offset, Data.Length, Done);
 
@@ -134,4 +141,14 @@ public sealed record InstallSnapshotResult(
     public string From => FollowerId;
 
     public LogPosition Snapshot => new(LastIncludedIndex, LastIncludedTerm);
+}
+
+/// <summary>
+/// A leader handing over its leadership (thesis §3.10, etcd's MsgTimeoutNow): the target, brought
+/// up to date first, starts an election at once, without waiting for its timer or canvassing
+/// pre-votes, and tells the voters so (<see cref="RequestVote.Transfer"/>).
+/// </summary>
+public sealed record TimeoutNow(long Term, string LeaderId) : IRaftProtocolMessage
+{
+    public string From => LeaderId;
 }

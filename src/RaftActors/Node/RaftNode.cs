@@ -1,3 +1,4 @@
+using Akka;
 using Akka.Actor;
 using Akka.Event;
 using RaftActors.Configuration;
@@ -34,6 +35,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private readonly IRaftStorage _storage;
     private readonly RaftSettings _settings;
     private readonly PeerDirectory _peers;
+    private readonly string _actorName;
     private readonly IActorRef? _locator;
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly IActorRef _applier;
@@ -61,6 +63,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         _storage = storage;
         _settings = settings;
         _peers = new PeerDirectory(membership.Peers, PeerRef);
+        _actorName = membership.ActorName;
 
         // Under cluster discovery a child follows the cluster's membership and says where peers live.
         if (membership.Discovery == RaftDiscovery.Cluster)
@@ -78,7 +81,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             throw new InvalidOperationException(
                 $"the storage holds a snapshot through entry {snapshot.Index}, but the state machine ({stateMachine.GetType().FullName}) " +
                 $"does not implement {nameof(ISnapshotStateMachine)} and cannot take its state");
-        _applier = Context.ActorOf(StateMachineApplier.Props(stateMachine, storage, settings.Snapshots), "applier");
+        _applier = Context.ActorOf(StateMachineApplier.Props(stateMachine, storage, settings.Snapshots, storage.SnapshotConfiguration ?? membership.Bootstrap), "applier");
         if (snapshot != LogPosition.Empty)
             _applier.Tell(RestoreLatestSnapshot.Instance);
 
@@ -86,22 +89,24 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         var durableLog = storage.Entries;
         _log.Info(
             $"Raft node {membership.SelfId} starting at term {storage.HardState.Term} (vote {storage.HardState.VotedFor ?? "none"}) " +
-            $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, {_peers.Ids.Count} peers, election timeout seed {seed}");
+            $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, election timeout seed {seed}");
         WarnOfPassiveConnections();
         _protocol = new RaftProtocol(
             membership.SelfId,
-            _peers.Ids.ToList(),
+            membership.Bootstrap,
             storage.HardState,
             new ElectionTimeouts(settings.ElectionTimeoutMin, settings.ElectionTimeoutMax, new Random(seed)),
             settings.HeartbeatInterval,
             durableLog,
             settings.Replication,
             snapshot,
+            storage.SnapshotConfiguration,
             settings.Snapshots.TrailingEntries)
         {
             PreVote = settings.PreVote,
             CheckQuorum = settings.CheckQuorum,
         };
+        _peers.Configure(_protocol.Configuration, membership.SelfId);
         _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);
         _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
         _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
@@ -119,6 +124,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             HeartbeatTimerElapsed => Heartbeat(),
             ClientCommand command => Propose(command),
             ClientQuery query => Read(query),
+            AddMember add => ChangeMembership(add),
+            RemoveMember remove => ChangeMembership(remove),
+            TransferLeadership transfer => Drive(() => _driver.TransferLeadership(transfer.To, Sender)),
+            HandOverLeadership => Drive(() => _driver.TransferLeadership(null, Sender)),
             FlushReplication => Flush(),
             _ => null,
         });
@@ -129,7 +138,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         {
             InstallSnapshotResult result => OnSnapshotAnswer(result),
             AppendEntriesResult result => OnAppendAnswer(result),
-            IRaftProtocolMessage message => Run(p => StepPeerMessage(p, message)),
+            IRaftProtocolMessage message => OnPeerRequest(message),
             WriteDurable durable when durable.Incarnation == _incarnation => OnWriteDurable(durable),
             WriteFailed failed when failed.Incarnation == _incarnation => OnWriteFailed(failed),
             WriteDurable or WriteFailed => Stay(), // the previous incarnation's write
@@ -142,6 +151,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             StateMachineFailed failed => OnStateMachineFailed(failed),
             FlushReplication => Flush(),
             GetRaftStatus => Reply(Status()),
+            HandOverLeadership => Reply(Done.Instance), // not the leader: nothing to hand over
+            GetClusterConfiguration => Reply(new CurrentConfiguration(
+                _protocol.NodeId, _protocol.LeaderId, _protocol.Configuration, _protocol.ConfigurationIndex, _protocol.CommitIndex >= _protocol.ConfigurationIndex)),
             SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
             UnsubscribeRaftEvents unsubscribe => Unsubscribe(unsubscribe.Subscriber),
             Terminated terminated => Unsubscribe(terminated.ActorRef),
@@ -197,7 +209,39 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     protected override void PreStart()
     {
         base.PreStart();
+        HandOverLeadershipOnShutdown();
         _driver.Run(p => p.Start());
+    }
+
+    /// <summary>A restarted incarnation starts afresh; the shutdown task the first registered still reaches it (same reference).</summary>
+    protected override void PostRestart(Exception reason) => _driver.Run(p => p.Start());
+
+    /// <summary>
+    /// When the ActorSystem stops (CoordinatedShutdown: SIGTERM, Terminate), a leader first hands its
+    /// leadership to its most up-to-date voter (thesis §3.10), so a planned restart costs the cluster
+    /// about a round trip of refused writes rather than an election. Bounded in real time by
+    /// <c>raft.transfer-leadership-on-shutdown</c>; a node that is not the leader answers at once.
+    /// </summary>
+    private void HandOverLeadershipOnShutdown()
+    {
+        var wait = _settings.TransferLeadershipOnShutdown;
+        if (wait <= TimeSpan.Zero)
+            return;
+        var self = Self;
+        CoordinatedShutdown.Get(Context.System).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "raft-hand-over-leadership", async () =>
+        {
+            using var bound = new CancellationTokenSource(wait);
+            try
+            {
+                await self.Ask<object>(HandOverLeadership.Instance, bound.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or AskTimeoutException)
+            {
+                // Not handed over in time (or the node is gone): the system stops all the same.
+            }
+
+            return Done.Instance;
+        });
     }
 
     protected override void PostStop()
@@ -212,9 +256,16 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private State<RaftRole, RaftStatus>? WaitForLeader(Event<RaftStatus> e) => e.FsmEvent switch
     {
         ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
-        ClientCommand or ClientQuery => RedirectToLeader(e.FsmEvent),
+        ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(e.FsmEvent),
         _ => null,
     };
+
+    /// <summary>A peer's request (or an answer not handled above): a sender this node cannot place yet is answered where it wrote from.</summary>
+    private State<RaftRole, RaftStatus> OnPeerRequest(IRaftProtocolMessage message)
+    {
+        _peers.Learn(message.From, Sender);
+        return Run(p => StepPeerMessage(p, message));
+    }
 
     private State<RaftRole, RaftStatus> Run(Action<RaftProtocol> input) => Drive(() => _driver.Run(input));
 
@@ -251,11 +302,18 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private void StepPeerMessage(RaftProtocol protocol, IRaftProtocolMessage message)
     {
         if (!protocol.Step(message))
-            _log.Warning("Dropped {0} from '{1}', which is not a member of this cluster", message.GetType().Name, message.From);
+            _log.Warning("Dropped {0} from '{1}', which is not a member of this node's configuration", message.GetType().Name, message.From);
     }
 
     private State<RaftRole, RaftStatus> Propose(ClientCommand command)
     {
+        if (_protocol.TransferTarget is { } successor)
+        {
+            // Thesis §3.10: no new commands while leadership passes; the successor takes them in a moment.
+            Sender.Tell(new NotLeader(successor, _peers.PathOf(successor)));
+            return Stay();
+        }
+
         if (command.ClientId is not null && command.Sequence < 1)
         {
             Sender.Tell(new RequestRejected("a client session numbers its commands from 1 (Sequence must be at least 1 with a ClientId)"));
@@ -281,6 +339,69 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
         var client = Sender;
         return Drive(() => _driver.Propose(entry, client));
+    }
+
+    private State<RaftRole, RaftStatus> ChangeMembership(object request)
+    {
+        MembershipChange change;
+        switch (request)
+        {
+            case AddMember add:
+                if (string.IsNullOrWhiteSpace(add.Id))
+                {
+                    Sender.Tell(new RequestRejected("a member needs an id"));
+                    return Stay();
+                }
+
+                if (!TryMemberAddress(add.Address, out var address, out var problem))
+                {
+                    Sender.Tell(new RequestRejected(problem));
+                    return Stay();
+                }
+
+                change = add.Promote ? MembershipChange.AddVoter(add.Id, address) : MembershipChange.AddLearner(add.Id, address);
+                break;
+            default:
+                change = MembershipChange.Remove(((RemoveMember)request).Id);
+                break;
+        }
+
+        var client = Sender;
+        return Drive(() => _driver.ChangeMembership(change, client));
+    }
+
+    /// <summary>
+    /// Where a member to add lives, as the configuration records it: its node actor's full path.
+    /// An Akka address stands for the node actor under <c>/user/&lt;raft.actor-name&gt;</c> there;
+    /// under cluster discovery no address is needed (the cluster locates the member).
+    /// </summary>
+    private bool TryMemberAddress(string? given, out string? address, out string problem)
+    {
+        address = null;
+        problem = "";
+        if (string.IsNullOrWhiteSpace(given))
+        {
+            if (_locator is not null)
+                return true;
+            problem = "a member needs the Akka address of its node (e.g. akka.tcp://raft@host:4054) unless raft.discovery = cluster";
+            return false;
+        }
+
+        try
+        {
+            if (ActorPath.TryParse(given, out var path) && path is not null && path.Elements.Count > 0)
+                address = path.ToSerializationFormat();
+            else if (Address.TryParse(given, out var parsed) && parsed is not null)
+                address = (new RootActorPath(parsed) / "user" / _actorName).ToSerializationFormat();
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
+        {
+            address = null;
+        }
+
+        if (address is null)
+            problem = $"'{given}' is not an Akka address or actor path";
+        return address is not null;
     }
 
     private State<RaftRole, RaftStatus> Read(ClientQuery query)
@@ -329,6 +450,31 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     void IRaftProtocolHost<IActorRef, RunQuery>.CommandOutcomeUnknown(IActorRef client, string reason) =>
         client.Tell(new CommandOutcomeUnknown(reason));
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.MembershipChanged(IActorRef client, ClusterConfiguration configuration, long index) =>
+        client.Tell(new MembershipChanged(index, configuration));
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.MembershipRefused(IActorRef client, MembershipRefusal refusal)
+    {
+        if (refusal.Reason == MembershipRefusalReason.NotLeader)
+            client.Tell(new NotLeader(_protocol.LeaderId, _protocol.LeaderId is { } leader ? _peers.PathOf(leader) : null));
+        else
+            client.Tell(new MembershipRefused(refusal.Reason, refusal.Message));
+    }
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.LeadershipTransferred(IActorRef client, string leaderId, long term) =>
+        client.Tell(new LeadershipTransferred(leaderId, term));
+
+    /// <summary>New members are reached where the configuration says; the change is published like role changes.</summary>
+    void IRaftProtocolHost<IActorRef, RunQuery>.ConfigurationChanged(ClusterConfiguration configuration, long index, bool committed)
+    {
+        _peers.Configure(configuration, _protocol.NodeId);
+        var change = new RaftConfigurationChanged(_protocol.NodeId, configuration, index, committed);
+        _log.Info("Node {0}: configuration {1} at entry {2}{3}", change.NodeId, configuration, index, committed ? ", committed" : "");
+        Context.System.EventStream.Publish(change);
+        foreach (var subscriber in _subscribers)
+            subscriber.Tell(change);
+    }
 
     void IRaftProtocolHost<IActorRef, RunQuery>.SendSnapshot(string to) => _snapshotSender.Start(to, _protocol.Term, _protocol.NodeId);
 
@@ -523,7 +669,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     private RaftStatus Status() =>
         new(_protocol.NodeId, _protocol.Role, _protocol.Term, _protocol.LeaderId, _protocol.HardState.VotedFor,
-            _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied, _protocol.Snapshot.Index, _protocol.Snapshot.Term);
+            _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied, _protocol.Snapshot.Index, _protocol.Snapshot.Term, _protocol.IsVoter);
 
     private sealed class ElectionTimerElapsed
     {
@@ -538,6 +684,12 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private sealed class FlushReplication
     {
         public static readonly FlushReplication Instance = new();
+    }
+
+    /// <summary>The system is stopping: a leader hands over; the answer releases the shutdown.</summary>
+    private sealed class HandOverLeadership
+    {
+        public static readonly HandOverLeadership Instance = new();
     }
 
     private sealed record WriteDurable(object Incarnation, DurableWrite Write);

@@ -24,7 +24,7 @@ internal sealed class SnapshotReceiver(IRaftStorage storage, IActorRef self, Act
         {
             case ChunkDecision.Start:
                 Abort();
-                _current = new Transfer(chunk, storage.CreateSnapshot(chunk.Snapshot));
+                _current = new Transfer(chunk, storage.CreateSnapshot(chunk.Snapshot, chunk.Configuration));
                 Write(_current, chunk);
                 break;
             case ChunkDecision.Append when !_current!.LastAccepted:

@@ -26,7 +26,7 @@ internal sealed class SnapshotSender(IRaftStorage storage, SnapshotSettings sett
         _transfers[peer] = transfer;
         Task.Run(storage.OpenSnapshot).ContinueWith(
             opened => self.Tell(opened.IsCompletedSuccessfully
-                ? new SnapshotOpened(transfer, opened.Result.Position, opened.Result.Content)
+                ? new SnapshotOpened(transfer, opened.Result.Position, opened.Result.Configuration, opened.Result.Content)
                 : new SnapshotTransferError(transfer, opened.Exception!.GetBaseException())),
             TaskContinuationOptions.ExecuteSynchronously);
     }
@@ -41,6 +41,7 @@ internal sealed class SnapshotSender(IRaftStorage storage, SnapshotSettings sett
 
         var transfer = opened.Transfer;
         transfer.Snapshot = opened.Snapshot;
+        transfer.Configuration = opened.Configuration;
         transfer.Content = opened.Content;
         transfer.Window = new SnapshotSendWindow(opened.Content.Length, settings.ChunkSize, settings.ChunksInFlight);
         Pump(transfer);
@@ -61,7 +62,8 @@ internal sealed class SnapshotSender(IRaftStorage storage, SnapshotSettings sett
         if (read.Chunk.Offset == transfer.Window!.Sent)
         {
             send(transfer.Peer, new InstallSnapshot(
-                transfer.Term, transfer.LeaderId, transfer.Snapshot.Index, transfer.Snapshot.Term, read.Chunk.Offset, read.Data, read.Chunk.Done));
+                transfer.Term, transfer.LeaderId, transfer.Snapshot.Index, transfer.Snapshot.Term, read.Chunk.Offset, read.Data, read.Chunk.Done,
+                transfer.Configuration));
             transfer.Window.ChunkSent(read.Chunk);
         }
 
@@ -165,6 +167,9 @@ internal sealed class SnapshotSender(IRaftStorage storage, SnapshotSettings sett
 
         public LogPosition Snapshot { get; set; }
 
+        /// <summary>The configuration the snapshot holds, which every chunk carries.</summary>
+        public ClusterConfiguration? Configuration { get; set; }
+
         public Stream? Content { get; set; }
 
         public SnapshotSendWindow? Window { get; set; }
@@ -175,7 +180,7 @@ internal sealed class SnapshotSender(IRaftStorage storage, SnapshotSettings sett
 }
 
 /// <summary>The latest snapshot is open for a transfer.</summary>
-internal sealed record SnapshotOpened(SnapshotSender.Transfer Transfer, LogPosition Snapshot, Stream Content);
+internal sealed record SnapshotOpened(SnapshotSender.Transfer Transfer, LogPosition Snapshot, ClusterConfiguration? Configuration, Stream Content);
 
 /// <summary>A chunk of a transfer was read.</summary>
 internal sealed record SnapshotChunkRead(SnapshotSender.Transfer Transfer, SnapshotChunk Chunk, byte[] Data);

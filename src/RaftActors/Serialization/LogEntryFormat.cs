@@ -16,7 +16,8 @@ namespace RaftActors.Serialization;
 /// <code>
 /// flags        1 byte   bit 0: a command follows (clear: the no-op entry)
 ///                       bit 1: the command has a client id (only with bit 0)
-///                       bits 2..7: zero (reserved; a reader refuses anything else)
+///                       bit 2: a cluster configuration follows (never with bit 0)
+///                       bits 3..7: zero (reserved; a reader refuses anything else)
 /// index        varint
 /// term         varint
 /// -- only when bit 0 is set --
@@ -25,6 +26,11 @@ namespace RaftActors.Serialization;
 /// data         varint byte count, then the bytes (may be empty)
 /// clientId     varint byte count, then UTF-8; present only when bit 1 is set
 /// sequence     varint
+/// -- only when bit 2 is set: the configuration --
+/// count        varint   number of members, then for each, in id order:
+///   flags      1 byte   bit 0: votes; bit 1: an address follows; bits 2..7: zero
+///   id         varint byte count, then UTF-8
+///   address    varint byte count, then UTF-8; present only when bit 1 is set
 /// </code>
 /// <para>The encoding carries no length of its own and no checksum: the container (a WAL record,
 /// a message frame) delimits and guards it. <see cref="Read(ReadOnlySpan{byte})"/> takes exactly
@@ -36,7 +42,11 @@ public static class LogEntryFormat
 {
     private const byte HasCommand = 1;
     private const byte HasClientId = 2;
-    private const byte KnownFlags = HasCommand | HasClientId;
+    private const byte HasConfiguration = 4;
+    private const byte KnownFlags = HasCommand | HasClientId | HasConfiguration;
+    private const byte MemberVotes = 1;
+    private const byte MemberHasAddress = 2;
+    private const byte KnownMemberFlags = MemberVotes | MemberHasAddress;
 
     /// <summary>The longest a varint gets: 64 bits in groups of 7.</summary>
     public const int MaxVarintLength = 10;
@@ -66,6 +76,9 @@ public static class LogEntryFormat
             }
         }
 
+        if (entry.Configuration is { } configuration)
+            size += GetConfigurationSize(configuration);
+
         if (size > Array.MaxLength)
             throw new ArgumentException($"entry {entry.Index} would encode to {size} bytes, more than an array holds");
         return (int)size;
@@ -82,6 +95,8 @@ public static class LogEntryFormat
 
         var command = entry.Command;
         var flags = command is null ? (byte)0 : command.ClientId is null ? HasCommand : (byte)(HasCommand | HasClientId);
+        if (entry.Configuration is not null)
+            flags |= HasConfiguration;
         destination[0] = flags;
         var at = 1;
         at += WriteVarint(destination[at..], (ulong)entry.Index);
@@ -98,7 +113,91 @@ public static class LogEntryFormat
             at += WriteVarint(destination[at..], (ulong)command.Sequence);
         }
 
+        if (entry.Configuration is { } configuration)
+            at += WriteConfiguration(destination[at..], configuration);
         return at;
+    }
+
+    /// <summary>The exact number of bytes <paramref name="configuration"/> encodes to (the layout after an entry's bit 2).</summary>
+    public static int GetConfigurationSize(ClusterConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var size = VarintSize((ulong)configuration.Members.Count);
+        foreach (var member in configuration.Members)
+        {
+            var id = ByteCount(member.Id, "member id");
+            size += 1 + VarintSize((uint)id) + id;
+            if (member.Address is { } address)
+            {
+                var bytes = ByteCount(address, "member address");
+                size += VarintSize((uint)bytes) + bytes;
+            }
+        }
+
+        return size;
+    }
+
+    /// <summary>Encodes a configuration alone (in a snapshot's header, or a message).</summary>
+    public static byte[] ConfigurationToArray(ClusterConfiguration configuration)
+    {
+        var bytes = new byte[GetConfigurationSize(configuration)];
+        WriteConfiguration(bytes, configuration);
+        return bytes;
+    }
+
+    /// <summary>Decodes a configuration that fills <paramref name="source"/> exactly.</summary>
+    /// <exception cref="FormatException">The bytes are not one well-formed configuration.</exception>
+    public static ClusterConfiguration ReadConfiguration(ReadOnlySpan<byte> source)
+    {
+        var reader = new Reader(source);
+        var configuration = ReadConfiguration(ref reader);
+        if (reader.Position != source.Length)
+            throw new FormatException($"configuration: {source.Length - reader.Position} unexpected bytes after it, which ends at byte offset {reader.Position}");
+        return configuration;
+    }
+
+    private static int WriteConfiguration(Span<byte> destination, ClusterConfiguration configuration)
+    {
+        var at = WriteVarint(destination, (ulong)configuration.Members.Count);
+        foreach (var member in configuration.Members)
+        {
+            destination[at++] = (byte)((member.IsVoter ? MemberVotes : 0) | (member.Address is null ? 0 : MemberHasAddress));
+            at += WriteString(destination[at..], member.Id);
+            if (member.Address is not null)
+                at += WriteString(destination[at..], member.Address);
+        }
+
+        return at;
+    }
+
+    private static ClusterConfiguration ReadConfiguration(ref Reader reader)
+    {
+        var start = reader.Position;
+        var count = reader.Varint("member count");
+        if (count > (ulong)(reader.Remaining / 2))
+            throw new FormatException($"configuration: the member count at byte offset {start} ({count}) exceeds what the remaining bytes can hold");
+        var members = new List<ClusterMember>((int)count);
+        for (var i = 0UL; i < count; i++)
+        {
+            var at = reader.Position;
+            var flags = reader.Byte("member flags");
+            if ((flags & ~KnownMemberFlags) != 0)
+                throw new FormatException($"configuration: unknown member flags 0x{flags:X2} at byte offset {at}");
+            var id = reader.String("member id");
+            if (string.IsNullOrWhiteSpace(id))
+                throw new FormatException($"configuration: the member id at byte offset {at + 1} is empty");
+            var address = (flags & MemberHasAddress) != 0 ? reader.String("member address") : null;
+            members.Add(new ClusterMember(id, address, (flags & MemberVotes) != 0));
+        }
+
+        try
+        {
+            return new ClusterConfiguration(members);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException($"configuration at byte offset {start}: {e.Message}", e);
+        }
     }
 
     /// <summary>Appends the encoding of <paramref name="entry"/> to <paramref name="writer"/>.</summary>
@@ -141,7 +240,9 @@ public static class LogEntryFormat
         if ((flags & ~KnownFlags) != 0)
             throw new FormatException($"log entry: unknown flags 0x{flags:X2} at byte offset 0 (not a log entry, or a newer format)");
         if ((flags & HasCommand) == 0 && (flags & HasClientId) != 0)
-            throw new FormatException("log entry: flags at byte offset 0 give a client id to a no-op entry");
+            throw new FormatException("log entry: flags at byte offset 0 give a client id to an entry without a command");
+        if ((flags & HasCommand) != 0 && (flags & HasConfiguration) != 0)
+            throw new FormatException("log entry: flags at byte offset 0 give one entry both a command and a configuration");
 
         var index = (long)reader.Varint("index");
         var term = (long)reader.Varint("term");
@@ -156,8 +257,9 @@ public static class LogEntryFormat
             command = new EntryCommand(serializerId, manifest, data, clientId, sequence);
         }
 
+        var configuration = (flags & HasConfiguration) != 0 ? ReadConfiguration(ref reader) : null;
         bytesConsumed = reader.Position;
-        return new LogEntry(index, term, command);
+        return new LogEntry(index, term, command, configuration);
     }
 
     private static void CheckCommand(EntryCommand command)
@@ -220,6 +322,8 @@ public static class LogEntryFormat
         private readonly ReadOnlySpan<byte> _source = source;
 
         public int Position { get; private set; }
+
+        public readonly int Remaining => _source.Length - Position;
 
         public byte Byte(string field)
         {

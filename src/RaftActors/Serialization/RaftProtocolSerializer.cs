@@ -18,8 +18,9 @@ namespace RaftActors.Serialization;
 /// themselves through <see cref="RaftExtension"/>; the same binding is in the embedded
 /// reference.conf for applications that load it.</para>
 /// <para>Each message is its fields in declaration order, no header, no type name: the manifest
-/// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "IS", "ISR", "CC", "CQ", "CA", "CF", "QR",
-/// "NL", "RR", "COU") says which message it is. Field encodings:</para>
+/// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "IS", "ISR", "TN", "CC", "CQ", "CA", "CF", "QR",
+/// "NL", "RR", "COU", and the membership messages "AM", "RM", "TL", "GC", "MC", "MF", "LT", "CFG")
+/// says which message it is. Field encodings:</para>
 /// <code>
 /// long         varint of the two's-complement bits (LEB128, low group first; 0..127 take 1 byte)
 /// bool         1 byte, 0 or 1
@@ -28,13 +29,15 @@ namespace RaftActors.Serialization;
 /// payload      varint tag: 0 is null, else zigzag(serializerId) + 1; then the manifest (string)
 ///              and a varint byte count and the bytes, as Akka serialization made them
 /// ActorPath    string: the path's serialization format with its address
+/// config       varint byte count, then a configuration in LogEntryFormat's layout; 0 alone is null
 /// </code>
 /// <code>
-/// RV   term, candidateId, lastLogIndex, lastLogTerm, preVote
+/// RV   term, candidateId, lastLogIndex, lastLogTerm, preVote, transfer
 /// RVR  term, voterId, voteGranted, preVote
 /// AE   term, leaderId, prevLogIndex, prevLogTerm, leaderCommit, sequence, entries
 /// AER  term, followerId, success, matchIndex, conflictIndex, conflictTerm, sequence
-/// IS   term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, done, data (varint length, bytes)
+/// IS   term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, done, data (varint length, bytes), configuration
+/// TN   term, leaderId
 /// ISR  term, followerId, lastIncludedIndex, lastIncludedTerm, nextOffset, done
 /// CC   command (payload), clientId, sequence
 /// CQ   query (payload)
@@ -44,6 +47,14 @@ namespace RaftActors.Serialization;
 /// NL   leaderId, leaderPath
 /// RR   reason
 /// COU  reason
+/// AM   id, address, promote
+/// RM   id
+/// TL   to
+/// GC   (nothing)
+/// MC   index, configuration
+/// MF   reason (varint), message
+/// LT   leaderId, term
+/// CFG  nodeId, leaderId, configuration, index, committed
 /// </code>
 /// <para>A payload (a user's command, query or result) is serialized by whatever Akka
 /// serializer its type is bound to, and deserialized by the serializer its id names on the
@@ -73,6 +84,15 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
     private const string NotLeaderManifest = "NL";
     private const string RequestRejectedManifest = "RR";
     private const string CommandOutcomeUnknownManifest = "COU";
+    private const string TimeoutNowManifest = "TN";
+    private const string AddMemberManifest = "AM";
+    private const string RemoveMemberManifest = "RM";
+    private const string TransferLeadershipManifest = "TL";
+    private const string GetClusterConfigurationManifest = "GC";
+    private const string MembershipChangedManifest = "MC";
+    private const string MembershipRefusedManifest = "MF";
+    private const string LeadershipTransferredManifest = "LT";
+    private const string CurrentConfigurationManifest = "CFG";
 
     /// <summary>Every message type this serializer handles, with its manifest.</summary>
     public static IReadOnlyDictionary<Type, string> Manifests { get; } = new Dictionary<Type, string>
@@ -91,6 +111,15 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         [typeof(NotLeader)] = NotLeaderManifest,
         [typeof(RequestRejected)] = RequestRejectedManifest,
         [typeof(CommandOutcomeUnknown)] = CommandOutcomeUnknownManifest,
+        [typeof(TimeoutNow)] = TimeoutNowManifest,
+        [typeof(AddMember)] = AddMemberManifest,
+        [typeof(RemoveMember)] = RemoveMemberManifest,
+        [typeof(TransferLeadership)] = TransferLeadershipManifest,
+        [typeof(GetClusterConfiguration)] = GetClusterConfigurationManifest,
+        [typeof(MembershipChanged)] = MembershipChangedManifest,
+        [typeof(MembershipRefused)] = MembershipRefusedManifest,
+        [typeof(LeadershipTransferred)] = LeadershipTransferredManifest,
+        [typeof(CurrentConfiguration)] = CurrentConfigurationManifest,
     };
 
     public RaftProtocolSerializer(ExtendedActorSystem system)
@@ -121,6 +150,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
                 w.Long(m.LastLogIndex);
                 w.Long(m.LastLogTerm);
                 w.Bool(m.PreVote);
+                w.Bool(m.Transfer);
                 break;
             case RequestVoteResult m:
                 w.Long(m.Term);
@@ -157,6 +187,43 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
                 w.Long(m.Offset);
                 w.Bool(m.Done);
                 w.Bytes(m.Data ?? throw new SerializationException("InstallSnapshot: the data is null"));
+                w.Configuration(m.Configuration);
+                break;
+            case TimeoutNow m:
+                w.Long(m.Term);
+                w.String(m.LeaderId, "leader id");
+                break;
+            case AddMember m:
+                w.String(m.Id, "member id");
+                w.String(m.Address, "member address");
+                w.Bool(m.Promote);
+                break;
+            case RemoveMember m:
+                w.String(m.Id, "member id");
+                break;
+            case TransferLeadership m:
+                w.String(m.To, "target id");
+                break;
+            case GetClusterConfiguration:
+                break;
+            case MembershipChanged m:
+                w.Long(m.Index);
+                w.Configuration(m.Configuration ?? throw new SerializationException("MembershipChanged: the configuration is null"));
+                break;
+            case MembershipRefused m:
+                w.Varint((ulong)m.Reason);
+                w.String(m.Message, "message");
+                break;
+            case LeadershipTransferred m:
+                w.String(m.LeaderId, "leader id");
+                w.Long(m.Term);
+                break;
+            case CurrentConfiguration m:
+                w.String(m.NodeId, "node id");
+                w.String(m.LeaderId, "leader id");
+                w.Configuration(m.Configuration ?? throw new SerializationException("CurrentConfiguration: the configuration is null"));
+                w.Long(m.Index);
+                w.Bool(m.Committed);
                 break;
             case InstallSnapshotResult m:
                 w.Long(m.Term);
@@ -222,6 +289,15 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             NotLeaderManifest => nameof(NotLeader),
             RequestRejectedManifest => nameof(RequestRejected),
             CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
+            TimeoutNowManifest => nameof(TimeoutNow),
+            AddMemberManifest => nameof(AddMember),
+            RemoveMemberManifest => nameof(RemoveMember),
+            TransferLeadershipManifest => nameof(TransferLeadership),
+            GetClusterConfigurationManifest => nameof(GetClusterConfiguration),
+            MembershipChangedManifest => nameof(MembershipChanged),
+            MembershipRefusedManifest => nameof(MembershipRefused),
+            LeadershipTransferredManifest => nameof(LeadershipTransferred),
+            CurrentConfigurationManifest => nameof(CurrentConfiguration),
             _ => throw new SerializationException(
                 $"{nameof(RaftProtocolSerializer)} (id {SerializerId}) does not know the manifest '{manifest}' " +
                 "(a message from a newer or different version of RaftActors, or not a Raft message); it is dropped"),
@@ -230,7 +306,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         object message = manifest switch
         {
             RequestVoteManifest => new RequestVote(
-                r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term"), r.Bool("pre-vote")),
+                r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term"), r.Bool("pre-vote"), r.Bool("transfer")),
             RequestVoteResultManifest => new RequestVoteResult(r.Long("term"), r.RequiredString("voter id"), r.Bool("vote granted"), r.Bool("pre-vote")),
             AppendEntriesManifest => ReadAppendEntries(ref r),
             AppendEntriesResultManifest => new AppendEntriesResult(
@@ -259,7 +335,16 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             QueryResultManifest => new QueryResult(ReadPayload(ref r, "result")),
             NotLeaderManifest => new NotLeader(r.String("leader id"), ReadPath(ref r)),
             RequestRejectedManifest => new RequestRejected(r.RequiredString("reason")),
-            _ => new CommandOutcomeUnknown(r.RequiredString("reason")),
+            CommandOutcomeUnknownManifest => new CommandOutcomeUnknown(r.RequiredString("reason")),
+            TimeoutNowManifest => new TimeoutNow(r.Long("term"), r.RequiredString("leader id")),
+            AddMemberManifest => new AddMember(r.RequiredString("member id"), r.String("member address"), r.Bool("promote")),
+            RemoveMemberManifest => new RemoveMember(r.RequiredString("member id")),
+            TransferLeadershipManifest => new TransferLeadership(r.String("target id")),
+            GetClusterConfigurationManifest => GetClusterConfiguration.Instance,
+            MembershipChangedManifest => new MembershipChanged(r.Long("index"), RequiredConfiguration(ref r)),
+            MembershipRefusedManifest => new MembershipRefused(RefusalReason(ref r), r.RequiredString("message")),
+            LeadershipTransferredManifest => new LeadershipTransferred(r.RequiredString("leader id"), r.Long("term")),
+            _ => new CurrentConfiguration(r.RequiredString("node id"), r.String("leader id"), RequiredConfiguration(ref r), r.Long("index"), r.Bool("committed")),
         };
         r.End();
         return message;
@@ -289,7 +374,20 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         var offset = NonNegative(ref r, "offset");
         var done = r.Bool("done");
         var data = r.Bytes("data").ToArray();
-        return new InstallSnapshot(term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, data, done);
+        var configuration = r.Configuration("configuration");
+        return new InstallSnapshot(term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, data, done, configuration);
+    }
+
+    private static ClusterConfiguration RequiredConfiguration(ref WireReader r) =>
+        r.Configuration("configuration") ?? throw r.Malformed("the configuration is missing");
+
+    private static MembershipRefusalReason RefusalReason(ref WireReader r)
+    {
+        var start = r.Position;
+        var value = r.Varint("refusal reason");
+        return value <= (ulong)Enum.GetValues<MembershipRefusalReason>().Max() && Enum.IsDefined((MembershipRefusalReason)value)
+            ? (MembershipRefusalReason)value
+            : throw r.Malformed($"the refusal reason at byte offset {start} is unknown ({value})");
     }
 
     /// <summary>A byte offset into a snapshot: a negative one is malformed (it would index before the file).</summary>

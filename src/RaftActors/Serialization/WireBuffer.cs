@@ -67,6 +67,10 @@ internal sealed class WireWriter
         _buffer.Advance(bytes.Length);
     }
 
+    /// <summary>A cluster configuration (or null) as <see cref="WireReader.Configuration"/> reads it.</summary>
+    public void Configuration(ClusterConfiguration? configuration) =>
+        Bytes(configuration is null ? [] : LogEntryFormat.ConfigurationToArray(configuration));
+
     public void Entry(LogEntry entry, int position)
     {
         try
@@ -185,6 +189,23 @@ internal ref struct WireReader(ReadOnlySpan<byte> source, string message)
         catch (FormatException e)
         {
             throw new SerializationException($"{message}: entry {position}, starting at byte offset {start}, is malformed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>A cluster configuration in LogEntryFormat's layout, length-prefixed; an empty one stands for null.</summary>
+    public ClusterConfiguration? Configuration(string field)
+    {
+        var start = Position;
+        var bytes = Bytes(field);
+        if (bytes.IsEmpty)
+            return null;
+        try
+        {
+            return LogEntryFormat.ReadConfiguration(bytes);
+        }
+        catch (FormatException e)
+        {
+            throw new SerializationException($"{message}: the {field} at byte offset {start} is malformed: {e.Message}", e);
         }
     }
 

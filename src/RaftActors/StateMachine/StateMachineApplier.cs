@@ -31,15 +31,21 @@ internal sealed class StateMachineApplier : ReceiveActor
     private readonly Akka.Serialization.Serialization _serialization;
     private readonly RaftProtocolSerializer _protocolSerializer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ClusterConfiguration _bootstrap;
     private ClientSessions _sessions = new();
+
+    // The configuration in force at the last applied entry: what a snapshot taken there records.
+    private ClusterConfiguration _configuration;
     private LogPosition _lastApplied;
     private long _restoredThrough;
     private long _entriesSinceSnapshot;
     private long _bytesSinceSnapshot;
     private bool _snapshotDue;
 
-    public StateMachineApplier(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots)
+    public StateMachineApplier(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration)
     {
+        _bootstrap = configuration;
+        _configuration = configuration;
         _stateMachine = stateMachine;
         _storage = storage;
         _snapshots = stateMachine is ISnapshotStateMachine ? snapshots : SnapshotSettings.Never;
@@ -51,8 +57,9 @@ internal sealed class StateMachineApplier : ReceiveActor
         ReceiveAsync<RestoreLatestSnapshot>(_ => RestoreAsync());
     }
 
-    public static Props Props(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots) =>
-        Akka.Actor.Props.Create(() => new StateMachineApplier(stateMachine, storage, snapshots));
+    /// <param name="configuration">The configuration in force where the applier starts: the latest snapshot's, or the cluster's starting one.</param>
+    public static Props Props(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration) =>
+        Akka.Actor.Props.Create(() => new StateMachineApplier(stateMachine, storage, snapshots, configuration));
 
     private void Apply(ApplyCommitted batch)
     {
@@ -65,8 +72,10 @@ internal sealed class StateMachineApplier : ReceiveActor
             _lastApplied = entry.Position;
             _entriesSinceSnapshot++;
             _bytesSinceSnapshot += entry.ApproximateSize;
+            if (entry.Configuration is { } configuration)
+                _configuration = configuration;
             if (entry.Command is null)
-                continue; // a leader's no-op
+                continue; // a leader's no-op, or a configuration
             var reply = ApplyCommand(entry.Index, entry.Command);
             if (batch.Clients.TryGetValue(entry.Index, out var client))
                 client.Tell(reply);
@@ -123,7 +132,7 @@ internal sealed class StateMachineApplier : ReceiveActor
             return; // nothing new since the last snapshot, taken or restored
         var parent = Context.Parent;
         var position = _lastApplied;
-        var sink = _storage.CreateSnapshot(position);
+        var sink = _storage.CreateSnapshot(position, _configuration);
         try
         {
             await SnapshotContent.WriteAsync(sink.AsStream(), _sessions, _protocolSerializer, (ISnapshotStateMachine)_stateMachine, CancellationToken.None);
@@ -159,8 +168,10 @@ internal sealed class StateMachineApplier : ReceiveActor
         LogPosition position;
         try
         {
-            var (snapshot, content) = _storage.OpenSnapshot();
-            position = snapshot;
+            var opened = _storage.OpenSnapshot();
+            var content = opened.Content;
+            position = opened.Position;
+            _configuration = opened.Configuration ?? _bootstrap;
             await using (content)
             {
                 var sessions = await SnapshotContent.ReadSessionsAsync(content, _protocolSerializer, CancellationToken.None);

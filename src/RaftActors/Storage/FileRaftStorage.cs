@@ -61,6 +61,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     private readonly Dictionary<LogPosition, List<FileSnapshotSink>> _staged = new();
     private readonly object _snapshotLock = new();
     private LogPosition _snapshot;
+    private ClusterConfiguration? _snapshotConfiguration;
 
     private volatile HardState _hardState;
     private volatile IReadOnlyList<LogEntry> _entries;
@@ -85,6 +86,15 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         {
             lock (_snapshotLock)
                 return _snapshot;
+        }
+    }
+
+    public ClusterConfiguration? SnapshotConfiguration
+    {
+        get
+        {
+            lock (_snapshotLock)
+                return _snapshotConfiguration;
         }
     }
 
@@ -118,7 +128,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         File.Delete(path + ".tmp"); // a crash between write and rename leaves only this behind
         var state = File.Exists(path) ? Decode(path, File.ReadAllBytes(path)) : HardState.Initial;
         var sync = new DiskSync(options.Fsync);
-        var snapshot = SnapshotFile.OpenLatest(directory);
+        var (snapshot, snapshotConfiguration) = SnapshotFile.OpenLatest(directory);
         var log = new LogBuffer();
         var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, sync, snapshot.Index);
         if (snapshot != LogPosition.Empty && !FollowsOn(log, snapshot))
@@ -129,7 +139,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
             log.ResetAfter(snapshot.Index);
         }
 
-        return new FileRaftStorage(directory, state, snapshot, log, wal, sync);
+        return new FileRaftStorage(directory, state, snapshot, log, wal, sync) { _snapshotConfiguration = snapshotConfiguration };
     }
 
     /// <summary>Whether the stored log goes on from the snapshot: it starts right after it, or holds its last entry.</summary>
@@ -142,19 +152,19 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         return log.Snapshot()[(int)(snapshot.Index - log.BaseIndex - 1)].Term == snapshot.Term;
     }
 
-    public SnapshotSink CreateSnapshot(LogPosition position)
+    public SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return new FileSnapshotSink(_directory, position, _sync, Stage, Unstage);
+        return new FileSnapshotSink(_directory, position, configuration, _sync, Stage, Unstage);
     }
 
-    public (LogPosition Position, Stream Content) OpenSnapshot()
+    public OpenedSnapshot OpenSnapshot()
     {
         lock (_snapshotLock)
         {
             if (_snapshot == LogPosition.Empty)
                 throw new RaftStorageException($"{_directory}: there is no snapshot to read");
-            return (_snapshot, SnapshotFile.OpenContent(Path.Combine(_directory, SnapshotFile.FileName(_snapshot))));
+            return new OpenedSnapshot(_snapshot, _snapshotConfiguration, SnapshotFile.OpenContent(Path.Combine(_directory, SnapshotFile.FileName(_snapshot))));
         }
     }
 
@@ -392,7 +402,11 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         Step?.Invoke("snapshot.renamed");
         _sync.Directory(_directory);
         lock (_snapshotLock)
+        {
             _snapshot = staged.Position;
+            _snapshotConfiguration = staged.Configuration;
+        }
+
         Step?.Invoke("snapshot.saved");
         foreach (var (_, older) in SnapshotFile.List(_directory).Where(f => f.Position.Index < staged.Position.Index))
             File.Delete(older);

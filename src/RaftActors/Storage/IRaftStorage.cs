@@ -17,6 +17,13 @@ public interface IRaftStorage
     LogPosition Snapshot { get; }
 
     /// <summary>
+    /// The cluster configuration the latest durable snapshot holds (the configuration in force at its
+    /// last entry, whose log entries it replaced); null without a snapshot, or for a snapshot that
+    /// recorded none (the cluster's starting configuration is then the one in force).
+    /// </summary>
+    ClusterConfiguration? SnapshotConfiguration { get; }
+
+    /// <summary>
     /// The durable log as of the last completed write: contiguous entries, from 1 until a snapshot
     /// lets the log drop a prefix. The first entry is then at most one past <see cref="Snapshot"/>'s
     /// index; entries at or before it may stay (kept for followers that lag a little).
@@ -30,19 +37,30 @@ public interface IRaftStorage
     Task WriteAsync(StorageWrite write);
 
     /// <summary>
-    /// Starts a snapshot that covers the log through <paramref name="position"/>: its content is
-    /// written to the sink, <see cref="SnapshotSink.CompleteAsync"/> makes it durable and stages it,
-    /// and a later write with <see cref="SaveSnapshot"/> makes it the latest. Nothing touches the
-    /// disk before the first write to the sink; a sink disposed before it is saved leaves nothing.
+    /// Starts a snapshot that covers the log through <paramref name="position"/>, with the cluster
+    /// <paramref name="configuration"/> in force there: its content is written to the sink,
+    /// <see cref="SnapshotSink.CompleteAsync"/> makes it durable and stages it, and a later write
+    /// with <see cref="SaveSnapshot"/> makes it the latest. Nothing touches the disk before the
+    /// first write to the sink; a sink disposed before it is saved leaves nothing.
     /// </summary>
-    SnapshotSink CreateSnapshot(LogPosition position);
+    SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration = null);
 
     /// <summary>
     /// Opens the latest durable snapshot's content for reading (a seekable stream the caller
     /// disposes), and says which snapshot it is. A snapshot saved later does not disturb it.
     /// </summary>
     /// <exception cref="RaftStorageException">There is no snapshot, or it cannot be read.</exception>
-    (LogPosition Position, Stream Content) OpenSnapshot();
+    OpenedSnapshot OpenSnapshot();
+}
+
+/// <summary>A durable snapshot opened for reading: which it is, the configuration it holds, and its content (the caller disposes it).</summary>
+public sealed record OpenedSnapshot(LogPosition Position, ClusterConfiguration? Configuration, Stream Content)
+{
+    public void Deconstruct(out LogPosition position, out Stream content)
+    {
+        position = Position;
+        content = Content;
+    }
 }
 
 /// <summary>One group-committed batch of changes to stable storage.</summary>

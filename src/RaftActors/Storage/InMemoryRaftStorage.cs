@@ -16,6 +16,7 @@ public sealed class InMemoryRaftStorage : IRaftStorage
     private readonly Dictionary<LogPosition, List<MemorySink>> _staged = new();
     private HardState _hardState;
     private LogPosition _snapshot;
+    private ClusterConfiguration? _snapshotConfiguration;
     private byte[] _snapshotContent = [];
 
     public InMemoryRaftStorage(HardState? initial = null, IEnumerable<LogEntry>? entries = null)
@@ -39,6 +40,15 @@ public sealed class InMemoryRaftStorage : IRaftStorage
         {
             lock (_lock)
                 return _snapshot;
+        }
+    }
+
+    public ClusterConfiguration? SnapshotConfiguration
+    {
+        get
+        {
+            lock (_lock)
+                return _snapshotConfiguration;
         }
     }
 
@@ -88,15 +98,15 @@ public sealed class InMemoryRaftStorage : IRaftStorage
         return Task.CompletedTask;
     }
 
-    public SnapshotSink CreateSnapshot(LogPosition position) => new MemorySink(this, position);
+    public SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration = null) => new MemorySink(this, position, configuration);
 
-    public (LogPosition Position, Stream Content) OpenSnapshot()
+    public OpenedSnapshot OpenSnapshot()
     {
         lock (_lock)
         {
             if (_snapshot == LogPosition.Empty)
                 throw new RaftStorageException("there is no snapshot to read");
-            return (_snapshot, new MemoryStream(_snapshotContent, writable: false));
+            return new OpenedSnapshot(_snapshot, _snapshotConfiguration, new MemoryStream(_snapshotContent, writable: false));
         }
     }
 
@@ -112,9 +122,10 @@ public sealed class InMemoryRaftStorage : IRaftStorage
             _staged.Remove(position);
         _snapshotContent = staged.Saved();
         _snapshot = position;
+        _snapshotConfiguration = staged.Configuration;
     }
 
-    private sealed class MemorySink(InMemoryRaftStorage storage, LogPosition position) : SnapshotSink(position)
+    private sealed class MemorySink(InMemoryRaftStorage storage, LogPosition position, ClusterConfiguration? configuration) : SnapshotSink(position, configuration)
     {
         private MemoryStream? _content = new();
         private bool _staged;

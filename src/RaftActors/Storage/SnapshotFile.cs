@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using RaftActors.Core;
+using RaftActors.Serialization;
 
 namespace RaftActors.Storage;
 
@@ -12,8 +13,10 @@ namespace RaftActors.Storage;
 /// <remarks>
 /// <code>
 /// header   magic "RAFTSNP\x01" (8) | last included index i64 (8) | last included term i64 (8)
-///          | content length i64 (8) | content crc32c u32 (4) | reserved (membership, once the
-///          cluster can change it) 8 bytes = 0 | crc32c of the previous 44 bytes u32 (4)
+///          | content length i64 (8) | content crc32c u32 (4) | configuration length u32 (4)
+///          | configuration crc32c u32 (4) | crc32c of the previous 44 bytes u32 (4)
+/// config   the cluster configuration in force at the last included entry (LogEntryFormat's
+///          configuration layout); none when its length is 0 (the cluster's starting one holds)
 /// content  the bytes the state machine's applier wrote (client sessions, then the state machine's own)
 /// </code>
 /// <para>A snapshot is written to a temporary file (<c>.tmp</c>, named uniquely), the header last,
@@ -48,25 +51,29 @@ internal static partial class SnapshotFile
 
     /// <summary>
     /// Finds, checks and returns the latest snapshot in <paramref name="directory"/> (Empty when
-    /// there is none), deleting leftover temporary files and older snapshots.
+    /// there is none) and the configuration it holds, deleting leftover temporary files and older snapshots.
     /// </summary>
     /// <exception cref="RaftStorageException">The latest snapshot is damaged; the message names the file.</exception>
-    public static LogPosition OpenLatest(string directory)
+    public static (LogPosition Position, ClusterConfiguration? Configuration) OpenLatest(string directory)
     {
         foreach (var leftover in Directory.EnumerateFiles(directory, "snapshot-*.tmp"))
             File.Delete(leftover); // a snapshot never saved: written, received, or cut short by a crash
         var snapshots = List(directory);
         if (snapshots.Count == 0)
-            return LogPosition.Empty;
+            return (LogPosition.Empty, null);
         var (position, path) = snapshots[0];
-        Check(path, position);
+        var configuration = Check(path, position);
         foreach (var (_, older) in snapshots.Skip(1))
             File.Delete(older); // a crash came between saving the latest and deleting these
-        return position;
+        return (position, configuration);
     }
 
-    /// <summary>The header of a snapshot through <paramref name="position"/> with this content.</summary>
-    public static byte[] Header(LogPosition position, long contentLength, uint contentCrc)
+    /// <summary>The encoded configuration that follows the header (empty for none).</summary>
+    public static byte[] ConfigurationBytes(ClusterConfiguration? configuration) =>
+        configuration is null ? [] : LogEntryFormat.ConfigurationToArray(configuration);
+
+    /// <summary>The header of a snapshot through <paramref name="position"/> with this configuration and content.</summary>
+    public static byte[] Header(LogPosition position, ReadOnlySpan<byte> configuration, long contentLength, uint contentCrc)
     {
         var header = new byte[HeaderSize];
         Magic.CopyTo(header);
@@ -74,18 +81,24 @@ internal static partial class SnapshotFile
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), position.Term);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), contentLength);
         BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(32), contentCrc);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(36), (uint)configuration.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(40), Crc32C.Compute(configuration));
         BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(44), Crc32C.Compute(header.AsSpan(0, 44)));
         return header;
     }
 
-    /// <summary>Opens a checked snapshot file's content: a read-only, seekable window past the header.</summary>
+    /// <summary>Opens a checked snapshot file's content: a read-only, seekable window past the header and the configuration.</summary>
     public static Stream OpenContent(string path)
     {
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 64 * 1024);
-        return new ContentWindow(file, HeaderSize, file.Length - HeaderSize);
+        var header = new byte[HeaderSize];
+        file.ReadExactly(header);
+        var start = HeaderSize + BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(36));
+        return new ContentWindow(file, start, file.Length - start);
     }
 
-    private static void Check(string path, LogPosition named)
+    /// <summary>Checks a snapshot file whole and returns the configuration it holds.</summary>
+    private static ClusterConfiguration? Check(string path, LogPosition named)
     {
         const string refused = "the snapshot is damaged and is not used, and the store will not open (the log it replaced is gone). " +
                                "Move the data directory aside and restart the node: it catches up from the leader, which sends it a snapshot";
@@ -100,9 +113,27 @@ internal static partial class SnapshotFile
         var position = new LogPosition(BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(8)), BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(16)));
         if (position != named)
             throw new RaftStorageException($"{path}: the header says it covers entries through {position.Index} (term {position.Term}), the name says {named.Index} (term {named.Term}); {refused}");
+        var configurationLength = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(36));
         var length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(24));
-        if (length != file.Length - HeaderSize)
-            throw new RaftStorageException($"{path}: the header says {length} bytes of content, the file holds {file.Length - HeaderSize}; {refused}");
+        if (length < 0 || HeaderSize + configurationLength + length != file.Length)
+            throw new RaftStorageException(
+                $"{path}: the header says {configurationLength} bytes of configuration and {length} of content, the file holds {file.Length - HeaderSize} after the header; {refused}");
+        ClusterConfiguration? configuration = null;
+        if (configurationLength > 0)
+        {
+            var bytes = new byte[configurationLength];
+            file.ReadExactly(bytes);
+            if (Crc32C.Compute(bytes) != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(40)))
+                throw new RaftStorageException($"{path}: configuration checksum mismatch (the header's at byte offset 40); {refused}");
+            try
+            {
+                configuration = LogEntryFormat.ReadConfiguration(bytes);
+            }
+            catch (FormatException e)
+            {
+                throw new RaftStorageException($"{path}: the configuration at byte offset {HeaderSize} cannot be read ({e.Message}); {refused}", e);
+            }
+        }
 
         var crc = 0u;
         var buffer = new byte[1 << 20];
@@ -111,6 +142,7 @@ internal static partial class SnapshotFile
             crc = Crc32C.Append(crc, buffer.AsSpan(0, read));
         if (crc != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(32)))
             throw new RaftStorageException($"{path}: content checksum mismatch (the header's at byte offset 32); {refused}");
+        return configuration;
     }
 
     /// <summary>A read-only, seekable window of a file: a snapshot's content without its header.</summary>
@@ -199,9 +231,13 @@ internal sealed class FileSnapshotSink : SnapshotSink
     private long _length;
     private State _state;
 
-    public FileSnapshotSink(string directory, LogPosition position, DiskSync sync, Action<FileSnapshotSink> staged, Action<FileSnapshotSink> discarded)
-        : base(position)
+    private readonly byte[] _configuration;
+
+    public FileSnapshotSink(
+        string directory, LogPosition position, ClusterConfiguration? configuration, DiskSync sync, Action<FileSnapshotSink> staged, Action<FileSnapshotSink> discarded)
+        : base(position, configuration)
     {
+        _configuration = SnapshotFile.ConfigurationBytes(configuration);
         _sync = sync;
         TemporaryPath = Path.Combine(directory, $"{Path.GetFileNameWithoutExtension(SnapshotFile.FileName(position))}.{Guid.NewGuid():N}.tmp");
         _staged = staged;
@@ -244,7 +280,7 @@ internal sealed class FileSnapshotSink : SnapshotSink
             () =>
             {
                 file.Position = 0;
-                file.Write(SnapshotFile.Header(Position, _length, _crc));
+                file.Write(SnapshotFile.Header(Position, _configuration, _length, _crc));
                 _sync.File(file);
                 lock (_lock)
                 {
@@ -313,6 +349,7 @@ internal sealed class FileSnapshotSink : SnapshotSink
             {
                 _file = new FileStream(TemporaryPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024);
                 _file.Write(new byte[SnapshotFile.HeaderSize]); // the header goes in last
+                _file.Write(_configuration);
             }
 
             return _file;

@@ -11,10 +11,17 @@ namespace RaftActors.Storage;
 /// </summary>
 public abstract class SnapshotSink : IDisposable
 {
-    protected SnapshotSink(LogPosition position) => Position = position;
+    protected SnapshotSink(LogPosition position, ClusterConfiguration? configuration)
+    {
+        Position = position;
+        Configuration = configuration;
+    }
 
     /// <summary>The last entry the snapshot covers.</summary>
     public LogPosition Position { get; }
+
+    /// <summary>The cluster's configuration as of <see cref="Position"/>, saved with the snapshot (null: none recorded).</summary>
+    public ClusterConfiguration? Configuration { get; }
 
     /// <summary>Bytes of content written so far.</summary>
     public abstract long Length { get; }

@@ -34,6 +34,26 @@ public class QuorumTests
 /// <summary>The votes a candidate collects in one term.</summary>
 public class ElectionTallyTests
 {
+    /// <summary>A candidate n1's tally in a cluster of voters n1..n<paramref name="clusterSize"/>.</summary>
+    private static ElectionTally Tally(int clusterSize) =>
+        new(Enumerable.Range(1, clusterSize).Select(i => $"n{i}"), "n1");
+
+    // Thesis §4.2.1: only the voters of the candidate's configuration count; a learner's or an
+    // outsider's grant adds nothing.
+    [Fact]
+    public void GrantsFromNonVoters_DoNotCount()
+    {
+        var tally = new ElectionTally(["n1", "n2", "n3"], "n1");
+
+        tally.Record("n4", granted: true);
+        tally.Record("learner", granted: true);
+
+        Assert.Equal(1, tally.Granted);
+        Assert.False(tally.HasMajority);
+        tally.Record("n2", granted: true);
+        Assert.True(tally.HasMajority);
+    }
+
     // Raft §5.2: the candidate votes for itself; a majority is of the whole cluster, self included.
     [Theory]
     [InlineData(1, true)]
@@ -42,7 +62,7 @@ public class ElectionTallyTests
     [InlineData(5, false)]
     public void NewTally_CountsOnlyTheCandidatesOwnVote_5_2(int clusterSize, bool expectedMajority)
     {
-        var tally = new ElectionTally(clusterSize, "n1");
+        var tally = Tally(clusterSize);
 
         Assert.Equal(1, tally.Granted);
         Assert.Equal(expectedMajority, tally.HasMajority);
@@ -53,7 +73,7 @@ public class ElectionTallyTests
     [Fact]
     public void DuplicateGrants_FromOneVoter_CountOnce_5_2()
     {
-        var tally = new ElectionTally(5, "n1");
+        var tally = Tally(5);
 
         tally.Record("n2", granted: true);
         tally.Record("n2", granted: true);
@@ -71,7 +91,7 @@ public class ElectionTallyTests
     [InlineData(false, false, 1)]
     public void FirstAnswerOfAVoter_IsKept_5_2(bool first, bool second, int expectedGranted)
     {
-        var tally = new ElectionTally(3, "n1");
+        var tally = Tally(3);
 
         tally.Record("n2", first);
         tally.Record("n2", second);
@@ -87,7 +107,7 @@ public class ElectionTallyTests
     [InlineData(false)]
     public void CandidatesOwnReply_DoesNotChangeItsVote_5_2(bool granted)
     {
-        var tally = new ElectionTally(3, "n1");
+        var tally = Tally(3);
 
         tally.Record("n1", granted);
 
@@ -120,7 +140,7 @@ public class ElectionTallyTests
     [InlineData(7, "n2+ n3+ n4+", true)]
     public void MajorityOfWholeCluster_IncludingSelf_5_2(int clusterSize, string votes, bool expectedMajority)
     {
-        var tally = new ElectionTally(clusterSize, "n1");
+        var tally = Tally(clusterSize);
 
         foreach (var (voter, granted) in ProtocolTestKit.ParseVotes(votes))
             tally.Record(voter, granted);

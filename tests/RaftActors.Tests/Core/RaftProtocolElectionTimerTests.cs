@@ -56,8 +56,8 @@ public class RaftProtocolElectionTimerTests
                 (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntriesResult(3, "n2", true))),
             ["follower: AppendEntries reply of a higher term"] =
                 (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntriesResult(4, "n2", false))),
-            ["follower: message from an unknown node"] =
-                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntries(3, "n9", 0, 0, [], 0))),
+            ["follower: answer from an unknown node"] =
+                (() => InRole(RaftRole.Follower, 3), n => n.Step(new AppendEntriesResult(3, "n9", true))),
             ["leader: AppendEntries of its own term"] =
                 (() => InRole(RaftRole.Leader, 3), n => n.Step(new AppendEntries(3, "n2", 0, 0, [], 0))),
             ["leader: AppendEntries reply"] =
@@ -100,7 +100,7 @@ public class RaftProtocolElectionTimerTests
         { "follower: vote reply", false },
         { "follower: AppendEntries reply", false },
         { "follower: AppendEntries reply of a higher term", false },
-        { "follower: message from an unknown node", false },
+        { "follower: answer from an unknown node", false },
         { "leader: AppendEntries of its own term", false },
         { "leader: AppendEntries reply", false },
         { "leader: heartbeat timeout", false },

@@ -107,20 +107,18 @@ public class RaftProtocolTermTests
         }
     }
 
-    // A message whose sender is not a member is ignored entirely, even with a higher term: an
-    // outsider must not be able to move a node's term or win its vote. Step reports it with false.
+    // An answer whose sender is not a member is ignored entirely, even with a higher term: it
+    // answers nothing this node asked. Nor is a node its own peer. Step reports it with false.
     [Theory]
-    [InlineData(RaftRole.Follower, MessageKind.RequestVote, "n9")]
-    [InlineData(RaftRole.Follower, MessageKind.AppendEntries, "n9")]
     [InlineData(RaftRole.Follower, MessageKind.RequestVoteResult, "n9")]
     [InlineData(RaftRole.Follower, MessageKind.AppendEntriesResult, "n9")]
     [InlineData(RaftRole.Candidate, MessageKind.RequestVoteResult, "n9")]
-    [InlineData(RaftRole.Candidate, MessageKind.AppendEntries, "n9")]
-    [InlineData(RaftRole.Leader, MessageKind.RequestVote, "n9")]
     [InlineData(RaftRole.Leader, MessageKind.AppendEntriesResult, "n9")]
-    [InlineData(RaftRole.Follower, MessageKind.AppendEntries, "N2")] // ids are case-sensitive
-    [InlineData(RaftRole.Candidate, MessageKind.RequestVoteResult, Self)] // nor is a node its own peer
-    public void MessageFromUnknownNode_ReturnsFalseAndChangesNothing(RaftRole role, MessageKind kind, string from)
+    [InlineData(RaftRole.Candidate, MessageKind.RequestVoteResult, "N2")] // ids are case-sensitive
+    [InlineData(RaftRole.Candidate, MessageKind.RequestVoteResult, Self)]
+    [InlineData(RaftRole.Follower, MessageKind.AppendEntries, Self)]
+    [InlineData(RaftRole.Leader, MessageKind.RequestVote, Self)]
+    public void AnswerFromUnknownNode_OrMessageFromItself_ReturnsFalseAndChangesNothing(RaftRole role, MessageKind kind, string from)
     {
         var node = InRole(role, term: 2, clusterSize: 3);
         var before = (node.Role, node.HardState, node.LeaderId);
@@ -130,6 +128,26 @@ public class RaftProtocolTermTests
         Assert.False(handled);
         Assert.Equal(before, (node.Role, node.HardState, node.LeaderId));
         Assert.Empty(node.DrainEffects());
+    }
+
+    // Thesis §4.1: a server that lags behind a membership change, or is still joining, must follow
+    // a leader its configuration does not list yet; so requests are taken from any node, and the
+    // term rule applies to them as to any. (Answers still count only from known members.)
+    [Theory]
+    [InlineData(RaftRole.Follower, MessageKind.AppendEntries)]
+    [InlineData(RaftRole.Candidate, MessageKind.AppendEntries)]
+    [InlineData(RaftRole.Follower, MessageKind.RequestVote)]
+    [InlineData(RaftRole.Leader, MessageKind.RequestVote)]
+    public void RequestFromANodeOutsideTheConfiguration_IsHandled_4_1(RaftRole role, MessageKind kind)
+    {
+        var node = InRole(role, term: 2, clusterSize: 3);
+
+        var handled = node.Step(Message(kind, term: 9, from: "n9"));
+
+        Assert.True(handled);
+        Assert.Equal(9, node.Term);
+        Assert.Equal(RaftRole.Follower, node.Role);
+        Assert.Contains(node.DrainEffects(), e => e is SendMessage { To: "n9" });
     }
 
     // Raft §5.1: a message of the node's own term changes neither term nor vote.

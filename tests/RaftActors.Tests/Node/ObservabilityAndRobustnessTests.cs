@@ -62,18 +62,34 @@ public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
     }
 
     [Fact]
-    public void Unknown_messages_and_messages_from_non_members_are_dropped_and_the_node_goes_on()
+    public void Unknown_messages_and_answers_from_non_members_are_dropped_and_the_node_goes_on()
     {
         var (node, peers) = StartNode(new InMemoryRaftStorage());
 
         node.Tell("garbage");
-        node.Tell(new RequestVote(9, "stranger", 100, 100));
-        node.Tell(new AppendEntries(9, "stranger", 0, 0, [], 0));
+        node.Tell(new RequestVoteResult(9, "stranger", VoteGranted: true));
+        node.Tell(new AppendEntriesResult(9, "stranger", Success: true, MatchIndex: 100));
 
         Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 0, null, null), Settle(node));
         AssertSilent(peers.Values.ToArray());
         TimeOutElection(node);
         Assert.Equal(RaftRole.Candidate, node.StateName);
+    }
+
+    // A server outside the configuration this node knows may be a leader it has not heard of yet
+    // (it lags behind a membership change, or joins): its request is answered where it came from.
+    [Fact]
+    public void A_request_from_a_server_outside_the_configuration_is_answered_where_it_came_from()
+    {
+        var (node, peers) = StartNode(new InMemoryRaftStorage());
+        var stranger = CreateTestProbe();
+
+        node.Tell(new AppendEntries(9, "n9", 0, 0, [], 0), stranger.Ref);
+
+        var answer = stranger.ExpectMsg<AppendEntriesResult>();
+        Assert.Equal(new AppendEntriesResult(9, "n1", true), answer);
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 9, "n9", null), Settle(node));
+        AssertSilent(peers.Values.ToArray());
     }
 
     [Fact]

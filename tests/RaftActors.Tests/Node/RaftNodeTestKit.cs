@@ -162,9 +162,12 @@ public sealed class GatedStorage : IRaftStorage
         pending.Done.SetResult();
     }
 
-    public SnapshotSink CreateSnapshot(LogPosition position) => throw new NotSupportedException("the gated storage holds no snapshots");
+    public ClusterConfiguration? SnapshotConfiguration => null;
 
-    public (LogPosition Position, Stream Content) OpenSnapshot() => throw new NotSupportedException("the gated storage holds no snapshots");
+    public SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration = null) =>
+        throw new NotSupportedException("the gated storage holds no snapshots");
+
+    public OpenedSnapshot OpenSnapshot() => throw new NotSupportedException("the gated storage holds no snapshots");
 
     /// <summary>Fails the oldest pending write as a broken disk would.</summary>
     public void FailNext()

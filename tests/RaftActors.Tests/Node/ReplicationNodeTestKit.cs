@@ -125,9 +125,11 @@ public sealed class BlockingStorage : IRaftStorage
 
     public LogPosition Snapshot => _inner.Snapshot;
 
-    public SnapshotSink CreateSnapshot(LogPosition position) => _inner.CreateSnapshot(position);
+    public ClusterConfiguration? SnapshotConfiguration => _inner.SnapshotConfiguration;
 
-    public (LogPosition Position, Stream Content) OpenSnapshot() => _inner.OpenSnapshot();
+    public SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration = null) => _inner.CreateSnapshot(position, configuration);
+
+    public OpenedSnapshot OpenSnapshot() => _inner.OpenSnapshot();
 
     public void BlockNextWrite()
     {

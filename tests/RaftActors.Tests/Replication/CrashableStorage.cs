@@ -42,9 +42,12 @@ public sealed class CrashableStorage : IRaftStorage
     /// <summary>The durable log: what a node starting on this storage reads.</summary>
     public IReadOnlyList<LogEntry> Entries => disk.Entries;
 
-    public SnapshotSink CreateSnapshot(LogPosition position) => disk.CreateSnapshot(position);
+    /// <summary>The configuration the durable snapshot holds.</summary>
+    public ClusterConfiguration? SnapshotConfiguration => disk.SnapshotConfiguration;
 
-    public (LogPosition Position, Stream Content) OpenSnapshot() => disk.OpenSnapshot();
+    public SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration = null) => disk.CreateSnapshot(position, configuration);
+
+    public OpenedSnapshot OpenSnapshot() => disk.OpenSnapshot();
 
     /// <summary>Writes completed (durable) so far.</summary>
     public int Completed

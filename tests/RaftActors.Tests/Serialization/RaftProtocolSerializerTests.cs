@@ -62,7 +62,9 @@ public sealed class RaftProtocolSerializerTests : IDisposable
             typeof(RequestVote), typeof(RequestVoteResult), typeof(AppendEntries), typeof(AppendEntriesResult),
             typeof(InstallSnapshot), typeof(InstallSnapshotResult), typeof(ClientCommand),
             typeof(ClientQuery), typeof(CommandApplied), typeof(CommandFailed), typeof(QueryResult), typeof(NotLeader),
-            typeof(RequestRejected), typeof(CommandOutcomeUnknown),
+            typeof(RequestRejected), typeof(CommandOutcomeUnknown), typeof(TimeoutNow),
+            typeof(AddMember), typeof(RemoveMember), typeof(TransferLeadership), typeof(GetClusterConfiguration),
+            typeof(MembershipChanged), typeof(MembershipRefused), typeof(LeadershipTransferred), typeof(CurrentConfiguration),
         };
         var replyTypes = typeof(IClientReply).Assembly.GetTypes().Where(t => typeof(IClientReply).IsAssignableFrom(t) && !t.IsInterface);
         var protocolTypes = typeof(IRaftProtocolMessage).Assembly.GetTypes().Where(t => typeof(IRaftProtocolMessage).IsAssignableFrom(t) && !t.IsInterface);
@@ -229,18 +231,27 @@ public sealed class RaftProtocolSerializerTests : IDisposable
     // The pre-vote flag is a field like any other: a vote request or answer without it (the format
     // before PreVote), or with a byte other than 0 or 1 in its place, is malformed.
     [Fact]
-    public void A_missing_or_invalid_pre_vote_flag_raises_SerializationException()
+    public void A_missing_or_invalid_pre_vote_or_transfer_flag_raises_SerializationException()
     {
         var serializer = new RaftProtocolSerializer((ExtendedActorSystem)_system);
-        foreach (var message in new object[] { new RequestVote(3, "n1", 4, 2, PreVote: true), new RequestVoteResult(3, "n2", VoteGranted: true, PreVote: true) })
+        foreach (var (message, flag) in new (object, string)[]
+                 {
+                     (new RequestVote(3, "n1", 4, 2, Transfer: true), "transfer"),
+                     (new RequestVoteResult(3, "n2", VoteGranted: true, PreVote: true), "pre-vote"),
+                 })
         {
             var bytes = serializer.ToBinary(message);
             Assert.Equal(1, bytes[^1]);
             Assert.Equal(message, serializer.FromBinary(bytes, serializer.Manifest(message)));
-            Assert.Contains("pre-vote", AssertMalformed(bytes[..^1], serializer.Manifest(message), "without the flag").Message);
+            Assert.Contains(flag, AssertMalformed(bytes[..^1], serializer.Manifest(message), "without the flag").Message);
             bytes[^1] = 2;
-            Assert.Contains("pre-vote", AssertMalformed(bytes, serializer.Manifest(message), "flag 2").Message);
+            Assert.Contains(flag, AssertMalformed(bytes, serializer.Manifest(message), "flag 2").Message);
         }
+
+        var preVote = serializer.ToBinary(new RequestVote(3, "n1", 4, 2, PreVote: true));
+        Assert.Equal(1, preVote[^2]);
+        preVote[^2] = 2;
+        Assert.Contains("pre-vote", AssertMalformed(preVote, "RV", "pre-vote flag 2").Message);
     }
 
     [Fact]

@@ -15,6 +15,11 @@ public class LogEntryFormatTests
     public static TheoryData<string, LogEntry> Entries() => new()
     {
         { "no-op", new LogEntry(1, 1, null) },
+        { "a configuration", new LogEntry(7, 3, null, new ClusterConfiguration([
+            new ClusterMember("n1", "akka.tcp://raft@127.0.0.1:4051/user/raft", true),
+            new ClusterMember("n2", null, true),
+            new ClusterMember("n4", "akka.tcp://raft@127.0.0.1:4054/user/raft", false)])) },
+        { "an empty configuration", new LogEntry(2, 1, null, ClusterConfiguration.Empty) },
         { "no-op at zero", new LogEntry(0, 0, null) },
         { "no-op at the largest index and term", new LogEntry(long.MaxValue, long.MaxValue, null) },
         { "negative index and term (the codec does not judge)", new LogEntry(-1, long.MinValue, null) },
@@ -153,8 +158,13 @@ public class LogEntryFormatTests
     public static TheoryData<string, byte[], string> MalformedInputs() => new()
     {
         { "empty", [], "ends at byte offset 0" },
-        { "unknown flag bits", [0x04, 1, 1], "unknown flags" },
-        { "client id without a command", [0x02, 1, 1], "no-op" },
+        { "unknown flag bits", [0x08, 1, 1], "unknown flags" },
+        { "client id without a command", [0x02, 1, 1], "without a command" },
+        { "a command and a configuration", [0x05, 1, 1], "both a command and a configuration" },
+        { "configuration cut short", [0x04, 1, 1, 2, 1, 2, (byte)'n', (byte)'1', 1], "member id" },
+        { "configuration member with unknown flags", [0x04, 1, 1, 1, 0x08, 2, (byte)'n', (byte)'1'], "unknown member flags" },
+        { "configuration member without an id", [0x04, 1, 1, 1, 0x01, 0], "empty" },
+        { "configuration naming a member twice", [0x04, 1, 1, 2, 1, 2, (byte)'n', (byte)'1', 1, 2, (byte)'n', (byte)'1'], "twice" },
         { "index varint longer than 64 bits", [0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02, 1], "overflows" },
         { "index varint that never ends", [0, 0xFF, 0xFF, 0xFF], "cut off" },
         { "serializer id beyond 32 bits", [1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0, 0], "32 bits" },

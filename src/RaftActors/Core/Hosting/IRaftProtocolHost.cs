@@ -60,8 +60,20 @@ internal interface IRaftProtocolHost<TClient, in TRead>
     /// <summary>Answers a read that this node will not serve "not the leader", pointing to <paramref name="leaderId"/> when known.</summary>
     void FailRead(TRead read, string? leaderId);
 
-    /// <summary>Tells a client that its command may or may not be committed, for the <paramref name="reason"/> given.</summary>
+    /// <summary>Tells a client that its command (or membership request) may or may not take effect, for the <paramref name="reason"/> given.</summary>
     void CommandOutcomeUnknown(TClient client, string reason);
+
+    /// <summary>The configuration in use changed, or was committed: reach the new members, publish the change.</summary>
+    void ConfigurationChanged(ClusterConfiguration configuration, long index, bool committed) { }
+
+    /// <summary>A membership request is done: <paramref name="configuration"/>, at <paramref name="index"/>, is committed.</summary>
+    void MembershipChanged(TClient client, ClusterConfiguration configuration, long index);
+
+    /// <summary>A membership request or a leadership transfer was refused: it did not take effect.</summary>
+    void MembershipRefused(TClient client, MembershipRefusal refusal);
+
+    /// <summary>A leadership transfer is done: <paramref name="leaderId"/> leads <paramref name="term"/>.</summary>
+    void LeadershipTransferred(TClient client, string leaderId, long term);
 
     /// <summary>
     /// The input just given changed the node's role, term or leader; its effects come next. A

@@ -35,7 +35,9 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
     private readonly Action<string, IRaftProtocolMessage> _deliver;
     private readonly WaitingCommands<TClient> _commands = new();
     private readonly Dictionary<long, TRead> _reads = new();
+    private readonly Dictionary<long, TClient> _membershipRequests = new();
     private long _nextReadId;
+    private long _nextMembershipRequestId;
     private bool _flushScheduled;
 
     public RaftProtocolDriver(RaftProtocol protocol, IRaftProtocolHost<TClient, TRead> host)
@@ -113,6 +115,34 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
         });
     }
 
+    /// <summary>
+    /// A leader starts a membership change; <paramref name="client"/> is answered when it is
+    /// committed, refused, or of unknown outcome (see <see cref="RaftProtocol.ChangeMembership"/>).
+    /// </summary>
+    public void ChangeMembership(MembershipChange change, TClient client) =>
+        StartMembershipRequest(client, (protocol, id) => protocol.ChangeMembership(id, change));
+
+    /// <summary>A leader hands its leadership over (see <see cref="RaftProtocol.TransferLeadership"/>); <paramref name="client"/> is answered once it is done or refused.</summary>
+    public void TransferLeadership(string? target, TClient client) =>
+        StartMembershipRequest(client, (protocol, id) => protocol.TransferLeadership(id, target));
+
+    private void StartMembershipRequest(TClient client, Func<RaftProtocol, long, MembershipRefusal?> start)
+    {
+        var requestId = ++_nextMembershipRequestId;
+        _membershipRequests[requestId] = client;
+        Run(protocol =>
+        {
+            if (start(protocol, requestId) is { } refusal)
+            {
+                _membershipRequests.Remove(requestId);
+                _host.MembershipRefused(client, refusal);
+                return;
+            }
+
+            ScheduleFlush();
+        });
+    }
+
     /// <summary>What <see cref="IRaftProtocolHost{TClient,TRead}.ScheduleFlush"/> asked for: replicate what the requests taken in need.</summary>
     public void Flush()
     {
@@ -151,6 +181,9 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
         foreach (var read in _reads.Values)
             _host.FailRead(read, leaderId: null);
         _reads.Clear();
+        foreach (var client in _membershipRequests.Values)
+            _host.CommandOutcomeUnknown(client, reason);
+        _membershipRequests.Clear();
     }
 
     private void CarryOutEffects()
@@ -207,6 +240,33 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
                     break;
                 case RestoreSnapshot restore:
                     _host.RestoreSnapshot(restore.Snapshot);
+                    break;
+                case ConfigurationChanged changed:
+                    _host.ConfigurationChanged(changed.Configuration, changed.Index, changed.Committed);
+                    break;
+                case MembershipRequestDone done:
+                    if (_membershipRequests.Remove(done.RequestId, out var changer))
+                        _host.MembershipChanged(changer, done.Configuration, done.Index);
+                    break;
+                case MembershipRequestRefused refused:
+                    if (_membershipRequests.Remove(refused.RequestId, out var refusedClient))
+                        _host.MembershipRefused(refusedClient, refused.Refusal);
+                    break;
+                case LeadershipTransferDone transferred:
+                    foreach (var requestId in transferred.RequestIds)
+                    {
+                        if (_membershipRequests.Remove(requestId, out var requester))
+                            _host.LeadershipTransferred(requester, transferred.LeaderId, transferred.Term);
+                    }
+
+                    break;
+                case MembershipOutcomeUnknown unknown:
+                    foreach (var requestId in unknown.RequestIds)
+                    {
+                        if (_membershipRequests.Remove(requestId, out var requester))
+                            _host.CommandOutcomeUnknown(requester, unknown.Reason);
+                    }
+
                     break;
                 default:
                     throw new InvalidOperationException($"unknown effect {effect}");

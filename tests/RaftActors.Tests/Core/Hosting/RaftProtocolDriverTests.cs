@@ -214,6 +214,12 @@ public class RaftProtocolDriverTests
 
         public void CommandOutcomeUnknown(string client, string reason) => Answers.Add($"{client}: outcome unknown ({reason})");
 
+        public void MembershipChanged(string client, ClusterConfiguration configuration, long index) => Answers.Add($"{client}: {configuration} at {index}");
+
+        public void MembershipRefused(string client, MembershipRefusal refusal) => Answers.Add($"{client}: refused, {refusal.Reason}");
+
+        public void LeadershipTransferred(string client, string leaderId, long term) => Answers.Add($"{client}: {leaderId} leads term {term}");
+
         public void LeadershipChanged() => LeadershipChanges++;
 
         public void SendSnapshot(string to) => throw new NotSupportedException();
