@@ -59,6 +59,9 @@ public enum MembershipRefusalReason
 
     /// <summary>The transfer did not finish within an election timeout: the old leader serves again.</summary>
     TransferTimedOut,
+
+    /// <summary>The transfer was called off by a transfer to the leader itself: it leads on.</summary>
+    TransferCancelled,
 }
 
 /// <summary>A refusal with its reason and a message for people.</summary>

@@ -439,6 +439,15 @@ public sealed class RaftProtocol
             return new MembershipRefusal(MembershipRefusalReason.NotAVoter, $"{NodeId} is the only voter: there is no one to hand leadership to");
         if (target == NodeId)
         {
+            // etcd's TestLeaderTransferBack: handing leadership to itself calls off a transfer under way.
+            if (_transfer is { } calledOff)
+            {
+                _transfer = null;
+                foreach (var waiting in calledOff.RequestIds)
+                    Emit(new MembershipRequestRefused(waiting, new MembershipRefusal(
+                        MembershipRefusalReason.TransferCancelled, $"the transfer to {calledOff.Target} was called off: {NodeId} leads on")));
+            }
+
             Emit(new LeadershipTransferDone([requestId], NodeId, Term));
             return null;
         }
