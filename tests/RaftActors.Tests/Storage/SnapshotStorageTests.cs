@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using RaftActors.Core;
+using RaftActors.Serialization;
 using RaftActors.Storage;
 
 namespace RaftActors.Tests.Storage;
@@ -47,9 +48,9 @@ public sealed class SnapshotStorageTests : IDisposable
     }
 
     /// <summary>Writes <paramref name="content"/> into a new snapshot in pieces and stages it (not disposed: that would discard it).</summary>
-    private static async Task<SnapshotSink> Stage(IRaftStorage store, LogPosition position, byte[] content)
+    private static async Task<SnapshotSink> Stage(IRaftStorage store, LogPosition position, byte[] content, ClusterConfiguration? configuration = null)
     {
-        var sink = store.CreateSnapshot(position);
+        var sink = store.CreateSnapshot(position, configuration);
         for (var offset = 0; offset < content.Length; offset += 7_777)
             await sink.WriteAsync(content.AsMemory(offset, Math.Min(7_777, content.Length - offset)));
         await sink.CompleteAsync();
@@ -219,6 +220,7 @@ public sealed class SnapshotStorageTests : IDisposable
     public static TheoryData<string> Damages() => new()
     {
         "magic", "index in the header", "content length", "header checksum", "first content byte", "last content byte", "cut short", "a byte appended",
+        "configuration byte", "configuration length",
     };
 
     [Theory]
@@ -229,7 +231,7 @@ public sealed class SnapshotStorageTests : IDisposable
         await store.WriteAsync(Write(new AppendToLog(Entries(1, 40, 1))));
         await Stage(store, new LogPosition(10, 1), Content(5000, 10));
         await store.WriteAsync(Write(new SaveSnapshot(new LogPosition(10, 1)), new CompactLog(10)));
-        await Stage(store, new LogPosition(30, 1), Content(5000, 30));
+        await Stage(store, new LogPosition(30, 1), Content(5000, 30), Grown);
         await store.WriteAsync(Write(new SaveSnapshot(new LogPosition(30, 1)), new CompactLog(30)));
         store.Dispose();
         var path = _dir.File(SnapshotFile.FileName(new LogPosition(30, 1)));
@@ -240,10 +242,12 @@ public sealed class SnapshotStorageTests : IDisposable
             case "index in the header": bytes[8] ^= 1; break;
             case "content length": bytes[24] ^= 1; break;
             case "header checksum": bytes[44] ^= 1; break;
-            case "first content byte": bytes[SnapshotFile.HeaderSize] ^= 0x80; break;
+            case "first content byte": bytes[SnapshotFile.HeaderSize + LogEntryFormat.GetConfigurationSize(Grown)] ^= 0x80; break;
             case "last content byte": bytes[^1] ^= 1; break;
             case "cut short": bytes = bytes[..^1]; break;
             case "a byte appended": bytes = [.. bytes, 0]; break;
+            case "configuration byte": bytes[SnapshotFile.HeaderSize + 3] ^= 1; break;
+            case "configuration length": bytes[36] ^= 1; break;
         }
 
         File.WriteAllBytes(path, bytes);
@@ -251,6 +255,54 @@ public sealed class SnapshotStorageTests : IDisposable
         var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path, Small));
         Assert.Contains(path, e.Message, StringComparison.Ordinal);
         Assert.Contains("not used", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A configuration a membership change made: n4 added as a learner.</summary>
+    private static readonly ClusterConfiguration Grown = new([
+        new ClusterMember("n1", "akka.tcp://raft@127.0.0.1:4051/user/raft", true),
+        new ClusterMember("n2", "akka.tcp://raft@127.0.0.1:4052/user/raft", true),
+        new ClusterMember("n3", "akka.tcp://raft@127.0.0.1:4053/user/raft", true),
+        new ClusterMember("n4", "akka.tcp://raft@127.0.0.1:4054/user/raft", false),
+    ]);
+
+    // Thesis §4.1 with §7: the log entries a snapshot replaces may hold the configuration in force,
+    // so the snapshot keeps it: saved with it, read back at open and with the content, and a
+    // newer snapshot's replaces it. A snapshot that recorded none reads back none.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ASnapshotKeepsTheConfigurationInForceAtItsIndex_AcrossAReopen(bool inMemory)
+    {
+        IRaftStorage store = inMemory ? new InMemoryRaftStorage() : Open();
+        await store.WriteAsync(Write(new AppendToLog(Entries(1, 20, 1))));
+        Assert.Null(store.SnapshotConfiguration);
+
+        await Stage(store, new LogPosition(10, 1), Content(1000, 1));
+        await store.WriteAsync(Write(new SaveSnapshot(new LogPosition(10, 1)), new CompactLog(10)));
+        Assert.Null(store.SnapshotConfiguration);
+
+        await Stage(store, new LogPosition(20, 1), Content(1000, 2), Grown);
+        await store.WriteAsync(Write(new SaveSnapshot(new LogPosition(20, 1)), new CompactLog(20)));
+        Assert.Equal(Grown, store.SnapshotConfiguration);
+        var opened = store.OpenSnapshot();
+        using (opened.Content)
+        {
+            Assert.Equal(Grown, opened.Configuration);
+            Assert.Equal(Content(1000, 2), ReadAll(opened.Content));
+        }
+
+        if (!inMemory)
+        {
+            ((FileRaftStorage)store).Dispose();
+            Assert.Equal(Grown, Open().SnapshotConfiguration);
+        }
+    }
+
+    private static byte[] ReadAll(Stream content)
+    {
+        var bytes = new MemoryStream();
+        content.CopyTo(bytes);
+        return bytes.ToArray();
     }
 
     [Fact]
