@@ -93,7 +93,7 @@ public sealed record RaftMembership
         Join
             ? ClusterConfiguration.Empty
             : new ClusterConfiguration(Peers.Append(new RaftMember(SelfId, SelfPath))
-                .Select(m => new ClusterMember(m.Id, m.Path?.ToSerializationFormat(), IsVoter: true)));
+                .Select(m => new ClusterMember(m.Id, m.Path?.ToString(), IsVoter: true)));
 
     /// <summary>
     /// Reads <c>raft.node-id</c>, <c>raft.discovery</c> and <c>raft.members</c>. With static

@@ -970,8 +970,10 @@ public sealed class RaftProtocol
     {
         var index = AppendAsLeader(command: null, configuration).Index;
         _configurations.Appended(index, configuration);
-        UpdateReplicationTargets();
+        UpdateReplicationTargets(newcomersFrom: index); // a new member is sent the entry that adds it at once
         AnnounceConfiguration();
+        foreach (var peer in _progress.Keys)
+            SendEntries(peer); // a promotion decided on one follower's answer goes to all now, not at the next heartbeat
         AdvanceLeaderCommit(); // a smaller majority may commit at once (a voter removed)
         return index;
     }
@@ -981,7 +983,7 @@ public sealed class RaftProtocol
     /// removed them commits, to the members of the one before, so that a removed server learns of
     /// its removal and falls silent instead of campaigning.
     /// </summary>
-    private void UpdateReplicationTargets()
+    private void UpdateReplicationTargets(long? newcomersFrom = null)
     {
         var targets = Configuration.Members.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
         if (_configurations.LatestIndex > CommitIndex)
@@ -990,7 +992,7 @@ public sealed class RaftProtocol
         foreach (var gone in _progress.Keys.Where(id => !targets.Contains(id)).ToList())
             _progress.Remove(gone);
         foreach (var peer in targets.Where(id => !_progress.ContainsKey(id)))
-            _progress[peer] = new FollowerProgress(_log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
+            _progress[peer] = new FollowerProgress(newcomersFrom ?? _log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
     }
 
     private void AdvanceLeaderCommit()

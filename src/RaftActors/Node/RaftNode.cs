@@ -390,9 +390,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         try
         {
             if (ActorPath.TryParse(given, out var path) && path is not null && path.Elements.Count > 0)
-                address = path.ToSerializationFormat();
+                address = path.ToString();
             else if (Address.TryParse(given, out var parsed) && parsed is not null)
-                address = (new RootActorPath(parsed) / "user" / _actorName).ToSerializationFormat();
+                address = (new RootActorPath(parsed) / "user" / _actorName).ToString();
         }
         catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
         {
