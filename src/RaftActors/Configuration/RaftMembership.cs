@@ -86,14 +86,21 @@ public sealed record RaftMembership
     public bool Join { get; init; }
 
     /// <summary>
-    /// The configuration a cluster of these members starts with, every member a voter, with
-    /// where each lives; empty for a node that joins a running cluster (<see cref="Join"/>).
+    /// The configuration the cluster starts with, used while neither the log nor a snapshot holds
+    /// one: by default every listed member a voter, with where each lives, or nothing for a node
+    /// that joins a running cluster (<see cref="Join"/>). Set it to list more servers (where they
+    /// live) than start as voters.
     /// </summary>
-    public ClusterConfiguration Bootstrap =>
-        Join
+    public ClusterConfiguration Bootstrap
+    {
+        get => _bootstrap ?? (Join
             ? ClusterConfiguration.Empty
             : new ClusterConfiguration(Peers.Append(new RaftMember(SelfId, SelfPath))
-                .Select(m => new ClusterMember(m.Id, m.Path?.ToString(), IsVoter: true)));
+                .Select(m => new ClusterMember(m.Id, m.Path?.ToString(), IsVoter: true))));
+        init => _bootstrap = value;
+    }
+
+    private readonly ClusterConfiguration? _bootstrap;
 
     /// <summary>
     /// Reads <c>raft.node-id</c>, <c>raft.discovery</c> and <c>raft.members</c>. With static

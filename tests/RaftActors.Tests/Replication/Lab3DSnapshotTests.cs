@@ -98,7 +98,7 @@ public sealed class Lab3DSnapshotTests(ITestOutputHelper output)
             await scenario(cfg);
             cfg.Check(cfg.HighestSnapshotIndex() > 0, "no node ever took a snapshot");
             cfg.Note($"snapshots through {cfg.HighestSnapshotIndex()} at most; {cfg.Network.SentOfType(nameof(InstallSnapshot))} InstallSnapshot chunks sent");
-        }, unreliable, EveryTenEntries, name);
+        }, unreliable, EveryTenEntries, name: name);
 
     private static async Task CrashAndReviveAll(ReplicationCluster cfg)
     {

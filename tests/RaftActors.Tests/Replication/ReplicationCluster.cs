@@ -87,9 +87,10 @@ public sealed class ReplicationCluster : IAsyncDisposable
     private int _lostWrites;
     private bool _disposed;
 
-    private ReplicationCluster(int servers, bool unreliable, int seed, string name, ITestOutputHelper output, SnapshotSettings snapshots)
+    private ReplicationCluster(int servers, bool unreliable, int seed, string name, ITestOutputHelper output, SnapshotSettings snapshots, int? voters)
     {
         Servers = servers;
+        Voters = voters ?? servers;
         Snapshots = snapshots;
         Seed = seed;
         Name = name;
@@ -115,6 +116,9 @@ public sealed class ReplicationCluster : IAsyncDisposable
     }
 
     public int Servers { get; }
+
+    /// <summary>How many servers (the first ones) the cluster starts with as voters; the others join later.</summary>
+    public int Voters { get; }
 
     /// <summary>When the nodes snapshot (never, but for the 3D scenarios) and how they send snapshots.</summary>
     public SnapshotSettings Snapshots { get; }
@@ -149,11 +153,15 @@ public sealed class ReplicationCluster : IAsyncDisposable
     /// invariants. On failure the seed, the network, the applies, the role history and Akka's
     /// warnings go to the test output, and the exception names the seed.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="voters"/>, only the first so many servers make up the configuration the
+    /// cluster starts with; the others start to join it (<c>raft.join</c>), to be added by membership changes.
+    /// </remarks>
     public static async Task RunAsync(
         int servers, ITestOutputHelper output, Func<ReplicationCluster, Task> scenario, bool unreliable = false,
-        SnapshotSettings? snapshots = null, [CallerMemberName] string name = "")
+        SnapshotSettings? snapshots = null, int? voters = null, [CallerMemberName] string name = "")
     {
-        var cluster = new ReplicationCluster(servers, unreliable, NewSeed(), name, output, snapshots ?? SnapshotSettings.Never);
+        var cluster = new ReplicationCluster(servers, unreliable, NewSeed(), name, output, snapshots ?? SnapshotSettings.Never, voters);
         try
         {
             await cluster._networkActor.Ask<NetworkActor.Ready>(NetworkActor.Ready.Instance, TimeSpan.FromSeconds(5));
@@ -269,8 +277,12 @@ public sealed class ReplicationCluster : IAsyncDisposable
         var settings = new RaftSettings(ElectionTimeoutMin, ElectionTimeoutMax, HeartbeatInterval, electionSeed, snapshots: Snapshots);
         var id = Id(i);
         Recorder.Started(id, incarnation);
+        var membership = new RaftMembership(id, peers)
+        {
+            Bootstrap = i < Voters ? ClusterConfiguration.OfVoters(Ids.Take(Voters)) : ClusterConfiguration.Empty,
+        };
         var node = _system.ActorOf(
-            RaftNode.Props(new RaftMembership(id, peers), settings, storage, () => new RecordingStateMachine(id, incarnation, Recorder)),
+            RaftNode.Props(membership, settings, storage, () => new RecordingStateMachine(id, incarnation, Recorder)),
             $"{id}-{incarnation}");
         _incarnationOf[node] = $"{id}#{incarnation}";
 
@@ -347,6 +359,32 @@ public sealed class ReplicationCluster : IAsyncDisposable
             return null;
         }
     }
+
+    /// <summary>
+    /// Sends a membership request or a leadership transfer to node <paramref name="i"/> as an
+    /// operator would, and returns its answer (null when the node is down or does not answer in 10 s).
+    /// </summary>
+    public async Task<object?> Request(int i, object request)
+    {
+        IActorRef? node;
+        lock (_lock)
+            node = _nodes[i];
+        if (node is null)
+            return null;
+        try
+        {
+            var answer = await node.Ask<object>(request, TimeSpan.FromSeconds(10));
+            Note($"{Id(i)} answered {request} with {answer}");
+            return answer;
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The index of the server with id <paramref name="id"/>.</summary>
+    public int IndexOf(string id) => Ids.ToList().IndexOf(id);
 
     /// <summary>
     /// MIT's Start(command) on node <paramref name="i"/>: if it is the leader, it appends the
@@ -563,9 +601,10 @@ public sealed class ReplicationCluster : IAsyncDisposable
         // majority, in its log or in its snapshot.
         var disks = _disks.Select(DurableState).ToArray();
         violations.AddRange(LogMatchingViolations(disks.Select(d => d.Log).ToArray()));
-        var majority = Quorum.Majority(Servers);
+        var majorityAt = CommitMajorities();
         foreach (var (index, command) in Recorder.AppliedAnywhere.OrderBy(kv => kv.Key))
         {
+            var majority = majorityAt(index);
             var holders = disks.Count(disk => disk.Holds(index, command));
             if (holders < majority)
                 violations.Add($"index {index} was applied as {ApplyRecorder.Show(command)} but only {holders} durable logs and snapshots hold it (a majority is {majority})");
@@ -573,6 +612,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
 
         foreach (var (index, command) in Recorder.Acknowledged)
         {
+            var majority = majorityAt(index);
             var holders = disks.Count(disk => disk.Holds(index, command));
             if (holders < majority)
                 violations.Add($"{ApplyRecorder.Show(command)} was acknowledged to a client at index {index} but only {holders} durable logs and snapshots hold it there (a majority is {majority})");
@@ -582,6 +622,25 @@ public sealed class ReplicationCluster : IAsyncDisposable
 
         if (violations.Count > 0)
             Fail($"{violations.Count} invariant violations:\n" + string.Join("\n", violations.Take(30)));
+    }
+
+    /// <summary>
+    /// The fewest servers that can have committed an entry: a majority of the voters of the
+    /// configuration in force at its index, or of a later one (a leader commits with the latest
+    /// configuration it has, which may have come after the entry). Read from the longest durable
+    /// log and its snapshot; without membership changes, a majority of the starting voters.
+    /// </summary>
+    private Func<long, int> CommitMajorities()
+    {
+        var longest = _disks.OrderByDescending(d => d.Entries.Count == 0 ? d.Snapshot.Index : d.Entries[^1].Index).First();
+        var configurations = new List<(long Index, int Voters)> { (longest.Snapshot.Index, (longest.SnapshotConfiguration?.Voters.Count ?? Voters)) };
+        configurations.AddRange(longest.Entries.Where(e => e.Configuration is not null && e.Index > longest.Snapshot.Index)
+            .Select(e => (e.Index, e.Configuration!.Voters.Count)));
+        return index =>
+        {
+            var inForce = configurations.Last(c => c.Index <= index || c == configurations[0]);
+            return configurations.Where(c => c.Index >= inForce.Index).Min(c => Quorum.Majority(Math.Max(1, c.Voters)));
+        };
     }
 
     /// <summary>
