@@ -79,11 +79,12 @@ public sealed class BenchmarkCluster : IAsyncDisposable
 
     /// <summary>
     /// A client as an application would use one: <see cref="RaftClientFacade"/> over a <see cref="RaftClient"/>
-    /// actor, in the clients' own ActorSystem or in the ActorSystem of the node <paramref name="leaderId"/>.
+    /// actor, in the clients' own ActorSystem or in the ActorSystem of the node <paramref name="leaderId"/>
+    /// (<see cref="BenchmarkOptions.ClientsIn"/>, unless <paramref name="placement"/> says).
     /// </summary>
-    public RaftClientFacade StartClient(string name, int seed, string leaderId)
+    public RaftClientFacade StartClient(string name, int seed, string leaderId, ClientPlacement? placement = null)
     {
-        var host = _options.ClientsIn == ClientPlacement.LeaderSystem ? NodeById(leaderId).System! : ClientSystem;
+        var host = (placement ?? _options.ClientsIn) == ClientPlacement.LeaderSystem ? NodeById(leaderId).System! : ClientSystem;
         return RaftClientFacade.Start(host, Members, new RaftClientOptions { ClientId = name, RandomSeed = seed }, name);
     }
 
@@ -160,8 +161,25 @@ public sealed class BenchmarkCluster : IAsyncDisposable
             }
         }));
 
-    /// <summary>Starts terminating the node's ActorSystem; the task completes once it is down and its storage closed.</summary>
+    /// <summary>
+    /// A crash: the node actor stops at once (no hand-over, whatever the settings), then its
+    /// ActorSystem terminates; the task completes once it is down and its storage closed.
+    /// </summary>
     public Task KillAsync(string nodeId)
+    {
+        var node = NodeById(nodeId);
+        node.System?.Stop(node.Actor);
+        return StopAsync(nodeId, system => system.Terminate());
+    }
+
+    /// <summary>
+    /// Stops the node as a planned restart does (SIGTERM): the ActorSystem's CoordinatedShutdown,
+    /// in which a leader hands over when the nodes are set to (<see cref="BenchmarkOptions.HandOverOnShutdown"/>).
+    /// </summary>
+    public Task StopGracefullyAsync(string nodeId) =>
+        StopAsync(nodeId, system => CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance));
+
+    private Task StopAsync(string nodeId, Func<ActorSystem, Task> stop)
     {
         var node = NodeById(nodeId);
         var system = node.System ?? throw new InvalidOperationException($"{nodeId} is not running");
@@ -169,7 +187,7 @@ public sealed class BenchmarkCluster : IAsyncDisposable
         node.System = null;
         node.Actor = null;
         node.Storage = null;
-        var terminated = system.Terminate();
+        var terminated = stop(system).ContinueWith(_ => system.WhenTerminated).Unwrap();
         return FinishKill();
 
         async Task FinishKill()
@@ -235,7 +253,10 @@ public sealed class BenchmarkCluster : IAsyncDisposable
             replication: ReplicationLimits.Default with { MaxAppendsInFlight = _options.MaxAppendsInFlight },
             snapshots: _options.Snapshots,
             preVote: _options.PreVote,
-            checkQuorum: _options.CheckQuorum);
+            checkQuorum: _options.CheckQuorum)
+        {
+            TransferLeadershipOnShutdown = _options.HandOverOnShutdown,
+        };
         var props = RaftNode.Props(RaftMembership.Create(node.Id, Members), settings, storage, _options.StateMachine);
         node.Storage = storage;
         node.System = system;

@@ -48,6 +48,18 @@ public sealed record BenchmarkOptions
     /// <summary>Leader kills.</summary>
     public int FailoverTrials { get; init; } = 20;
 
+    /// <summary>Membership mode: leadership transfers timed.</summary>
+    public int TransferTrials { get; init; } = 20;
+
+    /// <summary>Membership mode: planned leader restarts (and as many crashes) under a sequential writer.</summary>
+    public int RestartTrials { get; init; } = 10;
+
+    /// <summary>
+    /// raft.transfer-leadership-on-shutdown of every node: how long a stopping leader may take to
+    /// hand over. Zero (a crash, for the failover figures) except in membership mode.
+    /// </summary>
+    public TimeSpan HandOverOnShutdown => Mode == BenchmarkMode.Membership ? TimeSpan.FromSeconds(2) : TimeSpan.Zero;
+
     /// <summary>Where to write the results as one JSON object, if anywhere.</summary>
     public string? JsonFile { get; init; }
 
@@ -89,6 +101,7 @@ public sealed record BenchmarkOptions
         : FailoverTrials > 0 && Nodes < 3 ? "--failover-trials needs --nodes 3 or more (a majority must survive the leader)"
         : Mode == BenchmarkMode.Compaction && (Writes < 1 || Keys < 1) ? "--writes and --keys must be at least 1"
         : Mode == BenchmarkMode.Compaction && (Nodes < 3 || Payload < 4) ? "--mode compaction needs --nodes 3 or more (a follower is wiped) and --payload 4 or more (the key)"
+        : Mode == BenchmarkMode.Membership && (Nodes < 3 || TransferTrials < 1 || RestartTrials < 0) ? "--mode membership needs --nodes 3 or more, --transfer-trials 1 or more and --restart-trials 0 or more"
         : null;
 }
 
@@ -100,6 +113,9 @@ public enum BenchmarkMode
 
     /// <summary>Log compaction: disk and heap stay bounded under a long write load; a wiped follower catches up.</summary>
     Compaction,
+
+    /// <summary>Operations: leadership transfer time, and the write pause of a planned leader restart against a crash.</summary>
+    Membership,
 }
 
 /// <summary>Where the benchmark's clients run.</summary>

@@ -121,11 +121,11 @@ internal static class BenchmarkRun
         return 0;
     }
 
-    private static void Print(string line) => Console.WriteLine(line);
+    internal static void Print(string line) => Console.WriteLine(line);
 
-    private static JsonNode? Round(double value, int digits) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, digits)) : null;
+    internal static JsonNode? Round(double value, int digits) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, digits)) : null;
 
-    private static JsonObject Machine() => new()
+    internal static JsonObject Machine() => new()
     {
         ["cores"] = Environment.ProcessorCount,
         ["cpu"] = CpuModel(),
@@ -147,7 +147,7 @@ internal static class BenchmarkRun
         }
     }
 
-    private static string LoadAverage()
+    internal static string LoadAverage()
     {
         try
         {

@@ -28,9 +28,12 @@ var checkQuorum = new Option<bool>("--check-quorum") { Description = "raft.check
 var dataDir = new Option<string?>("--data-dir") { Description = "Keep the nodes' logs here (default: a temporary directory, removed at the end)" };
 var mode = new Option<BenchmarkMode>("--mode")
 {
-    Description = "Standard (throughput, latency, failover, wire bytes) or Compaction (disk and heap under --writes writes, then a wiped follower's catch-up)",
+    Description = "Standard (throughput, latency, failover, wire bytes), Compaction (disk and heap under --writes writes, then a wiped follower's catch-up) " +
+                  "or Membership (leadership transfer time; the write pause of a planned leader restart against a crash)",
     DefaultValueFactory = _ => BenchmarkMode.Standard,
 };
+var transferTrials = new Option<int>("--transfer-trials") { Description = "Membership mode: leadership transfers timed", DefaultValueFactory = _ => 20 };
+var restartTrials = new Option<int>("--restart-trials") { Description = "Membership mode: planned leader restarts (and as many crashes) under a sequential writer", DefaultValueFactory = _ => 10 };
 var writes = new Option<long>("--writes") { Description = "Compaction mode: commands written in all", DefaultValueFactory = _ => 1_000_000 };
 var keys = new Option<int>("--keys") { Description = "Compaction mode: keys the writes spread over (the state's size)", DefaultValueFactory = _ => 10_000 };
 var snapshotEntries = new Option<long>("--snapshot-entries")
@@ -42,7 +45,7 @@ var snapshotEntries = new Option<long>("--snapshot-entries")
 var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
 {
     nodes, clients, clientsIn, payload, seconds, warmUp, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
-    preVote, checkQuorum, mode, writes, keys, snapshotEntries,
+    preVote, checkQuorum, mode, writes, keys, snapshotEntries, transferTrials, restartTrials,
 };
 root.SetAction(async (parse, cancel) =>
 {
@@ -66,6 +69,8 @@ root.SetAction(async (parse, cancel) =>
         Mode = parse.GetValue(mode),
         Writes = parse.GetValue(writes),
         Keys = parse.GetValue(keys),
+        TransferTrials = parse.GetValue(transferTrials),
+        RestartTrials = parse.GetValue(restartTrials),
         Snapshots = RaftActors.Configuration.SnapshotSettings.Default with { EntriesThreshold = parse.GetValue(snapshotEntries) },
     };
     if (options.Problem() is { } problem)
@@ -74,9 +79,12 @@ root.SetAction(async (parse, cancel) =>
         return 2;
     }
 
-    return options.Mode == BenchmarkMode.Compaction
-        ? await CompactionRun.RunAsync(options, cancel)
-        : await BenchmarkRun.RunAsync(options, cancel);
+    return options.Mode switch
+    {
+        BenchmarkMode.Compaction => await CompactionRun.RunAsync(options, cancel),
+        BenchmarkMode.Membership => await MembershipRun.RunAsync(options, cancel),
+        _ => await BenchmarkRun.RunAsync(options, cancel),
+    };
 });
 
 return await root.Parse(args).InvokeAsync();

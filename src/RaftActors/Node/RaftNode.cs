@@ -219,7 +219,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     /// <summary>
     /// When the ActorSystem stops (CoordinatedShutdown: SIGTERM, Terminate), a leader first hands its
     /// leadership to its most up-to-date voter (thesis §3.10), so a planned restart costs the cluster
-    /// about a round trip of refused writes rather than an election. Bounded in real time by
+    /// about a round trip of refused writes rather than an election. Then it stays up a moment as a
+    /// follower, pointing the requests still on their way to it to the new leader: a request that
+    /// found it gone would wait out its client's timeout. Bounded in real time by
     /// <c>raft.transfer-leadership-on-shutdown</c>; a node that is not the leader answers at once.
     /// </summary>
     private void HandOverLeadershipOnShutdown()
@@ -228,12 +230,14 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         if (wait <= TimeSpan.Zero)
             return;
         var self = Self;
+        var drain = _settings.ElectionTimeoutMin;
         CoordinatedShutdown.Get(Context.System).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "raft-hand-over-leadership", async () =>
         {
             using var bound = new CancellationTokenSource(wait);
             try
             {
-                await self.Ask<object>(HandOverLeadership.Instance, bound.Token).ConfigureAwait(false);
+                if (await self.Ask<object>(HandOverLeadership.Instance, bound.Token).ConfigureAwait(false) is LeadershipTransferred)
+                    await Task.Delay(drain, bound.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or AskTimeoutException)
             {
