@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
 using RaftActors.Configuration;
+using RaftActors.Core;
 
 namespace RaftActors.Tests.Configuration;
 
@@ -35,6 +36,40 @@ public class RaftMembershipTests
             membership.Peers);
         Assert.Equal("akka.tcp://raft@127.0.0.1:4052/user/raft", membership.Peers[0].Path?.ToString());
     }
+
+    // Thesis §4.1: a cluster starts with its listed members as voters; a server started to join one
+    // (raft.join = on) starts with no configuration, and learns it from the leader.
+    [Fact]
+    public void The_members_are_the_starting_voters_unless_the_node_joins()
+    {
+        const string members = """
+            raft {
+              node-id = n2
+              members = [
+                { id = n1, address = "akka.tcp://raft@127.0.0.1:4051" }
+                { id = n2, address = "akka.tcp://raft@127.0.0.1:4052" }
+              ]
+            }
+            """;
+
+        var founding = Parse(members);
+        Assert.False(founding.Join);
+        Assert.Equal(
+            new ClusterConfiguration([
+                new ClusterMember("n1", "akka.tcp://raft@127.0.0.1:4051/user/raft", true),
+                new ClusterMember("n2", "akka.tcp://raft@127.0.0.1:4052/user/raft", true),
+            ]),
+            founding.Bootstrap);
+
+        var joining = Parse("raft.join = on\n" + members);
+        Assert.True(joining.Join);
+        Assert.Equal(ClusterConfiguration.Empty, joining.Bootstrap);
+        Assert.Equal(ActorPath.Parse("akka.tcp://raft@127.0.0.1:4051/user/raft"), Assert.Single(joining.Peers).Path);
+    }
+
+    [Fact]
+    public void Join_NotASwitch_FailsNamingRaftJoin() =>
+        Assert.Equal("raft.join", Fails("raft { join = maybe, node-id = n1, members = [{ id = n1, address = \"akka.tcp://raft@127.0.0.1:4051\" }] }").Key);
 
     [Fact]
     public void MembersByAddress_UseTheConfiguredActorName()

@@ -182,6 +182,25 @@ public class RaftSettingsTests
         Assert.Equal(key, Fails($"{key} = 2").Key);
     }
 
+    // A leader hands over on CoordinatedShutdown for up to 2 s unless told otherwise; settings built
+    // in code (tests, in-process clusters) hand over only when asked to.
+    [Theory]
+    [InlineData("", 2000)]
+    [InlineData("raft.transfer-leadership-on-shutdown = 500ms", 500)]
+    [InlineData("raft.transfer-leadership-on-shutdown = off", 0)]
+    [InlineData("raft.transfer-leadership-on-shutdown = 0s", 0)]
+    public void TransferLeadershipOnShutdown_IsRead(string hocon, int milliseconds)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), Parse(hocon).TransferLeadershipOnShutdown);
+        Assert.Equal(TimeSpan.Zero, new RaftSettings(TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50)).TransferLeadershipOnShutdown);
+    }
+
+    [Theory]
+    [InlineData("maybe")]
+    [InlineData("-1s")]
+    public void TransferLeadershipOnShutdown_NotADurationOrOff_FailsNamingTheKey(string value) =>
+        Assert.Equal("raft.transfer-leadership-on-shutdown", Fails($"raft.transfer-leadership-on-shutdown = {value}").Key);
+
     // The same checks guard settings built in code.
     [Fact]
     public void Constructor_ValidatesLikeFromConfig()
