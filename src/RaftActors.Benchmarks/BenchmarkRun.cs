@@ -22,8 +22,7 @@ internal static class BenchmarkRun
     {
         var machine = Machine();
         Print("RaftActors benchmark");
-        Print($"  machine      {machine["cores"]} cores, {machine["cpu"]}, {machine["os"]}, {machine["dotnet"]}");
-        Print($"  load         {machine["load_average_at_start"]} (1, 5, 15 min) at start");
+        PrintMachine(machine);
         Print($"  parameters   nodes {options.Nodes}, clients {options.Clients}, payload {options.Payload} B, seconds {options.Seconds}, " +
               $"fsync {(options.Fsync ? "on" : "off")}, latency commands {options.LatencyCommands}, failover trials {options.FailoverTrials}, " +
               $"max appends in flight {options.MaxAppendsInFlight}, pre-vote {(options.PreVote ? "on" : "off")}, check-quorum {(options.CheckQuorum ? "on" : "off")}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
@@ -124,6 +123,13 @@ internal static class BenchmarkRun
     internal static void Print(string line) => Console.WriteLine(line);
 
     internal static JsonNode? Round(double value, int digits) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, digits)) : null;
+
+    /// <summary>The machine and its load, as every run's header shows them.</summary>
+    internal static void PrintMachine(JsonObject machine)
+    {
+        Print($"  machine      {machine["cores"]} cores, {machine["cpu"]}, {machine["os"]}, {machine["dotnet"]}");
+        Print($"  load         {machine["load_average_at_start"]} (1, 5, 15 min) at start");
+    }
 
     internal static JsonObject Machine() => new()
     {

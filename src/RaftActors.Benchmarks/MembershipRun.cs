@@ -22,8 +22,7 @@ internal static class MembershipRun
     {
         var machine = Machine();
         Print("RaftActors benchmark: membership operations");
-        Print($"  machine      {machine["cores"]} cores, {machine["cpu"]}, {machine["os"]}, {machine["dotnet"]}");
-        Print($"  load         {machine["load_average_at_start"]} (1, 5, 15 min) at start");
+        PrintMachine(machine);
         Print($"  parameters   nodes {options.Nodes}, transfer trials {options.TransferTrials}, restart trials {options.RestartTrials}, payload {options.Payload} B, " +
               $"fsync {(options.Fsync ? "on" : "off")}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, " +
               $"heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms, pre-vote {(options.PreVote ? "on" : "off")}, check-quorum {(options.CheckQuorum ? "on" : "off")}");

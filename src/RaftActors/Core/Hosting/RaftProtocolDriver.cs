@@ -245,33 +245,38 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
                     _host.ConfigurationChanged(changed.Configuration, changed.Index, changed.Committed);
                     break;
                 case MembershipRequestDone done:
-                    if (_membershipRequests.Remove(done.RequestId, out var changer))
+                    foreach (var changer in TakeMembershipRequests([done.RequestId]))
                         _host.MembershipChanged(changer, done.Configuration, done.Index);
                     break;
                 case MembershipRequestRefused refused:
-                    if (_membershipRequests.Remove(refused.RequestId, out var refusedClient))
+                    foreach (var refusedClient in TakeMembershipRequests([refused.RequestId]))
                         _host.MembershipRefused(refusedClient, refused.Refusal);
                     break;
                 case LeadershipTransferDone transferred:
-                    foreach (var requestId in transferred.RequestIds)
-                    {
-                        if (_membershipRequests.Remove(requestId, out var requester))
-                            _host.LeadershipTransferred(requester, transferred.LeaderId, transferred.Term);
-                    }
-
+                    foreach (var requester in TakeMembershipRequests(transferred.RequestIds))
+                        _host.LeadershipTransferred(requester, transferred.LeaderId, transferred.Term);
                     break;
                 case MembershipOutcomeUnknown unknown:
-                    foreach (var requestId in unknown.RequestIds)
-                    {
-                        if (_membershipRequests.Remove(requestId, out var requester))
-                            _host.CommandOutcomeUnknown(requester, unknown.Reason);
-                    }
-
+                    foreach (var requester in TakeMembershipRequests(unknown.RequestIds))
+                        _host.CommandOutcomeUnknown(requester, unknown.Reason);
                     break;
                 default:
                     throw new InvalidOperationException($"unknown effect {effect}");
             }
         }
+    }
+
+    /// <summary>The clients of these membership requests, which are answered now (an id answered already has none).</summary>
+    private List<TClient> TakeMembershipRequests(IEnumerable<long> requestIds)
+    {
+        var clients = new List<TClient>();
+        foreach (var requestId in requestIds)
+        {
+            if (_membershipRequests.Remove(requestId, out var client))
+                clients.Add(client);
+        }
+
+        return clients;
     }
 
     private void StartNextWrite()
