@@ -38,6 +38,7 @@ public sealed class RaftProtocol
     private PendingChange? _change;
     private Transfer? _transfer;
     private (long FromTerm, List<long> RequestIds)? _transfersAwaitingLeader;
+    private (ClusterConfiguration? Of, string[] Ids) _otherVoters = (null, []);
 
     /// <summary>A node of a cluster that starts with this node and <paramref name="peerIds"/> as its voters.</summary>
     public RaftProtocol(
@@ -639,7 +640,14 @@ public sealed class RaftProtocol
         return count;
     }
 
-    private IEnumerable<string> OtherVoters() => Configuration.Voters.Where(v => v != NodeId);
+    /// <summary>The voters of the configuration but this node (cached per configuration: the commit rule asks on every answer).</summary>
+    private IReadOnlyList<string> OtherVoters()
+    {
+        var configuration = Configuration;
+        if (!ReferenceEquals(_otherVoters.Of, configuration))
+            _otherVoters = (configuration, configuration.Voters.Where(v => v != NodeId).ToArray());
+        return _otherVoters.Ids;
+    }
 
     /// <summary>
     /// Restarts the election timer with a fresh randomized timeout. After a message of the current
@@ -1013,19 +1021,26 @@ public sealed class RaftProtocol
         if (newCommitIndex <= CommitIndex)
             return;
         var committed = _log.Range(CommitIndex + 1, newCommitIndex);
+        var configurationCommitted = CommitIndex < _configurations.LatestIndex && newCommitIndex >= _configurations.LatestIndex;
         CommitIndex = newCommitIndex;
         Emit(new ApplyEntries(committed));
-        AnnounceConfiguration();
-        if (Role == RaftRole.Leader)
+        if (configurationCommitted)
         {
-            UpdateReplicationTargets();
-            AdvanceMembershipChange();
-            if (!IsVoter && _configurations.LatestIndex <= CommitIndex)
+            AnnounceConfiguration();
+            if (Role == RaftRole.Leader)
             {
-                StepDownAfterRemoval();
-                return;
+                UpdateReplicationTargets(); // the members the change removed are no longer replicated to
+                if (!IsVoter)
+                {
+                    AdvanceMembershipChange();
+                    StepDownAfterRemoval();
+                    return;
+                }
             }
         }
+
+        if (Role == RaftRole.Leader)
+            AdvanceMembershipChange();
 
         if (Role == RaftRole.Leader && CommitIndex >= _termStartIndex && _readsAwaitingTermStart.Count > 0)
         {

@@ -1,4 +1,6 @@
 using Akka.Cluster;
+using RaftActors.Core;
+using RaftActors.Messages;
 using Xunit.Abstractions;
 
 namespace RaftActors.Tests.Cluster;
@@ -38,6 +40,33 @@ public sealed class AkkaClusterDiscoveryTests(ITestOutputHelper output)
 
         var second = await cluster.ExpectCommittedEverywhereAsync(successor.NodeId, "second", CommitBound);
         Assert.True(second > first);
+        cluster.AssertSafety();
+    }
+
+    // A server started to join (raft.join = on), knowing only itself: the leader adds it by id
+    // alone, and both find each other through the cluster; it catches up and becomes a voter.
+    [Fact]
+    public async Task A_server_that_joins_the_cluster_is_added_by_id_alone_and_becomes_a_voter()
+    {
+        await using var cluster = await LocalRemoteCluster.StartAsync(
+            4, LocalRemoteCluster.NewTestSeed(), output, new LocalClusterOptions { AkkaCluster = true, Voters = 3 });
+        RaftStatus? leader = null;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (leader is null && waited.Elapsed < FirstLeaderBound)
+        {
+            var sample = await cluster.SampleAsync(TimeSpan.FromMilliseconds(250));
+            leader = sample.Statuses.Values.SingleOrDefault(s => s is { Role: RaftRole.Leader });
+            Assert.Equal((RaftRole.Follower, false), (sample.Statuses["n4"]!.Role, sample.Statuses["n4"]!.IsVoter));
+            await Task.Delay(50);
+        }
+
+        Assert.NotNull(leader);
+        var changed = Assert.IsType<MembershipChanged>(await cluster.AskAsync(leader.NodeId, new AddMember("n4", Address: null), FirstLeaderBound));
+        Assert.Equal(["n1", "n2", "n3", "n4"], changed.Configuration.Voters);
+
+        var agreed = await cluster.ExpectAgreedLeaderAsync(CommitBound, aboveTerm: 0, "after n4 joined");
+        await cluster.ExpectCommittedEverywhereAsync(agreed.NodeId, "after the join", CommitBound);
+        Assert.True((await cluster.SampleAsync(TimeSpan.FromSeconds(1))).Statuses["n4"]!.IsVoter);
         cluster.AssertSafety();
     }
 }

@@ -58,6 +58,13 @@ public sealed record LocalClusterOptions
     /// ids and learn from the cluster where each lives. Otherwise every node gets every path.
     /// </summary>
     public bool AkkaCluster { get; init; }
+
+    /// <summary>
+    /// How many nodes (the first ones) the Raft cluster starts with; the others start to join it
+    /// (<c>raft.join = on</c>, knowing only themselves under cluster discovery), to be added by a
+    /// membership change. All of them by default.
+    /// </summary>
+    public int? Voters { get; init; }
 }
 
 /// <summary>
@@ -191,7 +198,15 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
                 TimeSpan.FromMilliseconds(300),
                 TimeSpan.FromMilliseconds(50),
                 NodeSeeds[id]);
-            var membership = _options.AkkaCluster ? RaftMembership.ForCluster(id, ids) : RaftMembership.Create(id, members);
+            var founder = ids.IndexOf(id) < (_options.Voters ?? ids.Count);
+            var founders = ids.Take(_options.Voters ?? ids.Count).ToList();
+            var membership = _options.AkkaCluster
+                ? RaftMembership.ForCluster(id, founder ? founders : [id]) with { Join = !founder }
+                : RaftMembership.Create(id, members) with
+                {
+                    Join = !founder,
+                    Bootstrap = founder ? ClusterConfiguration.OfVoters(founders) : ClusterConfiguration.Empty,
+                };
             var props = RaftNode.Props(membership, settings, new InMemoryRaftStorage());
             _nodes[id] = _systems[id].ActorOf(props, ActorName);
         }
@@ -206,6 +221,9 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
     /// </summary>
     public Task<IClientReply> SendCommandAsync(string nodeId, object command, TimeSpan timeout) =>
         _nodes[nodeId].Ask<IClientReply>(new ClientCommand(command), timeout);
+
+    /// <summary>Sends a request (a membership change, say) to <paramref name="nodeId"/> and waits for the answer.</summary>
+    public Task<object> AskAsync(string nodeId, object request, TimeSpan timeout) => _nodes[nodeId].Ask<object>(request, timeout);
 
     /// <summary>Polls every running node until each has applied <paramref name="index"/>; false if <paramref name="within"/> passes first.</summary>
     public async Task<(bool Applied, ClusterSample Last)> WaitForAppliedAsync(long index, TimeSpan within)
