@@ -105,6 +105,15 @@ public static class RaftServer
             if (faultInjection)
                 FaultInjectionEndpoints.Map(app, system, settings.Membership, output);
             var lifetime = app.Lifetime;
+
+            // Ctrl+C, SIGTERM or the launcher's end: the ActorSystem's CoordinatedShutdown runs while
+            // HTTP still serves, so a leader hands its leadership over (raft.transfer-leadership-on-
+            // shutdown) and the writes in flight here are forwarded to the new leader, not refused.
+            lifetime.ApplicationStopping.Register(() =>
+            {
+                Volatile.Write(ref shuttingDown, true);
+                CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).Wait(TerminateTimeout);
+            });
             _ = nodeStopped.Task.ContinueWith(_ =>
             {
                 if (Volatile.Read(ref shuttingDown))
