@@ -84,12 +84,16 @@ public sealed class ServerProcess : IDisposable
         Keep(_incarnation, "killed (SIGKILL)", error: false);
     }
 
+    /// <summary>SIGTERM: the server stops as planned (a leader hands over first); see <see cref="WaitForExitAsync"/>.</summary>
+    public void Terminate() => Signal(SigTerm, "terminated (SIGTERM)");
+
     /// <summary>SIGSTOP: the process freezes where it is (its connections stay open, unanswered) until <see cref="Resume"/>.</summary>
     public void Pause() => Signal(SigStop, "paused (SIGSTOP)");
 
     /// <summary>SIGCONT: a paused process goes on as if nothing happened.</summary>
     public void Resume() => Signal(SigCont, "resumed (SIGCONT)");
 
+    private const int SigTerm = 15;
     private const int SigCont = 18; // Linux
     private const int SigStop = 19;
 
