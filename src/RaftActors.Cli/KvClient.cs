@@ -35,7 +35,8 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
     /// Sends the request to the nodes in turn, starting at <paramref name="first"/>, until one
     /// gives a final answer (anything but 503, 504 or no answer) or <c>--timeout</c> passes.
     /// </summary>
-    public async Task<ApiReply> SendAsync(HttpMethod method, string path, Func<HttpContent?> content, string? requestId, int first, CancellationToken cancel)
+    public async Task<ApiReply> SendAsync(
+        HttpMethod method, string path, Func<HttpContent?> content, string? requestId, int first, CancellationToken cancel, bool resendAfterUnknown = true)
     {
         var clock = Stopwatch.StartNew();
         var problems = new List<string>();
@@ -61,10 +62,12 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
                     case HttpStatusCode.ServiceUnavailable:
                         problems.Add($"{node.Name}: 503 {last.Error}");
                         continue;
-                    case HttpStatusCode.GatewayTimeout:
+                    case HttpStatusCode.GatewayTimeout when resendAfterUnknown:
                         unknown = true;
                         problems.Add($"{node.Name}: 504 {last.Error}");
                         continue;
+                    case HttpStatusCode.GatewayTimeout:
+                        throw new CliException($"the outcome is unknown: {node.Name} answered 504 {last.Error}", ExitCodes.Unknown);
                     default:
                         return last;
                 }

@@ -34,8 +34,9 @@ var requestIdOption = new Option<string?>("--request-id")
 
 var root = new RootCommand("""
     raftctl: the RaftActors key-value cluster over its HTTP API.
-    Exit codes: 0 done; 1 key not found or compare-and-set conflict; 2 usage; 3 unavailable (certainly
-    not applied); 4 outcome unknown (retry with the same --request-id); 5 any other error.
+    Exit codes: 0 done; 1 key or member not found, compare-and-set conflict, or a membership change
+    or transfer refused; 2 usage; 3 unavailable (certainly not applied); 4 outcome unknown (retry with
+    the same --request-id; for a membership change, read `member list` first); 5 any other error.
     """);
 root.Options.Add(nodesOption);
 root.Options.Add(configDirOption);
@@ -153,6 +154,57 @@ cas.SetAction(async (parse, cancel) => await Run(parse, async client =>
 }));
 root.Subcommands.Add(cas);
 
+// member list | add ID ADDRESS [--learner] | remove ID;  leader transfer [--to ID]
+var memberIdArgument = new Argument<string>("id") { Description = "The server's id (its raft.node-id)" };
+var memberAddressArgument = new Argument<string?>("address")
+{
+    Description = "The server's Akka address, e.g. akka.tcp://raft@127.0.0.1:4054 (none under raft.discovery = cluster)",
+    Arity = ArgumentArity.ZeroOrOne,
+};
+var learnerOption = new Option<bool>("--learner") { Description = "Keep it a learner: it receives the log, never votes" };
+var memberList = new Command("list", "The members of the configuration a node uses: id, address, voter or learner, and the leader");
+memberList.Options.Add(nodeOption);
+memberList.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var reply = await client.SendAsync(HttpMethod.Get, "/members", () => null, null, First(parse, client), cancel);
+    if (reply.Status != 200)
+        return Failed(reply);
+    AnsiConsole.Write(StatusView.Members(reply.Body));
+    return ExitCodes.Ok;
+}));
+var memberAdd = new Command("add", "Add a server, started with raft.join = on: a learner that becomes a voter once caught up (waits for it)")
+{
+    memberIdArgument, memberAddressArgument, learnerOption, nodeOption,
+};
+memberAdd.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var body = JsonSerializer.Serialize(new { id = parse.GetValue(memberIdArgument), address = parse.GetValue(memberAddressArgument) });
+    var reply = await client.SendAsync(HttpMethod.Post, parse.GetValue(learnerOption) ? "/members?promote=false" : "/members",
+        () => new StringContent(body, Encoding.UTF8, "application/json"), null, First(parse, client), cancel, resendAfterUnknown: false);
+    return MembershipDone(reply, $"{parse.GetValue(memberIdArgument)} is a {(parse.GetValue(learnerOption) ? "learner" : "voter")}");
+}));
+var memberRemove = new Command("remove", "Remove a member, voter or learner (a leader that removes itself hands over)") { memberIdArgument, nodeOption };
+memberRemove.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var id = parse.GetValue(memberIdArgument)!;
+    var reply = await client.SendAsync(HttpMethod.Delete, "/members/" + Uri.EscapeDataString(id), () => null, null, First(parse, client), cancel, resendAfterUnknown: false);
+    return MembershipDone(reply, $"{id} is no longer a member");
+}));
+root.Subcommands.Add(new Command("member", "The cluster's members: list, add, remove") { memberList, memberAdd, memberRemove });
+
+var toOption = new Option<string?>("--to") { Description = "The voter to hand leadership to (default: the most up-to-date one)" };
+var leaderTransfer = new Command("transfer", "Hand leadership to another voter; waits until it leads") { toOption, nodeOption };
+leaderTransfer.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var body = parse.GetValue(toOption) is { } to ? JsonSerializer.Serialize(new { to }) : "";
+    var reply = await client.SendAsync(HttpMethod.Post, "/leader/transfer", () => new StringContent(body, Encoding.UTF8, "application/json"),
+        null, First(parse, client), cancel, resendAfterUnknown: false);
+    if (reply.Status != 200)
+        return MembershipDone(reply, "");
+    return Done(reply, $"{reply.Body.GetProperty("leader").GetString()} leads term {reply.Body.GetProperty("term").GetInt64()}");
+}));
+root.Subcommands.Add(new Command("leader", "The cluster's leadership: transfer") { leaderTransfer });
+
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
@@ -212,6 +264,22 @@ int Done(ApiReply reply, string what)
 {
     Console.WriteLine($"OK  {what}  (via {reply.Node.Name})");
     return ExitCodes.Ok;
+}
+
+int MembershipDone(ApiReply reply, string what)
+{
+    switch (reply.Status)
+    {
+        case 200:
+            Done(reply, $"{what}; configuration at index {Index(reply)}");
+            AnsiConsole.Write(StatusView.Members(reply.Body));
+            return ExitCodes.Ok;
+        case 404 or 409:
+            Console.Error.WriteLine($"raftctl: refused by {reply.Node.Name}: {reply.Error}");
+            return ExitCodes.NotFoundOrConflict;
+        default:
+            return Failed(reply);
+    }
 }
 
 int Failed(ApiReply reply)

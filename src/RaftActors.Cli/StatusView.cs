@@ -42,6 +42,28 @@ public static class StatusView
         return table;
     }
 
+    /// <summary>A configuration as <c>GET /members</c> (or a membership change) returns it: a row a member.</summary>
+    public static Table Members(System.Text.Json.JsonElement body)
+    {
+        var table = new Table().Border(TableBorder.Rounded);
+        table.AddColumn("member");
+        table.AddColumn("address");
+        table.AddColumn("votes");
+        var leader = body.TryGetProperty("leader", out var l) ? l.GetString() : null;
+        foreach (var member in body.GetProperty("members").EnumerateArray())
+        {
+            var id = member.GetProperty("id").GetString() ?? "?";
+            table.AddRow(
+                id == leader ? $"[green bold]{Esc(id)}[/] (leader)" : Esc(id),
+                Esc(member.GetProperty("address").GetString() ?? "-"),
+                member.GetProperty("voter").GetBoolean() ? "voter" : "[yellow]learner[/]");
+        }
+
+        var committed = body.TryGetProperty("committed", out var c) && c.GetBoolean();
+        table.Caption($"configuration at index {body.GetProperty("index").GetInt64()}{(committed ? ", committed" : ", not committed yet")}");
+        return table;
+    }
+
     /// <summary>One line about the whole cluster: the leader every node that answered follows, or why there is none.</summary>
     public static string Summary(IReadOnlyList<NodeStatus> statuses)
     {

@@ -21,8 +21,12 @@ public sealed class TestCluster : IDisposable
     private readonly List<HttpClient> _clients = new();
 
     /// <param name="raftConfig">More of each node's <c>raft</c> section, e.g. <c>snapshot.entries-threshold = 50</c>.</param>
-    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s", bool faultInjection = false, string raftConfig = "")
-        : this(output, size, (ports, i) => GeneratedConfig(ports, size, i, requestTimeout, faultInjection, raftConfig))
+    /// <param name="voters">
+    /// How many servers (the first ones) the cluster starts with; the others run with
+    /// <c>raft.join = on</c>, to be added through <c>POST /members</c>. All of them by default.
+    /// </param>
+    public TestCluster(ITestOutputHelper output, int size = 3, string requestTimeout = "3s", bool faultInjection = false, string raftConfig = "", int? voters = null)
+        : this(output, size, (ports, i) => GeneratedConfig(ports, size, voters ?? size, i, requestTimeout, faultInjection, raftConfig))
     {
     }
 
@@ -81,11 +85,13 @@ public sealed class TestCluster : IDisposable
         throw new InvalidOperationException($"no RaftActors.sln above {AppContext.BaseDirectory}");
     }
 
-    private static string GeneratedConfig(ClusterPorts ports, int size, int i, string requestTimeout, bool faultInjection, string raftConfig)
+    private static string GeneratedConfig(ClusterPorts ports, int size, int voters, int i, string requestTimeout, bool faultInjection, string raftConfig)
     {
         // Through the throttler, Akka.Remote's addresses read akka.trttl.tcp://; members are then
-        // given by their full path, which names the protocol.
-        var members = string.Join(", ", Enumerable.Range(1, size).Select(n => faultInjection
+        // given by their full path, which names the protocol. A founding server lists the founders
+        // (the starting configuration); a joining one every server (where they live).
+        var joins = i > voters;
+        var members = string.Join(", ", Enumerable.Range(1, joins ? size : voters).Select(n => faultInjection
             ? $"{{ id = \"n{n}\", path = \"akka.trttl.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}/user/raft\" }}"
             : $"{{ id = \"n{n}\", address = \"akka.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}\" }}"));
         var throttler = faultInjection ? ", applied-adapters = [trttl]" : "";
@@ -99,6 +105,7 @@ public sealed class TestCluster : IDisposable
             {{failureDetector}}
             raft {
               node-id = "n{{i}}"
+              join = {{(joins ? "on" : "off")}}
               members = [ {{members}} ]
               data-dir = "data/n{{i}}"
               election-timeout-min = 150ms
@@ -132,6 +139,9 @@ public sealed class TestCluster : IDisposable
     public HttpClient Http(int node) => _clients[node];
 
     public int IndexOf(string id) => Servers.FindIndex(s => s.Id == id);
+
+    /// <summary>Akka address of server <paramref name="node"/>, as <c>POST /members</c> takes it.</summary>
+    public string AkkaAddress(int node) => $"akka.tcp://raft@127.0.0.1:{AkkaPorts[node]}";
 
     public string DataDirectory(int node) => Path.Combine(Root, "data", Servers[node].Id);
 
@@ -354,7 +364,7 @@ public sealed class TestCluster : IDisposable
 
 /// <summary>What GET /status says.</summary>
 public sealed record NodeStatus(
-    string Id, string Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex, long SnapshotIndex, long SnapshotTerm)
+    string Id, string Role, long Term, string? Leader, long CommitIndex, long LastApplied, long LastLogIndex, long SnapshotIndex, long SnapshotTerm, bool Voter)
 {
     public static NodeStatus Parse(string json)
     {
@@ -369,7 +379,8 @@ public sealed record NodeStatus(
             root.GetProperty("lastApplied").GetInt64(),
             root.GetProperty("lastLogIndex").GetInt64(),
             root.GetProperty("snapshotIndex").GetInt64(),
-            root.GetProperty("snapshotTerm").GetInt64());
+            root.GetProperty("snapshotTerm").GetInt64(),
+            root.GetProperty("voter").GetBoolean());
     }
 
     public override string ToString() =>

@@ -8,9 +8,10 @@ using RaftActors.Server.KeyValue;
 namespace RaftActors.Server.Http;
 
 /// <summary>
-/// The HTTP API of issue 4, JSON on every node; any node takes any request.
+/// The key-value HTTP API, JSON on every node; any node takes any request (membership and
+/// leadership: <see cref="MembershipEndpoints"/>).
 /// <list type="bullet">
-/// <item><c>GET /status</c> -> <c>{"id","role","term","leader","commitIndex","lastApplied","lastLogIndex","snapshotIndex","snapshotTerm"}</c></item>
+/// <item><c>GET /status</c> -> <c>{"id","role","term","leader","commitIndex","lastApplied","lastLogIndex","votedFor","snapshotIndex","snapshotTerm","voter"}</c></item>
 /// <item><c>PUT /kv/{key}</c>, the value as the raw body -> 200 <c>{"index"}</c> once committed and applied</item>
 /// <item><c>GET /kv/{key}</c> -> 200 <c>{"key","value"}</c> or 404; linearizable, or <c>?stale=true</c> from the local state machine</item>
 /// <item><c>DELETE /kv/{key}</c> -> 200 <c>{"index","existed"}</c></item>
@@ -48,6 +49,7 @@ public static class KvEndpoints
                 votedFor = status.VotedFor,
                 snapshotIndex = status.SnapshotIndex,
                 snapshotTerm = status.SnapshotTerm,
+                voter = status.IsVoter,
             });
         });
 
@@ -220,7 +222,7 @@ public static class KvEndpoints
 
     private static IResult NotFound(string key) => Results.Json(new { key, error = "not found" }, statusCode: StatusCodes.Status404NotFound);
 
-    private static IResult Failure(GatewayResult result) => result.Outcome switch
+    internal static IResult Failure(GatewayResult result) => result.Outcome switch
     {
         GatewayOutcome.Unknown => Error(StatusCodes.Status504GatewayTimeout, result.Problem ?? "the outcome is unknown"),
         GatewayOutcome.Unavailable or GatewayOutcome.Rejected => Error(StatusCodes.Status503ServiceUnavailable, result.Problem ?? "not applied"),
@@ -228,5 +230,5 @@ public static class KvEndpoints
         _ => Error(StatusCodes.Status500InternalServerError, $"unexpected result {result}"),
     };
 
-    private static IResult Error(int status, string error) => Results.Json(new { error }, statusCode: status);
+    internal static IResult Error(int status, string error) => Results.Json(new { error }, statusCode: status);
 }

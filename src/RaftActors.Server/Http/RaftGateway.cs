@@ -1,4 +1,5 @@
 using Akka.Actor;
+using RaftActors.Core;
 using RaftActors.Messages;
 
 namespace RaftActors.Server.Http;
@@ -30,6 +31,33 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
     public Task<GatewayResult> QueryAsync(object query, CancellationToken cancel) =>
         RunAsync(new ClientQuery(query), retryUnknown: true, isWrite: false, cancel);
 
+    /// <summary>
+    /// A membership change or a leadership transfer (<see cref="AddMember"/>, <see cref="RemoveMember"/>,
+    /// <see cref="TransferLeadership"/>), forwarded to the leader. Done carries the answer
+    /// (<see cref="MembershipChanged"/> or <see cref="LeadershipTransferred"/>); a refusal comes back
+    /// Rejected with the <see cref="MembershipRefused"/> as its result. A change whose outcome is
+    /// unknown is not sent again: a second change may be refused, or do what the first did.
+    /// Adding a voter waits for it to catch up, so these get <see cref="MembershipTimeout"/>.
+    /// </summary>
+    public Task<GatewayResult> ChangeMembershipAsync(object request, CancellationToken cancel) =>
+        RunAsync(request, retryUnknown: false, isWrite: true, cancel, MembershipTimeout);
+
+    /// <summary>How long a membership change may take here: a new server may have a whole snapshot and log to catch up on.</summary>
+    public static readonly TimeSpan MembershipTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>The configuration the local node uses, or null when it does not answer.</summary>
+    public async Task<CurrentConfiguration?> ConfigurationAsync(CancellationToken cancel)
+    {
+        try
+        {
+            return await node.Ask<CurrentConfiguration>(GetClusterConfiguration.Instance, TimeSpan.FromSeconds(2), cancel);
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
+
     public async Task<RaftStatus?> StatusAsync(CancellationToken cancel)
     {
         try
@@ -42,9 +70,9 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
         }
     }
 
-    private async Task<GatewayResult> RunAsync(object request, bool retryUnknown, bool isWrite, CancellationToken cancel)
+    private async Task<GatewayResult> RunAsync(object request, bool retryUnknown, bool isWrite, CancellationToken cancel, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + requestTimeout;
+        var deadline = DateTime.UtcNow + (timeout ?? requestTimeout);
         var backoff = FirstBackoff;
         ICanTell target = node;
         string? lastProblem = null;
@@ -82,6 +110,15 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
                     return GatewayResult.Answered(result.Result);
                 case CommandFailed failed:
                     return GatewayResult.Failed(failed.Index, failed.Reason);
+                case MembershipChanged or LeadershipTransferred:
+                    return GatewayResult.Answered(reply);
+                case MembershipRefused { Reason: MembershipRefusalReason.LeaderNotReady } notReady:
+                    // A new leader has not committed an entry of its term yet: it will in a round trip.
+                    lastProblem = notReady.Message;
+                    target = node;
+                    break;
+                case MembershipRefused refused:
+                    return new GatewayResult(GatewayOutcome.Rejected, 0, refused, refused.Message);
                 case NotLeader notLeader:
                     // Nothing was done. Send the next attempt to the leader, if it is known.
                     lastProblem = notLeader.LeaderId is null ? "no leader is known" : $"the leader {notLeader.LeaderId} did not answer";
