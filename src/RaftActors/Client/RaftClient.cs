@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using RaftActors.Configuration;
+using RaftActors.Core;
 using RaftActors.Messages;
 
 namespace RaftActors.Client;
@@ -54,8 +55,23 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         _log.Info("Raft client '{0}' for {1} members ({2}), random seed {3}",
             options.ClientId, _members.Count, string.Join(", ", _members.Select(m => m.Id)), seed);
 
-        Receive<SendCommand>(c => Submit(isCommand: true, c.Command));
-        Receive<SendQuery>(q => Submit(isCommand: false, q.Query));
+        Receive<SendCommand>(c => Submit(RequestKind.Command, c.Command));
+        Receive<SendQuery>(q => Submit(RequestKind.Query, q.Query));
+        Receive<SendMembershipRequest>(m =>
+        {
+            switch (m.Request)
+            {
+                case GetClusterConfiguration:
+                    Submit(RequestKind.ConfigurationRead, m.Request);
+                    break;
+                case AddMember or RemoveMember or TransferLeadership:
+                    Submit(RequestKind.MembershipChange, m.Request);
+                    break;
+                default:
+                    Sender.Tell(new Status.Failure(new ArgumentException($"not a membership request: {m.Request?.GetType().Name ?? "null"}", nameof(m))));
+                    break;
+            }
+        });
         Receive<AttemptAnswered>(OnAnswered);
         Receive<AttemptAborted>(_ => { }); // the Ask was cancelled because the request ended; nothing to do
         Receive<AttemptTimedOut>(OnAttemptTimedOut);
@@ -121,20 +137,20 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         base.PostStop();
     }
 
-    private void Submit(bool isCommand, object? payload)
+    private void Submit(RequestKind kind, object? payload)
     {
         if (payload is null)
         {
-            Sender.Tell(new Status.Failure(new ArgumentNullException(isCommand ? "command" : "query")));
+            Sender.Tell(new Status.Failure(new ArgumentNullException(kind == RequestKind.Command ? "command" : "query")));
             return;
         }
 
-        var request = new Request(++_nextRequestId, isCommand, payload, Sender, Context.System.Scheduler.Now);
+        var request = new Request(++_nextRequestId, kind, payload, Sender, Context.System.Scheduler.Now);
         _requests[request.Id] = request;
         WatchRequester(request.Requester);
         if (_options.HasDeadline)
             Timers.StartSingleTimer(DeadlineKey(request.Id), new DeadlinePassed(request.Id), _options.Deadline);
-        if (!isCommand)
+        if (kind != RequestKind.Command)
         {
             StartAttempt(request);
             return;
@@ -177,16 +193,22 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         request.Phase = Phase.InFlight;
         var attemptCancellation = new CancellationTokenSource();
         request.AttemptCancellations.Add(attemptCancellation);
-        object message = request.IsCommand
-            ? new ClientCommand(request.Payload, _options.ClientId, request.Sequence)
-            : new ClientQuery(request.Payload);
+        object message = request.Kind switch
+        {
+            RequestKind.Command => new ClientCommand(request.Payload, _options.ClientId, request.Sequence),
+            RequestKind.Query => new ClientQuery(request.Payload),
+            _ => request.Payload,
+        };
 
         var (id, attempt) = (request.Id, request.Attempts);
         _log.Debug("Client '{0}': {1}, attempt {2}, to {3}", _options.ClientId, request.Describe(), attempt, target);
         Context.ActorSelection(target)
             .Ask<object>(message, timeout: null, attemptCancellation.Token)
             .PipeTo(Self, success: reply => new AttemptAnswered(id, attempt, target, reply), failure: e => new AttemptAborted(id, attempt, e));
-        Timers.StartSingleTimer(AttemptKey(id), new AttemptTimedOut(id, attempt), _options.RequestTimeout);
+        // A membership change is not sent twice while it may be under way (adding a voter waits
+        // for it to catch up): it has until the deadline.
+        if (request.Kind != RequestKind.MembershipChange || !_options.HasDeadline)
+            Timers.StartSingleTimer(AttemptKey(id), new AttemptTimedOut(id, attempt), _options.RequestTimeout);
     }
 
     private void OnAnswered(AttemptAnswered answered)
@@ -205,8 +227,15 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             case CommandFailed failed when request.IsCommand:
                 Fail(request, new RaftCommandFailedException(request.Describe(), failed.Index, failed.Reason));
                 return;
-            case QueryResult result when !request.IsCommand:
+            case QueryResult result when request.Kind == RequestKind.Query:
                 Complete(request, result);
+                return;
+            case MembershipChanged or LeadershipTransferred when request.Kind == RequestKind.MembershipChange:
+            case CurrentConfiguration when request.Kind == RequestKind.ConfigurationRead:
+                Complete(request, answered.Reply);
+                return;
+            case MembershipRefused { Reason: not MembershipRefusalReason.LeaderNotReady } refused when request.Kind == RequestKind.MembershipChange:
+                Fail(request, new RaftMembershipRefusedException(request.Describe(), refused.Reason, refused.Message));
                 return;
         }
 
@@ -224,6 +253,15 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
                     ? $"{node} is not the leader and knows none"
                     : $"{node} is not the leader; it named {notLeader.LeaderId ?? hint.ToString()}";
                 Retry(request, node, problem, hint);
+                break;
+            case MembershipRefused notReady:
+                // A new leader has not committed an entry of its term yet; it will in a round trip.
+                Retry(request, node, $"{node}: {notReady.Message}", hint: null);
+                break;
+            case CommandOutcomeUnknown unknown when request.Kind == RequestKind.MembershipChange:
+                // Sending a change again could do it twice, or be refused for having been done.
+                request.MayHaveTakenEffect = true;
+                GiveUp(request, $"{node} answered outcome unknown: {unknown.Reason}");
                 break;
             case CommandOutcomeUnknown unknown:
                 request.MayHaveTakenEffect = true;
@@ -301,10 +339,12 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private void GiveUp(Request request, string problem)
     {
         if (request.Phase == Phase.InFlight)
-            request.MayHaveTakenEffect |= request.IsCommand; // the last attempt may yet land in a log
+            request.MayHaveTakenEffect |= request.Kind is RequestKind.Command or RequestKind.MembershipChange; // the last attempt may yet land in a log
         var elapsed = Context.System.Scheduler.Now - request.Received;
         Exception failure = request switch
         {
+            { Kind: RequestKind.MembershipChange, MayHaveTakenEffect: true } => new RaftMembershipOutcomeUnknownException(
+                request.Describe(), request.Attempts, elapsed, problem),
             { IsCommand: true, Phase: Phase.Queued } => new RaftUnavailableException(
                 "a command (never sent: it waited for older commands to be answered)", 0, elapsed, problem),
             { IsCommand: true, MayHaveTakenEffect: true } => new RaftCommandOutcomeUnknownException(
@@ -439,11 +479,28 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         Done,
     }
 
-    private sealed class Request(long id, bool isCommand, object payload, IActorRef requester, DateTimeOffset received)
+    private enum RequestKind
+    {
+        /// <summary>A command of the session: numbered, sent again until answered.</summary>
+        Command,
+
+        /// <summary>A linearizable query: changes nothing, sent again freely.</summary>
+        Query,
+
+        /// <summary>A membership change or a transfer: sent again only where it certainly did nothing.</summary>
+        MembershipChange,
+
+        /// <summary>The configuration a node uses: a read, from any node.</summary>
+        ConfigurationRead,
+    }
+
+    private sealed class Request(long id, RequestKind kind, object payload, IActorRef requester, DateTimeOffset received)
     {
         public long Id { get; } = id;
 
-        public bool IsCommand { get; } = isCommand;
+        public RequestKind Kind { get; } = kind;
+
+        public bool IsCommand => Kind == RequestKind.Command;
 
         public object Payload { get; } = payload;
 
@@ -476,9 +533,12 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         public string LastProblem { get; set; } = "no attempt made yet";
 
-        public string Describe() => IsCommand
-            ? Sequence > 0 ? $"command {Sequence} ({Payload.GetType().Name})" : $"command ({Payload.GetType().Name})"
-            : $"query ({Payload.GetType().Name})";
+        public string Describe() => Kind switch
+        {
+            RequestKind.Command => Sequence > 0 ? $"command {Sequence} ({Payload.GetType().Name})" : $"command ({Payload.GetType().Name})",
+            RequestKind.Query => $"query ({Payload.GetType().Name})",
+            _ => $"{Payload}",
+        };
     }
 
     private sealed record AttemptAnswered(long RequestId, int Attempt, ActorPath Target, object Reply);

@@ -50,6 +50,43 @@ public sealed class RaftCommandOutcomeUnknownException : RaftClientException
 }
 
 /// <summary>
+/// The leader refused a membership change or a leadership transfer, for <see cref="Reason"/>: it
+/// certainly did not take effect.
+/// </summary>
+public sealed class RaftMembershipRefusedException : RaftClientException
+{
+    public RaftMembershipRefusedException(string what, Core.MembershipRefusalReason reason, string message)
+        : base($"The Raft cluster refused {what}: {message} ({reason})")
+    {
+        Reason = reason;
+        Refusal = message;
+    }
+
+    public Core.MembershipRefusalReason Reason { get; }
+
+    /// <summary>The leader's explanation.</summary>
+    public string Refusal { get; }
+}
+
+/// <summary>
+/// The client gave up on a membership change or a transfer without a definite answer (the leader
+/// lost its leadership midway, or did not answer in time): it may or may not take effect. Read
+/// the configuration (<see cref="Messages.GetClusterConfiguration"/>) before asking again.
+/// </summary>
+public sealed class RaftMembershipOutcomeUnknownException : RaftClientException
+{
+    public RaftMembershipOutcomeUnknownException(string what, int attempts, TimeSpan elapsed, string lastProblem)
+        : base($"{what} may or may not take effect: the Raft cluster gave no definite answer in {RaftCommandOutcomeUnknownException.Describe(elapsed)} " +
+               $"and {attempts} attempt(s) (last: {lastProblem}); read the configuration before asking again.")
+    {
+        LastProblem = lastProblem;
+    }
+
+    /// <summary>What went wrong with the last attempt.</summary>
+    public string LastProblem { get; }
+}
+
+/// <summary>
 /// No leader answered within the client's deadline or attempts, and the request certainly had no
 /// effect: a query (queries change nothing), or a command that every node answered with
 /// "not the leader" or that was never sent. Retrying is safe.

@@ -73,6 +73,32 @@ public sealed class RaftClientFacade
         return result.Result;
     }
 
+    /// <summary>
+    /// Adds the server <paramref name="id"/>, started with <c>raft.join = on</c> at
+    /// <paramref name="address"/> (an Akka address, or null under cluster discovery): a learner that
+    /// becomes a voter once caught up (<paramref name="promote"/>), or stays a learner. Returns once
+    /// the final configuration is committed; give the client a deadline long enough for the server
+    /// to catch up.
+    /// </summary>
+    /// <exception cref="RaftMembershipRefusedException">Refused (a change under way, already a member, did not catch up, ...): nothing changed, or the server stays a learner.</exception>
+    /// <exception cref="RaftMembershipOutcomeUnknownException">Leadership changed midway: read the configuration.</exception>
+    /// <exception cref="RaftUnavailableException">No leader took it: nothing changed.</exception>
+    public Task<MembershipChanged> AddMemberAsync(string id, string? address, bool promote = true, CancellationToken cancellationToken = default) =>
+        AskAsync<MembershipChanged>(new SendMembershipRequest(new AddMember(id, address, promote)), "membership change", cancellationToken);
+
+    /// <summary>Removes the member <paramref name="id"/>; returns once the configuration without it is committed (exceptions as <see cref="AddMemberAsync"/>).</summary>
+    public Task<MembershipChanged> RemoveMemberAsync(string id, CancellationToken cancellationToken = default) =>
+        AskAsync<MembershipChanged>(new SendMembershipRequest(new RemoveMember(id)), "membership change", cancellationToken);
+
+    /// <summary>Hands leadership to the voter <paramref name="to"/>, or the most up-to-date one; returns the new leader and its term (exceptions as <see cref="AddMemberAsync"/>).</summary>
+    public Task<LeadershipTransferred> TransferLeadershipAsync(string? to = null, CancellationToken cancellationToken = default) =>
+        AskAsync<LeadershipTransferred>(new SendMembershipRequest(new TransferLeadership(to)), "leadership transfer", cancellationToken);
+
+    /// <summary>The configuration a node uses (the latest in its log), and the leader it knows.</summary>
+    /// <exception cref="RaftUnavailableException">No node answered.</exception>
+    public Task<CurrentConfiguration> GetConfigurationAsync(CancellationToken cancellationToken = default) =>
+        AskAsync<CurrentConfiguration>(new SendMembershipRequest(GetClusterConfiguration.Instance), "configuration read", cancellationToken);
+
     private async Task<T> AskAsync<T>(object request, string what, CancellationToken cancellationToken)
     {
         object reply;
@@ -84,9 +110,12 @@ public sealed class RaftClientFacade
         {
             // The actor promises an answer by the deadline; only a dead or wedged actor misses it.
             var problem = $"the Raft client actor {Actor.Path} did not answer within {_askTimeout}";
-            throw request is SendCommand
-                ? new RaftCommandOutcomeUnknownException(ClientId, $"The command's outcome is unknown: {problem}; it may or may not have been applied.")
-                : new RaftUnavailableException($"the {what}", 0, _askTimeout ?? TimeSpan.Zero, problem);
+            throw request switch
+            {
+                SendCommand => new RaftCommandOutcomeUnknownException(ClientId, $"The command's outcome is unknown: {problem}; it may or may not have been applied."),
+                SendMembershipRequest { Request: not GetClusterConfiguration } => new RaftMembershipOutcomeUnknownException($"the {what}", 0, _askTimeout ?? TimeSpan.Zero, problem),
+                _ => new RaftUnavailableException($"the {what}", 0, _askTimeout ?? TimeSpan.Zero, problem),
+            };
         }
 
         return reply switch

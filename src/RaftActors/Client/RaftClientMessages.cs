@@ -20,6 +20,19 @@ public sealed record SendCommand(object Command);
 /// </summary>
 public sealed record SendQuery(object Query);
 
+/// <summary>
+/// Asks a <see cref="RaftClient"/> to take <see cref="Request"/> — an <see cref="AddMember"/>,
+/// <see cref="RemoveMember"/>, <see cref="TransferLeadership"/> or
+/// <see cref="GetClusterConfiguration"/> — to the leader (the configuration to any node). A change
+/// is sent again only where it certainly did nothing (not the leader; a leader not ready yet), and
+/// gets the whole deadline for its answer (adding a voter waits for it to catch up). The sender
+/// gets exactly one reply: <see cref="MembershipChanged"/>, <see cref="LeadershipTransferred"/> or
+/// <see cref="CurrentConfiguration"/>, or <see cref="Status.Failure"/> with a
+/// <see cref="RaftMembershipRefusedException"/>, <see cref="RaftRequestRejectedException"/>,
+/// <see cref="RaftMembershipOutcomeUnknownException"/> or <see cref="RaftUnavailableException"/>.
+/// </summary>
+public sealed record SendMembershipRequest(object Request);
+
 /// <summary>Asks a <see cref="RaftClient"/> for its <see cref="RaftClientStatus"/>.</summary>
 public sealed class GetRaftClientStatus
 {

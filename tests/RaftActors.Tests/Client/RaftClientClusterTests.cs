@@ -122,6 +122,39 @@ public sealed class RaftClientClusterTests : Akka.TestKit.Xunit2.TestKit
         _output.WriteLine($"old leader {leader}; {status.AttemptsMade} attempts for {status.LastSequence} commands and 1 query");
     }
 
+    // The client's membership calls, with the outcome family of commands: a server started to join
+    // is added (a voter once caught up), leadership goes to it, a refusal is an exception naming
+    // its reason, and the leader removes itself; commands still go through.
+    [Fact]
+    public async Task A_server_is_added_handed_leadership_and_removed_through_the_client()
+    {
+        const int seed = 20261204;
+        var (_, client) = StartClusterAndClient(seed);
+        var n4Path = new RootActorPath(((ExtendedActorSystem)Sys).Provider.DefaultAddress) / "user" / "n4";
+        var joining = new RaftMembership("n4", []) { Join = true };
+        Sys.ActorOf(RaftNode.Props(joining, new RaftSettings(TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50), seed),
+            new InMemoryRaftStorage(), () => new KeyValueStateMachine()), "n4");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await client.SendAsync(new KvPut("before", "the join"), timeout.Token);
+
+        var added = await client.AddMemberAsync("n4", n4Path.ToString(), cancellationToken: timeout.Token);
+        Assert.Equal(["n1", "n2", "n3", "n4"], added.Configuration.Voters);
+
+        var transferred = await client.TransferLeadershipAsync("n4", timeout.Token);
+        Assert.Equal("n4", transferred.LeaderId);
+        var configuration = await client.GetConfigurationAsync(timeout.Token);
+        Assert.Equal((4, true), (configuration.Configuration.Voters.Count, configuration.Committed));
+
+        var refused = await Assert.ThrowsAsync<RaftMembershipRefusedException>(() => client.TransferLeadershipAsync("n9", timeout.Token));
+        Assert.Equal(MembershipRefusalReason.NotAVoter, refused.Reason);
+        await Assert.ThrowsAsync<RaftMembershipRefusedException>(() => client.AddMemberAsync("n2", "akka://elsewhere/user/n2", cancellationToken: timeout.Token));
+
+        var removed = await client.RemoveMemberAsync("n4", timeout.Token);
+        Assert.Equal(["n1", "n2", "n3"], removed.Configuration.Voters);
+        Assert.Equal("after", (await client.SendAsync(new KvPut("after", "after"), timeout.Token)).Result);
+        Assert.Equal("the join", await client.QueryAsync(new KvGet("before"), timeout.Token));
+    }
+
     private (Dictionary<string, IActorRef> Nodes, RaftClientFacade Client) StartClusterAndClient(int seed)
     {
         _output.WriteLine($"seed {seed}");
