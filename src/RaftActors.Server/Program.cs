@@ -9,8 +9,11 @@ using RaftActors.Server.Hosting;
 const string usage = """
     usage:
       dotnet run --project src/RaftActors.Server -- --config FILE    run one server node from its HOCON file
-      dotnet run --project src/RaftActors.Server -- cluster [--config-dir DIR] [--clean]
-                                                                  a local cluster: a server process per DIR/nodeN.conf (default hocon/)
+      dotnet run --project src/RaftActors.Server -- cluster [--config-dir DIR | --nodes N] [--clean]
+                                                                  a local cluster: a server process per DIR/nodeN.conf (default hocon/),
+                                                                  or N generated loopback servers
+      dotnet run --project src/RaftActors.Server -- cluster add [--config-dir DIR]
+                                                                  one more server for that running cluster, added as a voter
       dotnet run --project src/RaftActors.Server [-- demo [--config-dir DIR] [--data-dir DIR]]
                                                                   the election demo, in one process (the default)
     """;

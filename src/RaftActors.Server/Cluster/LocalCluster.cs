@@ -34,12 +34,21 @@ public sealed partial class LocalCluster
     }
 
     public const string Usage = """
-        usage: dotnet run --project src/RaftActors.Server -- cluster [--config-dir DIR] [--clean]
-          starts one server process per node config DIR/node1.conf, node2.conf, ... and prints every
-          role, term and leader change; Ctrl+C stops them all
+        usage: dotnet run --project src/RaftActors.Server -- cluster [--config-dir DIR | --nodes N] [--clean]
+               dotnet run --project src/RaftActors.Server -- cluster add [--config-dir DIR]
+          cluster      starts one server process per node config DIR/node1.conf, node2.conf, ... and
+                       prints every role, term and leader change; Ctrl+C stops them all
+          cluster add  while that cluster runs (another terminal): starts one more server, nK, to join
+                       it, and asks the cluster to add it (POST /members): a learner, then a voter once
+                       caught up; Ctrl+C stops it (it stays a member: raftctl member remove nK)
           --config-dir DIR  the node configs (default: hocon/ in the repository)
+          --nodes N         a cluster of N loopback servers (1 to 9; Akka.Remote 4051.., HTTP 8081..), its
+                            configs written to data/cluster-N/ of the working directory
           --clean           delete each node's raft.data-dir first (only one inside the working directory)
         """;
+
+    /// <summary>Set by <c>cluster add</c>: the running cluster's servers, to which the one started here is added.</summary>
+    private IReadOnlyList<ServerSettings>? _joining;
 
     private sealed class ServerNode(string id, string configFile, ServerSettings settings)
     {
@@ -57,8 +66,10 @@ public sealed partial class LocalCluster
     public static async Task<int> RunAsync(IReadOnlyList<string> args)
     {
         string? configDirectory = null;
+        int? nodes = null;
         var clean = false;
-        for (var i = 0; i < args.Count; i++)
+        var add = args.Count > 0 && args[0] == "add";
+        for (var i = add ? 1 : 0; i < args.Count; i++)
         {
             switch (args[i])
             {
@@ -68,14 +79,25 @@ public sealed partial class LocalCluster
                 case "--config-dir" when i + 1 < args.Count:
                     configDirectory = args[++i];
                     break;
-                case "--clean":
+                case "--nodes" when i + 1 < args.Count && !add:
+                    if (!int.TryParse(args[++i], out var count) || count is < 1 or > 9)
+                        return UsageError($"--nodes takes a number from 1 to 9, got '{args[i]}'");
+                    nodes = count;
+                    break;
+                case "--clean" when !add:
                     clean = true;
                     break;
                 default:
-                    Console.Error.WriteLine($"unknown or incomplete argument '{args[i]}'");
-                    Console.Error.WriteLine(Usage);
-                    return 2;
+                    return UsageError($"unknown or incomplete argument '{args[i]}'");
             }
+        }
+
+        if (nodes is not null && configDirectory is not null)
+            return UsageError("give --nodes or --config-dir, not both");
+        if (nodes is { } n)
+        {
+            configDirectory = Path.Combine(Directory.GetCurrentDirectory(), "data", $"cluster-{n}");
+            LoopbackConfigs.WriteCluster(configDirectory, n);
         }
 
         if (configDirectory is null)
@@ -91,6 +113,8 @@ public sealed partial class LocalCluster
         }
 
         var cluster = new LocalCluster(Path.GetFullPath(configDirectory), clean);
+        if (add && !cluster.PrepareToJoin())
+            return 2;
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, cluster.OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, cluster.OnSignal);
         using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, cluster.OnSignal);
@@ -117,9 +141,38 @@ public sealed partial class LocalCluster
         _stopRequested.TrySetResult();
     }
 
-    private async Task<int> RunAsync()
+    private static int UsageError(string problem)
+    {
+        Console.Error.WriteLine(problem);
+        Console.Error.WriteLine(Usage);
+        return 2;
+    }
+
+    /// <summary>
+    /// <c>cluster add</c>: reads the running cluster's configs, and writes the next server's, nK
+    /// (the first free number), to data/added/nodeK.conf with <c>raft.join = on</c>; that one is
+    /// the node this launcher runs.
+    /// </summary>
+    private bool PrepareToJoin()
     {
         if (!LoadNodes())
+            return false;
+        var existing = _nodes.Select(n => n.Settings).ToList();
+        _nodes.Clear();
+        var taken = existing.Select(s => s.NodeId).ToHashSet(StringComparer.Ordinal);
+        var k = Enumerable.Range(1, 99).First(i => !taken.Contains($"n{i}") && existing.All(s => s.Http.Port != LoopbackConfigs.HttpPort(i)));
+        var members = existing.Select(s => (s.NodeId, s.AkkaAddress)).Append(($"n{k}", LoopbackConfigs.AkkaAddress(k)));
+        var file = Path.Combine(Directory.GetCurrentDirectory(), "data", "added", $"node{k}.conf");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, LoopbackConfigs.Config(k, members, join: true));
+        _nodes.Add(new ServerNode($"n{k}", file, ServerSettings.Load(file)));
+        _joining = existing;
+        return true;
+    }
+
+    private async Task<int> RunAsync()
+    {
+        if (_joining is null && !LoadNodes())
             return 2;
         if (_clean && !Clean())
             return 2;
@@ -136,6 +189,8 @@ public sealed partial class LocalCluster
         _clock.Start();
         foreach (var node in _nodes)
             Start(node, fileName, prefix);
+        if (_joining is { } cluster)
+            _ = AddToClusterAsync(_nodes[0], cluster);
 
         var allExited = Task.WhenAll(_nodes.Select(n => n.Exited));
         var first = await Task.WhenAny(_stopRequested.Task, allExited);
@@ -147,6 +202,45 @@ public sealed partial class LocalCluster
 
         await StopAllAsync();
         return 0;
+    }
+
+    /// <summary>
+    /// Asks the running cluster, through each of its servers in turn, to add the node started here
+    /// (POST /members: forwarded to the leader, answered once the node is a voter), and says how it went.
+    /// </summary>
+    private async Task AddToClusterAsync(ServerNode node, IReadOnlyList<ServerSettings> cluster)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(70) };
+        var body = System.Text.Json.JsonSerializer.Serialize(new { id = node.Id, address = node.Settings.AkkaAddress });
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        for (var attempt = 0; DateTime.UtcNow < deadline && !_stopRequested.Task.IsCompleted; attempt++)
+        {
+            var server = cluster[attempt % cluster.Count];
+            try
+            {
+                using var response = await http.PostAsync(server.Http.Url() + "/members", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+                var answer = await response.Content.ReadAsStringAsync();
+                switch ((int)response.StatusCode)
+                {
+                    case 200:
+                        Say($"{node.Id} is a voter of the cluster: {answer}");
+                        return;
+                    case 503:
+                        break; // no leader known there yet: the next server
+                    default:
+                        Say($"adding {node.Id} through {server.NodeId}: {(int)response.StatusCode} {answer}");
+                        return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // That server is down: the next one.
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+        }
+
+        Say($"could not add {node.Id}: no server of the cluster took the request (is it running?)");
     }
 
     private bool LoadNodes()
