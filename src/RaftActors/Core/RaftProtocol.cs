@@ -970,7 +970,7 @@ public sealed class RaftProtocol
     {
         var index = AppendAsLeader(command: null, configuration).Index;
         _configurations.Appended(index, configuration);
-        UpdateReplicationTargets();
+        UpdateReplicationTargets(newPeersFrom: index);
         AnnounceConfiguration();
         AdvanceLeaderCommit(); // a smaller majority may commit at once (a voter removed)
         return index;
@@ -979,9 +979,11 @@ public sealed class RaftProtocol
     /// <summary>
     /// A leader replicates to every other member of its configuration, and, until the change that
     /// removed them commits, to the members of the one before, so that a removed server learns of
-    /// its removal and falls silent instead of campaigning.
+    /// its removal and falls silent instead of campaigning. A server added is sent entries from
+    /// <paramref name="newPeersFrom"/> (default: the next entry appended): from the configuration
+    /// entry that adds it, not after it, or nothing would reach it before the next heartbeat.
     /// </summary>
-    private void UpdateReplicationTargets()
+    private void UpdateReplicationTargets(long? newPeersFrom = null)
     {
         var targets = Configuration.Members.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
         if (_configurations.LatestIndex > CommitIndex)
@@ -990,7 +992,7 @@ public sealed class RaftProtocol
         foreach (var gone in _progress.Keys.Where(id => !targets.Contains(id)).ToList())
             _progress.Remove(gone);
         foreach (var peer in targets.Where(id => !_progress.ContainsKey(id)))
-            _progress[peer] = new FollowerProgress(_log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
+            _progress[peer] = new FollowerProgress(newPeersFrom ?? _log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
     }
 
     private void AdvanceLeaderCommit()
