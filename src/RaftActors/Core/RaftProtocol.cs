@@ -1178,6 +1178,9 @@ public sealed class RaftProtocol
                 var member = Configuration.Find(learner)!;
                 var promoted = member with { IsVoter = true, Address = change.Request.Address ?? member.Address };
                 _change = change with { Stage = ChangeStage.Committing, EntryIndex = AppendConfiguration(Configuration.With(promoted)) };
+
+                // No client's request asked for this entry, so no host's flush follows it: send it now.
+                Replicate();
                 return;
             }
 
