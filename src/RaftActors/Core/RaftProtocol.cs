@@ -1191,7 +1191,11 @@ public sealed class RaftProtocol
             }
         }
 
-        if (change.Round >= MaxCatchUpRounds || _heartbeatTicks - change.CatchUpStartTick > CatchUpTicks)
+        // The last round fails once it has lasted longer than a round may (not as soon as it
+        // starts: it gets the same window as the others); any round, once the whole catch-up
+        // has run out of time.
+        var lastRoundOverran = change.Round >= MaxCatchUpRounds && _heartbeatTicks - change.RoundStartTick > _quorumCheckTicks;
+        if (lastRoundOverran || _heartbeatTicks - change.CatchUpStartTick > CatchUpTicks)
         {
             _change = null;
             Emit(new MembershipRequestRefused(change.RequestId, new MembershipRefusal(
