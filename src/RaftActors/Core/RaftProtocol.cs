@@ -915,6 +915,10 @@ public sealed class RaftProtocol
         AdvanceLeaderCommit();
         if (Role != RaftRole.Leader)
             return;
+
+        // A transfer's target brought up to date by the snapshot may take over now, as after entries.
+        if (_transfer?.Target == installed.FollowerId)
+            SendTimeoutNowIfCaughtUp(installed.FollowerId);
         AdvanceCatchUp();
         SendEntries(installed.FollowerId);
     }
