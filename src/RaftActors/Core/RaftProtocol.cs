@@ -923,6 +923,10 @@ public sealed class RaftProtocol
         AdvanceLeaderCommit();
         if (Role != RaftRole.Leader)
             return;
+
+        // A transfer's target brought up to date by the snapshot may take over now, as after entries.
+        if (_transfer?.Target == installed.FollowerId)
+            SendTimeoutNowIfCaughtUp(installed.FollowerId);
         AdvanceCatchUp();
         SendEntries(installed.FollowerId);
     }
@@ -978,10 +982,10 @@ public sealed class RaftProtocol
     {
         var index = AppendAsLeader(command: null, configuration).Index;
         _configurations.Appended(index, configuration);
-        UpdateReplicationTargets(newcomersFrom: index); // a new member is sent the entry that adds it at once
+        UpdateReplicationTargets(newPeersFrom: index);
         AnnounceConfiguration();
         foreach (var peer in _progress.Keys)
-            SendEntries(peer); // a promotion decided on one follower's answer goes to all now, not at the next heartbeat
+            SendEntries(peer); // no client's request asked for a promotion, so no host's flush follows it: it goes to all now
         AdvanceLeaderCommit(); // a smaller majority may commit at once (a voter removed)
         return index;
     }
@@ -989,9 +993,11 @@ public sealed class RaftProtocol
     /// <summary>
     /// A leader replicates to every other member of its configuration, and, until the change that
     /// removed them commits, to the members of the one before, so that a removed server learns of
-    /// its removal and falls silent instead of campaigning.
+    /// its removal and falls silent instead of campaigning. A server added is sent entries from
+    /// <paramref name="newPeersFrom"/> (default: the next entry appended): from the configuration
+    /// entry that adds it, not after it, or nothing would reach it before the next heartbeat.
     /// </summary>
-    private void UpdateReplicationTargets(long? newcomersFrom = null)
+    private void UpdateReplicationTargets(long? newPeersFrom = null)
     {
         var targets = Configuration.Members.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
         if (_configurations.LatestIndex > CommitIndex)
@@ -1000,7 +1006,7 @@ public sealed class RaftProtocol
         foreach (var gone in _progress.Keys.Where(id => !targets.Contains(id)).ToList())
             _progress.Remove(gone);
         foreach (var peer in targets.Where(id => !_progress.ContainsKey(id)))
-            _progress[peer] = new FollowerProgress(newcomersFrom ?? _log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
+            _progress[peer] = new FollowerProgress(newPeersFrom ?? _log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
     }
 
     private void AdvanceLeaderCommit()
@@ -1203,7 +1209,11 @@ public sealed class RaftProtocol
             }
         }
 
-        if (change.Round >= MaxCatchUpRounds || _heartbeatTicks - change.CatchUpStartTick > CatchUpTicks)
+        // The last round fails once it has lasted longer than a round may (not as soon as it
+        // starts: it gets the same window as the others); any round, once the whole catch-up
+        // has run out of time.
+        var lastRoundOverran = change.Round >= MaxCatchUpRounds && _heartbeatTicks - change.RoundStartTick > _quorumCheckTicks;
+        if (lastRoundOverran || _heartbeatTicks - change.CatchUpStartTick > CatchUpTicks)
         {
             _change = null;
             Emit(new MembershipRequestRefused(change.RequestId, new MembershipRefusal(

@@ -8,23 +8,40 @@ namespace RaftActors.Tests.Core;
 /// messages between the nodes it holds are delivered in order, one at a time; messages to
 /// members it does not hold are dropped (etcd's <c>nopStepper</c>). Disks are instant: every
 /// PersistEntries is reported durable right after the effects that asked for it. Timers are not
-/// run: the test calls the timeouts it wants.
+/// run: the test calls the timeouts it wants. A snapshot travels as one chunk, installed as soon
+/// as it arrives, carrying the configuration the sender applied last at or before its index (as
+/// the real applier tracks it).
 /// </summary>
 internal sealed class ProtocolNetwork
 {
     private readonly Dictionary<string, RaftProtocol> _nodes = new(StringComparer.Ordinal);
     private readonly Queue<(string To, IRaftProtocolMessage Message)> _inFlight = new();
     private readonly Dictionary<string, List<LogEntry>> _applied = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<RaftEffect>> _effects = new(StringComparer.Ordinal);
     private readonly HashSet<(string From, string To)> _cut = new();
 
     public ProtocolNetwork(params RaftProtocol[] nodes)
     {
         foreach (var node in nodes)
-        {
-            _nodes[node.NodeId] = node;
-            _applied[node.NodeId] = new List<LogEntry>();
-        }
+            Add(node);
     }
+
+    /// <summary>
+    /// Adds a node to the network, running or not (a server joining the cluster, or a node
+    /// restarted in place of the one of the same id); it is not started.
+    /// </summary>
+    public void Add(RaftProtocol node)
+    {
+        _nodes[node.NodeId] = node;
+        _applied.TryAdd(node.NodeId, new List<LogEntry>());
+        _effects.TryAdd(node.NodeId, new List<RaftEffect>());
+    }
+
+    /// <summary>Every effect node <paramref name="id"/> produced so far, in order (its messages included).</summary>
+    public IReadOnlyList<RaftEffect> EffectsOf(string id) => _effects[id];
+
+    /// <summary>Puts <paramref name="message"/> in flight to <paramref name="to"/>, as if its sender had just sent it.</summary>
+    public void Send(string to, IRaftProtocolMessage message) => _inFlight.Enqueue((to, message));
 
     /// <summary>etcd's <c>cut</c>: messages between the two nodes are lost, both ways, until <see cref="Recover"/>.</summary>
     public void Cut(string one, string other)
@@ -89,7 +106,15 @@ internal sealed class ProtocolNetwork
 
             Trace.Add($"     {message.From}->{to} {Describe(message)}");
             Delivered++;
-            Do(to, node => Assert.True(node.Step(message), $"{to} ignored {message}"));
+            Do(to, node =>
+            {
+                // A node ignores only answers from servers it does not know (no longer a member).
+                if (!node.Step(message))
+                {
+                    Assert.False(node.Configuration.IsMember(message.From), $"{to} ignored {message}");
+                    Trace.Add($"     (ignored by {to}: {message.From} is not a member)");
+                }
+            });
         }
     }
 
@@ -104,6 +129,14 @@ internal sealed class ProtocolNetwork
         _ => message.ToString()!,
     };
 
+    /// <summary>Node <paramref name="id"/>'s latest snapshot in one chunk (no state-machine bytes: the tests' machines have none).</summary>
+    private InstallSnapshot SnapshotOf(string id)
+    {
+        var node = _nodes[id];
+        var configuration = _applied[id].LastOrDefault(e => e.Index <= node.Snapshot.Index && e.Configuration is not null)?.Configuration;
+        return new InstallSnapshot(node.Term, id, node.Snapshot.Index, node.Snapshot.Term, 0, [], Done: true, configuration);
+    }
+
     private void Collect(string id)
     {
         var node = _nodes[id];
@@ -112,6 +145,7 @@ internal sealed class ProtocolNetwork
             var effects = node.DrainEffects();
             if (effects.Count == 0)
                 return;
+            _effects[id].AddRange(effects);
             foreach (var effect in effects)
             {
                 switch (effect)
@@ -122,15 +156,28 @@ internal sealed class ProtocolNetwork
                     case SendMessage:
                         Dropped++;
                         break;
+                    case SendSnapshot snapshot when _nodes.ContainsKey(snapshot.To):
+                        _inFlight.Enqueue((snapshot.To, SnapshotOf(id)));
+                        break;
+                    case SendSnapshot:
+                        Dropped++;
+                        break;
                     case ApplyEntries apply:
                         _applied[id].AddRange(apply.Entries);
                         break;
                 }
             }
 
-            // An instant disk: each log write is durable once the effects that asked for it are done.
-            foreach (var persist in effects.OfType<PersistEntries>())
-                node.Persisted(persist.LastAfter);
+            // An instant disk: each log write is durable once the effects that asked for it are
+            // done, and a snapshot received is whole and durable as soon as its chunk arrives.
+            foreach (var change in effects.OfType<LogChange>())
+            {
+                if (change.LastAfterChange is { } last)
+                    node.Persisted(last);
+            }
+
+            foreach (var accept in effects.OfType<AcceptSnapshotChunk>())
+                node.SnapshotReceived(accept.Chunk);
         }
     }
 }

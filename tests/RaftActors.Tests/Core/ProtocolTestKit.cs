@@ -49,6 +49,33 @@ internal static class ProtocolTestKit
             CheckQuorum = checkQuorum,
         };
 
+    /// <summary>
+    /// Node <paramref name="id"/> started from the configuration <paramref name="bootstrap"/> (every
+    /// server of a new cluster is given the same; <see cref="ClusterConfiguration.Empty"/> for one
+    /// joining a running cluster), not started. Node ids "nK" draw their timeouts with seed 7 + K.
+    /// </summary>
+    public static RaftProtocol NewNode(
+        string id, ClusterConfiguration bootstrap, HardState? persisted = null, IEnumerable<LogEntry>? log = null,
+        bool preVote = false, bool checkQuorum = false, LogPosition snapshot = default, ClusterConfiguration? snapshotConfiguration = null) =>
+        new(id, bootstrap, persisted ?? HardState.Initial, Timeouts(SeedOf(id)), Heartbeat, log, persistedSnapshot: snapshot, snapshotConfiguration: snapshotConfiguration)
+        {
+            PreVote = preVote,
+            CheckQuorum = checkQuorum,
+        };
+
+    /// <summary>The randomized election timeouts of the tests, drawn with <paramref name="seed"/>.</summary>
+    public static ElectionTimeouts Timeouts(int seed = DefaultSeed) => new(TimeoutMin, TimeoutMax, new Random(seed));
+
+    private static int SeedOf(string id) => DefaultSeed + (int.TryParse(id.AsSpan(1), out var k) ? k : 0);
+
+    /// <summary>
+    /// A configuration written as ids: "n1 n2" are voters, <paramref name="learners"/> learners
+    /// (no addresses), like etcd's <c>withPeers(...)</c> and <c>withLearners(...)</c>.
+    /// </summary>
+    public static ClusterConfiguration Config(string voters, string learners = "") =>
+        new(voters.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(id => new ClusterMember(id, null, IsVoter: true))
+            .Concat(learners.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(id => new ClusterMember(id, null, IsVoter: false))));
+
     public static string[] MembersOf(int clusterSize) =>
         Enumerable.Range(1, clusterSize).Select(i => $"n{i}").ToArray();
 
@@ -207,6 +234,71 @@ internal static class ProtocolTestKit
         foreach (var id in nodes.Keys)
             network.Do(id, node => node.Start());
         return (network, nodes);
+    }
+
+    /// <summary>
+    /// The members of <paramref name="configuration"/>, each started from it, and the
+    /// <paramref name="joining"/> servers, started from no configuration, in one network.
+    /// </summary>
+    public static (ProtocolNetwork Network, Dictionary<string, RaftProtocol> Nodes) NewCluster(
+        ClusterConfiguration configuration, string[]? joining = null, bool preVote = false, bool checkQuorum = false)
+    {
+        var nodes = configuration.Members.Select(m => NewNode(m.Id, configuration, preVote: preVote, checkQuorum: checkQuorum))
+            .Concat((joining ?? []).Select(id => NewNode(id, ClusterConfiguration.Empty, preVote: preVote, checkQuorum: checkQuorum)))
+            .ToDictionary(n => n.NodeId);
+        var network = new ProtocolNetwork(nodes.Values.ToArray());
+        foreach (var id in nodes.Keys)
+            network.Do(id, node => node.Start());
+        return (network, nodes);
+    }
+
+    /// <summary>A client's command proposed to <paramref name="leaderId"/> and replicated; the network runs until quiet. Returns its index (null: refused).</summary>
+    public static long? ProposeAndReplicate(ProtocolNetwork network, string leaderId, string text = "somedata")
+    {
+        long? index = null;
+        network.Do(leaderId, p =>
+        {
+            index = p.Propose(Command(text));
+            p.Replicate();
+        });
+        network.RunUntilQuiet();
+        return index;
+    }
+
+    /// <summary>
+    /// A membership request to node <paramref name="id"/>, followed by the replication the host
+    /// schedules after a request; the network runs until quiet. Returns the refusal, null when started.
+    /// </summary>
+    public static MembershipRefusal? ChangeMembership(ProtocolNetwork network, string id, long requestId, MembershipChange change)
+    {
+        MembershipRefusal? refusal = null;
+        network.Do(id, p =>
+        {
+            refusal = p.ChangeMembership(requestId, change);
+            p.Replicate();
+        });
+        network.RunUntilQuiet();
+        return refusal;
+    }
+
+    /// <summary>etcd's <c>MsgTransferLeader</c> to node <paramref name="id"/>, like <see cref="ChangeMembership"/>.</summary>
+    public static MembershipRefusal? TransferLeadership(ProtocolNetwork network, string id, long requestId, string? target)
+    {
+        MembershipRefusal? refusal = null;
+        network.Do(id, p =>
+        {
+            refusal = p.TransferLeadership(requestId, target);
+            p.Replicate();
+        });
+        network.RunUntilQuiet();
+        return refusal;
+    }
+
+    /// <summary>etcd's <c>MsgBeat</c>: the node's heartbeat timer fires (a leader heartbeats); the network runs until quiet.</summary>
+    public static void Beat(ProtocolNetwork network, string id)
+    {
+        network.Do(id, p => p.HeartbeatTimeoutElapsed());
+        network.RunUntilQuiet();
     }
 
     /// <summary>
