@@ -14,7 +14,7 @@ namespace RaftActors.Server.Http;
 /// as writes are):
 /// <list type="bullet">
 /// <item><c>GET /members</c> -> 200 <c>{"leader","index","committed","members":[{"id","address","voter"}]}</c>, the configuration this node uses</item>
-/// <item><c>POST /members</c> <c>{"id","address"}</c> -> 200 with the members once the server is a voter (<c>?promote=false</c>: a learner) in a committed configuration</item>
+/// <item><c>POST /members</c> <c>{"id","address"}</c> -> 200 <c>{"index","committed","members"}</c> once the server is a voter (<c>?promote=false</c>: a learner) in a committed configuration</item>
 /// <item><c>DELETE /members/{id}</c> -> 200 with the members once the configuration without it is committed</item>
 /// <item><c>POST /leader/transfer</c> optional <c>{"to"}</c> -> 200 <c>{"leader","term"}</c> once the new leader is known</item>
 /// </list>
@@ -72,14 +72,17 @@ public static class MembershipEndpoints
         leader,
         index,
         committed,
-        members = configuration.Members.Select(m => new { id = m.Id, address = AddressOf(m.Address), voter = m.IsVoter }).ToArray(),
+        members = MemberList(configuration),
     };
+
+    private static object[] MemberList(ClusterConfiguration configuration) =>
+        configuration.Members.Select(m => (object)new { id = m.Id, address = AddressOf(m.Address), voter = m.IsVoter }).ToArray();
 
     private static string? AddressOf(string? path) =>
         path is not null && ActorPath.TryParse(path, out var parsed) && parsed is not null ? parsed.Address.ToString() : path;
 
     private static IResult Changed(GatewayResult result) => result.Result is MembershipChanged changed
-        ? Results.Json(Members(changed.Configuration, leader: null, changed.Index, committed: true))
+        ? Results.Json(new { index = changed.Index, committed = true, members = MemberList(changed.Configuration) })
         : Refusal(result);
 
     private static IResult Refusal(GatewayResult result) => result.Result switch
