@@ -158,8 +158,18 @@ public sealed class RaftProtocol
     /// <summary>The index of the entry that holds <see cref="Configuration"/> (the snapshot's or 0 when none in the log does).</summary>
     public long ConfigurationIndex => _configurations.LatestIndex;
 
-    /// <summary>Whether this node votes in its configuration, and so may campaign (etcd's "promotable").</summary>
+    /// <summary>Whether this node votes in its configuration.</summary>
     public bool IsVoter => Configuration.IsVoter(NodeId);
+
+    /// <summary>
+    /// Whether this node may campaign (etcd's "promotable"): a voter of its configuration, or a voter of
+    /// the configuration before it while the change that removed it is not known committed here — until
+    /// then it may be the only server able to commit that change (it holds the entry; the voters that
+    /// lack it cannot win its vote), as LogCabin found (commits 4f74c25 and 44f5d7c, thesis §4.2.2).
+    /// A learner, a server still joining, and one that knows its removal committed never campaign.
+    /// </summary>
+    private bool MayCampaign =>
+        IsVoter || (_configurations.LatestIndex > CommitIndex && _configurations.At(_configurations.LatestIndex - 1).IsVoter(NodeId));
 
     /// <summary>The voter a leadership transfer under way hands over to; new commands are refused meanwhile.</summary>
     public string? TransferTarget => _transfer?.Target;
@@ -228,9 +238,9 @@ public sealed class RaftProtocol
             Emit(new MembershipOutcomeUnknown(awaiting.RequestIds, "leadership was handed over, but no new leader was heard of within an election timeout"));
         }
 
-        if (!IsVoter)
+        if (!MayCampaign)
         {
-            // A learner, a removed server or one still joining never campaigns (thesis §4.2.1, §4.2.3).
+            // A learner, a server that knows its removal committed, or one still joining never campaigns (thesis §4.2.1, §4.2.3).
             RestartElectionTimer();
             return;
         }
