@@ -989,7 +989,8 @@ public sealed class RaftProtocol
     /// <summary>
     /// A leader replicates to every other member of its configuration, and, until the change that
     /// removed them commits, to the members of the one before, so that a removed server learns of
-    /// its removal and falls silent instead of campaigning.
+    /// its removal; once the change is committed, a last heartbeat tells each server it removed so
+    /// (the commit index), and that server falls silent instead of campaigning (see MayCampaign).
     /// </summary>
     private void UpdateReplicationTargets()
     {
@@ -998,7 +999,10 @@ public sealed class RaftProtocol
             targets.UnionWith(_configurations.At(_configurations.LatestIndex - 1).Members.Select(m => m.Id));
         targets.Remove(NodeId);
         foreach (var gone in _progress.Keys.Where(id => !targets.Contains(id)).ToList())
+        {
+            SendAppend(gone, []);
             _progress.Remove(gone);
+        }
         foreach (var peer in targets.Where(id => !_progress.ContainsKey(id)))
             _progress[peer] = new FollowerProgress(_log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
     }

@@ -64,6 +64,40 @@ public class RaftProtocolRemovalElectionTests
         Assert.Equal(RaftRole.Follower, n1.Role);
     }
 
+    /// <summary>The other side: a server that knows its removal is committed never campaigns (it would only disrupt).</summary>
+    [Fact]
+    public void ARemovedServer_WhoseRemovalIsCommitted_DoesNotCampaign()
+    {
+        var n1 = NewNode("n1", clusterSize: 3);
+        var n2 = NewNode("n2", clusterSize: 3);
+        var n3 = NewNode("n3", clusterSize: 3);
+        var net = new ProtocolNetwork(n1, n2, n3);
+        foreach (var id in new[] { "n1", "n2", "n3" })
+            net.Do(id, p => p.Start());
+        net.Do("n1", p => p.ElectionTimeoutElapsed());
+        net.RunUntilQuiet();
+
+        DropAnswersFromOutsiders(net, n1, n2, n3);
+        net.Do("n1", p =>
+        {
+            Assert.Null(p.ChangeMembership(1, MembershipChange.Remove("n3")));
+            p.Replicate(); // as the host's flush does
+        });
+        net.RunUntilQuiet();
+
+        // The leader dropped n3 once the removal committed, with a last heartbeat that says so.
+        Assert.False(n3.IsVoter);
+        Assert.True(n3.CommitIndex >= n3.ConfigurationIndex, $"n3 knows entries through {n3.CommitIndex} committed; its removal is entry {n3.ConfigurationIndex}");
+
+        var before = net.Trace.Count;
+        net.Do("n3", p => p.ElectionTimeoutElapsed());
+        net.RunUntilQuiet();
+
+        Assert.Equal(RaftRole.Follower, n3.Role);
+        Assert.False(n3.IsPreCandidate);
+        Assert.DoesNotContain(net.Trace.Skip(before), line => line.Contains("n3->"));
+    }
+
     /// <summary>
     /// Answers from a server outside the recipient's configuration are lost: the protocol ignores them
     /// once the change that removed their sender is committed, and the test network asserts that no
