@@ -153,7 +153,7 @@ public sealed class RaftProtocol
     public bool LeaderIsAlive => Role == RaftRole.Leader || (_leaderLease && LeaderId is not null);
 
     /// <summary>The configuration this node uses: the latest in its log, committed or not (thesis §4.1).</summary>
-    public ClusterConfiguration Configuration => _configurations.Latest;
+    public ClusterConfiguration Configuration => Bugs.ApplyConfigurationOnCommit ? _configurations.At(CommitIndex) : _configurations.Latest;
 
     /// <summary>The index of the entry that holds <see cref="Configuration"/> (the snapshot's or 0 when none in the log does).</summary>
     public long ConfigurationIndex => _configurations.LatestIndex;
