@@ -527,7 +527,9 @@ public sealed class RaftProtocol
     /// applied entry) and staged it. Unless the node already has a snapshot as recent, it becomes
     /// the node's latest and the log drops what it covers, keeping the trailing entries for
     /// followers that lag a little (§7). Returns false when the snapshot is not needed (the host
-    /// discards it).
+    /// discards it): an installed snapshot overtook it, or — on a server that joined, holding
+    /// entries from before it was added — this node does not know the configuration in force at
+    /// its index (the founders', which no entry records), so the snapshot cannot record it.
     /// </summary>
     public bool SnapshotTaken(LogPosition snapshot)
     {
@@ -535,6 +537,8 @@ public sealed class RaftProtocol
             return false; // an installed snapshot overtook it
         if (snapshot.Index > CommitIndex || !_log.Matches(snapshot))
             throw new InvalidOperationException($"{NodeId}: a snapshot through {snapshot} is not of a committed entry of this log (commit {CommitIndex}, base {_log.Base})");
+        if (_configurations.At(snapshot.Index).Members.Count == 0)
+            return false; // the host's snapshot records the empty configuration this node started with; the next will do
         var compactThrough = Math.Max(_log.Base.Index, snapshot.Index - _trailingEntries);
         Snapshot = snapshot;
         _log.CompactThrough(compactThrough);
