@@ -105,6 +105,26 @@ internal sealed class InvariantChecker
         _applied[node.Index] = snapshot.Index;
     }
 
+    /// <summary>
+    /// The node crashed; its disk holds what was durable. A leader whose election never became durable
+    /// — a single voter campaigns and wins at once, before the write of its new term and vote lands —
+    /// and that crashed before it did sent nothing of that term (every message waits for the hard
+    /// state decided before it) and committed nothing of it (its entries are durable only with or after
+    /// that hard state): no one ever saw that leadership. The run forgets it and its entries, and the
+    /// node may lead that term again, with other entries.
+    /// </summary>
+    public void Crashed(SimulatedNode node)
+    {
+        var durableTerm = node.Disk.HardState.Term;
+        var unseen = _leaderOfTerm.Where(t => t.Value == node.Index && t.Key > durableTerm).Select(t => t.Key).ToList();
+        foreach (var term in unseen)
+        {
+            _leaderOfTerm.Remove(term);
+            foreach (var key in _entries.Keys.Where(k => k.Term == term).ToList())
+                _entries.Remove(key);
+        }
+    }
+
     public void BeforeStep(SimulatedNode node) =>
         _leaderTermBeforeStep[node.Index] = node.Protocol.Role == RaftRole.Leader ? node.Protocol.Term : -1;
 

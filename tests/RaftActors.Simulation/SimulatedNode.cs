@@ -195,6 +195,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     {
         if (Driver.WriteInFlight is { } write && writeInFlightLands)
             Disk.Write(write);
+        _sim.Checker.Crashed(this);
         foreach (var sink in _sinks)
             sink.Dispose();
         _sinks.Clear();
