@@ -97,9 +97,6 @@ internal sealed class SimulatedOperator
     /// <summary>Starts looking for removed servers to deal with, every half second.</summary>
     public void Start() => Schedule(Action.Sweep, SweepInterval);
 
-    /// <summary>Whether any operation is under way or waiting.</summary>
-    public bool Busy => _active.Count > 0 || _waiting.Count > 0;
-
     /// <summary>
     /// Plans the operation <paramref name="kind"/> against the configuration in use now (the believed
     /// leader's, else the last one committed) and starts it, or queues it behind the operations under way.
@@ -171,7 +168,7 @@ internal sealed class SimulatedOperator
 
         if (steps.Count == 0)
             steps.Add(new OperatorStep(null)); // nothing of the kind fits this configuration: hand leadership over instead
-        var task = new OperatorTask(_nextTask++, kind, steps);
+        var task = new OperatorTask(_nextTask++, steps);
         _sim.Trace($"operator: task {task.Id} ({kind}): {string.Join(", then ", steps.Select(Describe))}");
         if (_active.Count < MaxActiveTasks)
             Begin(task);
@@ -388,11 +385,9 @@ internal sealed class SimulatedOperator
         ? $"{change.Kind} {change.Id}"
         : $"transfer leadership to {step.TransferTarget ?? "(leader's choice)"}";
 
-    private sealed class OperatorTask(int id, FaultKind kind, List<OperatorStep> steps)
+    private sealed class OperatorTask(int id, List<OperatorStep> steps)
     {
         public int Id { get; } = id;
-
-        public FaultKind Kind { get; } = kind;
 
         public List<OperatorStep> Steps { get; } = steps;
 
