@@ -6,8 +6,10 @@ namespace RaftActors.Simulation;
 /// <summary>
 /// One deterministic run: N nodes (<see cref="SimulatedNode"/>, the real protocol hosted as
 /// RaftNode hosts it) on a <see cref="VirtualNetwork"/>, clients invoking key-value operations, and
-/// a <see cref="Nemesis"/> crashing, partitioning and storming — all driven by one event queue in
-/// virtual time and one seed. <see cref="InvariantChecker"/> checks safety after every step; the
+/// a <see cref="Nemesis"/> crashing, partitioning and storming, and handing the
+/// <see cref="SimulatedOperator"/> membership changes and leadership transfers (new servers join in
+/// slots after the founders', up to 10 per run) — all driven by one event queue in virtual time and
+/// one seed. <see cref="InvariantChecker"/> checks safety after every step; the
 /// liveness check runs whenever a majority has been left alone for a while, and after the final heal
 /// every client's last operation must succeed. The history goes to the linearizability checker.
 /// </summary>
@@ -23,7 +25,6 @@ public sealed class ClusterSimulation
     private static readonly long MaxVirtualTime = Micros.Of(TimeSpan.FromMinutes(10));
 
     private readonly Random _random;
-    private readonly string[][] _peers;
     private readonly SimulatedClient[] _clients;
     private readonly Nemesis _nemesis;
     private readonly List<KvCommand> _commands = new();
@@ -36,19 +37,26 @@ public sealed class ClusterSimulation
     private long _messagesSent;
     private long _messagesLost;
     private SnapshotCounts _snapshots;
+    private MembershipCounts _configurationChanges;
+    private int _created;
 
     private ClusterSimulation(SimulationOptions options)
     {
         Options = options;
         _random = new Random(options.Seed);
         Queue = new EventQueue();
-        var ids = Enumerable.Range(1, options.ClusterSize).Select(i => $"n{i}").ToArray();
-        Nodes = ids.Select((id, i) => new SimulatedNode(this, i, id)).ToArray();
-        _peers = ids.Select(id => ids.Where(p => p != id).ToArray()).ToArray();
-        Checker = new InvariantChecker(this, options.ClusterSize);
-        Network = new VirtualNetwork(new Random(_random.Next()), options.ClusterSize);
+
+        // The founders vote from the start; the other slots are servers the operator may start later,
+        // each joining with no configuration and an empty disk (ids are never reused).
+        Founders = ClusterConfiguration.OfVoters(Enumerable.Range(1, options.ClusterSize).Select(i => $"n{i}"));
+        Nodes = Enumerable.Range(0, options.ServerSlots)
+            .Select(i => new SimulatedNode(this, i, $"n{i + 1}", i < options.ClusterSize ? Founders : ClusterConfiguration.Empty))
+            .ToArray();
+        Checker = new InvariantChecker(this, options.ServerSlots);
+        Network = new VirtualNetwork(new Random(_random.Next()), options.ServerSlots);
         _nemesis = new Nemesis(this, new Random(_random.Next()));
         _clients = Enumerable.Range(0, options.Clients).Select(i => new SimulatedClient(this, i, new Random(_random.Next()))).ToArray();
+        Operator = options.Membership ? new SimulatedOperator(this, new Random(_random.Next())) : null;
         _lastWritten = new string?[options.Keys];
         _trace = options.Trace ? new Queue<string>() : null;
     }
@@ -61,7 +69,20 @@ public sealed class ClusterSimulation
 
     internal VirtualNetwork Network { get; }
 
+    /// <summary>Every server slot: the founders first, then the servers that may join; see <see cref="SimulatedNode.Created"/>.</summary>
     internal SimulatedNode[] Nodes { get; }
+
+    /// <summary>The configuration the cluster starts with: the founders, all voters.</summary>
+    internal ClusterConfiguration Founders { get; }
+
+    /// <summary>The operator carrying out the nemesis's membership operations; null without membership.</summary>
+    internal SimulatedOperator? Operator { get; }
+
+    /// <summary>Nodes started so far: the founders, then every server the operator started (the first <see cref="NodeCount"/> slots).</summary>
+    internal int NodeCount => _created;
+
+    /// <summary>Whether the operator may start another server.</summary>
+    internal bool HasFreeSlot => _created < Nodes.Length;
 
     internal IReadOnlyList<KvCommand> Commands => _commands;
 
@@ -95,15 +116,14 @@ public sealed class ClusterSimulation
 
     internal static int IndexOf(string nodeId) => int.Parse(nodeId.AsSpan(1)) - 1;
 
-    internal string[] PeersOf(int node) => _peers[node];
-
     private void Execute()
     {
-        foreach (var node in Nodes)
-            node.Start(_random.Next());
+        for (; _created < Options.ClusterSize; _created++)
+            Nodes[_created].Start(_random.Next());
         foreach (var client in _clients)
             Queue.After(Micros.Millis(_random.NextDouble() * 100), new SimEvent(EventKind.ClientNextOperation, client.Index));
         _nemesis.Start();
+        Operator?.Start();
 
         while (_clientsFinished < _clients.Length && Queue.TryNext(out var e))
         {
@@ -188,6 +208,21 @@ public sealed class ClusterSimulation
                 if (e.Generation == _livenessEpoch)
                     CheckLiveness(e.Target);
                 break;
+            case EventKind.OperatorRequestArrives:
+                if (Nodes[e.Target].Up)
+                {
+                    Trace(e, e.Payload!);
+                    Nodes[e.Target].OnOperatorRequest((OperatorRequest)e.Payload!);
+                }
+
+                break;
+            case EventKind.OperatorReplyArrives:
+                Trace(e, e.Payload!);
+                Operator!.OnReply((OperatorReply)e.Payload!);
+                break;
+            case EventKind.Operator:
+                Operator!.On(e);
+                break;
         }
     }
 
@@ -219,6 +254,19 @@ public sealed class ClusterSimulation
             Queue.After(Network.Delay(), new SimEvent(EventKind.ClientReplyArrives, request.Client, Payload: reply));
     }
 
+    /// <summary>The operator's request travels like a client's: delayed, and lost now and then (the operator then times out).</summary>
+    internal void SendToOperatorTarget(int node, OperatorRequest request)
+    {
+        if (!Network.Lost())
+            Queue.After(Network.Delay(), new SimEvent(EventKind.OperatorRequestArrives, node, Payload: request));
+    }
+
+    internal void ReplyToOperator(OperatorReply reply)
+    {
+        if (!Network.Lost())
+            Queue.After(Network.Delay(), new SimEvent(EventKind.OperatorReplyArrives, 0, Payload: reply));
+    }
+
     /// <summary>How long a write takes to become durable: mostly under 2 ms, sometimes tens of ms.</summary>
     internal long DiskLatency() => _random.NextDouble() < 0.05
         ? Micros.Millis(5 + _random.NextDouble() * 20)
@@ -236,6 +284,61 @@ public sealed class ClusterSimulation
     {
         Trace($"nemesis: restart {node.Id}");
         node.Start(_random.Next());
+    }
+
+    /// <summary>The operator starts a new server in the next free slot: it joins with no configuration and an empty disk.</summary>
+    internal SimulatedNode StartJoiningServer()
+    {
+        var node = Nodes[_created++];
+        Trace($"operator: start {node.Id}, joining");
+        node.Start(_random.Next());
+        FaultsChanged();
+        return node;
+    }
+
+    /// <summary>The operator stops a node: no crash's restart brings it back (the final heal may, see <see cref="Nemesis"/>).</summary>
+    internal void Retire(SimulatedNode node, string why)
+    {
+        Trace($"operator: stop {node.Id} ({why})");
+        Crash(node);
+        node.Retired = true;
+        FaultsChanged();
+    }
+
+    /// <summary>The node the simulation believes leads: the leader of the highest term among the nodes up.</summary>
+    internal SimulatedNode? BelievedLeader()
+    {
+        SimulatedNode? leader = null;
+        for (var i = 0; i < _created; i++)
+        {
+            var node = Nodes[i];
+            if (node.Up && node.Protocol.Role == RaftRole.Leader && (leader is null || node.Protocol.Term > leader.Protocol.Term))
+                leader = node;
+        }
+
+        return leader;
+    }
+
+    /// <summary>The configuration in use, as the operator sees it: the believed leader's, else the latest committed.</summary>
+    internal ClusterConfiguration CurrentConfiguration() => BelievedLeader()?.Protocol.Configuration ?? Checker.CommittedConfiguration;
+
+    /// <summary>A server no voter of its own configuration, its removal pending, was elected (it commits the change and hands over).</summary>
+    internal void LeaderOutsideItsConfiguration() => _configurationChanges = _configurationChanges with { PendingRemovalLeaders = _configurationChanges.PendingRemovalLeaders + 1 };
+
+    /// <summary>A committed configuration entry changed the membership from <paramref name="before"/> to <paramref name="after"/>; <paramref name="leaderId"/> appended it.</summary>
+    internal void ConfigurationCommitted(ClusterConfiguration before, ClusterConfiguration after, string? leaderId)
+    {
+        var added = after.Members.Count(m => !before.IsMember(m.Id));
+        var promoted = after.Members.Count(m => m.IsVoter && before.Find(m.Id) is { IsVoter: false });
+        var removed = before.Members.Where(m => !after.IsMember(m.Id)).ToList();
+        _configurationChanges = _configurationChanges with
+        {
+            Added = _configurationChanges.Added + added,
+            Promoted = _configurationChanges.Promoted + promoted,
+            Removed = _configurationChanges.Removed + removed.Count,
+            LeadersRemoved = _configurationChanges.LeadersRemoved + removed.Count(m => m.Id == leaderId),
+        };
+        Trace($"configuration {after} committed");
     }
 
     internal KvCommand NextCommand(Random random, int client)
@@ -303,25 +406,59 @@ public sealed class ClusterSimulation
         _livenessEpoch++;
         if (Network.Stormy)
             return;
-        var groupSizes = new int[Nodes.Length];
-        foreach (var node in Nodes)
+        for (var group = 0; group < Nodes.Length; group++)
         {
-            if (node.Up)
-                groupSizes[Network.GroupOf(node.Index)]++;
-        }
-
-        for (var group = 0; group < groupSizes.Length; group++)
-        {
-            if (groupSizes[group] >= Quorum.Majority(Nodes.Length))
+            if (MajorityIn(group))
                 Queue.After(Micros.Of(Options.LivenessBound), new SimEvent(EventKind.LivenessCheck, group, _livenessEpoch));
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="group"/> holds, up, a majority of the voters of every configuration that
+    /// may decide there: the latest committed, and any not committed yet that a node up in the group
+    /// holds (it counts the voters it adds, and no longer the ones it removes; a server holding it
+    /// refuses its vote to the voters that lack it).
+    /// </summary>
+    private bool MajorityIn(int group)
+    {
+        if (!MajorityOf(Checker.CommittedConfiguration, group))
+            return false;
+        for (var i = 0; i < _created; i++)
+        {
+            var protocol = Nodes[i].Protocol;
+            if (Nodes[i].Up && Network.GroupOf(i) == group && protocol.ConfigurationIndex > Checker.CommittedCount && !MajorityOf(protocol.Configuration, group))
+                return false;
+        }
+
+        return true;
+    }
+
+    private bool MajorityOf(ClusterConfiguration configuration, int group)
+    {
+        var up = 0;
+        foreach (var voter in configuration.Voters)
+        {
+            var index = IndexOf(voter);
+            if (Nodes[index].Up && Network.GroupOf(index) == group)
+                up++;
+        }
+
+        return up >= configuration.Majority;
+    }
+
+    /// <summary>
+    /// A majority has been left alone for the bound: one of its nodes leads it, has committed an entry of
+    /// its term, and every member of its configuration there follows it. Skipped when the operator has
+    /// changed the configuration meanwhile so that the group no longer holds a majority of it.
+    /// </summary>
     private void CheckLiveness(int group)
     {
+        if (!MajorityIn(group))
+            return;
         SimulatedNode? leader = null;
-        foreach (var node in Nodes)
+        for (var i = 0; i < _created; i++)
         {
+            var node = Nodes[i];
             if (node.Up && Network.GroupOf(node.Index) == group && node.Protocol.Role == RaftRole.Leader &&
                 (leader is null || node.Protocol.Term > leader.Protocol.Term))
                 leader = node;
@@ -337,18 +474,22 @@ public sealed class ClusterSimulation
 
         // Every member follows the leader and holds an entry of its term — so, by Log Matching, the
         // term's first entry (its no-op) — in its log or as its snapshot's last: none is left
-        // behind for good, as a follower whose refusals the leader mishandles would be.
-        foreach (var node in Nodes)
+        // behind for good, as a follower whose refusals the leader mishandles would be. Learners
+        // too; servers outside the leader's configuration (removed, or not added) are no members.
+        var members = leader.Protocol.Configuration;
+        for (var i = 0; i < _created; i++)
         {
-            if (node.Up && Network.GroupOf(node.Index) == group &&
+            var node = Nodes[i];
+            if (node.Up && Network.GroupOf(node.Index) == group && members.IsMember(node.Id) &&
                 (node.Protocol.Term != term || node.Protocol.LeaderId != leader.Id || node.Protocol.Log.LastIndexOfTerm(term) is null))
                 throw new SimulationFailure("Liveness", $"{node.Id} has not caught up with {leader.Id}'s term {term} (it holds no entry of the term) {window}: {Describe()}");
         }
     }
 
-    private string Describe() => string.Join("; ", Nodes.Select(n => n.Up
-        ? $"{n.Id} {n.Protocol.Role} t{n.Protocol.Term} leader {n.Protocol.LeaderId ?? "-"} log {n.Protocol.LastLog.Index}/{n.Protocol.LastLog.Term} commit {n.Protocol.CommitIndex}"
-        : $"{n.Id} down"));
+    private string Describe() => string.Join("; ", Nodes.Take(_created).Select(n => n.Up
+        ? $"{n.Id} {n.Protocol.Role}{(n.Protocol.IsVoter ? "" : n.Protocol.Configuration.IsMember(n.Id) ? " (learner)" : " (no member)")} t{n.Protocol.Term} leader {n.Protocol.LeaderId ?? "-"} log {n.Protocol.LastLog.Index}/{n.Protocol.LastLog.Term} commit {n.Protocol.CommitIndex}"
+        : $"{n.Id} {(n.Decommissioned ? "removed and stopped" : n.Retired ? "stopped" : "down")}")) +
+        (Options.Membership ? $"; committed configuration {Checker.CommittedConfiguration}" : "");
 
     internal void Trace(string line)
     {
@@ -362,7 +503,7 @@ public sealed class ClusterSimulation
     private void Trace(SimEvent e, object what)
     {
         if (_trace is not null)
-            Trace($"{(e.Kind == EventKind.DeliverPeerMessage ? $"{Nodes[e.From].Id}->" : "")}{(e.Kind is EventKind.ClientReplyArrives ? $"c{e.Target}" : Nodes[e.Target].Id)}: {Describe(what)}");
+            Trace($"{(e.Kind == EventKind.DeliverPeerMessage ? $"{Nodes[e.From].Id}->" : "")}{(e.Kind is EventKind.ClientReplyArrives ? $"c{e.Target}" : e.Kind is EventKind.OperatorReplyArrives ? "operator" : Nodes[e.Target].Id)}: {Describe(what)}");
     }
 
     private static string Describe(object what) => what switch
@@ -397,5 +538,6 @@ public sealed class ClusterSimulation
         _trace?.ToArray() ?? [])
     {
         Snapshots = _snapshots,
+        Membership = _configurationChanges + (Operator?.Counts ?? default),
     };
 }

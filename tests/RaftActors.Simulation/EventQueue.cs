@@ -17,6 +17,15 @@ internal enum EventKind : byte
 
     /// <summary>A node's disk finished something of its snapshots (<see cref="NodeIo"/>); dropped if the node restarted since.</summary>
     NodeIo,
+
+    /// <summary>The operator's membership request or leadership transfer reaches a node.</summary>
+    OperatorRequestArrives,
+
+    /// <summary>A node's answer reaches the operator.</summary>
+    OperatorReplyArrives,
+
+    /// <summary>The operator's own timers: a retry, a request's timeout, a removed server to stop.</summary>
+    Operator,
 }
 
 /// <summary>What a node's disk finished, and what the node does then.</summary>

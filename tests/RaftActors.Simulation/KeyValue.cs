@@ -157,8 +157,11 @@ internal static class CommandIds
     public static int Of(LogEntry entry) => entry.Command is { } command ? Read(command) : -1;
 }
 
+/// <summary>What waits at a node for an answer: a client's operation, or the operator's membership request.</summary>
+internal abstract record NodeRequest;
+
 /// <summary>A client's request to a node: the operation, and which attempt of it this is.</summary>
-internal sealed record ClientRequest(int Client, long OperationId, int CommandId, KvCommand Command, EntryCommand? Entry);
+internal sealed record ClientRequest(int Client, long OperationId, int CommandId, KvCommand Command, EntryCommand? Entry) : NodeRequest;
 
 internal enum ReplyKind : byte
 {

@@ -34,14 +34,36 @@ public enum FaultKind
     /// of the cluster, the ground of the paper's Figure 8.
     /// </summary>
     LeaderChurn,
+
+    /// <summary>The operator starts a new server (empty disk, no configuration) and adds it as a learner.</summary>
+    AddLearner,
+
+    /// <summary>The operator adds a voter: a new server, or a learner already there, promoted once it has caught up.</summary>
+    AddVoter,
+
+    /// <summary>The operator removes a member, voter or learner, now and then the leader itself.</summary>
+    RemoveMember,
+
+    /// <summary>
+    /// The operator replaces a voter (one that is down if any; half the time it kills it first, a failed
+    /// machine that comes back after 3 to 6 s unless its removal committed): adds a new server as a
+    /// voter, then removes the old one.
+    /// </summary>
+    ReplaceServer,
+
+    /// <summary>The operator hands leadership to a named voter, to the leader's choice, or (calling a transfer off) to the leader itself.</summary>
+    TransferLeadership,
 }
 
 /// <summary>
 /// The fault schedule. Faults come at random intervals and each heals by itself after a while
 /// (a crashed node restarts, a partition heals, a storm calms, a disk recovers); now and then the
 /// nemesis leaves the cluster alone for longer than the liveness bound, so the liveness check runs
-/// mid-run too. Once its faults are spent and the clients have invoked their operations, it heals
-/// everything at once and asks each client for a final operation.
+/// mid-run too. With membership, about two faults in five are the operator's operations instead
+/// (<see cref="SimulatedOperator"/>): servers added, promoted, removed and replaced, leadership
+/// handed over, amid the crashes and partitions. Once its faults are spent and the clients have
+/// invoked their operations, it heals everything at once (every server back up but those stopped
+/// for good after their removal) and asks each client for a final operation.
 /// </summary>
 internal sealed class Nemesis
 {
@@ -57,13 +79,22 @@ internal sealed class Nemesis
 
     private static readonly FaultKind[] Kinds = Enum.GetValues<FaultKind>();
 
-    // Every kind once, and leader churn twice more: the interleavings of Figure 8 (an old-term
-    // entry committed by counting, then overwritten) need several short terms in a row.
-    private static readonly FaultKind[] Draw = [.. Kinds, FaultKind.LeaderChurn, FaultKind.LeaderChurn];
+    // Every kind of node and network fault once, and leader churn twice more: the interleavings of
+    // Figure 8 (an old-term entry committed by counting, then overwritten) need several short terms in a row.
+    private static readonly FaultKind[] NodeFaults = [.. Kinds.Where(k => k <= FaultKind.LeaderChurn), FaultKind.LeaderChurn, FaultKind.LeaderChurn];
+
+    // With membership, the operator's operations too: adds and removals twice, so that the cluster
+    // both grows and shrinks, and transfers twice.
+    private static readonly FaultKind[] WithMembership =
+    [
+        .. NodeFaults, FaultKind.AddLearner, FaultKind.AddVoter, FaultKind.AddVoter, FaultKind.RemoveMember, FaultKind.RemoveMember,
+        FaultKind.ReplaceServer, FaultKind.TransferLeadership, FaultKind.TransferLeadership,
+    ];
 
     private readonly ClusterSimulation _sim;
     private readonly Random _random;
     private readonly int _planned;
+    private readonly FaultKind[] _draw;
     private readonly int[] _byKind = new int[Kinds.Length];
     private long _partitionEpoch;
     private long _stormEpoch;
@@ -76,6 +107,7 @@ internal sealed class Nemesis
         _random = random;
         _planned = sim.Options.Faults + random.Next(sim.Options.Faults / 4 + 1);
         _diskEpoch = new long[sim.Nodes.Length];
+        _draw = sim.Options.Membership ? WithMembership : NodeFaults;
     }
 
     public int Injected { get; private set; }
@@ -143,10 +175,11 @@ internal sealed class Nemesis
             return;
         }
 
-        var kind = Draw[_random.Next(Draw.Length)];
+        var kind = _draw[_random.Next(_draw.Length)];
         Injected++;
         _byKind[(int)kind]++;
-        var n = _sim.Nodes.Length;
+        var n = _sim.NodeCount;
+        var slots = _sim.Nodes.Length;
         switch (kind)
         {
             case FaultKind.CrashNode:
@@ -160,7 +193,7 @@ internal sealed class Nemesis
                 break;
             case FaultKind.IsolateLeader:
             {
-                var groups = new int[n];
+                var groups = new int[slots];
                 groups[Leader() ?? _random.Next(n)] = 1;
                 Partition(groups);
                 break;
@@ -168,7 +201,7 @@ internal sealed class Nemesis
 
             case FaultKind.SplitMajorityMinority:
             {
-                var groups = new int[n];
+                var groups = new int[slots];
                 var order = Enumerable.Range(0, n).ToArray();
                 _random.Shuffle(order);
                 for (var i = 0; i < n / 2; i++)
@@ -179,7 +212,7 @@ internal sealed class Nemesis
 
             case FaultKind.RandomPartition:
             {
-                var groups = new int[n];
+                var groups = new int[slots];
                 for (var i = 0; i < n; i++)
                     groups[i] = _random.Next(3);
                 Partition(groups);
@@ -203,6 +236,9 @@ internal sealed class Nemesis
             case FaultKind.LeaderChurn:
                 _sim.Trace("nemesis: leader churn");
                 _churnUntil = _sim.Queue.Now + Micros.Millis(500 + _random.NextDouble() * 2500);
+                break;
+            default:
+                _sim.Operator!.Plan(kind);
                 break;
         }
 
@@ -229,12 +265,19 @@ internal sealed class Nemesis
         _stormEpoch++;
         _sim.Network.Heal();
         _sim.Network.Stormy = false;
+        _sim.Operator?.StopPlanning();
         foreach (var node in _sim.Nodes)
         {
             _diskEpoch[node.Index]++;
             node.Disk.Slowdown = 1;
-            if (!node.Up)
+
+            // Every server comes back but those stopped for good after their removal: a server the
+            // operator killed to replace it, whose removal it did not see through, is still a member.
+            if (node.Created && !node.Up && !node.Decommissioned)
+            {
+                node.Retired = false;
                 _sim.Restart(node);
+            }
         }
 
         _sim.Trace("nemesis: final heal");
@@ -251,7 +294,7 @@ internal sealed class Nemesis
 
     private void Restart(int node)
     {
-        if (_sim.Nodes[node].Up)
+        if (_sim.Nodes[node].Up || _sim.Nodes[node].Retired)
             return;
         _sim.Restart(_sim.Nodes[node]);
         _sim.FaultsChanged();
@@ -266,7 +309,7 @@ internal sealed class Nemesis
 
     private int RandomUpNode()
     {
-        var n = _sim.Nodes.Length;
+        var n = _sim.NodeCount;
         var start = _random.Next(n);
         for (var i = 0; i < n; i++)
         {
@@ -280,7 +323,7 @@ internal sealed class Nemesis
     /// <summary>A node with a write in flight, if any.</summary>
     private int? NodeWriting()
     {
-        var n = _sim.Nodes.Length;
+        var n = _sim.NodeCount;
         var start = _random.Next(n);
         for (var i = 0; i < n; i++)
         {

@@ -35,7 +35,7 @@ internal sealed class SimulatedClient
         _process = index;
         _random = random;
         _sessionId = $"c{index}";
-        _target = random.Next(sim.Nodes.Length);
+        _target = random.Next(sim.Options.ClusterSize);
     }
 
     public int Index { get; }
@@ -131,7 +131,24 @@ internal sealed class SimulatedClient
         throw new SimulationFailure("Liveness", $"client {_sessionId}'s operation {open.Request.Command} after the final heal " +
                                                 $"got no definite answer within {_sim.Options.FinalOperationBound.TotalSeconds} s");
 
-    private int NextNode() => (_target + 1) % _sim.Nodes.Length;
+    /// <summary>
+    /// The next member of the cluster after the current target: the operator keeps the clients' list of
+    /// servers up to date with the configuration (so a removed server's stale leader hint, which may
+    /// name a server long gone, leads the client astray for one timeout at most).
+    /// </summary>
+    private int NextNode()
+    {
+        var slots = _sim.Nodes.Length;
+        var members = _sim.CurrentConfiguration();
+        for (var i = 1; i < slots; i++)
+        {
+            var candidate = (_target + i) % slots;
+            if (_sim.Nodes[candidate] is { Created: true, Retired: false } node && members.IsMember(node.Id))
+                return candidate;
+        }
+
+        return (_target + 1) % slots;
+    }
 
     private sealed class Open(long id, ClientRequest request, int handle, long deadline, bool final)
     {

@@ -54,11 +54,16 @@ internal sealed class SimulatedDisk
 /// restores its store from it once it is saved, holding back what comes after for the store until then.
 /// Where it differs from RaftNode, on purpose: entries are applied at once rather than by an
 /// applier actor (which sees them, and the reads after them, in the same order); requests to a
-/// follower are answered NotLeader (forward-to-leader is not simulated); the key-value store keeps
+/// follower, the operator's membership requests too, are answered NotLeader (forward-to-leader is
+/// not simulated); a leader handing its leadership over answers commands NotLeader naming the
+/// successor, as RaftNode does. Membership as RaftNode hosts it: a founder starts with the founders'
+/// configuration, a server the operator starts later with none (raft.join); the store follows the
+/// configuration entries it applies, so that a snapshot records the configuration in force at its
+/// index, a leader's snapshot chunks carry it, and a restart takes it from the disk. The key-value store keeps
 /// every session result rather than the last 64 per client; a snapshot's chunks are read at once
 /// (its open and its writes take disk time); a write that fails is not simulated (a crash stands for it).
 /// </summary>
-internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, SimulatedNode.WaitingRead>
+internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNode.WaitingRead>
 {
     private readonly ClusterSimulation _sim;
 
@@ -70,7 +75,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
 
     // What waits for a snapshot from the leader to be saved and restored (as RaftNode holds the applier's messages).
     private readonly List<Action> _heldForStore = new();
-    private RaftProtocolDriver<ClientRequest, WaitingRead>? _driver;
+    private RaftProtocolDriver<NodeRequest, WaitingRead>? _driver;
     private SimulatedSnapshotSender? _sender;
     private SimulatedSnapshotReceiver? _receiver;
     private long _electionTimer;
@@ -81,16 +86,41 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     private long _entriesSinceSnapshot;
     private bool _snapshotDue;
 
-    public SimulatedNode(ClusterSimulation sim, int index, string id)
+    // The configuration in force at the store's last applied entry: what a snapshot taken there records.
+    private ClusterConfiguration _storeConfiguration;
+
+    /// <param name="bootstrap">The configuration the node starts with: the founders', or none for a server that joins later.</param>
+    public SimulatedNode(ClusterSimulation sim, int index, string id, ClusterConfiguration bootstrap)
     {
         _sim = sim;
         Index = index;
         Id = id;
+        Bootstrap = bootstrap;
+        Configuration = bootstrap;
+        _storeConfiguration = bootstrap;
     }
 
     public int Index { get; }
 
     public string Id { get; }
+
+    /// <summary>The configuration the node was started with: the founders' voters, or <see cref="ClusterConfiguration.Empty"/> for a server that joins.</summary>
+    public ClusterConfiguration Bootstrap { get; }
+
+    /// <summary>Whether the node was ever started: a server that has not joined yet was not.</summary>
+    public bool Created => Incarnation > 0;
+
+    /// <summary>The operator stopped the node (removed, or killed as a failed machine to replace): no crash's restart brings it back.</summary>
+    public bool Retired { get; set; }
+
+    /// <summary>Stopped for good after its removal: not even the final heal restarts it.</summary>
+    public bool Decommissioned { get; set; }
+
+    /// <summary>The operator has dealt with this server's removal: stopped it for good, or left it running to the end.</summary>
+    public bool RemovalHandled { get; set; }
+
+    /// <summary>The configuration the protocol last announced (<see cref="IRaftProtocolHost{TClient,TRead}.ConfigurationChanged"/>), as RaftNode publishes it.</summary>
+    public ClusterConfiguration Configuration { get; private set; }
 
     public SimulatedDisk Disk { get; } = new();
 
@@ -114,7 +144,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
 
     private SnapshotSettings Snapshots => _sim.Options.Snapshots;
 
-    private RaftProtocolDriver<ClientRequest, WaitingRead> Driver =>
+    private RaftProtocolDriver<NodeRequest, WaitingRead> Driver =>
         _driver ?? throw new InvalidOperationException($"{Id} is down");
 
     public void Start(int timeoutSeed)
@@ -126,6 +156,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         // The store starts from the disk's snapshot; the log after it is applied as it commits.
         var snapshot = Disk.Snapshot;
         Store = snapshot == LogPosition.Empty ? new KvStore(options.Keys) : KvStore.Restore(Disk.Storage.SnapshotContent);
+        _storeConfiguration = snapshot == LogPosition.Empty ? Bootstrap : Disk.Storage.SnapshotConfiguration ?? Bootstrap;
         _lastApplied = snapshot;
         _restoredThrough = snapshot.Index;
         _entriesSinceSnapshot = 0;
@@ -135,20 +166,22 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         _savingSnapshots.Clear();
         var protocol = new RaftProtocol(
             Id,
-            _sim.PeersOf(Index),
+            Bootstrap,
             Disk.HardState,
             new ElectionTimeouts(options.ElectionTimeoutMin, options.ElectionTimeoutMax, new Random(timeoutSeed)),
             options.HeartbeatInterval,
             Disk.Log,
             options.Replication,
             snapshot,
+            Disk.Storage.SnapshotConfiguration,
             options.Snapshots.TrailingEntries)
         {
             Bugs = options.InjectedBugs,
             PreVote = options.PreVote,
             CheckQuorum = options.CheckQuorum,
         };
-        _driver = new RaftProtocolDriver<ClientRequest, WaitingRead>(protocol, this);
+        _driver = new RaftProtocolDriver<NodeRequest, WaitingRead>(protocol, this);
+        Configuration = protocol.Configuration;
         _sender = new SimulatedSnapshotSender(this, options.Snapshots, (to, message) => Driver.Send(to, message, afterLogDurable: false));
         _receiver = new SimulatedSnapshotReceiver(this, (to, message) => Driver.Send(to, message, afterLogDurable: false));
         _sim.Checker.NodeStarted(this);
@@ -162,6 +195,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     {
         if (Driver.WriteInFlight is { } write && writeInFlightLands)
             Disk.Write(write);
+        _sim.Checker.Crashed(this);
         foreach (var sink in _sinks)
             sink.Dispose();
         _sinks.Clear();
@@ -185,7 +219,9 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
             _sender!.FollowerHeard(heard.FollowerId);
         Run(p =>
         {
-            if (!p.Step(message))
+            // Answers from servers outside the configuration (removed, or not yet added) are ignored; a member's never.
+            var member = p.Configuration.IsMember(message.From);
+            if (!p.Step(message) && member)
                 throw new SimulationFailure("Membership", $"{Id} ignored {message} from a member");
         });
         if (answer is not null && answerLate && Protocol.Role == RaftRole.Leader)
@@ -239,6 +275,13 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
 
         if (request.Entry is { } entry)
         {
+            if (Protocol.TransferTarget is { } successor)
+            {
+                // As RaftNode: no new commands while leadership passes (thesis §3.10); the successor takes them in a moment.
+                _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.NotLeader, LeaderHint: ClusterSimulation.IndexOf(successor)));
+                return;
+            }
+
             Step(() => Driver.Propose(entry, request));
         }
         else if (_sim.Options.Bug == SimulatedBug.ServeReadsLocally)
@@ -252,6 +295,25 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         }
     }
 
+    /// <summary>
+    /// The operator's membership request or leadership transfer: a leader starts it through the driver
+    /// (RaftNode's AddMember, RemoveMember, TransferLeadership); any other node refuses it NotLeader.
+    /// </summary>
+    public void OnOperatorRequest(OperatorRequest request)
+    {
+        if (Protocol.Role != RaftRole.Leader)
+        {
+            _sim.ReplyToOperator(new OperatorReply(Id, request, OperatorReplyKind.Refused,
+                Refusal: new MembershipRefusal(MembershipRefusalReason.NotLeader, $"{Id} is not the leader")));
+            return;
+        }
+
+        if (request.Change is { } change)
+            Step(() => Driver.ChangeMembership(change, request));
+        else
+            Step(() => Driver.TransferLeadership(request.TransferTarget, request));
+    }
+
     /// <summary>The disk finishes something of this incarnation's after <paramref name="delay"/>.</summary>
     internal void AfterIo(long delay, string what, Action done) =>
         _sim.Queue.After(delay, new SimEvent(EventKind.NodeIo, Index, Incarnation, new NodeIo($"{Id}: {what}", done)));
@@ -263,9 +325,9 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     internal long IoLatency() => _sim.DiskLatency() * Disk.Slowdown;
 
     /// <summary>A new snapshot on the disk, for the store's state or a leader's chunks.</summary>
-    internal SnapshotSink CreateSnapshot(LogPosition position)
+    internal SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration)
     {
-        var sink = Disk.Storage.CreateSnapshot(position);
+        var sink = Disk.Storage.CreateSnapshot(position, configuration);
         _sinks.Add(sink);
         return sink;
     }
@@ -283,7 +345,12 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     internal void SnapshotReceived(InstallSnapshot lastChunk, SnapshotSink sink)
     {
         var installed = false;
-        Run(p => installed = p.SnapshotReceived(lastChunk));
+        Run(p =>
+        {
+            installed = p.SnapshotReceived(lastChunk);
+            if (installed)
+                _sim.Checker.SnapshotInstalled(this, lastChunk.Snapshot, lastChunk.Configuration);
+        });
         KeepUntilSaved(sink, installed);
         if (installed)
             _sim.SnapshotInstalled();
@@ -308,7 +375,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
             _heldForStore.Add(action);
     }
 
-    private void ApplyToStore(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, ClientRequest> clients)
+    private void ApplyToStore(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, NodeRequest> clients)
     {
         foreach (var entry in entries)
         {
@@ -317,8 +384,10 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
             _sim.Checker.Applied(this, entry);
             _lastApplied = entry.Position;
             _entriesSinceSnapshot++;
+            if (entry.Configuration is { } configuration)
+                _storeConfiguration = configuration;
             var result = Store.Apply(entry, _sim.Commands);
-            if (clients.TryGetValue(entry.Index, out var request))
+            if (clients.TryGetValue(entry.Index, out var waiting) && waiting is ClientRequest request)
                 _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, result));
         }
 
@@ -331,9 +400,10 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
     {
         _snapshotDue = true;
         var position = _lastApplied;
+        var configuration = _storeConfiguration;
         var content = Store.Serialize();
-        _sim.Checker.SnapshotWritten(this, position, content);
-        var sink = CreateSnapshot(position);
+        _sim.Checker.SnapshotWritten(this, position);
+        var sink = CreateSnapshot(position, configuration);
         sink.WriteAsync(content).GetAwaiter().GetResult();
         _entriesSinceSnapshot = 0;
         AfterIo(IoLatency(), $"snapshot through {position.Index} written", () =>
@@ -342,7 +412,12 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
             sink.CompleteAsync().GetAwaiter().GetResult();
             _snapshotDue = false;
             var taken = false;
-            Run(p => taken = p.SnapshotTaken(position));
+            Run(p =>
+            {
+                taken = p.SnapshotTaken(position);
+                if (taken)
+                    _sim.Checker.SnapshotTakenOn(this, position, configuration);
+            });
             KeepUntilSaved(sink, taken);
             if (taken)
                 _sim.SnapshotTaken();
@@ -364,35 +439,36 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         var (snapshot, content) = Disk.Storage.OpenSnapshot();
         using (content)
             Store = KvStore.Restore(((MemoryStream)content).ToArray());
+        _storeConfiguration = Disk.Storage.SnapshotConfiguration ?? Bootstrap;
         _sim.Checker.Restored(this, snapshot);
         _lastApplied = snapshot;
         _restoredThrough = snapshot.Index;
         _entriesSinceSnapshot = 0;
     }
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.Deliver(string to, IRaftProtocolMessage message) => _sim.SendToPeer(Index, to, message);
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.Deliver(string to, IRaftProtocolMessage message) => _sim.SendToPeer(Index, to, message);
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.ResetElectionTimer(TimeSpan timeout) =>
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.ResetElectionTimer(TimeSpan timeout) =>
         _sim.Queue.After(Micros.Of(timeout), new SimEvent(EventKind.ElectionTimer, Index, ++_electionTimer));
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.StopElectionTimer() => _electionTimer++;
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.StopElectionTimer() => _electionTimer++;
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.StartHeartbeatTimer(TimeSpan interval)
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.StartHeartbeatTimer(TimeSpan interval)
     {
         _heartbeatTimer++;
         ScheduleHeartbeat();
     }
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.StopHeartbeatTimer() => _heartbeatTimer++;
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.StopHeartbeatTimer() => _heartbeatTimer++;
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.ScheduleFlush() =>
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.ScheduleFlush() =>
         _sim.Queue.After(0, new SimEvent(EventKind.FlushReplication, Index, Incarnation));
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.StartWrite(DurableWrite write) =>
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.StartWrite(DurableWrite write) =>
         _sim.Queue.After(_sim.DiskLatency() * Disk.Slowdown, new SimEvent(EventKind.WriteDurable, Index, Incarnation, write));
 
     /// <summary>Snapshots the write saved are the disk's now; what waited for a snapshot from the leader to be saved goes to the store.</summary>
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.WriteLanded(DurableWrite write)
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.WriteLanded(DurableWrite write)
     {
         _savingSnapshots.RemoveAll(saving =>
         {
@@ -411,47 +487,67 @@ internal sealed class SimulatedNode : IRaftProtocolHost<ClientRequest, Simulated
         }
     }
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.LogChanging(LogChange change) => _sim.Checker.LogChanged(this, change);
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.LogChanging(LogChange change) => _sim.Checker.LogChanged(this, change);
 
     /// <summary>A snapshot transfer belongs to one leader in one term; a new one starts afresh.</summary>
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.LeadershipChanged()
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.LeadershipChanged()
     {
         _sender!.StopAll();
         _receiver!.Abort();
     }
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.Apply(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, ClientRequest> clients) =>
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.Apply(IReadOnlyList<LogEntry> entries, IReadOnlyDictionary<long, NodeRequest> clients)
+    {
+        // Checked as the leader decides, before the store (which may hold it back) sees it.
+        _sim.Checker.Committing(this, entries);
         TellStore(() => ApplyToStore(entries, clients));
+    }
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.ServeRead(WaitingRead read, long readIndex) => TellStore(() =>
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.ServeRead(WaitingRead read, long readIndex) => TellStore(() =>
     {
         _sim.Checker.ReadServed(this, readIndex, read.CommittedWhenAsked);
         var request = read.Request;
         _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Store.Read(request.Command.Key))));
     });
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.FailRead(WaitingRead read, string? leaderId) =>
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.FailRead(WaitingRead read, string? leaderId) =>
         _sim.ReplyToClient(read.Request, new ClientReply(read.Request.Client, read.Request.OperationId, ReplyKind.NotLeader,
             LeaderHint: leaderId is null ? -1 : ClusterSimulation.IndexOf(leaderId)));
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.CommandOutcomeUnknown(ClientRequest request, string reason) =>
-        _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown));
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.CommandOutcomeUnknown(NodeRequest waiting, string reason)
+    {
+        switch (waiting)
+        {
+            case ClientRequest request:
+                _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown));
+                break;
+            case OperatorRequest request:
+                _sim.ReplyToOperator(new OperatorReply(Id, request, OperatorReplyKind.OutcomeUnknown, Reason: reason));
+                break;
+        }
+    }
 
-    // The simulated clients make no membership requests: the driver never answers one here.
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.MembershipChanged(ClientRequest request, ClusterConfiguration configuration, long index) =>
-        throw new NotSupportedException("the simulated clients make no membership requests");
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.ConfigurationChanged(ClusterConfiguration configuration, long index, bool committed) =>
+        Configuration = configuration;
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.MembershipRefused(ClientRequest request, MembershipRefusal refusal) =>
-        throw new NotSupportedException("the simulated clients make no membership requests");
+    // Only the operator makes membership requests and leadership transfers.
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.MembershipChanged(NodeRequest request, ClusterConfiguration configuration, long index) =>
+        _sim.ReplyToOperator(new OperatorReply(Id, (OperatorRequest)request, OperatorReplyKind.Done, Configuration: configuration, Index: index));
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.LeadershipTransferred(ClientRequest request, string leaderId, long term) =>
-        throw new NotSupportedException("the simulated clients make no membership requests");
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.MembershipRefused(NodeRequest request, MembershipRefusal refusal) =>
+        _sim.ReplyToOperator(new OperatorReply(Id, (OperatorRequest)request, OperatorReplyKind.Refused, Refusal: refusal));
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.SendSnapshot(string to) => _sender!.Start(to, Protocol.Term, Protocol.NodeId);
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.LeadershipTransferred(NodeRequest request, string leaderId, long term)
+    {
+        _sim.Checker.LeadershipTransferred(this, leaderId, term);
+        _sim.ReplyToOperator(new OperatorReply(Id, (OperatorRequest)request, OperatorReplyKind.Done, LeaderId: leaderId, Term: term));
+    }
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.AcceptSnapshotChunk(InstallSnapshot chunk) => _receiver!.Accept(chunk);
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.SendSnapshot(string to) => _sender!.Start(to, Protocol.Term, Protocol.NodeId);
 
-    void IRaftProtocolHost<ClientRequest, WaitingRead>.RestoreSnapshot(LogPosition snapshot)
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.AcceptSnapshotChunk(InstallSnapshot chunk) => _receiver!.Accept(chunk);
+
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.RestoreSnapshot(LogPosition snapshot)
     {
         _restoreAfterVersion = Driver.LatestVersion;
         TellStore(RestoreStore);

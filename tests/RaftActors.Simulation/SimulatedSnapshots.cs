@@ -28,15 +28,17 @@ internal sealed class SimulatedSnapshotSender(SimulatedNode node, SnapshotSettin
 
         // Opened off the node's thread at once; the node hears of it later.
         LogPosition position = default;
+        ClusterConfiguration? configuration = null;
         byte[]? content = null;
         try
         {
-            var (opened, stream) = node.Disk.Storage.OpenSnapshot();
-            using (stream)
+            var opened = node.Disk.Storage.OpenSnapshot();
+            using (opened.Content)
             {
-                position = opened;
-                content = new byte[stream.Length];
-                stream.ReadExactly(content);
+                position = opened.Position;
+                configuration = opened.Configuration;
+                content = new byte[opened.Content.Length];
+                opened.Content.ReadExactly(content);
             }
         }
         catch (RaftStorageException)
@@ -44,7 +46,7 @@ internal sealed class SimulatedSnapshotSender(SimulatedNode node, SnapshotSettin
             // No snapshot is durable yet (the one the protocol compacted for is still being saved).
         }
 
-        node.AfterIo(node.IoLatency(), $"snapshot for {peer} opened", () => Opened(transfer, position, content));
+        node.AfterIo(node.IoLatency(), $"snapshot for {peer} opened", () => Opened(transfer, position, configuration, content));
     }
 
     /// <summary>
@@ -86,7 +88,7 @@ internal sealed class SimulatedSnapshotSender(SimulatedNode node, SnapshotSettin
     /// <summary>Ends every transfer: the node is no longer the leader of their term.</summary>
     public void StopAll() => _transfers.Clear();
 
-    private void Opened(Transfer transfer, LogPosition snapshot, byte[]? content)
+    private void Opened(Transfer transfer, LogPosition snapshot, ClusterConfiguration? configuration, byte[]? content)
     {
         if (_transfers.GetValueOrDefault(transfer.Peer) != transfer)
             return;
@@ -98,6 +100,7 @@ internal sealed class SimulatedSnapshotSender(SimulatedNode node, SnapshotSettin
         }
 
         transfer.Snapshot = snapshot;
+        transfer.Configuration = configuration;
         transfer.Content = content;
         transfer.Window = new SnapshotSendWindow(content.Length, settings.ChunkSize, settings.ChunksInFlight);
         Pump(transfer);
@@ -109,7 +112,7 @@ internal sealed class SimulatedSnapshotSender(SimulatedNode node, SnapshotSettin
         {
             var data = transfer.Content.AsSpan((int)chunk.Offset, chunk.Length).ToArray();
             send(transfer.Peer, new InstallSnapshot(
-                transfer.Term, transfer.LeaderId, transfer.Snapshot.Index, transfer.Snapshot.Term, chunk.Offset, data, chunk.Done));
+                transfer.Term, transfer.LeaderId, transfer.Snapshot.Index, transfer.Snapshot.Term, chunk.Offset, data, chunk.Done, transfer.Configuration));
             transfer.Window.ChunkSent(chunk);
         }
     }
@@ -123,6 +126,9 @@ internal sealed class SimulatedSnapshotSender(SimulatedNode node, SnapshotSettin
         public string LeaderId { get; } = leaderId;
 
         public LogPosition Snapshot { get; set; }
+
+        /// <summary>The configuration the snapshot holds, which every chunk carries.</summary>
+        public ClusterConfiguration? Configuration { get; set; }
 
         public byte[] Content { get; set; } = [];
 
@@ -147,7 +153,7 @@ internal sealed class SimulatedSnapshotReceiver(SimulatedNode node, Action<strin
         {
             case ChunkDecision.Start:
                 Abort();
-                _current = new Transfer(chunk, node.CreateSnapshot(chunk.Snapshot));
+                _current = new Transfer(chunk, node.CreateSnapshot(chunk.Snapshot, chunk.Configuration));
                 Write(_current, chunk);
                 break;
             case ChunkDecision.Append when !_current!.LastAccepted:

@@ -33,6 +33,12 @@ public enum SimulatedBug
     /// dropped, and the follower waits for the rest of the term.
     /// </summary>
     SnapshotAnswerAfterProtocol,
+
+    /// <summary>A server uses the latest committed configuration in its log rather than the latest appended (thesis §4.1).</summary>
+    ApplyConfigurationOnCommit,
+
+    /// <summary>A leader starts a membership change while another is not committed yet (thesis §4.1: one at a time).</summary>
+    AllowConcurrentMembershipChanges,
 }
 
 /// <summary>
@@ -121,6 +127,19 @@ public sealed record SimulationOptions
     }
 
     /// <summary>
+    /// Membership changes and leadership transfers among the nemesis's faults (<see cref="Nemesis"/>):
+    /// learners and voters added as new servers that join with an empty disk, voters and learners
+    /// (the leader too) removed, servers replaced, leadership handed over; on unless turned off.
+    /// </summary>
+    public bool Membership { get; init; } = true;
+
+    /// <summary>The most members a configuration may have: the operator adds no server beyond it.</summary>
+    public int MaxMembers { get; init; } = 9;
+
+    /// <summary>How many servers a run may ever start: the founders, and up to 10 that join (ids are never reused).</summary>
+    public int ServerSlots => Membership ? ClusterSize + 10 : ClusterSize;
+
+    /// <summary>
     /// Liveness: once a majority has been up, connected and left alone for this long, one of it
     /// leads all of it and has committed an entry of its term.
     /// </summary>
@@ -133,8 +152,9 @@ public sealed record SimulationOptions
     public bool Trace { get; init; }
 
     /// <summary>
-    /// The CI budget's and the runner's options for a seed: the cluster size cycles 3, 5, 7; the
-    /// replication limits, the snapshot settings and the PreVote/CheckQuorum switches are drawn from the seed.
+    /// The CI budget's and the runner's options for a seed: the cluster starts with 3, 5, 7 nodes in
+    /// turn (and, with membership, grows and shrinks as the operator changes it); the replication
+    /// limits, the snapshot settings and the PreVote/CheckQuorum switches are drawn from the seed.
     /// </summary>
     public static SimulationOptions ForSeed(int seed, SimulatedBug bug = SimulatedBug.None, int? clusterSize = null)
     {
@@ -166,6 +186,8 @@ public sealed record SimulationOptions
             command += $" --nodes {ClusterSize}";
         if (Bug != SimulatedBug.None)
             command += $" --bug {Bug}";
+        if (!Membership)
+            command += " --no-membership";
         var seedSnapshots = SnapshotsForSeed(Seed);
         if (!Snapshots.Enabled)
         {
@@ -189,6 +211,8 @@ public sealed record SimulationOptions
         SimulatedBug.SendVoteBeforeDurable => new InjectedBugs(SendVoteBeforeDurable: true),
         SimulatedBug.StayLeaderOnHigherTerm => new InjectedBugs(StayLeaderOnHigherTerm: true),
         SimulatedBug.TruncateOnStaleAppend => new InjectedBugs(TruncateOnStaleAppend: true),
+        SimulatedBug.ApplyConfigurationOnCommit => new InjectedBugs(ApplyConfigurationOnCommit: true),
+        SimulatedBug.AllowConcurrentMembershipChanges => new InjectedBugs(AllowConcurrentMembershipChanges: true),
         _ => throw new ArgumentOutOfRangeException(nameof(Bug), Bug, null),
     };
 }

@@ -24,6 +24,9 @@ public sealed record SimulationResult(
     /// <summary>What the run did with snapshots: taken, installed from a leader, restarts from one.</summary>
     public SnapshotCounts Snapshots { get; init; }
 
+    /// <summary>What the run did with membership: changes committed, transfers done, the operator's requests.</summary>
+    public MembershipCounts Membership { get; init; }
+
     /// <summary>The linearizability checker's verdict on the history; null when the run failed before it was checked.</summary>
     public LinearizabilityVerdict? Linearizability { get; init; }
 
@@ -31,6 +34,7 @@ public sealed record SimulationResult(
         $"seed {Options.Seed}: {Options.ClusterSize} nodes (pre-vote {(Options.PreVote ? "on" : "off")}, check-quorum {(Options.CheckQuorum ? "on" : "off")}), {ClientOperations} client operations, {Faults} faults, " +
         $"{LeaderTerms} leader terms, {CommittedEntries} entries committed, {MessagesSent} messages ({MessagesLost} lost), " +
         $"{Snapshots}, " +
+        (Options.Membership ? $"{Membership}, " : "membership off, ") +
         $"{VirtualMicros / 1_000_000.0:0.0} s virtual, {Events} events, fingerprint {Fingerprint:x16}";
 }
 

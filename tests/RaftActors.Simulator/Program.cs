@@ -12,7 +12,10 @@ using RaftActors.Simulation;
 //   --parallel P    schedules run at once (default: the number of cores)
 //   --no-snapshots  no node snapshots or compacts its log (by default they do, every 5-40 entries by seed)
 //   --snapshot-every N, --trailing-entries N   snapshot every N applied entries, keeping N entries behind it (default: by seed)
-// The summary counts snapshots taken, installed through InstallSnapshot, and restarts from a snapshot.
+//   --no-membership no membership changes or leadership transfers among the faults (by default the operator adds, promotes,
+//                   removes and replaces servers and hands leadership over)
+// The summary counts snapshots taken, installed through InstallSnapshot, and restarts from a snapshot; and membership changes
+// committed (servers added, promoted, removed, the leader among them), leadership transfers, and the operator's requests.
 var arguments = Arguments.Parse(args);
 if (arguments is null)
     return 2;
@@ -69,6 +72,8 @@ static int Replay(SimulationOptions options)
     Console.WriteLine(result.Summary);
     Console.WriteLine($"  {stopwatch.ElapsedMilliseconds} ms; faults: " +
                       string.Join(", ", Enum.GetValues<FaultKind>().Select(k => $"{k} {result.FaultsByKind[(int)k]}")));
+    if (options.Membership)
+        Console.WriteLine($"  membership: {result.Membership}");
     if (result.Failure is null)
     {
         Console.WriteLine($"  every invariant held; history {result.Linearizability}");
@@ -85,11 +90,11 @@ static int Replay(SimulationOptions options)
 }
 
 internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int? Nodes, SimulatedBug Bug, int Parallelism,
-    bool NoSnapshots = false, long? SnapshotEvery = null, int? TrailingEntries = null)
+    bool NoSnapshots = false, long? SnapshotEvery = null, int? TrailingEntries = null, bool NoMembership = false)
 {
     public SimulationOptions Options(int seed)
     {
-        var options = SimulationOptions.ForSeed(seed, Bug, Nodes);
+        var options = SimulationOptions.ForSeed(seed, Bug, Nodes) with { Membership = !NoMembership };
         if (NoSnapshots)
             return options with { Snapshots = RaftActors.Configuration.SnapshotSettings.Never };
         return options with
@@ -122,12 +127,13 @@ internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int
                     "--no-snapshots" => parsed with { NoSnapshots = true },
                     "--snapshot-every" => parsed with { SnapshotEvery = long.Parse(Value()) },
                     "--trailing-entries" => parsed with { TrailingEntries = int.Parse(Value()) },
+                    "--no-membership" => parsed with { NoMembership = true },
                     _ => throw new ArgumentException($"unknown option {args[i]}"),
                 };
             }
             catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
             {
-                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots] [--snapshot-every N] [--trailing-entries N]");
+                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots] [--snapshot-every N] [--trailing-entries N] [--no-membership]");
                 return null;
             }
         }

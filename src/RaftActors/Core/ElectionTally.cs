@@ -3,8 +3,10 @@ namespace RaftActors.Core;
 /// <summary>
 /// The votes a candidate has received in one term, or a pre-candidate's pre-votes in one canvass.
 /// Each voter counts once however often its reply arrives; a majority is of the voters of the
-/// candidate's configuration, the candidate included, and only their answers count (a learner's or
-/// an outsider's answer counts for nothing, thesis §4.2.1).
+/// candidate's configuration, the candidate included when it is one of them, and only their answers
+/// count (a learner's or an outsider's answer counts for nothing, thesis §4.2.1). A candidate that is
+/// no voter of its configuration — a server whose removal is not committed yet — does not count its
+/// own vote.
 /// </summary>
 public sealed class ElectionTally
 {
@@ -14,14 +16,15 @@ public sealed class ElectionTally
     private readonly int _majority;
 
     /// <param name="voters">The voting members of the candidate's configuration.</param>
-    /// <param name="self">The candidate, which votes for itself.</param>
+    /// <param name="self">The candidate, which votes for itself (a vote that counts only when it is a voter).</param>
     public ElectionTally(IEnumerable<string> voters, string self)
     {
         _voters = new HashSet<string>(voters, StringComparer.Ordinal);
-        if (!_voters.Contains(self))
-            throw new ArgumentException($"'{self}' is not a voter of the configuration it campaigns in", nameof(self));
+        if (_voters.Count == 0)
+            throw new ArgumentException("a configuration without voters elects no one", nameof(voters));
         _majority = Quorum.Majority(_voters.Count);
-        _granted.Add(self);
+        if (_voters.Contains(self))
+            _granted.Add(self);
     }
 
     public int Granted => _granted.Count;

@@ -10,12 +10,14 @@ namespace RaftActors.Core;
 /// <param name="StayLeaderOnHigherTerm">A leader that sees a higher term adopts it but does not step down.</param>
 /// <param name="TruncateOnStaleAppend">A follower cuts its log after the entries of an old AppendEntries even without a conflict.</param>
 /// <param name="AllowConcurrentMembershipChanges">A leader starts a membership change while another is not committed yet.</param>
+/// <param name="ApplyConfigurationOnCommit">A server uses the latest committed configuration in its log instead of the latest appended (thesis §4.1).</param>
 internal sealed record InjectedBugs(
     bool CommitOldTermByCounting = false,
     bool SendVoteBeforeDurable = false,
     bool StayLeaderOnHigherTerm = false,
     bool TruncateOnStaleAppend = false,
-    bool AllowConcurrentMembershipChanges = false)
+    bool AllowConcurrentMembershipChanges = false,
+    bool ApplyConfigurationOnCommit = false)
 {
     public static readonly InjectedBugs None = new();
 }

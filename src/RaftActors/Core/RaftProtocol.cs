@@ -154,13 +154,23 @@ public sealed class RaftProtocol
     public bool LeaderIsAlive => Role == RaftRole.Leader || (_leaderLease && LeaderId is not null);
 
     /// <summary>The configuration this node uses: the latest in its log, committed or not (thesis §4.1).</summary>
-    public ClusterConfiguration Configuration => _configurations.Latest;
+    public ClusterConfiguration Configuration => Bugs.ApplyConfigurationOnCommit ? _configurations.At(CommitIndex) : _configurations.Latest;
 
     /// <summary>The index of the entry that holds <see cref="Configuration"/> (the snapshot's or 0 when none in the log does).</summary>
     public long ConfigurationIndex => _configurations.LatestIndex;
 
-    /// <summary>Whether this node votes in its configuration, and so may campaign (etcd's "promotable").</summary>
+    /// <summary>Whether this node votes in its configuration.</summary>
     public bool IsVoter => Configuration.IsVoter(NodeId);
+
+    /// <summary>
+    /// Whether this node may campaign (etcd's "promotable"): a voter of its configuration, or a voter of
+    /// the configuration before it while the change that removed it is not known committed here — until
+    /// then it may be the only server able to commit that change (it holds the entry; the voters that
+    /// lack it cannot win its vote), as LogCabin found (commits 4f74c25 and 44f5d7c, thesis §4.2.2).
+    /// A learner, a server still joining, and one that knows its removal committed never campaign.
+    /// </summary>
+    private bool MayCampaign =>
+        IsVoter || (_configurations.LatestIndex > CommitIndex && _configurations.At(_configurations.LatestIndex - 1).IsVoter(NodeId));
 
     /// <summary>The voter a leadership transfer under way hands over to; new commands are refused meanwhile.</summary>
     public string? TransferTarget => _transfer?.Target;
@@ -229,9 +239,9 @@ public sealed class RaftProtocol
             Emit(new MembershipOutcomeUnknown(awaiting.RequestIds, "leadership was handed over, but no new leader was heard of within an election timeout"));
         }
 
-        if (!IsVoter)
+        if (!MayCampaign)
         {
-            // A learner, a removed server or one still joining never campaigns (thesis §4.2.1, §4.2.3).
+            // A learner, a server that knows its removal committed, or one still joining never campaigns (thesis §4.2.1, §4.2.3).
             RestartElectionTimer();
             return;
         }
@@ -518,7 +528,9 @@ public sealed class RaftProtocol
     /// applied entry) and staged it. Unless the node already has a snapshot as recent, it becomes
     /// the node's latest and the log drops what it covers, keeping the trailing entries for
     /// followers that lag a little (§7). Returns false when the snapshot is not needed (the host
-    /// discards it).
+    /// discards it): an installed snapshot overtook it, or — on a server that joined, holding
+    /// entries from before it was added — this node does not know the configuration in force at
+    /// its index (the founders', which no entry records), so the snapshot cannot record it.
     /// </summary>
     public bool SnapshotTaken(LogPosition snapshot)
     {
@@ -526,6 +538,8 @@ public sealed class RaftProtocol
             return false; // an installed snapshot overtook it
         if (snapshot.Index > CommitIndex || !_log.Matches(snapshot))
             throw new InvalidOperationException($"{NodeId}: a snapshot through {snapshot} is not of a committed entry of this log (commit {CommitIndex}, base {_log.Base})");
+        if (_configurations.At(snapshot.Index).Members.Count == 0)
+            return false; // the host's snapshot records the empty configuration this node started with; the next will do
         var compactThrough = Math.Max(_log.Base.Index, snapshot.Index - _trailingEntries);
         Snapshot = snapshot;
         _log.CompactThrough(compactThrough);
@@ -993,9 +1007,11 @@ public sealed class RaftProtocol
     /// <summary>
     /// A leader replicates to every other member of its configuration, and, until the change that
     /// removed them commits, to the members of the one before, so that a removed server learns of
-    /// its removal and falls silent instead of campaigning. A server added is sent entries from
-    /// <paramref name="newPeersFrom"/> (default: the next entry appended): from the configuration
-    /// entry that adds it, not after it, or nothing would reach it before the next heartbeat.
+    /// its removal; once the change is committed, a last heartbeat tells each server it removed so
+    /// (the commit index), and that server falls silent instead of campaigning (see MayCampaign).
+    /// A server added is sent entries from <paramref name="newPeersFrom"/> (default: the next entry
+    /// appended): from the configuration entry that adds it, not after it, or nothing would reach
+    /// it before the next heartbeat.
     /// </summary>
     private void UpdateReplicationTargets(long? newPeersFrom = null)
     {
@@ -1004,7 +1020,10 @@ public sealed class RaftProtocol
             targets.UnionWith(_configurations.At(_configurations.LatestIndex - 1).Members.Select(m => m.Id));
         targets.Remove(NodeId);
         foreach (var gone in _progress.Keys.Where(id => !targets.Contains(id)).ToList())
+        {
+            SendAppend(gone, []);
             _progress.Remove(gone);
+        }
         foreach (var peer in targets.Where(id => !_progress.ContainsKey(id)))
             _progress[peer] = new FollowerProgress(newPeersFrom ?? _log.LastIndex + 1) { HeardAtTick = _heartbeatTicks };
     }

@@ -20,6 +20,8 @@ public sealed class BugInjectionTests(ITestOutputHelper output)
     [InlineData(SimulatedBug.TruncateOnStaleAppend)]
     [InlineData(SimulatedBug.ServeReadsLocally)]
     [InlineData(SimulatedBug.SnapshotAnswerAfterProtocol)]
+    [InlineData(SimulatedBug.ApplyConfigurationOnCommit)]
+    [InlineData(SimulatedBug.AllowConcurrentMembershipChanges)]
     public void TheBudget_FindsTheInjectedBug(SimulatedBug bug)
     {
         var report = SimulationBatch.Run(SimulationBudgetTests.Budget(bug), Environment.ProcessorCount, stopWhen: SimulationBatch.BrokeAnInvariant);

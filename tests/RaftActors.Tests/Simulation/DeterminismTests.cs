@@ -50,5 +50,7 @@ public sealed class DeterminismTests
             SimulationOptions.ForSeed(1234).ReplayCommand());
         Assert.Equal("dotnet run -c Release --project tests/RaftActors.Simulator -- --seed 7 --nodes 3 --bug SendVoteBeforeDurable",
             SimulationOptions.ForSeed(7, SimulatedBug.SendVoteBeforeDurable, clusterSize: 3).ReplayCommand());
+        Assert.Equal("dotnet run -c Release --project tests/RaftActors.Simulator -- --seed 8 --no-membership",
+            (SimulationOptions.ForSeed(8) with { Membership = false }).ReplayCommand());
     }
 }

@@ -35,6 +35,29 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void TheSchedules_AddPromoteRemoveAndReplaceServersAndHandLeadershipOver()
+    {
+        // A few seeds' worth of the budget: servers join as learners and are promoted, members and
+        // leaders are removed, leadership is handed over, and every invariant holds through it.
+        var report = SimulationBatch.Run(SimulationBudgetTests.Budget().Take(40), Environment.ProcessorCount);
+
+        Assert.Empty(report.Failures.Select(f => $"seed {f.Options.Seed}: {f.Failure!.Message}"));
+        Assert.Equal(40, report.SchedulesWithMembership);
+        SimulationBudgetTests.AssertMembershipExercised(report.Membership, report.Schedules);
+    }
+
+    [Fact]
+    public void WithoutMembership_NoServerJoinsOrLeaves()
+    {
+        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with { Membership = false });
+
+        Assert.Null(result.Failure);
+        Assert.Equal(default, result.Membership);
+        Assert.All(new[] { FaultKind.AddLearner, FaultKind.AddVoter, FaultKind.RemoveMember, FaultKind.ReplaceServer, FaultKind.TransferLeadership },
+            kind => Assert.Equal(0, result.FaultsByKind[(int)kind]));
+    }
+
+    [Fact]
     public void WithoutSnapshots_NoNodeCompactsItsLog()
     {
         var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with { Snapshots = RaftActors.Configuration.SnapshotSettings.Never });
