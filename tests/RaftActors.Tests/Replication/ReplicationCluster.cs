@@ -312,9 +312,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
     /// <summary>The node's status, or null when it is down or does not answer within a second.</summary>
     public async Task<RaftStatus?> Status(int i)
     {
-        IActorRef? node;
-        lock (_lock)
-            node = _nodes[i];
+        var node = NodeAt(i);
         if (node is null)
             return null;
         try
@@ -337,9 +335,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
     /// </summary>
     public Task<object?> Submit(int i, object command)
     {
-        IActorRef? node;
-        lock (_lock)
-            node = _nodes[i];
+        var node = NodeAt(i);
         if (node is null)
             return Task.FromResult<object?>(null);
         return Submit(node, command);
@@ -366,9 +362,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
     /// </summary>
     public async Task<object?> Request(int i, object request)
     {
-        IActorRef? node;
-        lock (_lock)
-            node = _nodes[i];
+        var node = NodeAt(i);
         if (node is null)
             return null;
         try
@@ -381,6 +375,12 @@ public sealed class ReplicationCluster : IAsyncDisposable
         {
             return null;
         }
+    }
+
+    private IActorRef? NodeAt(int i)
+    {
+        lock (_lock)
+            return _nodes[i];
     }
 
     /// <summary>The index of the server with id <paramref name="id"/>.</summary>
