@@ -55,7 +55,10 @@ public sealed class PlannedStopTests(ITestOutputHelper output)
         var pause = times.Zip(times.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalMilliseconds)
             .Where((_, i) => times[i + 1] > stoppedAt).Max();
         cluster.Log($"{acknowledged.Count} writes acknowledged; the longest pause after SIGTERM was {pause:F0} ms");
-        Assert.True(pause < 1000, $"the writes paused {pause:F0} ms: as long as a crash costs (an election and a client timeout)");
+        // The hand-over itself is asserted above; this bounds the whole path (HTTP, the follower's
+        // forwarding, the gateway's retries) well below what a crash costs it: an election and the
+        // gateway's 1 s attempt on the dead leader, then its retries.
+        Assert.True(pause < 1500, $"the writes paused {pause:F0} ms: as long as a crash costs");
 
         foreach (var (key, _) in acknowledged)
             Assert.Equal(200, (await cluster.GetAsync(writer, key)).Status);
