@@ -7,8 +7,9 @@ namespace RaftActors.IntegrationTests;
 
 /// <summary>
 /// The local cluster launcher as the quick start uses it: <c>cluster --nodes 3</c> starts three
-/// generated loopback servers, and <c>cluster add</c>, run beside it, starts a fourth that the
-/// cluster adds as a voter. (The servers use the quick start's fixed ports 4051.. and 8081..)
+/// generated loopback servers (on free ports, not the quick start's, which a developer's own
+/// cluster may hold), and <c>cluster add</c>, run beside it, starts a fourth that the cluster adds
+/// as a voter, on the ports after theirs.
 /// </summary>
 public sealed class LauncherTests(ITestOutputHelper output) : IDisposable
 {
@@ -39,14 +40,15 @@ public sealed class LauncherTests(ITestOutputHelper output) : IDisposable
     public async Task Cluster_with_three_generated_nodes_grows_to_four_with_cluster_add()
     {
         Directory.CreateDirectory(_directory);
-        var cluster = Launch("cluster", "--nodes", "3");
+        var (akkaPort, httpPort) = FreeRuns();
+        var cluster = Launch("cluster", "--nodes", "3", "--ports", $"{akkaPort},{httpPort}");
         await WaitForLineAsync(cluster, " is the leader of term ", TimeSpan.FromSeconds(60));
         Assert.Equal(3, Directory.GetFiles(Path.Combine(_directory, "data", "cluster-3"), "node*.conf").Length);
 
         var add = Launch("cluster", "add", "--config-dir", Path.Combine(_directory, "data", "cluster-3"));
         await WaitForLineAsync(add, "n4 is a voter of the cluster", TimeSpan.FromSeconds(60));
 
-        using var http = new HttpClient { BaseAddress = new Uri("http://127.0.0.1:8084") };
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort + 3}") };
         var members = await http.GetFromJsonAsync<JsonElement>("/members");
         Assert.Equal(["n1", "n2", "n3", "n4"], members.GetProperty("members").EnumerateArray()
             .Where(m => m.GetProperty("voter").GetBoolean()).Select(m => m.GetProperty("id").GetString()));
@@ -55,6 +57,35 @@ public sealed class LauncherTests(ITestOutputHelper output) : IDisposable
             SendSigterm(process); // as Ctrl+C: the launcher stops its servers, then itself
         foreach (var (process, _) in _launchers)
             Assert.True(process.WaitForExit(20_000), "a launcher did not stop on SIGTERM");
+    }
+
+    /// <summary>Two runs of four free ports each, for Akka.Remote and HTTP (the fourth for the server added).</summary>
+    private static (int Akka, int Http) FreeRuns()
+    {
+        var random = new Random();
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var (akka, http) = (random.Next(20000, 30000), random.Next(30000, 40000));
+            if (Enumerable.Range(0, 4).All(i => IsFree(akka + i) && IsFree(http + i)))
+                return (akka, http);
+        }
+
+        throw new InvalidOperationException("no run of four free ports found");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            listener.Start();
+            listener.Stop();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 
     private (Process Process, ConcurrentQueue<string> Lines) Launch(params string[] args)

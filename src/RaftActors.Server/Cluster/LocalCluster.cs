@@ -44,6 +44,7 @@ public sealed partial class LocalCluster
           --config-dir DIR  the node configs (default: hocon/ in the repository)
           --nodes N         a cluster of N loopback servers (1 to 9; Akka.Remote 4051.., HTTP 8081..), its
                             configs written to data/cluster-N/ of the working directory
+          --ports A,H       with --nodes: the first server's Akka.Remote and HTTP ports (default 4051,8081)
           --clean           delete each node's raft.data-dir first (only one inside the working directory)
         """;
 
@@ -67,6 +68,7 @@ public sealed partial class LocalCluster
     {
         string? configDirectory = null;
         int? nodes = null;
+        (int Akka, int Http) ports = (LoopbackConfigs.DefaultAkkaPort, LoopbackConfigs.DefaultHttpPort);
         var clean = false;
         var add = args.Count > 0 && args[0] == "add";
         for (var i = add ? 1 : 0; i < args.Count; i++)
@@ -84,6 +86,13 @@ public sealed partial class LocalCluster
                         return UsageError($"--nodes takes a number from 1 to 9, got '{args[i]}'");
                     nodes = count;
                     break;
+                case "--ports" when i + 1 < args.Count && !add:
+                    var pair = args[++i].Split(',');
+                    if (pair.Length != 2 || !int.TryParse(pair[0], out var akkaPort) || !int.TryParse(pair[1], out var httpPort) ||
+                        akkaPort is < 1 or > 65000 || httpPort is < 1 or > 65000)
+                        return UsageError($"--ports takes the first Akka.Remote and HTTP ports, e.g. 4051,8081; got '{args[i]}'");
+                    ports = (akkaPort, httpPort);
+                    break;
                 case "--clean" when !add:
                     clean = true;
                     break;
@@ -97,7 +106,7 @@ public sealed partial class LocalCluster
         if (nodes is { } n)
         {
             configDirectory = Path.Combine(Directory.GetCurrentDirectory(), "data", $"cluster-{n}");
-            LoopbackConfigs.WriteCluster(configDirectory, n);
+            LoopbackConfigs.WriteCluster(configDirectory, n, ports.Akka, ports.Http);
         }
 
         if (configDirectory is null)
@@ -150,8 +159,8 @@ public sealed partial class LocalCluster
 
     /// <summary>
     /// <c>cluster add</c>: reads the running cluster's configs, and writes the next server's, nK
-    /// (the first free number), to data/added/nodeK.conf with <c>raft.join = on</c>; that one is
-    /// the node this launcher runs.
+    /// (the first free number, on the ports after the highest the cluster uses), to
+    /// data/added/nodeK.conf with <c>raft.join = on</c>; that one is the node this launcher runs.
     /// </summary>
     private bool PrepareToJoin()
     {
@@ -160,11 +169,13 @@ public sealed partial class LocalCluster
         var existing = _nodes.Select(n => n.Settings).ToList();
         _nodes.Clear();
         var taken = existing.Select(s => s.NodeId).ToHashSet(StringComparer.Ordinal);
-        var k = Enumerable.Range(1, 99).First(i => !taken.Contains($"n{i}") && existing.All(s => s.Http.Port != LoopbackConfigs.HttpPort(i)));
-        var members = existing.Select(s => (s.NodeId, s.AkkaAddress)).Append(($"n{k}", LoopbackConfigs.AkkaAddress(k)));
+        var k = Enumerable.Range(1, 99).First(i => !taken.Contains($"n{i}"));
+        var akkaPort = existing.Max(s => Akka.Actor.Address.Parse(s.AkkaAddress).Port ?? 0) + 1;
+        var httpPort = existing.Max(s => s.Http.Port) + 1;
+        var members = existing.Select(s => (s.NodeId, s.AkkaAddress)).Append(($"n{k}", LoopbackConfigs.AkkaAddress(akkaPort)));
         var file = Path.Combine(Directory.GetCurrentDirectory(), "data", "added", $"node{k}.conf");
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        File.WriteAllText(file, LoopbackConfigs.Config(k, members, join: true));
+        File.WriteAllText(file, LoopbackConfigs.Config(k, akkaPort, httpPort, members, join: true));
         _nodes.Add(new ServerNode($"n{k}", file, ServerSettings.Load(file)));
         _joining = existing;
         return true;

@@ -4,23 +4,22 @@ namespace RaftActors.Server.Cluster;
 
 /// <summary>
 /// Node configs for a cluster of servers on loopback, as hocon/node1.conf..node3.conf are: node
-/// nK listens for Akka.Remote on 127.0.0.1:(4050 + K) and for HTTP on 127.0.0.1:(8080 + K), and
-/// keeps its write-ahead log in data/nK of the working directory.
+/// nK listens for Akka.Remote on 127.0.0.1:(4050 + K) and for HTTP on 127.0.0.1:(8080 + K) unless
+/// other first ports are given, and keeps its write-ahead log in data/nK of the working directory.
 /// </summary>
 public static class LoopbackConfigs
 {
-    public static int AkkaPort(int k) => 4050 + k;
+    public const int DefaultAkkaPort = 4051;
+    public const int DefaultHttpPort = 8081;
 
-    public static int HttpPort(int k) => 8080 + k;
-
-    public static string AkkaAddress(int k) => $"akka.tcp://raft@127.0.0.1:{AkkaPort(k).ToString(CultureInfo.InvariantCulture)}";
+    public static string AkkaAddress(int port) => $"akka.tcp://raft@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>
-    /// Node nK's config. <paramref name="members"/> are the servers it lists (the starting
-    /// configuration; for a joining node, where servers live); <paramref name="join"/> starts it to
-    /// join a running cluster.
+    /// Node nK's config, listening on <paramref name="akkaPort"/> and <paramref name="httpPort"/>.
+    /// <paramref name="members"/> are the servers it lists (the starting configuration; for a
+    /// joining node, where servers live); <paramref name="join"/> starts it to join a running cluster.
     /// </summary>
-    public static string Config(int k, IEnumerable<(string Id, string Address)> members, bool join)
+    public static string Config(int k, int akkaPort, int httpPort, IEnumerable<(string Id, string Address)> members, bool join)
     {
         var list = string.Join(",\n", members.Select(m => $"    {{ id = \"{m.Id}\", address = \"{m.Address}\" }}"));
         return $$"""
@@ -34,7 +33,7 @@ public static class LoopbackConfigs
               remote {
                 log-remote-lifecycle-events = off
                 use-passive-connections = off
-                dot-netty.tcp { hostname = "127.0.0.1", port = {{AkkaPort(k)}}, tcp-reuse-addr = off }
+                dot-netty.tcp { hostname = "127.0.0.1", port = {{akkaPort}}, tcp-reuse-addr = off }
               }
             }
 
@@ -46,19 +45,22 @@ public static class LoopbackConfigs
               ]
               data-dir = "data/n{{k}}"
               forward-to-leader = on
-              server.http = "127.0.0.1:{{HttpPort(k)}}"
+              server.http = "127.0.0.1:{{httpPort}}"
             }
             """;
     }
 
-    /// <summary>Writes node1.conf..node<paramref name="count"/>.conf of a new cluster of that many voters into <paramref name="directory"/>.</summary>
-    public static void WriteCluster(string directory, int count)
+    /// <summary>
+    /// Writes node1.conf..node<paramref name="count"/>.conf of a new cluster of that many voters into
+    /// <paramref name="directory"/>, node nK on <paramref name="akkaPort"/> + K - 1 and <paramref name="httpPort"/> + K - 1.
+    /// </summary>
+    public static void WriteCluster(string directory, int count, int akkaPort = DefaultAkkaPort, int httpPort = DefaultHttpPort)
     {
         Directory.CreateDirectory(directory);
-        var members = Enumerable.Range(1, count).Select(k => ($"n{k}", AkkaAddress(k))).ToList();
+        var members = Enumerable.Range(1, count).Select(k => ($"n{k}", AkkaAddress(akkaPort + k - 1))).ToList();
         foreach (var file in Directory.GetFiles(directory, "node*.conf"))
             File.Delete(file); // configs of an earlier, larger cluster would be taken for members
         for (var k = 1; k <= count; k++)
-            File.WriteAllText(Path.Combine(directory, $"node{k}.conf"), Config(k, members, join: false));
+            File.WriteAllText(Path.Combine(directory, $"node{k}.conf"), Config(k, akkaPort + k - 1, httpPort + k - 1, members, join: false));
     }
 }
