@@ -27,7 +27,7 @@ public enum SimulatedBug
     ServeReadsLocally,
 
     /// <summary>
-    /// A bug of the host, fixed in RaftNode by commit 094f7d8: a leader's snapshot sender hears a
+    /// A bug of the host, which RaftNode guards against: a leader's snapshot sender hears a
     /// follower's done answer only after the protocol has, so the protocol's request for a newer
     /// snapshot (the follower installed an outdated one) meets the transfer still under way and is
     /// dropped, and the follower waits for the rest of the term.

@@ -32,18 +32,6 @@ internal sealed class ConfigurationHistory
         return _entries[0].Configuration;
     }
 
-    /// <summary>The index of the configuration in force at <paramref name="index"/>.</summary>
-    public long IndexAt(long index)
-    {
-        for (var i = _entries.Count - 1; i > 0; i--)
-        {
-            if (_entries[i].Index <= index)
-                return _entries[i].Index;
-        }
-
-        return _entries[0].Index;
-    }
-
     /// <summary>A configuration entry joined the log (appended by the leader, or received by a follower).</summary>
     public void Appended(long index, ClusterConfiguration configuration)
     {

@@ -32,12 +32,6 @@ public sealed record LogEntry
     /// <summary>Bytes this entry costs in a message or on disk, roughly: what batching limits count.</summary>
     public int ApproximateSize => 24 + (Command?.ApproximateSize ?? 0) + (Configuration?.Members.Sum(m => 8 + m.Id.Length + (m.Address?.Length ?? 0)) ?? 0);
 
-    public void Deconstruct(out long index, out long term, out EntryCommand? command)
-    {
-        index = Index;
-        term = Term;
-        command = Command;
-    }
 }
 
 /// <summary>

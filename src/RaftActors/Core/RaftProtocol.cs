@@ -34,7 +34,7 @@ public sealed class RaftProtocol
     private long _sequence;
     private long _termStartIndex;
     private bool _readRoundNeeded;
-    private (long Index, bool Committed, ClusterConfiguration Configuration)? _announced;
+    private ConfigurationChanged? _announced;
     private PendingChange? _change;
     private Transfer? _transfer;
     private (long FromTerm, List<long> RequestIds)? _transfersAwaitingLeader;
@@ -112,7 +112,7 @@ public sealed class RaftProtocol
         }
 
         // The host starts with Configuration; ConfigurationChanged tells it of every change after.
-        _announced = (_configurations.LatestIndex, CommitIndex >= _configurations.LatestIndex, _configurations.Latest);
+        _announced = CurrentConfigurationChange();
     }
 
     private static ClusterConfiguration VotersWith(string nodeId, IReadOnlyCollection<string> peerIds)
@@ -1103,12 +1103,15 @@ public sealed class RaftProtocol
     /// <summary>Tells the host when the configuration in use, or whether it is committed, changed.</summary>
     private void AnnounceConfiguration()
     {
-        var now = (_configurations.LatestIndex, CommitIndex >= _configurations.LatestIndex, _configurations.Latest);
-        if (_announced is { } before && before.Index == now.Item1 && before.Committed == now.Item2 && before.Configuration.Equals(now.Item3))
+        var now = CurrentConfigurationChange();
+        if (now == _announced)
             return;
         _announced = now;
-        Emit(new ConfigurationChanged(now.Item3, now.Item1, now.Item2));
+        Emit(now);
     }
+
+    private ConfigurationChanged CurrentConfigurationChange() =>
+        new(_configurations.Latest, _configurations.LatestIndex, CommitIndex >= _configurations.LatestIndex);
 
     /// <summary>The other voter whose log is longest (the first by id among equals), or null when this node is the only voter.</summary>
     private string? MostUpToDateVoter() =>

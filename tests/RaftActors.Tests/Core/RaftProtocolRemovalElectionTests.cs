@@ -8,9 +8,7 @@ namespace RaftActors.Tests.Core;
 /// Who may campaign while a change removes a server (thesis §4.2.2): a server whose latest
 /// configuration no longer lists it as a voter still campaigns while that configuration is not
 /// known committed — it may be the only server able to finish the change — and falls silent once it
-/// knows the removal committed. LogCabin, Ongaro's own implementation, made the same two steps
-/// (commit 4f74c25, "servers now start elections even when they're not part of their current
-/// configuration ... it's needed (see thesis)"; commit 44f5d7c, not once the removal is committed).
+/// knows the removal committed. LogCabin, Ongaro's own implementation, follows the same rule.
 /// </summary>
 public class RaftProtocolRemovalElectionTests
 {
