@@ -33,7 +33,7 @@ public static class LoopbackConfigs
               remote {
                 log-remote-lifecycle-events = off
                 use-passive-connections = off
-                dot-netty.tcp { hostname = "127.0.0.1", port = {{akkaPort}}, tcp-reuse-addr = off }
+                dot-netty.tcp { hostname = "127.0.0.1", port = {{akkaPort}} }
               }
             }
 

@@ -70,10 +70,14 @@ public static class RaftServer
         catch (Exception e)
         {
             storage.Dispose();
-            var inUse = e.GetBaseException() is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse };
+            // Akka wraps the bind's SocketException in several layers, not all AggregateExceptions.
+            var innermost = e;
+            while (innermost.InnerException is { } inner)
+                innermost = inner;
+            var inUse = innermost is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse };
             Console.Error.WriteLine(inUse
                 ? $"akka.remote.dot-netty.tcp.port: cannot listen on {settings.Config.GetString("akka.remote.dot-netty.tcp.hostname")}:{settings.Config.GetInt("akka.remote.dot-netty.tcp.port")}: the address is in use"
-                : $"cannot start the ActorSystem: {e.GetBaseException().Message}");
+                : $"cannot start the ActorSystem: {innermost.Message}");
             return 1;
         }
 

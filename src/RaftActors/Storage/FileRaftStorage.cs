@@ -49,6 +49,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     private readonly DiskSync _sync;
     private readonly WriteAheadLog _wal;
     private readonly LogBuffer _log; // touched only by the write in progress
+    private readonly DataDirectoryLock _directoryLock;
 
     private readonly object _queueLock = new();
     private Task _tail = Task.CompletedTask;
@@ -66,8 +67,9 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     private volatile HardState _hardState;
     private volatile IReadOnlyList<LogEntry> _entries;
 
-    private FileRaftStorage(string directory, HardState hardState, LogPosition snapshot, LogBuffer log, WriteAheadLog wal, DiskSync sync)
+    private FileRaftStorage(string directory, HardState hardState, LogPosition snapshot, LogBuffer log, WriteAheadLog wal, DiskSync sync, DataDirectoryLock directoryLock)
     {
+        _directoryLock = directoryLock;
         _directory = directory;
         _path = Path.Combine(directory, HardStateFileName);
         _hardState = hardState;
@@ -124,22 +126,31 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         options ??= FileRaftStorageOptions.Default;
         options.Validate();
         Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, HardStateFileName);
-        File.Delete(path + ".tmp"); // a crash between write and rename leaves only this behind
-        var state = File.Exists(path) ? Decode(path, File.ReadAllBytes(path)) : HardState.Initial;
-        var sync = new DiskSync(options.Fsync);
-        var (snapshot, snapshotConfiguration) = SnapshotFile.OpenLatest(directory);
-        var log = new LogBuffer();
-        var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, sync, snapshot.Index);
-        if (snapshot != LogPosition.Empty && !FollowsOn(log, snapshot))
+        var directoryLock = DataDirectoryLock.Acquire(directory); // before reading anything
+        try
         {
-            // Figure 13: the log neither holds the snapshot's last entry nor starts after it, so it
-            // is discarded (a crash came after a received snapshot was saved, before the reset).
-            wal.Write([WalRecord.Reset(snapshot.Index)], log.LastIndex);
-            log.ResetAfter(snapshot.Index);
-        }
+            var path = Path.Combine(directory, HardStateFileName);
+            File.Delete(path + ".tmp"); // a crash between write and rename leaves only this behind
+            var state = File.Exists(path) ? Decode(path, File.ReadAllBytes(path)) : HardState.Initial;
+            var sync = new DiskSync(options.Fsync);
+            var (snapshot, snapshotConfiguration) = SnapshotFile.OpenLatest(directory);
+            var log = new LogBuffer();
+            var wal = WriteAheadLog.Open(directory, options.SegmentSize, log, sync, snapshot.Index);
+            if (snapshot != LogPosition.Empty && !FollowsOn(log, snapshot))
+            {
+                // Figure 13: the log neither holds the snapshot's last entry nor starts after it, so it
+                // is discarded (a crash came after a received snapshot was saved, before the reset).
+                wal.Write([WalRecord.Reset(snapshot.Index)], log.LastIndex);
+                log.ResetAfter(snapshot.Index);
+            }
 
-        return new FileRaftStorage(directory, state, snapshot, log, wal, sync) { _snapshotConfiguration = snapshotConfiguration };
+            return new FileRaftStorage(directory, state, snapshot, log, wal, sync, directoryLock) { _snapshotConfiguration = snapshotConfiguration };
+        }
+        catch
+        {
+            directoryLock.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Whether the stored log goes on from the snapshot: it starts right after it, or holds its last entry.</summary>
@@ -257,6 +268,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         }
 
         _wal.Dispose();
+        _directoryLock.Dispose();
     }
 
     private void Execute(StorageWrite write)

@@ -147,12 +147,17 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
         var directory = Directory.CreateTempSubdirectory("raft-vote-").FullName;
         try
         {
-            var (node, peers) = StartNode(FileRaftStorage.Open(directory), name: "before-restart");
+            var storage = FileRaftStorage.Open(directory);
+            var (node, peers) = StartNode(storage, name: "before-restart");
             node.Tell(new RequestVote(1, "n2", 0, 0));
             Assert.True(peers["n2"].ExpectMsg<RequestVoteResult>().VoteGranted);
+            Watch(node);
             Sys.Stop(node);
+            ExpectTerminated(node);
+            storage.Dispose(); // the process is gone, and with it its hold on the directory
 
-            var (restarted, newPeers) = StartNode(FileRaftStorage.Open(directory), name: "after-restart");
+            using var reopened = FileRaftStorage.Open(directory);
+            var (restarted, newPeers) = StartNode(reopened, name: "after-restart");
             Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 1, null, "n2"), Settle(restarted));
             restarted.Tell(new RequestVote(1, "n3", 0, 0));
 

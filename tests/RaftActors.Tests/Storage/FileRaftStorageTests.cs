@@ -16,12 +16,34 @@ public sealed class FileRaftStorageTests : IDisposable
 
     private string HardStatePath => _dir.File(FileRaftStorage.HardStateFileName);
 
-    public void Dispose() => _dir.Dispose();
+    private readonly List<FileRaftStorage> _stores = [];
+
+    public void Dispose()
+    {
+        CloseEarlierIncarnations();
+        _dir.Dispose();
+    }
+
+    /// <summary>Opens the store as a restarted node does: the earlier incarnations are gone, and with them their hold on the directory.</summary>
+    private FileRaftStorage Open(string? directory = null)
+    {
+        CloseEarlierIncarnations();
+        var store = FileRaftStorage.Open(directory ?? _dir.Path);
+        _stores.Add(store);
+        return store;
+    }
+
+    private void CloseEarlierIncarnations()
+    {
+        foreach (var store in _stores)
+            store.Dispose();
+        _stores.Clear();
+    }
 
     [Fact]
     public void Open_OnAFreshDirectory_StartsFromTheInitialState()
     {
-        var store = FileRaftStorage.Open(_dir.Path);
+        var store = Open();
 
         Assert.Equal(HardState.Initial, store.HardState);
         Assert.False(File.Exists(HardStatePath)); // opening alone writes nothing
@@ -32,7 +54,7 @@ public sealed class FileRaftStorageTests : IDisposable
     {
         var nested = _dir.File("a/b/node1");
 
-        var store = FileRaftStorage.Open(nested);
+        var store = Open(nested);
 
         Assert.True(Directory.Exists(nested));
         Assert.Equal(HardState.Initial, store.HardState);
@@ -47,28 +69,28 @@ public sealed class FileRaftStorageTests : IDisposable
     public async Task HardState_RoundTripsAcrossOpen(long term, string? votedFor)
     {
         var state = new HardState(term, votedFor);
-        var store = FileRaftStorage.Open(_dir.Path);
+        var store = Open();
 
         await store.SaveHardStateAsync(state);
 
         Assert.Equal(state, store.HardState);
-        Assert.Equal(state, FileRaftStorage.Open(_dir.Path).HardState);
+        Assert.Equal(state, Open().HardState);
     }
 
     [Fact]
     public async Task ReopenedStore_ReturnsTheLastSavedState()
     {
-        var store = FileRaftStorage.Open(_dir.Path);
+        var store = Open();
         await store.SaveHardStateAsync(new HardState(1, "n1"));
         await store.SaveHardStateAsync(new HardState(2, null));
         await store.SaveHardStateAsync(new HardState(2, "n3"));
 
-        var reopened = FileRaftStorage.Open(_dir.Path);
+        var reopened = Open();
         Assert.Equal(new HardState(2, "n3"), reopened.HardState);
 
         // the reopened store writes on from there
         await reopened.SaveHardStateAsync(new HardState(5, null));
-        Assert.Equal(new HardState(5, null), FileRaftStorage.Open(_dir.Path).HardState);
+        Assert.Equal(new HardState(5, null), Open().HardState);
         Assert.False(File.Exists(HardStatePath + ".tmp"));
     }
 
@@ -80,17 +102,17 @@ public sealed class FileRaftStorageTests : IDisposable
     [InlineData(false)]
     public async Task LeftoverTemporaryFile_IsIgnored(bool leftoverIsValid)
     {
-        var store = FileRaftStorage.Open(_dir.Path);
+        var store = Open();
         await store.SaveHardStateAsync(new HardState(3, "n2"));
         await File.WriteAllBytesAsync(
             HardStatePath + ".tmp",
             leftoverIsValid ? FileRaftStorage.Encode(new HardState(9, "n3")) : [1, 2, 3]);
 
-        var reopened = FileRaftStorage.Open(_dir.Path);
+        var reopened = Open();
 
         Assert.Equal(new HardState(3, "n2"), reopened.HardState);
         await reopened.SaveHardStateAsync(new HardState(4, null));
-        Assert.Equal(new HardState(4, null), FileRaftStorage.Open(_dir.Path).HardState);
+        Assert.Equal(new HardState(4, null), Open().HardState);
     }
 
     [Fact]
@@ -98,7 +120,7 @@ public sealed class FileRaftStorageTests : IDisposable
     {
         await File.WriteAllBytesAsync(HardStatePath + ".tmp", FileRaftStorage.Encode(new HardState(9, "n3")));
 
-        Assert.Equal(HardState.Initial, FileRaftStorage.Open(_dir.Path).HardState);
+        Assert.Equal(HardState.Initial, Open().HardState);
     }
 
     public static TheoryData<string, int> EveryByteOfEachEncoding()
@@ -130,7 +152,7 @@ public sealed class FileRaftStorageTests : IDisposable
             damaged[offset] ^= (byte)(1 << bit);
             File.WriteAllBytes(HardStatePath, damaged);
 
-            var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+            var e = Assert.Throws<RaftStorageException>(() => Open());
 
             Assert.True(e.Message.Contains(HardStatePath, StringComparison.Ordinal),
                 $"{sample}, byte {offset}, bit {bit}: message does not name {HardStatePath}: {e.Message}");
@@ -155,7 +177,7 @@ public sealed class FileRaftStorageTests : IDisposable
         var good = FileRaftStorage.Encode(SampleStates.Single(s => s.Name == sample).State);
         File.WriteAllBytes(HardStatePath, good[..length]);
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.Contains(HardStatePath, e.Message, StringComparison.Ordinal);
     }
@@ -167,7 +189,7 @@ public sealed class FileRaftStorageTests : IDisposable
     {
         File.WriteAllBytes(HardStatePath, [.. FileRaftStorage.Encode(new HardState(5, "n2")), .. extra]);
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.Contains(HardStatePath, e.Message, StringComparison.Ordinal);
     }
@@ -193,7 +215,7 @@ public sealed class FileRaftStorageTests : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(body.Length), Crc32C.Compute(body));
         File.WriteAllBytes(HardStatePath, file);
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.Contains(HardStatePath, e.Message, StringComparison.Ordinal);
     }
@@ -221,7 +243,7 @@ public sealed class FileRaftStorageTests : IDisposable
     [Fact]
     public async Task HardStateProperty_ReflectsTheLastCompletedSave()
     {
-        var store = FileRaftStorage.Open(_dir.Path);
+        var store = Open();
 
         await store.SaveHardStateAsync(new HardState(1, "n2"));
         Assert.Equal(new HardState(1, "n2"), store.HardState);
@@ -235,12 +257,12 @@ public sealed class FileRaftStorageTests : IDisposable
     [Fact]
     public async Task OverlappingSaves_AllComplete_AndLeaveOneWholeSavedState()
     {
-        var store = FileRaftStorage.Open(_dir.Path);
+        var store = Open();
         var states = Enumerable.Range(1, 32).Select(i => new HardState(i, $"n{i}")).ToList();
 
         await Task.WhenAll(states.Select(store.SaveHardStateAsync));
 
-        var reopened = FileRaftStorage.Open(_dir.Path).HardState;
+        var reopened = Open().HardState;
         Assert.Contains(reopened, states);
         Assert.False(File.Exists(HardStatePath + ".tmp"));
     }

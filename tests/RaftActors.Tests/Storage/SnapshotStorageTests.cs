@@ -20,13 +20,21 @@ public sealed class SnapshotStorageTests : IDisposable
 
     public void Dispose()
     {
-        foreach (var store in _stores)
-            store.Dispose();
+        CloseEarlierIncarnations();
         _dir.Dispose();
     }
 
+    private void CloseEarlierIncarnations()
+    {
+        foreach (var store in _stores)
+            store.Dispose();
+        _stores.Clear();
+    }
+
+    /// <summary>Opens the store as a restarted node does: the earlier incarnations are gone, and with them their hold on the directory.</summary>
     private FileRaftStorage Open(FileRaftStorageOptions? options = null)
     {
+        CloseEarlierIncarnations();
         var store = FileRaftStorage.Open(_dir.Path, options ?? Small);
         _stores.Add(store);
         return store;
@@ -252,7 +260,7 @@ public sealed class SnapshotStorageTests : IDisposable
 
         File.WriteAllBytes(path, bytes);
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path, Small));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
         Assert.Contains(path, e.Message, StringComparison.Ordinal);
         Assert.Contains("not used", e.Message, StringComparison.Ordinal);
     }
@@ -487,7 +495,7 @@ public sealed class SnapshotStorageTests : IDisposable
         store.Dispose();
         File.Delete(_dir.File(SnapshotFile.FileName(new LogPosition(95, 1))));
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path, Small));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.Contains("no snapshot", e.Message, StringComparison.Ordinal);
         Assert.Contains("missing", e.Message, StringComparison.Ordinal);

@@ -20,13 +20,21 @@ public sealed class WriteAheadLogTests : IDisposable
 
     public void Dispose()
     {
-        foreach (var store in _stores)
-            store.Dispose();
+        CloseEarlierIncarnations();
         _dir.Dispose();
     }
 
+    private void CloseEarlierIncarnations()
+    {
+        foreach (var store in _stores)
+            store.Dispose();
+        _stores.Clear();
+    }
+
+    /// <summary>Opens the store as a restarted node does: the earlier incarnations are gone, and with them their hold on the directory.</summary>
     private FileRaftStorage Open(string? directory = null, FileRaftStorageOptions? options = null)
     {
+        CloseEarlierIncarnations();
         var store = FileRaftStorage.Open(directory ?? _dir.Path, options);
         _stores.Add(store);
         return store;
@@ -69,7 +77,7 @@ public sealed class WriteAheadLogTests : IDisposable
         var store = Open();
 
         Assert.Empty(store.Entries);
-        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Path));
+        Assert.Equal([DataDirectoryLock.FileName, DataDirectoryLock.OwnerFileName], Directory.EnumerateFileSystemEntries(_dir.Path).Select(Path.GetFileName).Order()); // the lock only
     }
 
     [Fact]
@@ -122,7 +130,8 @@ public sealed class WriteAheadLogTests : IDisposable
 
         await store.WriteAsync(new StorageWrite(null, [new TruncateLog(1)]));
         Assert.Empty(store.Entries);
-        Assert.Empty(Open().Entries);
+        store = Open();
+        Assert.Empty(store.Entries);
 
         await store.WriteAsync(Append(NoOp(1, 2)));
         Assert.Equal([NoOp(1, 2)], Open().Entries);
@@ -307,7 +316,7 @@ public sealed class WriteAheadLogTests : IDisposable
             damaged[offset] ^= (byte)(1 << bit);
             File.WriteAllBytes(path, damaged);
 
-            var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+            var e = Assert.Throws<RaftStorageException>(() => Open());
 
             Assert.True(e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Contains($"byte offset {start}", StringComparison.Ordinal),
                 $"record {record}, byte {offset}, bit {bit}: {e.Message}");
@@ -330,7 +339,7 @@ public sealed class WriteAheadLogTests : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(WriteAheadLog.SegmentHeaderSize), length);
         File.WriteAllBytes(SegmentPath(1), bytes);
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.Contains($"{SegmentPath(1)}: damaged record at byte offset {WriteAheadLog.SegmentHeaderSize}", e.Message, StringComparison.Ordinal);
     }
@@ -348,10 +357,10 @@ public sealed class WriteAheadLogTests : IDisposable
         var bytes = File.ReadAllBytes(path);
 
         File.WriteAllBytes(path, bytes[..^1]);
-        var cut = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path, Small));
+        var cut = Assert.Throws<RaftStorageException>(() => Open(options: Small));
         bytes[^1] ^= 1;
         File.WriteAllBytes(path, bytes);
-        var flipped = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path, Small));
+        var flipped = Assert.Throws<RaftStorageException>(() => Open(options: Small));
 
         Assert.Contains(path, cut.Message, StringComparison.Ordinal);
         Assert.Contains("not in the last segment", cut.Message, StringComparison.Ordinal);
@@ -373,7 +382,7 @@ public sealed class WriteAheadLogTests : IDisposable
             damaged[offset] ^= 0x10;
             File.WriteAllBytes(path, damaged);
 
-            var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+            var e = Assert.Throws<RaftStorageException>(() => Open());
 
             Assert.True(e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Contains("byte offset", StringComparison.Ordinal),
                 $"byte {offset}: {e.Message}");
@@ -433,7 +442,7 @@ public sealed class WriteAheadLogTests : IDisposable
         var path = SegmentPath(1);
         File.WriteAllBytes(path, writer.WrittenSpan.ToArray());
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.True(e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Contains($"byte offset {starts[badRecord]}", StringComparison.Ordinal),
             $"{kind}: {e.Message}");
@@ -552,7 +561,7 @@ public sealed class WriteAheadLogTests : IDisposable
         store.Dispose();
         File.Delete(SegmentPath(2));
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.Contains(SegmentPath(2), e.Message, StringComparison.Ordinal);
     }
@@ -565,7 +574,7 @@ public sealed class WriteAheadLogTests : IDisposable
         store.Dispose();
         File.Delete(SegmentPath(1));
 
-        var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path));
+        var e = Assert.Throws<RaftStorageException>(() => Open());
 
         Assert.Contains(SegmentPath(1), e.Message, StringComparison.Ordinal);
     }
