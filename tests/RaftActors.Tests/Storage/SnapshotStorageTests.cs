@@ -581,7 +581,7 @@ public sealed class SnapshotStorageTests : IDisposable
             await write();
             return false;
         }
-        catch (IOException)
+        catch (RaftStorageException e) when (e.InnerException is IOException)
         {
             return true;
         }
