@@ -1,9 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
 
 namespace RaftActors.IntegrationTests;
 
-/// <summary>One server process at a time: bad configuration fails at start naming the key; a node without a quorum answers 503.</summary>
+/// <summary>One server process at a time: bad configuration fails at start naming the key; a node without a quorum answers 503, live but not ready.</summary>
 public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"raftactors-it-{Guid.NewGuid():N}");
@@ -65,7 +66,7 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact(Timeout = 60_000)]
-    public async Task A_node_that_hears_no_quorum_knows_no_leader_and_answers_503()
+    public async Task A_node_that_hears_no_quorum_knows_no_leader_answers_503_and_is_live_but_not_ready()
     {
         using var cluster = new TestCluster(output, requestTimeout: "1s");
         cluster.Start(0); // n2 and n3 never come
@@ -82,6 +83,21 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
 
         // Fault injection is off unless configured: no partition endpoint.
         Assert.Equal(404, (await cluster.SendAsync(0, HttpMethod.Post, "/admin/partition", new StringContent("""{"cut": ["n2"]}"""), null)).Status);
+
+        // Alive, its storage fine, but not ready to serve: it knows no leader.
+        Assert.Equal(JsonValueKind.Null, (await cluster.SendAsync(0, HttpMethod.Get, "/status", null, null)).Json.GetProperty("storageFailure").ValueKind);
+        var live = await cluster.SendAsync(0, HttpMethod.Get, "/health/live", null, null);
+        Assert.True(live.Status == 200 && live.Json.GetProperty("live").GetBoolean(), live.ToString());
+        var notReady = await cluster.SendAsync(0, HttpMethod.Get, "/health/ready", null, null);
+        Assert.True(notReady.Status == 503, notReady.ToString());
+        Assert.Equal("no leader is known", notReady.Json.GetProperty("reason").GetString());
+
+        // With a second member there is a leader: once n1 has applied what it knows committed, it is ready.
+        cluster.Start(1);
+        await cluster.WaitUntilAsync("n1 is ready", TimeSpan.FromSeconds(30), async () =>
+            (await cluster.SendAsync(0, HttpMethod.Get, "/health/ready", null, null)).Status == 200);
+        var ready = await cluster.SendAsync(0, HttpMethod.Get, "/health/ready", null, null);
+        Assert.True(ready.Json.GetProperty("ready").GetBoolean(), ready.ToString());
     }
 
     private string WriteConfig(string hocon)

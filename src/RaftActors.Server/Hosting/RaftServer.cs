@@ -107,6 +107,7 @@ public static class RaftServer
             app = BuildApp(settings);
             KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes);
             MembershipEndpoints.Map(app, gateway);
+            HealthEndpoints.Map(app, gateway);
             if (faultInjection)
                 FaultInjectionEndpoints.Map(app, system, settings.Membership, output);
             var lifetime = app.Lifetime;

@@ -11,7 +11,7 @@ namespace RaftActors.Server.Http;
 /// The key-value HTTP API, JSON on every node; any node takes any request (membership and
 /// leadership: <see cref="MembershipEndpoints"/>).
 /// <list type="bullet">
-/// <item><c>GET /status</c> -> <c>{"id","role","term","leader","commitIndex","lastApplied","lastLogIndex","votedFor","snapshotIndex","snapshotTerm","voter"}</c></item>
+/// <item><c>GET /status</c> -> <c>{"id","role","term","leader","commitIndex","lastApplied","lastLogIndex","votedFor","snapshotIndex","snapshotTerm","voter","storageFailure"}</c></item>
 /// <item><c>PUT /kv/{key}</c>, the value as the raw body -> 200 <c>{"index"}</c> once committed and applied</item>
 /// <item><c>GET /kv/{key}</c> -> 200 <c>{"key","value"}</c> or 404; linearizable, or <c>?stale=true</c> from the local state machine</item>
 /// <item><c>DELETE /kv/{key}</c> -> 200 <c>{"index","existed"}</c></item>
@@ -50,6 +50,7 @@ public static class KvEndpoints
                 snapshotIndex = status.SnapshotIndex,
                 snapshotTerm = status.SnapshotTerm,
                 voter = status.IsVoter,
+                storageFailure = status.StorageFailure,
             });
         });
 

@@ -16,8 +16,11 @@ public sealed class GetRaftStatus
 /// <summary>
 /// A node's view of the cluster: its role, term, the leader it knows, its vote in this term, how
 /// far its log reaches, is known committed and is applied, the last entry (index and term) its
-/// latest snapshot covers (0 and 0 before the first), and whether it votes in the configuration it
-/// uses (a learner, a removed server or one still joining does not).
+/// latest snapshot covers (0 and 0 before the first), whether it votes in the configuration it
+/// uses (a learner, a removed server or one still joining does not), and, once a write to its
+/// stable storage failed, why (<see cref="StorageFailure"/>): such a node takes part in nothing
+/// more and reports itself as a follower that knows no leader. <see cref="RaftReadiness.Of"/>
+/// says whether the node is ready to serve.
 /// </summary>
 public sealed record RaftStatus(
     string NodeId,
@@ -30,7 +33,8 @@ public sealed record RaftStatus(
     long LastApplied = 0,
     long SnapshotIndex = 0,
     long SnapshotTerm = 0,
-    bool IsVoter = true);
+    bool IsVoter = true,
+    string? StorageFailure = null);
 
 /// <summary>
 /// Published on the ActorSystem's EventStream, and sent to subscribers, whenever a node's role,

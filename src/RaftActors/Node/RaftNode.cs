@@ -53,6 +53,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     private long _lastApplied;
 
+    // Why a write to stable storage failed, once one has: the node then takes part in nothing more.
+    private string? _storageFailure;
+
     // A restarted actor is a new incarnation with a fresh outbox; a write started by the previous
     // one may still complete, and its completion must not release this incarnation's messages.
     private readonly object _incarnation = new();
@@ -257,7 +260,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         base.PostStop();
     }
 
-    private State<RaftRole, RaftStatus>? WaitForLeader(Event<RaftStatus> e) => e.FsmEvent switch
+    private State<RaftRole, RaftStatus>? WaitForLeader(Event<RaftStatus> e) => _storageFailure is not null ? WhileStorageFailed(e.FsmEvent) : e.FsmEvent switch
     {
         ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
         ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(e.FsmEvent),
@@ -278,6 +281,12 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         var before = Status();
         call();
+        return Changed(before);
+    }
+
+    /// <summary>Publishes the role, term or leader change since <paramref name="before"/>, and moves the FSM to the role the status now says.</summary>
+    private State<RaftRole, RaftStatus> Changed(RaftStatus before)
+    {
         var after = Status();
         if (after.Role != before.Role || after.Term != before.Term || after.LeaderId != before.LeaderId)
             Publish(new RaftStateChanged(after.NodeId, after.Role, after.Term, after.LeaderId, before));
@@ -622,12 +631,72 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         }
     }
 
+    /// <summary>
+    /// A write to stable storage failed: what is on disk is unknown now, and going on could break a
+    /// promise (a vote, an acknowledged entry) after a crash. The node takes part in nothing more:
+    /// what waited for the write is never sent, it votes, replicates and acknowledges nothing, and
+    /// its clients are answered as by a node that knows no leader. It does not retry: after a failed
+    /// fsync nothing written since the last good one can be believed durable (PostgreSQL's fsync
+    /// lesson), and only reopening the store, whose recovery checks every record, finds out what
+    /// is. So it keeps running to report the failure in its status — to the operator, a readiness
+    /// probe, the HTTP API — until it is restarted.
+    /// </summary>
     private State<RaftRole, RaftStatus> OnWriteFailed(WriteFailed failed)
     {
-        // Going on without durable state could break a promise (a vote, an acknowledged entry)
-        // after a crash; a node that cannot write stops, and what waited for the write is never sent.
-        _log.Error(failed.Error, "Writing to stable storage failed; node {0} stops to stay safe", _protocol.NodeId);
-        return Stop(new FSMBase.Failure(failed.Error));
+        var before = Status();
+        _storageFailure = failed.Error.Message;
+        _log.Error(
+            "Node {0} cannot write to stable storage: {1}. It takes part in nothing more (no votes, acknowledgements or client requests) " +
+            "and reports the failure in its status. Free space or repair the disk, then restart the node: it recovers every write it acknowledged",
+            _protocol.NodeId, _storageFailure);
+        CancelTimer(ElectionTimer);
+        CancelTimer(HeartbeatTimer);
+        _snapshotSender.StopAll();
+        _snapshotReceiver.Abort();
+        var reason = $"node {_protocol.NodeId} cannot write to stable storage";
+        _driver.Stop(reason);
+        foreach (var (_, sink) in _savingSnapshots)
+            sink.Dispose();
+        _savingSnapshots.Clear();
+
+        // What waited for a snapshot from the leader to be saved will never be applied here.
+        foreach (var held in _heldForApplier)
+        {
+            if (held is RunQuery read)
+                read.Client.Tell(new NotLeader(null, null));
+            else if (held is ApplyCommitted batch)
+                foreach (var client in batch.Clients.Values)
+                    client.Tell(new CommandOutcomeUnknown(reason));
+        }
+
+        _heldForApplier.Clear();
+        _restoreAfterVersion = null;
+        return Changed(before);
+    }
+
+    /// <summary>
+    /// A node whose storage failed still answers for its status and configuration, keeps its
+    /// subscribers, lets its applier report what it applied, and lets go of what snapshot transfers
+    /// leave behind (all as in any role: null). Clients are told it knows no leader, so they go to
+    /// another member; everything else — peers' messages, timers, writes' and snapshots' completions
+    /// — is dropped.
+    /// </summary>
+    private State<RaftRole, RaftStatus>? WhileStorageFailed(object message)
+    {
+        switch (message)
+        {
+            case GetRaftStatus or GetClusterConfiguration or SubscribeRaftEvents or UnsubscribeRaftEvents or Terminated or PeerLocated
+                or AppliedThrough or StateMachineFailed or HandOverLeadership or SnapshotOpened or SnapshotChunkRead or SnapshotTransferError:
+                return null;
+            case ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership:
+                Sender.Tell(new NotLeader(null, null));
+                return Stay();
+            case SnapshotWritten written:
+                written.Sink.Dispose();
+                return Stay();
+            default:
+                return Stay();
+        }
     }
 
     private State<RaftRole, RaftStatus> OnApplied(AppliedThrough applied)
@@ -671,9 +740,14 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             subscriber.Tell(change);
     }
 
-    private RaftStatus Status() =>
-        new(_protocol.NodeId, _protocol.Role, _protocol.Term, _protocol.LeaderId, _protocol.HardState.VotedFor,
-            _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied, _protocol.Snapshot.Index, _protocol.Snapshot.Term, _protocol.IsVoter);
+    /// <summary>The node's status; one whose storage failed leads nothing and follows no one.</summary>
+    private RaftStatus Status()
+    {
+        var failed = _storageFailure is not null;
+        return new RaftStatus(_protocol.NodeId, failed ? RaftRole.Follower : _protocol.Role, _protocol.Term, failed ? null : _protocol.LeaderId,
+            _protocol.HardState.VotedFor, _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied, _protocol.Snapshot.Index, _protocol.Snapshot.Term,
+            _protocol.IsVoter, _storageFailure);
+    }
 
     private sealed class ElectionTimerElapsed
     {

@@ -2,10 +2,17 @@ using System.Runtime.InteropServices;
 
 namespace RaftActors.Storage;
 
+/// <summary>What a store does to a file: write bytes to it, or fsync it (or its directory).</summary>
+internal enum DiskOperation
+{
+    Write,
+    Fsync,
+}
+
 /// <summary>
-/// How a store makes its writes durable, shared by the hard-state file and the write-ahead log:
-/// fsync (counted, so tests can check group commit), or — with <see cref="FileRaftStorageOptions.Fsync"/>
-/// off — hand the bytes to the operating system and no further.
+/// How a store writes its files and makes them durable, shared by the hard-state file, the
+/// write-ahead log and snapshots: fsync (counted, so tests can check group commit), or — with
+/// <see cref="FileRaftStorageOptions.Fsync"/> off — hand the bytes to the operating system and no further.
 /// </summary>
 internal sealed class DiskSync(bool fsync)
 {
@@ -14,9 +21,45 @@ internal sealed class DiskSync(bool fsync)
     /// <summary>fsync calls made (files and directories).</summary>
     public long Count => Interlocked.Read(ref _count);
 
+    /// <summary>
+    /// Test seam: asked before every write and fsync with the operation and the file (the
+    /// directory, for a directory's fsync); the exception it returns is that operation failing. A
+    /// failing write first writes half its bytes, as on a disk that fills midway (a short write,
+    /// then ENOSPC), so that recovery meets a torn record.
+    /// </summary>
+    public Func<DiskOperation, string, Exception?>? Fault { get; set; }
+
+    /// <summary>Writes <paramref name="data"/> at <paramref name="file"/>'s position.</summary>
+    public void Write(FileStream file, ReadOnlySpan<byte> data)
+    {
+        if (Fault?.Invoke(DiskOperation.Write, file.Name) is { } failure)
+        {
+            file.Write(data[..(data.Length / 2)]);
+            file.Flush(flushToDisk: false);
+            throw failure;
+        }
+
+        file.Write(data);
+    }
+
+    /// <summary>Writes <paramref name="data"/> at <paramref name="file"/>'s position, asynchronously.</summary>
+    public async Task WriteAsync(FileStream file, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (Fault?.Invoke(DiskOperation.Write, file.Name) is { } failure)
+        {
+            await file.WriteAsync(data[..(data.Length / 2)], cancellationToken).ConfigureAwait(false);
+            await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+            throw failure;
+        }
+
+        await file.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Writes <paramref name="file"/>'s buffered bytes and, when fsync is on, forces them to disk.</summary>
     public void File(FileStream file)
     {
+        if (Fault?.Invoke(DiskOperation.Fsync, file.Name) is { } failure)
+            throw failure;
         file.Flush(flushToDisk: fsync);
         if (fsync)
             Interlocked.Increment(ref _count);
@@ -25,6 +68,8 @@ internal sealed class DiskSync(bool fsync)
     /// <summary>Makes a created or renamed file's directory entry durable, when fsync is on.</summary>
     public void Directory(string directory)
     {
+        if (Fault?.Invoke(DiskOperation.Fsync, directory) is { } failure)
+            throw failure;
         if (!fsync)
             return;
         DurableFiles.FsyncDirectory(directory);
@@ -46,16 +91,23 @@ internal static class DurableFiles
             return;
         var fd = NativeMethods.open(directory, 0 /* O_RDONLY */);
         if (fd < 0)
-            throw new IOException($"cannot open directory {directory} to fsync it (errno {Marshal.GetLastPInvokeError()})");
+            throw ErrnoException($"cannot open directory {directory} to fsync it");
         try
         {
             if (NativeMethods.fsync(fd) != 0)
-                throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
+                throw ErrnoException($"fsync of directory {directory} failed");
         }
         finally
         {
             NativeMethods.close(fd);
         }
+    }
+
+    /// <summary>The failed call's OS error, by name and number, as .NET reports those of files (the number in HResult).</summary>
+    private static IOException ErrnoException(string what)
+    {
+        var errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{what}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
     }
 
     private static class NativeMethods

@@ -30,10 +30,15 @@ namespace RaftActors.Storage;
 /// between saving a received snapshot and resetting the log). A crash at any step leaves a store
 /// that opens to a consistent state: the old snapshot and log, or the new snapshot and the log
 /// after it.</para>
-/// <para>A log write that fails with an I/O error leaves the segment in a state only recovery
-/// may judge, so the store then refuses further writes; reopen it, as after a crash. A batch that
-/// breaks the log's contiguity is refused (ArgumentException) before anything is written, and
-/// the store carries on.</para>
+/// <para>A write or fsync that fails (a full disk, an I/O error) leaves files only recovery may
+/// judge: after a failed fsync the kernel may have dropped the pages it could not write and report
+/// success to the next fsync of the same file (PostgreSQL's "fsync lesson"), so nothing written
+/// before it can be believed durable by trying again. The store then refuses every further write,
+/// hard state included; reopen it, as after a crash, once the disk is fixed: recovery checks every
+/// record and cuts a torn tail. The failure is a <see cref="RaftStorageException"/> saying what
+/// was being written, with the operating system's error naming the file. A batch that breaks the
+/// log's contiguity is refused (ArgumentException) before anything is written, and the store
+/// carries on.</para>
 /// <para>One store per directory at a time: two live stores on one directory would write over
 /// each other's log.</para>
 /// </remarks>
@@ -113,6 +118,13 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
 
     /// <summary>fsync calls this store has made (files and directories): lets tests check group commit.</summary>
     internal long FsyncCount => _sync.Count;
+
+    /// <summary>Test seam: makes chosen writes and fsyncs of this store (its snapshots' too) fail; see <see cref="DiskSync.Fault"/>.</summary>
+    internal Func<DiskOperation, string, Exception?>? Fault
+    {
+        get => _sync.Fault;
+        set => _sync.Fault = value;
+    }
 
     /// <summary>Opens (creating if needed) the store in <paramref name="directory"/> and checks what it holds.</summary>
     /// <exception cref="RaftStorageException">The stored state is damaged; the message names the file (and, in the log, the byte offset).</exception>
@@ -279,22 +291,10 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
                 "Reopen it to recover what is durable", _failure);
 
         var steps = Plan(write.LogOperations);
-
-        // A failed hard state write leaves the old file in place (the rename is the commit), so
-        // the store may go on; a failed log or snapshot write may leave files only recovery can
-        // judge, so the store stops taking writes.
         if (write.HardState is not null)
-            Write(write.HardState);
-        try
-        {
-            foreach (var step in steps)
-                Run(step);
-        }
-        catch (Exception e)
-        {
-            _failure = e;
-            throw;
-        }
+            RunOrStop("saving the hard state", () => Write(write.HardState));
+        foreach (var step in steps)
+            RunOrStop(Describe(step), () => Run(step));
 
         if (steps.Count > 0)
             _entries = _log.Snapshot();
@@ -381,6 +381,28 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         return steps;
     }
 
+    /// <summary>Runs one step of a write; if it fails, the store takes no more writes (see the remarks).</summary>
+    private void RunOrStop(string what, Action run)
+    {
+        try
+        {
+            run();
+        }
+        catch (Exception e)
+        {
+            _failure = new RaftStorageException($"{what} failed: {e.Message}", e);
+            throw _failure;
+        }
+    }
+
+    private static string Describe(object step) => step switch
+    {
+        List<WalRecord> => "appending to the write-ahead log",
+        FileSnapshotSink staged => $"saving the snapshot through entry {staged.Position.Index}",
+        CompactLog compact => $"compacting the log through entry {compact.ThroughIndex}",
+        _ => throw new ArgumentException($"unknown step {step}"),
+    };
+
     private void Run(object step)
     {
         switch (step)
@@ -429,7 +451,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
         var temporary = _path + ".tmp";
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            file.Write(Encode(state));
+            _sync.Write(file, Encode(state));
             _sync.File(file);
         }
 

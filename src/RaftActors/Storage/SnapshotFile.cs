@@ -262,7 +262,7 @@ internal sealed class FileSnapshotSink : SnapshotSink
     public override async Task WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         var file = Writable();
-        await file.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        await _sync.WriteAsync(file, data, cancellationToken).ConfigureAwait(false);
         _crc = Crc32C.Append(_crc, data.Span);
         Interlocked.Add(ref _length, data.Length);
     }
@@ -280,7 +280,7 @@ internal sealed class FileSnapshotSink : SnapshotSink
             () =>
             {
                 file.Position = 0;
-                file.Write(SnapshotFile.Header(Position, _configuration, _length, _crc));
+                _sync.Write(file, SnapshotFile.Header(Position, _configuration, _length, _crc));
                 _sync.File(file);
                 lock (_lock)
                 {
@@ -331,11 +331,36 @@ internal sealed class FileSnapshotSink : SnapshotSink
                 return; // a claimed one is the store's: saved, or deleted at the next open if the save fails
             var wasStaged = _state == State.Complete;
             _state = State.Discarded;
-            _file?.Dispose();
-            _file = null;
-            File.Delete(TemporaryPath);
+            DeleteTemporaryFile();
             if (wasStaged)
                 _discarded(this);
+        }
+    }
+
+    /// <summary>
+    /// A discarded snapshot's bytes matter to no one: closing it may fail to write what is buffered
+    /// (the disk is full: the very failure that discards it), and a file that cannot be deleted now
+    /// is a leftover the next open deletes. Neither may fail the discard, which runs in error paths.
+    /// </summary>
+    private void DeleteTemporaryFile()
+    {
+        try
+        {
+            _file?.Dispose();
+        }
+        catch (IOException)
+        {
+            // the handle is closed all the same; the unwritten bytes were to be thrown away
+        }
+
+        _file = null;
+        try
+        {
+            File.Delete(TemporaryPath);
+        }
+        catch (IOException)
+        {
+            // deleted at the next open, with every leftover temporary snapshot
         }
     }
 

@@ -466,7 +466,7 @@ internal sealed partial class WriteAheadLog : IDisposable
             Path.Combine(_directory, SegmentFileName(_sequence)), FileMode.Open, FileAccess.ReadWrite,
             FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
         _segment.Position = _length;
-        _segment.Write(_buffer.WrittenSpan);
+        _sync.Write(_segment, _buffer.WrittenSpan);
         _length += _buffer.WrittenCount;
         _unsynced = true;
         _buffer.ResetWrittenCount();
@@ -492,7 +492,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         var temporary = path + ".tmp";
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            file.Write(SegmentHeader(sequence, lastIndexBefore));
+            _sync.Write(file, SegmentHeader(sequence, lastIndexBefore));
             _sync.File(file);
         }
 

@@ -5,7 +5,7 @@ using RaftActors.Storage;
 
 namespace RaftActors.Tests.Node;
 
-/// <summary>Role, term and leader changes published as events; bad input dropped; a failed disk stops the node.</summary>
+/// <summary>Role, term and leader changes published as events; bad input dropped; a failed disk silences the node.</summary>
 public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
 {
     [Fact]
@@ -93,17 +93,16 @@ public sealed class ObservabilityAndRobustnessTests : RaftNodeTestKit
     }
 
     [Fact]
-    public void A_node_whose_storage_fails_stops_without_sending_what_depended_on_the_write()
+    public void A_candidate_whose_storage_fails_sends_nothing_that_depended_on_the_write_and_reports_why()
     {
         var storage = new GatedStorage();
         var (node, peers) = StartNode(storage);
-        var watcher = CreateTestProbe();
-        watcher.Watch(node);
 
         TimeOutElection(node);
         storage.FailNext();
 
-        watcher.ExpectTerminated(node);
+        AwaitCondition(() => Settle(node).StorageFailure is not null, TimeSpan.FromSeconds(5));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 1, null, "n1", StorageFailure: "disk failed"), Settle(node));
         AssertSilent(peers.Values.ToArray());
     }
 }

@@ -231,9 +231,13 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
             Assert.True(leader.ExpectMsg<InstallSnapshotResult>(Bound).Done);
             AwaitCondition(() => Settle(node).LastApplied == 5, Bound);
             Assert.Equal(["a", "b", "c"], stateMachine.Items);
-            Sys.Stop(node);
+        }
+        else
+        {
+            AwaitCondition(() => Settle(node).StorageFailure is not null, Bound); // it takes part in nothing more
         }
 
+        Sys.Stop(node);
         ExpectTerminated(node, Bound);
         Assert.Equal(crashAt != "none", crashed);
 
@@ -304,10 +308,10 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
             }
             catch (Xunit.Sdk.XunitException) when (crashed)
             {
-                break; // it stopped before sending the command on
+                break; // its storage failed before it sent the command on
             }
 
-            // A command handed to the applier when the node stopped gets no answer: its outcome is unknown.
+            // A command handed to the applier when the storage failed gets no answer: its outcome is unknown.
             var reply = client.ReceiveOne(Bound);
             Assert.True(reply is IClientReply || crashed, $"no answer to command {i}, and no crash");
             if (reply is CommandApplied)
@@ -315,6 +319,8 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
         }
 
         Assert.True(crashed, $"the step {crashAt} never came");
+        AwaitCondition(() => Settle(node).StorageFailure is not null, Bound);
+        Sys.Stop(node);
         ExpectTerminated(node, Bound);
         storage.Dispose();
 
@@ -330,6 +336,77 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
         AwaitCondition(() => Settle(again).LastApplied == Settle(again).LastLogIndex, Bound);
         Assert.Equal(restarted.Items.Distinct(), restarted.Items);
         Assert.Equal(acknowledged, restarted.Items.Take(acknowledged.Count));
+    }
+
+    /// <summary>
+    /// A snapshot of the state machine that cannot be written (the disk is full) loses nothing: the
+    /// node logs the error and goes on, the log is not compacted, no partial file stays, and a
+    /// snapshot is taken again once as many entries are applied again.
+    /// </summary>
+    [Theory]
+    [InlineData("write")]
+    [InlineData("fsync")]
+    public void ASnapshotThatCannotBeWritten_LeavesTheLogWhole_AndIsTakenAgainLater(string operation)
+    {
+        var storage = OpenStorage();
+        var (node, peers, _) = StartLeaderOn(storage, new SnapshotListStateMachine(), WithSnapshots(entriesThreshold: 4));
+        storage.Fault = DiskFaults.FailFrom(operation == "write" ? DiskOperation.Write : DiskOperation.Fsync, "snapshot-");
+        var client = CreateTestProbe();
+        void Commit(int from, int count)
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                node.Tell(Command($"item-{i}"), client.Ref);
+                AcknowledgeAll(node, peers["n2"]);
+                client.ExpectMsg<CommandApplied>(Bound);
+            }
+        }
+
+        EventFilter.Error(contains: "Writing a snapshot through entry").Expect(2, Bound, () => Commit(0, 8));
+
+        SettleWithApplier(node);
+        Assert.Null(Settle(node).StorageFailure);
+        Assert.Equal(LogPosition.Empty, storage.Snapshot);
+        Assert.Equal(1, storage.Entries[0].Index);
+        Assert.Empty(Directory.GetFiles(_dir.Path, "snapshot-*"));
+
+        storage.Fault = null;
+        Commit(8, 4);
+        AwaitCondition(() => storage.Snapshot.Index >= 9 && storage.Entries[0].Index > 1, Bound);
+        Assert.Equal(13, Settle(node).LastApplied);
+    }
+
+    /// <summary>
+    /// A snapshot from the leader that cannot be written is not acknowledged and leaves the log as
+    /// it was; the leader sends it again, and once the disk takes it, it is installed.
+    /// </summary>
+    [Fact]
+    public void ASnapshotFromTheLeaderThatCannotBeWritten_IsNotAcknowledged_AndInstalledWhenSentAgain()
+    {
+        var storage = OpenStorage();
+        var stateMachine = new SnapshotListStateMachine();
+        var (node, peers) = StartNode(storage, WithSnapshots(entriesThreshold: 1000), stateMachineFactory: () => stateMachine);
+        var leader = peers["n2"];
+        node.Tell(new AppendEntries(1, "n2", 0, 0, [Entry(1, "x"), Entry(2, "y"), Entry(3, "z")], LeaderCommit: 0, Sequence: 1));
+        Assert.True(leader.ExpectMsg<AppendEntriesResult>(Bound).Success);
+        var content = SnapshotBytes(["a", "b", "c"]);
+        storage.Fault = DiskFaults.FailFrom(DiskOperation.Write, "snapshot-");
+
+        EventFilter.Warning(contains: "Writing a snapshot chunk from n2 failed").ExpectOne(Bound, () =>
+            node.Tell(new InstallSnapshot(1, "n2", 5, 1, 0, content, Done: true)));
+
+        Assert.False(leader.HasMessages);
+        Assert.Null(Settle(node).StorageFailure);
+        Assert.Equal(LogPosition.Empty, storage.Snapshot);
+        Assert.Equal([1L, 2, 3], storage.Entries.Select(e => e.Index));
+        AwaitCondition(() => Directory.GetFiles(_dir.Path, "snapshot-*").Length == 0, Bound);
+
+        storage.Fault = null;
+        node.Tell(new InstallSnapshot(1, "n2", 5, 1, 0, content, Done: true));
+        Assert.True(leader.ExpectMsg<InstallSnapshotResult>(Bound).Done);
+        AwaitCondition(() => Settle(node).LastApplied == 5, Bound);
+        Assert.Equal(new LogPosition(5, 1), storage.Snapshot);
+        Assert.Equal(["a", "b", "c"], stateMachine.Items);
     }
 
     /// <summary>Starts n1 and makes it leader of term 1 over <paramref name="storage"/>, its no-op acknowledged by n2.</summary>

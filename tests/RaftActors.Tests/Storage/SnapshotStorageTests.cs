@@ -589,7 +589,7 @@ public sealed class SnapshotStorageTests : IDisposable
             await write();
             return false;
         }
-        catch (IOException)
+        catch (RaftStorageException e) when (e.InnerException is IOException)
         {
             return true;
         }
