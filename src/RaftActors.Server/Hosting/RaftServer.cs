@@ -107,6 +107,7 @@ public static class RaftServer
             app = BuildApp(settings);
             KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes);
             MembershipEndpoints.Map(app, gateway);
+            SnapshotEndpoints.Map(app, gateway, settings.DataDirectory);
             if (faultInjection)
                 FaultInjectionEndpoints.Map(app, system, settings.Membership, output);
             var lifetime = app.Lifetime;
