@@ -50,6 +50,14 @@ public sealed class BackupRestoreTests(ITestOutputHelper output)
         foreach (var node in cluster.Nodes)
             Assert.Contains($"{cluster.Servers[node].Id} voter {cluster.AkkaAddress(node)}/user/raft", status.Output);
 
+        // A damaged copy is refused by name, saying what is wrong.
+        var damaged = Path.Combine(cluster.Root, "damaged.snap");
+        var bytes = await File.ReadAllBytesAsync(file);
+        bytes[^1] ^= 0x01;
+        await File.WriteAllBytesAsync(damaged, bytes);
+        var damagedStatus = await Raftctl.RunAsync(cluster, cluster.Nodes, "snapshot", "status", damaged);
+        Assert.True(damagedStatus.ExitCode == 5 && damagedStatus.Error.Contains($"{damaged}: content checksum mismatch"), damagedStatus.ToString());
+
         // Written after the save: not in the backup.
         Assert.Equal(200, (await cluster.PutAsync(leader, "after-the-save", "lost")).Status);
 
@@ -59,6 +67,10 @@ public sealed class BackupRestoreTests(ITestOutputHelper output)
             cluster.Kill(node);
             Directory.Delete(cluster.DataDirectory(node), recursive: true);
         }
+
+        var fromDamaged = await Restore(cluster, 0, damaged);
+        Assert.True(fromDamaged.ExitCode == 1 && fromDamaged.Error.Contains($"{damaged}: content checksum mismatch"), fromDamaged.ToString());
+        Assert.False(Directory.Exists(cluster.DataDirectory(0)), "a restore from a damaged file wrote the data directory");
 
         var restores = await Task.WhenAll(cluster.Nodes.Select(node => Restore(cluster, node, file)));
         Assert.All(restores, r => Assert.True(r.ExitCode == 0, r.ToString()));
