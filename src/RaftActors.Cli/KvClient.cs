@@ -33,10 +33,12 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
 
     /// <summary>
     /// Sends the request to the nodes in turn, starting at <paramref name="first"/>, until one
-    /// gives a final answer (anything but 503, 504 or no answer) or <c>--timeout</c> passes.
+    /// gives a final answer (anything but 503, 504 or no answer) or <c>--timeout</c> passes. With
+    /// <paramref name="download"/>, a 200's body is not read as JSON but handed to it as it streams in.
     /// </summary>
     public async Task<ApiReply> SendAsync(
-        HttpMethod method, string path, Func<HttpContent?> content, string? requestId, int first, CancellationToken cancel, bool resendAfterUnknown = true)
+        HttpMethod method, string path, Func<HttpContent?> content, string? requestId, int first, CancellationToken cancel, bool resendAfterUnknown = true,
+        Func<HttpResponseMessage, CancellationToken, Task>? download = null)
     {
         var clock = Stopwatch.StartNew();
         var problems = new List<string>();
@@ -54,7 +56,14 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
             attemptTimeout.CancelAfter(timeout - clock.Elapsed);
             try
             {
-                using var response = await _http.SendAsync(request, attemptTimeout.Token);
+                using var response = await _http.SendAsync(
+                    request, download is null ? HttpCompletionOption.ResponseContentRead : HttpCompletionOption.ResponseHeadersRead, attemptTimeout.Token);
+                if (download is not null && response.StatusCode == HttpStatusCode.OK)
+                {
+                    await download(response, attemptTimeout.Token);
+                    return new ApiReply(node, 200, default);
+                }
+
                 var body = await ReadJsonAsync(response, attemptTimeout.Token);
                 last = new ApiReply(node, (int)response.StatusCode, body);
                 switch (response.StatusCode)

@@ -36,7 +36,8 @@ var root = new RootCommand("""
     raftctl: the RaftActors key-value cluster over its HTTP API.
     Exit codes: 0 done; 1 key or member not found, compare-and-set conflict, or a membership change
     or transfer refused; 2 usage; 3 unavailable (certainly not applied); 4 outcome unknown (retry with
-    the same --request-id; for a membership change, read `member list` first); 5 any other error.
+    the same --request-id; for a membership change, read `member list` first); 5 any other error
+    (for `snapshot`: a snapshot file that is missing or damaged).
     """);
 root.Options.Add(nodesOption);
 root.Options.Add(configDirOption);
@@ -205,6 +206,22 @@ leaderTransfer.SetAction(async (parse, cancel) => await Run(parse, async client 
 }));
 root.Subcommands.Add(new Command("leader", "The cluster's leadership: transfer") { leaderTransfer });
 
+// snapshot save FILE | status FILE
+var fileArgument = new Argument<string>("file") { Description = "The snapshot file" };
+var snapshotSave = new Command("save", "Save a consistent snapshot of the cluster's state, from its leader, to FILE (replaced whole, or left as it was)")
+{
+    fileArgument,
+};
+snapshotSave.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var file = Path.GetFullPath(parse.GetValue(fileArgument)!);
+    var (reply, saved) = await SnapshotCommands.SaveAsync(client, file, cancel);
+    return saved is null ? Failed(reply) : Done(reply, $"{SnapshotCommands.Summary(saved)}, saved to {file}");
+}));
+var snapshotStatus = new Command("status", "Check a snapshot file whole and print its index, term, members and size") { fileArgument };
+snapshotStatus.SetAction(async (parse, _) => await Reported(() => Task.FromResult(SnapshotCommands.Status(Path.GetFullPath(parse.GetValue(fileArgument)!)))));
+root.Subcommands.Add(new Command("snapshot", "Backups of the cluster's state: save, status") { snapshotSave, snapshotStatus });
+
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
@@ -217,16 +234,22 @@ if (parsed.Errors.Count > 0)
 
 return await parsed.InvokeAsync();
 
-async Task<int> Run(ParseResult parse, Func<KvClient, Task<int>> action)
+async Task<int> Run(ParseResult parse, Func<KvClient, Task<int>> action) => await Reported(async () =>
+{
+    var timeout = parse.GetValue(timeoutOption);
+    if (timeout is <= 0 or > 3600)
+        throw new CliException("--timeout must be between 0 and 3600 seconds");
+    var nodes = ClusterNodes.Resolve(parse.GetValue(nodesOption) ?? [], parse.GetValue(configDirOption));
+    using var client = new KvClient(nodes, TimeSpan.FromSeconds(timeout));
+    return await action(client);
+});
+
+// A problem is one line on standard error and its exit code.
+async Task<int> Reported(Func<Task<int>> action)
 {
     try
     {
-        var timeout = parse.GetValue(timeoutOption);
-        if (timeout is <= 0 or > 3600)
-            throw new CliException("--timeout must be between 0 and 3600 seconds");
-        var nodes = ClusterNodes.Resolve(parse.GetValue(nodesOption) ?? [], parse.GetValue(configDirOption));
-        using var client = new KvClient(nodes, TimeSpan.FromSeconds(timeout));
-        return await action(client);
+        return await action();
     }
     catch (CliException e)
     {

@@ -2,9 +2,10 @@ using RaftActors.Server.Cluster;
 using RaftActors.Server.Demo;
 using RaftActors.Server.Hosting;
 
-// One program, three ways to run:
+// One program, four ways to run:
 //   --config FILE    one key-value server node (ActorSystem "raft", Raft node, write-ahead log, HTTP API)
 //   cluster          a local cluster: one server process per hocon/nodeN.conf, every change printed
+//   restore          seed a new node's data directory from a backup (raftctl snapshot save)
 //   demo (default)   the in-process election demo: three nodes, kill the leader, watch the re-election
 const string usage = """
     usage:
@@ -14,6 +15,9 @@ const string usage = """
                                                                   or N generated loopback servers
       dotnet run --project src/RaftActors.Server -- cluster add [--config-dir DIR]
                                                                   one more server for that running cluster, added as a voter
+      dotnet run --project src/RaftActors.Server -- restore --snapshot FILE --config FILE
+                                                                  seed the node's new, empty raft.data-dir from a backup;
+                                                                  its members are the config's raft.members
       dotnet run --project src/RaftActors.Server [-- demo [--config-dir DIR] [--data-dir DIR]]
                                                                   the election demo, in one process (the default)
     """;
@@ -25,6 +29,8 @@ switch (args)
         return 0;
     case ["cluster", .. var rest]:
         return await LocalCluster.RunAsync(rest);
+    case ["restore", .. var rest]:
+        return await RestoreCommand.RunAsync(rest);
     case ["--config", var file, .. var rest]:
         var supervised = false;
         foreach (var arg in rest)

@@ -108,6 +108,7 @@ public static class RaftServer
             KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes);
             MembershipEndpoints.Map(app, gateway);
             HealthEndpoints.Map(app, gateway);
+            SnapshotEndpoints.Map(app, gateway, settings.DataDirectory);
             if (faultInjection)
                 FaultInjectionEndpoints.Map(app, system, settings.Membership, output);
             var lifetime = app.Lifetime;

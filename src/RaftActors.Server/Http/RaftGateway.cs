@@ -45,6 +45,50 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
     /// <summary>How long a membership change may take here: a new server may have a whole snapshot and log to catch up on.</summary>
     public static readonly TimeSpan MembershipTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long a backup may take here: the leader writes the whole state before it answers.</summary>
+    public static readonly TimeSpan SnapshotTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Asks the local node for a backup written to <paramref name="path"/> (<see cref="ExportSnapshot"/>):
+    /// Done with the <see cref="SnapshotExported"/> when this node leads. While no leader is known it
+    /// asks again until the request timeout; a follower that knows the leader answers at once,
+    /// Unavailable with the <see cref="NotLeader"/> as its result: the leader must be asked over
+    /// its own HTTP API, since it writes the file on its own disk.
+    /// </summary>
+    public async Task<GatewayResult> ExportSnapshotAsync(string path, CancellationToken cancel)
+    {
+        var leaderDeadline = DateTime.UtcNow + requestTimeout;
+        while (true)
+        {
+            object reply;
+            try
+            {
+                reply = await node.Ask<object>(new ExportSnapshot(path), SnapshotTimeout, cancel);
+            }
+            catch (AskTimeoutException)
+            {
+                return GatewayResult.Unavailable($"no snapshot within {SnapshotTimeout.TotalSeconds:F0} s");
+            }
+
+            switch (reply)
+            {
+                case SnapshotExported exported:
+                    return GatewayResult.Answered(exported);
+                case NotLeader { LeaderId: null } when DateTime.UtcNow + MaxBackoff < leaderDeadline:
+                    await Task.Delay(MaxBackoff, cancel); // an election is under way
+                    break;
+                case NotLeader notLeader:
+                    return new GatewayResult(GatewayOutcome.Unavailable, 0, notLeader, notLeader.LeaderId is { } leader
+                        ? $"this node is not the leader: ask {leader}, which writes the snapshot"
+                        : $"no leader is known within the request timeout ({requestTimeout.TotalMilliseconds:F0} ms)");
+                case RequestRejected rejected:
+                    return GatewayResult.Rejected(rejected.Reason);
+                default:
+                    return GatewayResult.Unavailable($"unexpected reply {reply.GetType().Name}");
+            }
+        }
+    }
+
     /// <summary>The configuration the local node uses, or null when it does not answer.</summary>
     public async Task<CurrentConfiguration?> ConfigurationAsync(CancellationToken cancel)
     {

@@ -1,4 +1,6 @@
 using Akka.Actor;
+using RaftActors.Core;
+using RaftActors.StateMachine;
 
 namespace RaftActors.Messages;
 
@@ -38,3 +40,19 @@ public sealed record RequestRejected(string Reason) : IClientReply;
 /// may or may not be committed later. Retry with the same session to make sure it applies once.
 /// </summary>
 public sealed record CommandOutcomeUnknown(string Reason) : IClientReply;
+
+/// <summary>
+/// Asks the leader for a backup: a consistent snapshot of the replicated state — the client
+/// sessions and the state machine's state (it must implement
+/// <see cref="ISnapshotStateMachine"/>) with the index and term they are as of — written to
+/// <see cref="Path"/> in the snapshot file format, whole or not at all. The leader first confirms
+/// its leadership (ReadIndex), so the snapshot holds every command acknowledged before the request
+/// was sent; its applier writes it (applying nothing meanwhile), never the node's own thread.
+/// Answered with <see cref="SnapshotExported"/>, or <see cref="RequestRejected"/> when it cannot be
+/// written. A follower answers <see cref="NotLeader"/> and does not forward the request: the file is
+/// written on the machine of the node that takes it.
+/// </summary>
+public sealed record ExportSnapshot(string Path);
+
+/// <summary>The snapshot is at <see cref="Path"/>, durable: it covers the log through <see cref="Position"/> and is <see cref="Size"/> bytes.</summary>
+public sealed record SnapshotExported(string Path, LogPosition Position, long Size) : IClientReply;

@@ -126,7 +126,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         {
             HeartbeatTimerElapsed => Heartbeat(),
             ClientCommand command => Propose(command),
-            ClientQuery query => Read(query),
+            ClientQuery query => Read(new RunQuery(query.Query, Sender)),
+            ExportSnapshot export => Read(new RunExport(export, Sender)),
             AddMember add => ChangeMembership(add),
             RemoveMember remove => ChangeMembership(remove),
             TransferLeadership transfer => Drive(() => _driver.TransferLeadership(transfer.To, Sender)),
@@ -264,6 +265,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
         ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(e.FsmEvent),
+
+        // Never forwarded: the leader would write the file on its own machine, not the asker's.
+        ExportSnapshot => Reply(NotLeaderReply()),
         _ => null,
     };
 
@@ -417,11 +421,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         return address is not null;
     }
 
-    private State<RaftRole, RaftStatus> Read(ClientQuery query)
-    {
-        var read = new RunQuery(query.Query, Sender);
-        return Drive(() => _driver.Read(read));
-    }
+    /// <summary>A read (a query, or a backup) is served once the leader confirmed its leadership and applied through the read index (ReadIndex).</summary>
+    private State<RaftRole, RaftStatus> Read(RunQuery read) => Drive(() => _driver.Read(read));
 
     /// <summary>
     /// Replication waits until the mailbox's burst of requests is taken in, so commands that
@@ -437,9 +438,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         if (_settings.ForwardToLeader && leader is not null && _peers.TryGet(leader, out var leaderRef))
             leaderRef.Tell(request, Sender);
         else
-            Sender.Tell(new NotLeader(leader, leader is null ? null : _peers.PathOf(leader)));
+            Sender.Tell(NotLeaderReply());
         return Stay();
     }
+
+    private NotLeader NotLeaderReply() => new(_protocol.LeaderId, _protocol.LeaderId is { } leader ? _peers.PathOf(leader) : null);
 
     void IRaftProtocolHost<IActorRef, RunQuery>.ResetElectionTimer(TimeSpan timeout) =>
         SetTimer(ElectionTimer, ElectionTimerElapsed.Instance, timeout);
@@ -470,7 +473,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     void IRaftProtocolHost<IActorRef, RunQuery>.MembershipRefused(IActorRef client, MembershipRefusal refusal)
     {
         if (refusal.Reason == MembershipRefusalReason.NotLeader)
-            client.Tell(new NotLeader(_protocol.LeaderId, _protocol.LeaderId is { } leader ? _peers.PathOf(leader) : null));
+            client.Tell(NotLeaderReply());
         else
             client.Tell(new MembershipRefused(refusal.Reason, refusal.Message));
     }

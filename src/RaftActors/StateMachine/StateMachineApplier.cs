@@ -52,6 +52,7 @@ internal sealed class StateMachineApplier : ReceiveActor
         _serialization = Context.System.Serialization;
         _protocolSerializer = RaftExtension.Get(Context.System).ProtocolSerializer;
         Receive<ApplyCommitted>(Apply);
+        ReceiveAsync<RunExport>(ExportAsync); // before RunQuery, which it is a kind of
         Receive<RunQuery>(Query);
         ReceiveAsync<TakeSnapshot>(_ => TakeSnapshotAsync());
         ReceiveAsync<RestoreLatestSnapshot>(_ => RestoreAsync());
@@ -135,8 +136,7 @@ internal sealed class StateMachineApplier : ReceiveActor
         var sink = _storage.CreateSnapshot(position, _configuration);
         try
         {
-            await SnapshotContent.WriteAsync(sink.AsStream(), _sessions, _protocolSerializer, (ISnapshotStateMachine)_stateMachine, CancellationToken.None);
-            await sink.CompleteAsync();
+            await WriteStateAsync(sink, (ISnapshotStateMachine)_stateMachine);
         }
         catch (Exception e)
         {
@@ -149,6 +149,42 @@ internal sealed class StateMachineApplier : ReceiveActor
         _log.Debug("Snapshot through entry {0} (term {1}) written: {2} bytes", position.Index, position.Term, sink.Length);
         ResetSnapshotCounters();
         parent.Tell(new SnapshotWritten(sink));
+    }
+
+    /// <summary>Writes the sessions and the state machine's state as they are now into the sink, and completes it (durable).</summary>
+    private async Task WriteStateAsync(SnapshotSink sink, ISnapshotStateMachine stateMachine)
+    {
+        await SnapshotContent.WriteAsync(sink.AsStream(), _sessions, _protocolSerializer, stateMachine, CancellationToken.None);
+        await sink.CompleteAsync();
+    }
+
+    /// <summary>
+    /// A backup (<see cref="ExportSnapshot"/>): the state as of the last applied entry, written to
+    /// the file asked for. The leader's read index is at or before that entry, since the request
+    /// came after the entries through it; nothing is applied while it is written.
+    /// </summary>
+    private async Task ExportAsync(RunExport export)
+    {
+        var path = export.Export.Path;
+        if (_stateMachine is not ISnapshotStateMachine stateMachine)
+        {
+            export.Client.Tell(new RequestRejected(
+                $"the state machine ({_stateMachine.GetType().FullName}) does not implement {nameof(ISnapshotStateMachine)}, so it cannot be written to a snapshot"));
+            return;
+        }
+
+        var position = _lastApplied;
+        try
+        {
+            var size = await SnapshotArchive.WriteAsync(path, position, _configuration, sink => WriteStateAsync(sink, stateMachine));
+            _log.Info("Snapshot through entry {0} (term {1}) exported to {2}: {3} bytes", position.Index, position.Term, path, size);
+            export.Client.Tell(new SnapshotExported(path, position, size));
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "Exporting the snapshot through entry {0} to {1} failed", position.Index, path);
+            export.Client.Tell(new RequestRejected($"writing the snapshot to {path} failed: {e.Message}"));
+        }
     }
 
     /// <summary>
@@ -209,7 +245,10 @@ internal sealed class StateMachineApplier : ReceiveActor
 internal sealed record ApplyCommitted(IReadOnlyList<LogEntry> Entries, IReadOnlyDictionary<long, IActorRef> Clients);
 
 /// <summary>Runs a confirmed read after everything before it in the mailbox was applied.</summary>
-internal sealed record RunQuery(object Query, IActorRef Client);
+internal record RunQuery(object Query, IActorRef Client);
+
+/// <summary>A confirmed read that writes the whole state to a snapshot file (a backup).</summary>
+internal sealed record RunExport(ExportSnapshot Export, IActorRef Client) : RunQuery(Export, Client);
 
 /// <summary>The state machine takes the state of the storage's latest snapshot (at start, or after installing one).</summary>
 internal sealed class RestoreLatestSnapshot

@@ -62,7 +62,7 @@ internal static partial class SnapshotFile
         if (snapshots.Count == 0)
             return (LogPosition.Empty, null);
         var (position, path) = snapshots[0];
-        var configuration = Check(path, position);
+        var configuration = CheckLatest(path, position);
         foreach (var (_, older) in snapshots.Skip(1))
             File.Delete(older); // a crash came between saving the latest and deleting these
         return (position, configuration);
@@ -97,41 +97,41 @@ internal static partial class SnapshotFile
         return new ContentWindow(file, start, file.Length - start);
     }
 
-    /// <summary>Checks a snapshot file whole and returns the configuration it holds.</summary>
-    private static ClusterConfiguration? Check(string path, LogPosition named)
+    /// <summary>
+    /// Checks a snapshot file whole — header, lengths, the configuration and the content against
+    /// their checksums — and says what it holds. Every problem is a <see cref="RaftStorageException"/>
+    /// that names the file and what is wrong with it, followed by <paramref name="consequence"/>.
+    /// </summary>
+    public static SnapshotFileInfo Check(string path, string consequence)
     {
-        const string refused = "the snapshot is damaged and is not used, and the store will not open (the log it replaced is gone). " +
-                               "Move the data directory aside and restart the node: it catches up from the leader, which sends it a snapshot";
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         var header = new byte[HeaderSize];
         if (file.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false) < HeaderSize)
-            throw new RaftStorageException($"{path}: the header is cut short ({file.Length} bytes); {refused}");
+            throw new RaftStorageException($"{path}: the header is cut short ({file.Length} bytes); {consequence}");
         if (!header.AsSpan(0, 8).SequenceEqual(Magic))
-            throw new RaftStorageException($"{path}: not a RaftActors snapshot (bad magic at byte offset 0); {refused}");
+            throw new RaftStorageException($"{path}: not a RaftActors snapshot (bad magic at byte offset 0); {consequence}");
         if (Crc32C.Compute(header.AsSpan(0, 44)) != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(44)))
-            throw new RaftStorageException($"{path}: header checksum mismatch at byte offset 44; {refused}");
+            throw new RaftStorageException($"{path}: header checksum mismatch at byte offset 44; {consequence}");
         var position = new LogPosition(BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(8)), BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(16)));
-        if (position != named)
-            throw new RaftStorageException($"{path}: the header says it covers entries through {position.Index} (term {position.Term}), the name says {named.Index} (term {named.Term}); {refused}");
         var configurationLength = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(36));
         var length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(24));
         if (length < 0 || HeaderSize + configurationLength + length != file.Length)
             throw new RaftStorageException(
-                $"{path}: the header says {configurationLength} bytes of configuration and {length} of content, the file holds {file.Length - HeaderSize} after the header; {refused}");
+                $"{path}: the header says {configurationLength} bytes of configuration and {length} of content, the file holds {file.Length - HeaderSize} after the header; {consequence}");
         ClusterConfiguration? configuration = null;
         if (configurationLength > 0)
         {
             var bytes = new byte[configurationLength];
             file.ReadExactly(bytes);
             if (Crc32C.Compute(bytes) != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(40)))
-                throw new RaftStorageException($"{path}: configuration checksum mismatch (the header's at byte offset 40); {refused}");
+                throw new RaftStorageException($"{path}: configuration checksum mismatch (the header's at byte offset 40); {consequence}");
             try
             {
                 configuration = LogEntryFormat.ReadConfiguration(bytes);
             }
             catch (FormatException e)
             {
-                throw new RaftStorageException($"{path}: the configuration at byte offset {HeaderSize} cannot be read ({e.Message}); {refused}", e);
+                throw new RaftStorageException($"{path}: the configuration at byte offset {HeaderSize} cannot be read ({e.Message}); {consequence}", e);
             }
         }
 
@@ -140,9 +140,22 @@ internal static partial class SnapshotFile
         int read;
         while ((read = file.Read(buffer)) > 0)
             crc = Crc32C.Append(crc, buffer.AsSpan(0, read));
-        if (crc != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(32)))
-            throw new RaftStorageException($"{path}: content checksum mismatch (the header's at byte offset 32); {refused}");
-        return configuration;
+        var expected = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(32));
+        if (crc != expected)
+            throw new RaftStorageException($"{path}: content checksum mismatch (the header's at byte offset 32); {consequence}");
+        return new SnapshotFileInfo(position, configuration, length, expected, file.Length);
+    }
+
+    /// <summary>Checks the store's latest snapshot whole, and that it is the one its name says, and returns the configuration it holds.</summary>
+    private static ClusterConfiguration? CheckLatest(string path, LogPosition named)
+    {
+        const string refused = "the snapshot is damaged and is not used, and the store will not open (the log it replaced is gone). " +
+                               "Move the data directory aside and restart the node: it catches up from the leader, which sends it a snapshot";
+        var snapshot = Check(path, refused);
+        if (snapshot.Position != named)
+            throw new RaftStorageException(
+                $"{path}: the header says it covers entries through {snapshot.Position.Index} (term {snapshot.Position.Term}), the name says {named.Index} (term {named.Term}); {refused}");
+        return snapshot.Configuration;
     }
 
     /// <summary>A read-only, seekable window of a file: a snapshot's content without its header.</summary>

@@ -409,9 +409,94 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
         Assert.Equal(["a", "b", "c"], stateMachine.Items);
     }
 
+    // ---- backups (ExportSnapshot) ----
+
+    [Fact]
+    public void ALeaderExports_EveryCommandAcknowledgedBeforeTheRequest_OnceAMajorityConfirmedItsLeadership()
+    {
+        var storage = new InMemoryRaftStorage();
+        var (node, peers, _) = StartLeaderOn(storage, new SnapshotListStateMachine(), Settings());
+        var client = CreateTestProbe();
+        node.Tell(Command("a", "c1", 1), client.Ref);
+        AcknowledgeAll(node, peers["n2"]);
+        Assert.Equal(new CommandApplied(2, "a#1"), client.ExpectMsg<CommandApplied>(Bound));
+        node.Tell(Command("b"), client.Ref);
+        AcknowledgeAll(node, peers["n2"]);
+        client.ExpectMsg<CommandApplied>(Bound);
+        SettleWithApplier(node);
+        DrainAll(peers.Values);
+
+        var path = _dir.File("backup.snap");
+        node.Tell(new ExportSnapshot(path), client.Ref);
+
+        // ReadIndex: nothing is written until a majority answers a round sent after the request.
+        var round = peers["n2"].ExpectMsg<AppendEntries>(Bound);
+        SettleWithApplier(node);
+        Assert.False(client.HasMessages);
+        Assert.False(File.Exists(path));
+        Acknowledge(node, "n2", round);
+
+        var exported = client.ExpectMsg<SnapshotExported>(Bound);
+        Assert.Equal((path, new LogPosition(3, 1)), (exported.Path, exported.Position));
+        var file = SnapshotArchive.Verify(path);
+        Assert.Equal((exported.Position, exported.Size), (file.Position, file.Size));
+        Assert.Equal(["n1", "n2", "n3"], file.Configuration!.Voters);
+        using (var content = SnapshotFile.OpenContent(path))
+            Assert.Equal(SnapshotBytes(["a", "b"], ("c1", 1, new CommandApplied(2, "a#1"))), ReadAll(content));
+
+        // A copy for the asker: the node's own store, snapshots and log, is as it was; no temporary file is left.
+        Assert.Equal(LogPosition.Empty, storage.Snapshot);
+        Assert.Equal(3, storage.Entries.Count);
+        Assert.Equal(["backup.snap"], Directory.GetFiles(_dir.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void AFollowerAnswersAnExportWithNotLeader_AndDoesNotForwardIt()
+    {
+        var settings = new RaftSettings(ElectionMin, ElectionMax, Heartbeat, 1, forwardToLeader: true);
+        var (node, peers) = StartNode(new InMemoryRaftStorage(), settings, stateMachineFactory: () => new SnapshotListStateMachine());
+        node.Tell(new AppendEntries(1, "n2", 0, 0, [], 0));
+        Assert.Equal("n2", Settle(node).LeaderId);
+        var client = CreateTestProbe();
+
+        node.Tell(new ExportSnapshot(_dir.File("backup.snap")), client.Ref);
+
+        Assert.Equal(new NotLeader("n2", peers["n2"].Ref.Path), client.ExpectMsg<NotLeader>(Bound));
+        Settle(node);
+        Assert.DoesNotContain(DrainAll(peers.Values), m => m is ExportSnapshot);
+        Assert.Empty(Directory.GetFiles(_dir.Path));
+    }
+
+    [Fact]
+    public void AnExportFromAStateMachineThatCannotSnapshot_IsRejected()
+    {
+        var (node, peers, _) = StartLeaderOn(new InMemoryRaftStorage(), new ListStateMachine(), Settings());
+        DrainAll(peers.Values);
+        var client = CreateTestProbe();
+
+        node.Tell(new ExportSnapshot(_dir.File("backup.snap")), client.Ref);
+        Acknowledge(node, "n2", peers["n2"].ExpectMsg<AppendEntries>(Bound));
+
+        Assert.Contains(nameof(ISnapshotStateMachine), client.ExpectMsg<RequestRejected>(Bound).Reason);
+        Assert.Empty(Directory.GetFiles(_dir.Path));
+    }
+
+    /// <summary>Takes every message already sent to the probes.</summary>
+    private static List<object> DrainAll(IEnumerable<TestProbe> probes)
+    {
+        var messages = new List<object>();
+        foreach (var probe in probes)
+        {
+            while (probe.HasMessages)
+                messages.Add(probe.ReceiveOne(TimeSpan.Zero)!);
+        }
+
+        return messages;
+    }
+
     /// <summary>Starts n1 and makes it leader of term 1 over <paramref name="storage"/>, its no-op acknowledged by n2.</summary>
     private (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers, AppendEntries NoOp) StartLeaderOn(
-        IRaftStorage storage, SnapshotListStateMachine stateMachine, RaftSettings settings)
+        IRaftStorage storage, IRaftStateMachine stateMachine, RaftSettings settings)
     {
         var (node, peers) = StartNode(storage, settings, stateMachineFactory: () => stateMachine);
         TimeOutElection(node);
