@@ -58,6 +58,9 @@ internal sealed class StateMachineApplier : ReceiveActor
         ReceiveAsync<RestoreLatestSnapshot>(_ => RestoreAsync());
     }
 
+    /// <param name="stateMachine">The user's state machine, which this actor alone calls.</param>
+    /// <param name="storage">Where snapshots are written and read.</param>
+    /// <param name="snapshots">When to take a snapshot.</param>
     /// <param name="configuration">The configuration in force where the applier starts: the latest snapshot's, or the cluster's starting one.</param>
     public static Props Props(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration) =>
         Akka.Actor.Props.Create(() => new StateMachineApplier(stateMachine, storage, snapshots, configuration));
