@@ -38,3 +38,12 @@ public sealed record RequestRejected(string Reason) : IClientReply;
 /// may or may not be committed later. Retry with the same session to make sure it applies once.
 /// </summary>
 public sealed record CommandOutcomeUnknown(string Reason) : IClientReply;
+
+/// <summary>
+/// The command's client session is unknown to the cluster — it expired, was evicted, or its first
+/// command never committed — so the command was refused at <see cref="Index"/>, certainly not
+/// applied there. Sending it again in the same session is refused the same way: open a new session
+/// (a new client id, numbering from 1) and send it there, if no earlier attempt of it may have
+/// been applied.
+/// </summary>
+public sealed record SessionExpired(long Index, string Reason) : IClientReply;

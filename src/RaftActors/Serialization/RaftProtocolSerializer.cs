@@ -19,7 +19,7 @@ namespace RaftActors.Serialization;
 /// reference.conf for applications that load it.</para>
 /// <para>Each message is its fields in declaration order, no header, no type name: the manifest
 /// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "IS", "ISR", "TN", "CC", "CQ", "CA", "CF", "QR",
-/// "NL", "RR", "COU", and the membership messages "AM", "RM", "TL", "GC", "MC", "MF", "LT", "CFG")
+/// "NL", "RR", "COU", "SE", and the membership messages "AM", "RM", "TL", "GC", "MC", "MF", "LT", "CFG")
 /// says which message it is. Field encodings:</para>
 /// <code>
 /// long         varint of the two's-complement bits (LEB128, low group first; 0..127 take 1 byte)
@@ -47,6 +47,7 @@ namespace RaftActors.Serialization;
 /// NL   leaderId, leaderPath
 /// RR   reason
 /// COU  reason
+/// SE   index, reason
 /// AM   id, address, promote
 /// RM   id
 /// TL   to
@@ -84,6 +85,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
     private const string NotLeaderManifest = "NL";
     private const string RequestRejectedManifest = "RR";
     private const string CommandOutcomeUnknownManifest = "COU";
+    private const string SessionExpiredManifest = "SE";
     private const string TimeoutNowManifest = "TN";
     private const string AddMemberManifest = "AM";
     private const string RemoveMemberManifest = "RM";
@@ -111,6 +113,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         [typeof(NotLeader)] = NotLeaderManifest,
         [typeof(RequestRejected)] = RequestRejectedManifest,
         [typeof(CommandOutcomeUnknown)] = CommandOutcomeUnknownManifest,
+        [typeof(SessionExpired)] = SessionExpiredManifest,
         [typeof(TimeoutNow)] = TimeoutNowManifest,
         [typeof(AddMember)] = AddMemberManifest,
         [typeof(RemoveMember)] = RemoveMemberManifest,
@@ -262,6 +265,10 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             case CommandOutcomeUnknown m:
                 w.String(m.Reason, "reason");
                 break;
+            case SessionExpired m:
+                w.Long(m.Index);
+                w.String(m.Reason, "reason");
+                break;
             default:
                 throw new ArgumentException($"{nameof(RaftProtocolSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj));
         }
@@ -289,6 +296,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             NotLeaderManifest => nameof(NotLeader),
             RequestRejectedManifest => nameof(RequestRejected),
             CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
+            SessionExpiredManifest => nameof(SessionExpired),
             TimeoutNowManifest => nameof(TimeoutNow),
             AddMemberManifest => nameof(AddMember),
             RemoveMemberManifest => nameof(RemoveMember),
@@ -336,6 +344,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             NotLeaderManifest => new NotLeader(r.String("leader id"), ReadPath(ref r)),
             RequestRejectedManifest => new RequestRejected(r.RequiredString("reason")),
             CommandOutcomeUnknownManifest => new CommandOutcomeUnknown(r.RequiredString("reason")),
+            SessionExpiredManifest => new SessionExpired(r.Long("index"), r.RequiredString("reason")),
             TimeoutNowManifest => new TimeoutNow(r.Long("term"), r.RequiredString("leader id")),
             AddMemberManifest => new AddMember(r.RequiredString("member id"), r.String("member address"), r.Bool("promote")),
             RemoveMemberManifest => new RemoveMember(r.RequiredString("member id")),

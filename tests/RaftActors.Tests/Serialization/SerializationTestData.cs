@@ -88,5 +88,6 @@ public static class SerializationTestData
         { "RequestRejected", new RequestRejected("too many requests") },
         { "RequestRejected non-ASCII", new RequestRejected("переполнено 🙂") },
         { "CommandOutcomeUnknown", new CommandOutcomeUnknown("leadership lost before the command was committed") },
+        { "SessionExpired", new SessionExpired(42, "client session c is unknown; command 7 was not applied") },
     };
 }
