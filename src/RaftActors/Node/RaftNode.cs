@@ -108,6 +108,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             PreVote = settings.PreVote,
             CheckQuorum = settings.CheckQuorum,
             Clock = () => scheduler.Now.ToUnixTimeMilliseconds(),
+            SessionPolicy = settings.Sessions,
         };
         _peers.Configure(_protocol.Configuration, membership.SelfId);
         _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);
