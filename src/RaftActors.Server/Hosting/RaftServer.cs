@@ -101,7 +101,8 @@ public static class RaftServer
             var gateway = new RaftGateway(system, node, settings.RequestTimeout);
 
             app = BuildApp(settings);
-            KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes);
+            var httpLog = Akka.Event.Logging.GetLogger(system, "http");
+            KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes, httpLog.Warning);
             MembershipEndpoints.Map(app, gateway);
             if (faultInjection)
                 FaultInjectionEndpoints.Map(app, system, settings.Membership, output);
