@@ -303,11 +303,13 @@ public sealed class TestCluster : IDisposable
         }
     }
 
-    public async Task<Reply> SendAsync(int node, HttpMethod method, string path, HttpContent? content, string? idempotencyKey, CancellationToken cancel = default)
+    /// <param name="header">The header the key goes in: Idempotency-Key, or the deprecated Request-Id.</param>
+    public async Task<Reply> SendAsync(
+        int node, HttpMethod method, string path, HttpContent? content, string? idempotencyKey, CancellationToken cancel = default, string header = "Idempotency-Key")
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         if (idempotencyKey is not null)
-            request.Headers.Add("Idempotency-Key", idempotencyKey);
+            request.Headers.Add(header, idempotencyKey);
         using var response = await Http(node).SendAsync(request, cancel);
         var body = await response.Content.ReadAsStringAsync(cancel);
         return new Reply((int)response.StatusCode, body);
