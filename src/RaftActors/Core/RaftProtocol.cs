@@ -151,8 +151,12 @@ public sealed class RaftProtocol
     /// </summary>
     public Func<long>? Clock { get; init; }
 
-    /// <summary>The client session policy a leader writes into the no-op of its term, for every state machine to apply from there.</summary>
-    public SessionPolicy SessionPolicy { get; init; } = SessionPolicy.Default;
+    /// <summary>
+    /// The client session policy a leader writes into the no-op of its term, for every state
+    /// machine to apply from there. Null: its no-op carries none, and the policy stays as the log
+    /// last set it.
+    /// </summary>
+    public SessionPolicy? SessionPolicy { get; init; }
 
     /// <summary>
     /// Whether a leader writes the log's optional session fields (the time stamp, the session
