@@ -104,7 +104,7 @@ public static class ExitCodes
     /// <summary>Certainly not applied: no node could take the request (503 everywhere, or none reachable).</summary>
     public const int Unavailable = 3;
 
-    /// <summary>The outcome is unknown (504): retry with the same --request-id to apply it at most once.</summary>
+    /// <summary>The outcome is unknown (504): retry with the same --idempotency-key to apply it at most once.</summary>
     public const int Unknown = 4;
 
     /// <summary>Any other error answer (a malformed request, a server error).</summary>

@@ -20,9 +20,9 @@ public sealed record NodeStatus(
 }
 
 /// <summary>
-/// Talks to the cluster's HTTP API. Every write carries a Request-Id (given, or a new one), so it
+/// Talks to the cluster's HTTP API. Every write carries an Idempotency-Key (given, or a new one), so it
 /// can be sent again to another node when a node is unreachable, answers 503 (certainly not
-/// applied) or 504 (outcome unknown): the servers apply one Request-Id at most once.
+/// applied) or 504 (outcome unknown): the servers apply one key at most once.
 /// </summary>
 public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout) : IDisposable
 {
@@ -37,7 +37,7 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
     /// <paramref name="download"/>, a 200's body is not read as JSON but handed to it as it streams in.
     /// </summary>
     public async Task<ApiReply> SendAsync(
-        HttpMethod method, string path, Func<HttpContent?> content, string? requestId, int first, CancellationToken cancel, bool resendAfterUnknown = true,
+        HttpMethod method, string path, Func<HttpContent?> content, string? idempotencyKey, int first, CancellationToken cancel, bool resendAfterUnknown = true,
         Func<HttpResponseMessage, CancellationToken, Task>? download = null)
     {
         var clock = Stopwatch.StartNew();
@@ -50,8 +50,8 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
             if (attempt > 0 && attempt % nodes.Count == 0)
                 await Task.Delay(TimeSpan.FromMilliseconds(300), cancel); // every node said no: give an election time
             using var request = new HttpRequestMessage(method, new Uri(node.Url, path)) { Content = content() };
-            if (requestId is not null)
-                request.Headers.Add("Request-Id", requestId);
+            if (idempotencyKey is not null)
+                request.Headers.Add("Idempotency-Key", idempotencyKey);
             using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             attemptTimeout.CancelAfter(timeout - clock.Elapsed);
             try
@@ -84,19 +84,19 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
             catch (HttpRequestException e)
             {
                 // Refused or reset: a write may have reached the node only if the connection broke mid-request.
-                unknown |= requestId is not null && e.HttpRequestError is not HttpRequestError.ConnectionError;
+                unknown |= idempotencyKey is not null && e.HttpRequestError is not HttpRequestError.ConnectionError;
                 problems.Add($"{node.Name}: {e.Message}");
             }
             catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
             {
-                unknown |= requestId is not null;
+                unknown |= idempotencyKey is not null;
                 problems.Add($"{node.Name}: no answer in time");
             }
         }
 
         var summary = string.Join("; ", problems.Distinct().TakeLast(6));
         if (unknown)
-            throw new CliException($"the outcome is unknown ({summary}); run again with --request-id {requestId} to apply it at most once", ExitCodes.Unknown);
+            throw new CliException($"the outcome is unknown ({summary}); run again with --idempotency-key {idempotencyKey} to apply it at most once", ExitCodes.Unknown);
         throw new CliException($"no node could take the request within {timeout.TotalSeconds:F0} s; nothing was applied ({summary})", ExitCodes.Unavailable);
     }
 

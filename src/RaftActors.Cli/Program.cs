@@ -27,16 +27,16 @@ var nodeOption = new Option<string?>("--node")
 {
     Description = "The node to ask first: its id (n2), its position in the list (2) or host:port; the others are tried after it",
 };
-var requestIdOption = new Option<string?>("--request-id")
+var idempotencyKeyOption = new Option<string?>("--idempotency-key", "--request-id")
 {
-    Description = "The write's Request-Id: the cluster applies one id at most once, however often it is sent (default: a new one)",
+    Description = "The write's Idempotency-Key: the cluster applies one key at most once, however often it is sent within raft.sessions.expiry (default: a new one; --request-id is its former name)",
 };
 
 var root = new RootCommand("""
     raftctl: the RaftActors key-value cluster over its HTTP API.
     Exit codes: 0 done; 1 key or member not found, compare-and-set conflict, or a membership change
     or transfer refused; 2 usage; 3 unavailable (certainly not applied); 4 outcome unknown (retry with
-    the same --request-id; for a membership change, read `member list` first); 5 any other error
+    the same --idempotency-key; for a membership change, read `member list` first); 5 any other error
     (for `snapshot`: a snapshot file that is missing or damaged).
     """);
 root.Options.Add(nodesOption);
@@ -73,14 +73,14 @@ root.Subcommands.Add(watch);
 // put KEY VALUE
 var keyArgument = new Argument<string>("key") { Description = "The key" };
 var valueArgument = new Argument<string>("value") { Description = "The value; - reads it from standard input" };
-var put = new Command("put", "Set a key's value (applied once committed)") { keyArgument, valueArgument, nodeOption, requestIdOption };
+var put = new Command("put", "Set a key's value (applied once committed)") { keyArgument, valueArgument, nodeOption, idempotencyKeyOption };
 put.SetAction(async (parse, cancel) => await Run(parse, async client =>
 {
     var value = parse.GetValue(valueArgument)!;
     if (value == "-")
         value = await Console.In.ReadToEndAsync(cancel);
     var reply = await client.SendAsync(HttpMethod.Put, KeyPath(parse.GetValue(keyArgument)!), () => new StringContent(value, Encoding.UTF8, "text/plain"),
-        RequestId(parse), First(parse, client), cancel);
+        IdempotencyKey(parse), First(parse, client), cancel);
     return reply.Status == 200 ? Done(reply, $"index {Index(reply)}") : Failed(reply);
 }));
 root.Subcommands.Add(put);
@@ -108,10 +108,10 @@ get.SetAction(async (parse, cancel) => await Run(parse, async client =>
 root.Subcommands.Add(get);
 
 // delete KEY
-var delete = new Command("delete", "Remove a key") { keyArgument, nodeOption, requestIdOption };
+var delete = new Command("delete", "Remove a key") { keyArgument, nodeOption, idempotencyKeyOption };
 delete.SetAction(async (parse, cancel) => await Run(parse, async client =>
 {
-    var reply = await client.SendAsync(HttpMethod.Delete, KeyPath(parse.GetValue(keyArgument)!), () => null, RequestId(parse), First(parse, client), cancel);
+    var reply = await client.SendAsync(HttpMethod.Delete, KeyPath(parse.GetValue(keyArgument)!), () => null, IdempotencyKey(parse), First(parse, client), cancel);
     return reply.Status == 200
         ? Done(reply, $"index {Index(reply)}, {(reply.Body.TryGetProperty("existed", out var e) && e.GetBoolean() ? "deleted" : "was absent")}")
         : Failed(reply);
@@ -124,7 +124,7 @@ var absentOption = new Option<bool>("--absent") { Description = "Swap only if th
 var newValueArgument = new Argument<string>("value") { Description = "The new value" };
 var cas = new Command("cas", "Compare and set: set the key's value only if it is --expected (or --absent)")
 {
-    keyArgument, newValueArgument, expectedOption, absentOption, nodeOption, requestIdOption,
+    keyArgument, newValueArgument, expectedOption, absentOption, nodeOption, idempotencyKeyOption,
 };
 cas.Validators.Add(result =>
 {
@@ -138,7 +138,7 @@ cas.SetAction(async (parse, cancel) => await Run(parse, async client =>
     var key = parse.GetValue(keyArgument)!;
     var body = JsonSerializer.Serialize(new { expected = parse.GetValue(absentOption) ? null : parse.GetValue(expectedOption), value = parse.GetValue(newValueArgument) });
     var reply = await client.SendAsync(HttpMethod.Post, KeyPath(key) + "/cas", () => new StringContent(body, Encoding.UTF8, "application/json"),
-        RequestId(parse), First(parse, client), cancel);
+        IdempotencyKey(parse), First(parse, client), cancel);
     switch (reply.Status)
     {
         case 200:
@@ -265,7 +265,7 @@ async Task<int> Reported(Func<Task<int>> action)
 
 string KeyPath(string key) => key.Length == 0 ? throw new CliException("the key cannot be empty") : "/kv/" + Uri.EscapeDataString(key);
 
-string RequestId(ParseResult parse) => parse.GetValue(requestIdOption) is { Length: > 0 } id ? id : $"raftctl-{Guid.NewGuid():N}";
+string IdempotencyKey(ParseResult parse) => parse.GetValue(idempotencyKeyOption) is { Length: > 0 } id ? id : $"raftctl-{Guid.NewGuid():N}";
 
 int First(ParseResult parse, KvClient client)
 {

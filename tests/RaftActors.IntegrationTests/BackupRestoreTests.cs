@@ -20,7 +20,7 @@ public sealed class BackupRestoreTests(ITestOutputHelper output)
         for (var i = 0; i < 30; i++)
         {
             var (key, value) = ($"key-{i}", $"value {i}");
-            var put = await cluster.PutAsync(i % cluster.Size, key, value, requestId: $"put-{i}");
+            var put = await cluster.PutAsync(i % cluster.Size, key, value, idempotencyKey: $"put-{i}");
             Assert.True(put.Status == 200, $"PUT {key}: {put}");
             acked[key] = (value, put.Json.GetProperty("index").GetInt64());
         }
@@ -92,7 +92,7 @@ public sealed class BackupRestoreTests(ITestOutputHelper output)
         Assert.Equal(404, (await cluster.GetAsync(0, "after-the-save")).Status);
 
         // The client sessions came back too: a retry of an acknowledged write is answered as the first time, not applied again.
-        var retried = await cluster.PutAsync(1, "key-7", "value 7", requestId: "put-7");
+        var retried = await cluster.PutAsync(1, "key-7", "value 7", idempotencyKey: "put-7");
         Assert.True(retried.Status == 200 && retried.Json.GetProperty("index").GetInt64() == acked["key-7"].Index, $"retry of put-7: {retried}");
 
         // And the rebuilt cluster takes new writes, on every node.

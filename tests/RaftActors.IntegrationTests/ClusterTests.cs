@@ -26,7 +26,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         {
             var node = i % cluster.Size;
             var (key, value) = ($"key-{i}", $"value {i} via {cluster.Servers[node].Id}");
-            var put = await cluster.PutAsync(node, key, value, requestId: $"put-{i}");
+            var put = await cluster.PutAsync(node, key, value, idempotencyKey: $"put-{i}");
             Assert.True(put.Status == 200, $"PUT {key} through {cluster.Servers[node].Id}: {put}");
             Assert.True(put.Json.GetProperty("index").GetInt64() > 0, put.ToString());
             acked[key] = value;
@@ -41,7 +41,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
 
         // Delete and compare-and-set through followers.
         var followers = cluster.Nodes.Where(n => cluster.Servers[n].Id != leader.Id).ToList();
-        var delete = await cluster.DeleteAsync(followers[0], "key-0", requestId: "delete-0");
+        var delete = await cluster.DeleteAsync(followers[0], "key-0", idempotencyKey: "delete-0");
         Assert.True(delete.Status == 200 && delete.Json.GetProperty("existed").GetBoolean(), delete.ToString());
         acked.Remove("key-0");
         foreach (var node in cluster.Nodes)
@@ -51,7 +51,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.True(casWrong.Status == 409, casWrong.ToString());
         Assert.False(casWrong.Json.GetProperty("ok").GetBoolean());
         Assert.Equal(acked["key-1"], casWrong.Json.GetProperty("current").GetString());
-        var casRight = await cluster.CasAsync(followers[1], "key-1", acked["key-1"], "swapped", requestId: "cas-1");
+        var casRight = await cluster.CasAsync(followers[1], "key-1", acked["key-1"], "swapped", idempotencyKey: "cas-1");
         Assert.True(casRight.Status == 200 && casRight.Json.GetProperty("ok").GetBoolean(), casRight.ToString());
         acked["key-1"] = "swapped";
         var create = await cluster.CasAsync(followers[0], "created", null, "by cas");
@@ -61,12 +61,24 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.Equal("by cas", createAgain.Json.GetProperty("current").GetString());
         acked["created"] = "by cas";
 
-        // A write retried with the same Request-Id, through another node, applies once and answers as the first did.
-        var first = await cluster.PutAsync(followers[0], "once", "first", requestId: "request-once");
-        var retry = await cluster.PutAsync(followers[1], "once", "second", requestId: "request-once");
+        // A write retried with the same Idempotency-Key, through another node, applies once and answers as the first did.
+        var first = await cluster.PutAsync(followers[0], "once", "first", idempotencyKey: "request-once");
+        var retry = await cluster.PutAsync(followers[1], "once", "second", idempotencyKey: "request-once");
         Assert.True(first.Status == 200 && retry.Status == 200, $"{first} / {retry}");
         Assert.Equal(first.Json.GetProperty("index").GetInt64(), retry.Json.GetProperty("index").GetInt64());
         acked["once"] = "first";
+
+        // The header's former name is still read, for one release: the same key is the same write;
+        // the node says once in its log that the header is deprecated.
+        var legacy = await cluster.SendAsync(followers[0], HttpMethod.Put, "/kv/once", new StringContent("third"), "request-once", header: "Request-Id");
+        Assert.True(legacy.Status == 200, legacy.ToString());
+        Assert.Equal(first.Json.GetProperty("index").GetInt64(), legacy.Json.GetProperty("index").GetInt64());
+        var legacyPut = await cluster.SendAsync(followers[0], HttpMethod.Put, "/kv/legacy", new StringContent("v"), "request-legacy", header: "Request-Id");
+        Assert.True(legacyPut.Status == 200, legacyPut.ToString());
+        await cluster.WaitUntilAsync("the deprecation warning in the log", TimeSpan.FromSeconds(10),
+            () => Task.FromResult(cluster.Servers[followers[0]].Output.Contains("deprecated Request-Id header", StringComparison.Ordinal)));
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(cluster.Servers[followers[0]].Output, "deprecated Request-Id header"));
+        acked["legacy"] = "v";
 
         // Malformed requests: 400 with a reason.
         var badCas = await cluster.SendAsync(0, HttpMethod.Post, "/kv/x/cas", new StringContent("not json"), null);
@@ -104,12 +116,12 @@ public sealed class ClusterTests(ITestOutputHelper output)
         for (var i = 0; i < 6; i++)
         {
             var node = survivors[i % survivors.Count];
-            var put = await cluster.PutAsync(node, $"after-{i}", $"after the failover {i}", requestId: $"after-{i}");
+            var put = await cluster.PutAsync(node, $"after-{i}", $"after the failover {i}", idempotencyKey: $"after-{i}");
             Assert.True(put.Status == 200, put.ToString());
             acked[$"after-{i}"] = $"after the failover {i}";
         }
 
-        // raftctl given the dead node first moves on to a live one (the write carries a Request-Id).
+        // raftctl given the dead node first moves on to a live one (the write carries an Idempotency-Key).
         var pastDead = await Raftctl.RunAsync(cluster, [killed, .. survivors], "put", "past-the-dead", "ok");
         Assert.True(pastDead.ExitCode == 0, pastDead.ToString());
         acked["past-the-dead"] = "ok";
@@ -140,7 +152,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 var (key, value) = ($"n{node + 1}-{i}", $"written through n{node + 1}, #{i}");
                 try
                 {
-                    var put = await cluster.PutAsync(node, key, value, requestId: key, retry: false);
+                    var put = await cluster.PutAsync(node, key, value, idempotencyKey: key, retry: false);
                     if (put.Status == 200)
                         acked[key] = value;
                 }
@@ -170,7 +182,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         foreach (var follower in cluster.Nodes.Where(n => n != leaderIndex).ToList())
             cluster.Kill(follower);
         var before = await cluster.StatusAsync(leaderIndex);
-        var stranded = await cluster.PutAsync(leaderIndex, "stranded", "no quorum", requestId: "stranded", retry: false);
+        var stranded = await cluster.PutAsync(leaderIndex, "stranded", "no quorum", idempotencyKey: "stranded", retry: false);
         cluster.Log($"{leader.Id} alone: {before}; the write: {stranded}");
         Assert.True(stranded.Status is 503 or 504, stranded.ToString());
         await cluster.WaitUntilAsync($"{leader.Id}, alone, no longer leads (CheckQuorum)", TimeSpan.FromSeconds(3),

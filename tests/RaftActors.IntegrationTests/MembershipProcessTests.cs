@@ -30,7 +30,7 @@ public sealed class MembershipProcessTests(ITestOutputHelper output)
                         continue;
                     try
                     {
-                        var put = await cluster.PutAsync(node, $"k{i}", $"v{i}", requestId: $"membership-{i}");
+                        var put = await cluster.PutAsync(node, $"k{i}", $"v{i}", idempotencyKey: $"membership-{i}");
                         if (put.Status == 200)
                             lock (Acknowledged)
                                 Acknowledged.Add($"k{i}");
@@ -65,7 +65,7 @@ public sealed class MembershipProcessTests(ITestOutputHelper output)
         await PostJsonAsync(cluster, via, "/members", new { id = cluster.Servers[server].Id, address = cluster.AkkaAddress(server) });
 
     private static async Task<Reply> PostJsonAsync(TestCluster cluster, int via, string path, object body) =>
-        await cluster.SendAsync(via, HttpMethod.Post, path, JsonContent.Create(body), requestId: null);
+        await cluster.SendAsync(via, HttpMethod.Post, path, JsonContent.Create(body), idempotencyKey: null);
 
     private static string[] Voters(Reply members) =>
         members.Json.GetProperty("members").EnumerateArray().Where(m => m.GetProperty("voter").GetBoolean()).Select(m => m.GetProperty("id").GetString()!).Order().ToArray();

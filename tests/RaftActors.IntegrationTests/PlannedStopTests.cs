@@ -27,7 +27,7 @@ public sealed class PlannedStopTests(ITestOutputHelper output)
         {
             for (var i = 0; !stop.IsCancellationRequested; i++)
             {
-                var put = await cluster.PutAsync(writer, $"w{i}", $"value {i}", requestId: $"planned-stop-{i}");
+                var put = await cluster.PutAsync(writer, $"w{i}", $"value {i}", idempotencyKey: $"planned-stop-{i}");
                 Assert.True(put.Status == 200, $"PUT w{i}: {put}");
                 acknowledged.Add(($"w{i}", Stopwatch.GetTimestamp()));
             }

@@ -59,7 +59,7 @@ public sealed class SnapshotCatchUpTests(ITestOutputHelper output)
         for (var i = from; i < from + count; i++)
         {
             var (key, value) = ($"key-{i}", $"value {i} {new string('v', 100)}");
-            var put = await cluster.PutAsync(node, key, value, requestId: $"put-{i}");
+            var put = await cluster.PutAsync(node, key, value, idempotencyKey: $"put-{i}");
             Assert.True(put.Status == 200, $"PUT {key}: {put}");
             acked[key] = value;
         }

@@ -261,27 +261,27 @@ public sealed class TestCluster : IDisposable
             string.Join("; ", statuses.Select((s, i) => $"{Servers[nodes[i]].Id}: {s?.ToString() ?? "no answer"}")));
     }
 
-    // Writes carry a Request-Id (a new one unless given) and, unless retry is off, are sent again
+    // Writes carry an Idempotency-Key (a new one unless given) and, unless retry is off, are sent again
     // with the same id on 503, 504 or a refused connection, as a careful client does: the cluster
-    // applies one Request-Id at most once, so "acknowledged" means a 200 for that id.
-    public Task<Reply> PutAsync(int node, string key, string value, string? requestId = null, bool retry = true) =>
-        WriteAsync(node, HttpMethod.Put, $"/kv/{Uri.EscapeDataString(key)}", () => new StringContent(value, Encoding.UTF8, "text/plain"), requestId, retry);
+    // applies one key at most once, so "acknowledged" means a 200 for that key.
+    public Task<Reply> PutAsync(int node, string key, string value, string? idempotencyKey = null, bool retry = true) =>
+        WriteAsync(node, HttpMethod.Put, $"/kv/{Uri.EscapeDataString(key)}", () => new StringContent(value, Encoding.UTF8, "text/plain"), idempotencyKey, retry);
 
-    public Task<Reply> DeleteAsync(int node, string key, string? requestId = null, bool retry = true) =>
-        WriteAsync(node, HttpMethod.Delete, $"/kv/{Uri.EscapeDataString(key)}", () => null, requestId, retry);
+    public Task<Reply> DeleteAsync(int node, string key, string? idempotencyKey = null, bool retry = true) =>
+        WriteAsync(node, HttpMethod.Delete, $"/kv/{Uri.EscapeDataString(key)}", () => null, idempotencyKey, retry);
 
-    public Task<Reply> CasAsync(int node, string key, string? expected, string value, string? requestId = null, bool retry = true) =>
+    public Task<Reply> CasAsync(int node, string key, string? expected, string value, string? idempotencyKey = null, bool retry = true) =>
         WriteAsync(node, HttpMethod.Post, $"/kv/{Uri.EscapeDataString(key)}/cas",
-            () => new StringContent(JsonSerializer.Serialize(new { expected, value }), Encoding.UTF8, "application/json"), requestId, retry);
+            () => new StringContent(JsonSerializer.Serialize(new { expected, value }), Encoding.UTF8, "application/json"), idempotencyKey, retry);
 
     /// <summary>A read, linearizable unless stale; unless retry is off, a 503 (no leader yet) is tried again.</summary>
     public Task<Reply> GetAsync(int node, string key, bool stale = false, bool retry = true) =>
         WithRetryAsync(retry, () => SendAsync(node, HttpMethod.Get, $"/kv/{Uri.EscapeDataString(key)}{(stale ? "?stale=true" : "")}", null, null));
 
-    private Task<Reply> WriteAsync(int node, HttpMethod method, string path, Func<HttpContent?> content, string? requestId, bool retry)
+    private Task<Reply> WriteAsync(int node, HttpMethod method, string path, Func<HttpContent?> content, string? idempotencyKey, bool retry)
     {
-        requestId ??= $"test-{Guid.NewGuid():N}";
-        return WithRetryAsync(retry, () => SendAsync(node, method, path, content(), requestId));
+        idempotencyKey ??= $"test-{Guid.NewGuid():N}";
+        return WithRetryAsync(retry, () => SendAsync(node, method, path, content(), idempotencyKey));
     }
 
     private static async Task<Reply> WithRetryAsync(bool retry, Func<Task<Reply>> send)
@@ -303,11 +303,13 @@ public sealed class TestCluster : IDisposable
         }
     }
 
-    public async Task<Reply> SendAsync(int node, HttpMethod method, string path, HttpContent? content, string? requestId, CancellationToken cancel = default)
+    /// <param name="header">The header the key goes in: Idempotency-Key, or the deprecated Request-Id.</param>
+    public async Task<Reply> SendAsync(
+        int node, HttpMethod method, string path, HttpContent? content, string? idempotencyKey, CancellationToken cancel = default, string header = "Idempotency-Key")
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
-        if (requestId is not null)
-            request.Headers.Add("Request-Id", requestId);
+        if (idempotencyKey is not null)
+            request.Headers.Add(header, idempotencyKey);
         using var response = await Http(node).SendAsync(request, cancel);
         var body = await response.Content.ReadAsStringAsync(cancel);
         return new Reply((int)response.StatusCode, body);

@@ -179,6 +179,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
             Bugs = options.InjectedBugs,
             PreVote = options.PreVote,
             CheckQuorum = options.CheckQuorum,
+            Clock = () => _sim.Queue.Now / 1000, // virtual microseconds, as the stamps' milliseconds
         };
         _driver = new RaftProtocolDriver<NodeRequest, WaitingRead>(protocol, this);
         Configuration = protocol.Configuration;

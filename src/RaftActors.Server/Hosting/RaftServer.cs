@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
+using Akka.Event;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,6 +13,7 @@ using RaftActors.Node;
 using RaftActors.Server.Http;
 using RaftActors.Server.KeyValue;
 using RaftActors.Storage;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
 namespace RaftActors.Server.Hosting;
 
@@ -105,7 +107,8 @@ public static class RaftServer
             var gateway = new RaftGateway(system, node, settings.RequestTimeout);
 
             app = BuildApp(settings);
-            KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes);
+            var httpLog = Logging.GetLogger(system, "http");
+            KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes, message => httpLog.Warning("{0}", message));
             MembershipEndpoints.Map(app, gateway);
             HealthEndpoints.Map(app, gateway);
             SnapshotEndpoints.Map(app, gateway, settings.DataDirectory);

@@ -18,20 +18,43 @@ namespace RaftActors.Server.Http;
 /// <item><c>POST /kv/{key}/cas</c> <c>{"expected","value"}</c> -> 200 <c>{"ok":true}</c> or 409 <c>{"ok":false,"current"}</c></item>
 /// </list>
 /// 503 when the request was certainly not applied, 504 when its outcome is unknown, 400 when it
-/// is malformed. A <c>Request-Id</c> header makes a write a client session of its own
-/// (<c>http:{Request-Id}</c>, sequence 1): a retry with the same id applies at most once and
-/// answers what the first one did.
+/// is malformed. An <c>Idempotency-Key</c> header makes a write a client session of its own
+/// (<c>http:{key}</c>, sequence 1): a retry with the same key applies at most once and answers
+/// what the first one did, for as long as the cluster keeps the session (<c>raft.sessions.expiry</c>
+/// after its last use). <c>Request-Id</c>, the header's former name, is still read (deprecated).
 /// </summary>
 public static class KvEndpoints
 {
-    public const string RequestIdHeader = "Request-Id";
+    /// <summary>The header's name in the IETF draft "The Idempotency-Key HTTP Header Field".</summary>
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <summary>
+    /// The header's former name, read when <see cref="IdempotencyKeyHeader"/> is absent, with a
+    /// warning: .NET's tracing middleware sends a Request-Id of its own on every request.
+    /// </summary>
+    public const string DeprecatedRequestIdHeader = "Request-Id";
+
     public const int MaxKeyLength = 1024;
-    public const int MaxRequestIdLength = 200;
+    public const int MaxIdempotencyKeyLength = 200;
 
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
-    public static void Map(IEndpointRouteBuilder app, RaftGateway gateway, Func<KeyValueStore?> localStore, int maxValueBytes)
+    /// <param name="warn">Where the deprecation warning for <see cref="DeprecatedRequestIdHeader"/> goes (once).</param>
+    public static void Map(IEndpointRouteBuilder app, RaftGateway gateway, Func<KeyValueStore?> localStore, int maxValueBytes, Action<string> warn)
     {
+        var warned = 0;
+        WriteSession? Session(HttpRequest request)
+        {
+            var session = ReadSession(request, out var deprecatedHeader);
+            if (deprecatedHeader && Interlocked.Exchange(ref warned, 1) == 0)
+            {
+                warn($"a write came with the deprecated {DeprecatedRequestIdHeader} header; send {IdempotencyKeyHeader} instead " +
+                     $"({DeprecatedRequestIdHeader} is read for one more release; this warning is logged once)");
+            }
+
+            return session;
+        }
+
         app.MapGet("/status", async (HttpContext http) =>
         {
             var status = await gateway.StatusAsync(http.RequestAborted);
@@ -168,22 +191,29 @@ public static class KvEndpoints
 
     private sealed record WriteSession(string? ClientId, long Sequence);
 
-    /// <summary>A write's client session: <c>http:{Request-Id}</c> with sequence 1, or none without the header; null when the header is malformed.</summary>
-    private static WriteSession? Session(HttpRequest request)
+    /// <summary>
+    /// A write's client session: <c>http:{key}</c> with sequence 1 (a key's first and only command
+    /// opens its session), or none without the header; null when the header is malformed. The
+    /// deprecated header counts only when the new one is absent.
+    /// </summary>
+    private static WriteSession? ReadSession(HttpRequest request, out bool deprecatedHeader)
     {
-        var ids = request.Headers[RequestIdHeader];
-        if (ids.Count == 0)
+        var keys = request.Headers[IdempotencyKeyHeader];
+        deprecatedHeader = keys.Count == 0 && request.Headers.ContainsKey(DeprecatedRequestIdHeader);
+        if (deprecatedHeader)
+            keys = request.Headers[DeprecatedRequestIdHeader];
+        if (keys.Count == 0)
             return new WriteSession(null, 0);
-        if (ids.Count > 1)
+        if (keys.Count > 1)
             return null;
-        var id = ids[0];
-        if (string.IsNullOrWhiteSpace(id) || id.Length > MaxRequestIdLength || id.Any(char.IsControl))
+        var key = keys[0];
+        if (string.IsNullOrWhiteSpace(key) || key.Length > MaxIdempotencyKeyLength || key.Any(char.IsControl))
             return null;
-        return new WriteSession("http:" + id, 1);
+        return new WriteSession("http:" + key, 1);
     }
 
     private static IResult BadRequestId() =>
-        Error(StatusCodes.Status400BadRequest, $"the {RequestIdHeader} header must be given once, 1 to {MaxRequestIdLength} printable characters");
+        Error(StatusCodes.Status400BadRequest, $"the {IdempotencyKeyHeader} header must be given once, 1 to {MaxIdempotencyKeyLength} printable characters");
 
     /// <summary>ASP.NET Core decodes a route value except for %2F; a key may hold a slash, sent as %2F.</summary>
     private static string DecodeSlashes(string key) => key.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);

@@ -179,7 +179,7 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
                     unknown = true;
                     lastProblem = outcomeUnknown.Reason;
                     if (!retryUnknown)
-                        return GatewayResult.Unknown($"{outcomeUnknown.Reason}; retry with a Request-Id header to apply it at most once");
+                        return GatewayResult.Unknown($"{outcomeUnknown.Reason}; retry with an Idempotency-Key header to apply it at most once");
                     target = node;
                     break;
                 default:
@@ -197,7 +197,7 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
 
         var why = $"not done within the request timeout ({requestTimeout.TotalMilliseconds:F0} ms){(lastProblem is null ? "" : $": {lastProblem}")}";
         return unknown
-            ? GatewayResult.Unknown($"{why}; the write may still be applied{(isWrite && !retryUnknown ? " (retry with a Request-Id header to apply it at most once)" : "")}")
+            ? GatewayResult.Unknown($"{why}; the write may still be applied{(isWrite && !retryUnknown ? " (retry with an Idempotency-Key header to apply it at most once)" : "")}")
             : GatewayResult.Unavailable(why);
     }
 }

@@ -16,7 +16,14 @@ namespace RaftActors.Client;
 /// without a hint or an attempt's timeout tries another member after a jittered backoff.</item>
 /// <item>It keeps a session: each command gets the next sequence number, and every retry of it
 /// carries the same one, so the cluster applies it at most once — which makes retrying after
-/// <see cref="CommandOutcomeUnknown"/> or a timeout safe.</item>
+/// <see cref="CommandOutcomeUnknown"/> or a timeout safe. The cluster opens a session with its
+/// command 1 and refuses any other on a session it does not know, so until the session has a
+/// definite answer one command is sent at a time.</item>
+/// <item>When the cluster forgot the session (idle past <c>raft.sessions.expiry</c>, or evicted),
+/// a command answered <see cref="SessionExpired"/> was certainly not applied: the client opens a
+/// new session (its client id with a "/n" suffix) and sends the command there — unless an earlier
+/// attempt of it may have been applied, in which case it fails with
+/// <see cref="RaftCommandOutcomeUnknownException"/>.</item>
 /// <item><see cref="RequestRejected"/> and <see cref="CommandFailed"/> are final answers.</item>
 /// <item>At the deadline (or the last attempt) a command with no definite answer fails with
 /// <see cref="RaftCommandOutcomeUnknownException"/> — or <see cref="RaftUnavailableException"/> when no
@@ -38,6 +45,9 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, int> _requesters = new();
     private ActorPath? _leader;
     private long _nextRequestId;
+    private string _session;
+    private int _sessionsOpened;
+    private bool _sessionConfirmed;
     private long _lastSequence;
     private long _attemptsMade;
     private bool _stopping;
@@ -50,6 +60,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         _members = members.ToList();
         CheckMembers(_members);
         _options = options;
+        _session = options.ClientId;
         var seed = options.RandomSeed ?? Random.Shared.Next();
         _random = new Random(seed);
         _log.Info("Raft client '{0}' for {1} members ({2}), random seed {3}",
@@ -160,17 +171,22 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         StartQueuedCommands();
     }
 
-    /// <summary>Gives queued commands their sequence numbers while the window of sequences in flight allows.</summary>
+    /// <summary>
+    /// Gives queued commands their sequence numbers while the window of sequences in flight allows:
+    /// one at a time until the session is confirmed, for a command numbered above 1 that reached
+    /// the log before the session's first would be refused as of an unknown session.
+    /// </summary>
     private void StartQueuedCommands()
     {
         while (!_stopping && _queued.First is { } first)
         {
             var next = _lastSequence + 1;
-            if (_sequencesInFlight.Count > 0 && next - _sequencesInFlight.Min >= _options.MaxCommandsInFlight)
+            if (_sequencesInFlight.Count > 0 && (!_sessionConfirmed || next - _sequencesInFlight.Min >= _options.MaxCommandsInFlight))
                 return;
             _queued.RemoveFirst();
             var request = first.Value;
             request.Node = null;
+            request.Session = _session;
             request.Sequence = next;
             _lastSequence = next;
             _sequencesInFlight.Add(next);
@@ -195,7 +211,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         request.AttemptCancellations.Add(attemptCancellation);
         object message = request.Kind switch
         {
-            RequestKind.Command => new ClientCommand(request.Payload, _options.ClientId, request.Sequence),
+            RequestKind.Command => new ClientCommand(request.Payload, request.Session, request.Sequence),
             RequestKind.Query => new ClientQuery(request.Payload),
             _ => request.Payload,
         };
@@ -222,10 +238,15 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         switch (answered.Reply)
         {
             case CommandApplied applied when request.IsCommand:
+                ConfirmSession(request);
                 Complete(request, applied);
                 return;
             case CommandFailed failed when request.IsCommand:
+                ConfirmSession(request);
                 Fail(request, new RaftCommandFailedException(request.Describe(), failed.Index, failed.Reason));
+                return;
+            case SessionExpired expired when request.IsCommand:
+                OnSessionExpired(request, answered.Target, expired);
                 return;
             case QueryResult result when request.Kind == RequestKind.Query:
                 Complete(request, result);
@@ -273,6 +294,60 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
                 Retry(request, node, $"{node} gave an unexpected answer {answered.Reply.GetType().Name}", hint: null);
                 break;
         }
+    }
+
+    /// <summary>The cluster knows the session now: the commands after its first may go together.</summary>
+    private void ConfirmSession(Request request)
+    {
+        if (request.Session == _session)
+            _sessionConfirmed = true;
+    }
+
+    /// <summary>
+    /// The cluster does not know the command's session, and refused the command without applying it.
+    /// If no other attempt of it may have been applied, it is sent again as the first command of a
+    /// new session; otherwise whether it was applied cannot be told.
+    /// </summary>
+    private void OnSessionExpired(Request request, ActorPath node, SessionExpired expired)
+    {
+        if (request.MayHaveTakenEffect)
+        {
+            GiveUp(request, $"{node}: {expired.Reason}, and an earlier attempt may have been applied before the session expired");
+            return;
+        }
+
+        if (request.Session == _session)
+        {
+            var expiredSession = _session;
+            _session = $"{_options.ClientId}/{++_sessionsOpened}";
+            _sessionConfirmed = false;
+            _lastSequence = 0;
+
+            // The old session's commands still out settle on their own: one of them may have
+            // been applied before the session expired, so none is moved to the new session unasked.
+            _sequencesInFlight.Clear();
+            _log.Info("Client '{0}': the cluster forgot session {1} ({2}); continuing in session {3}", _options.ClientId, expiredSession, expired.Reason, _session);
+        }
+
+        Requeue(request);
+        StartQueuedCommands();
+    }
+
+    /// <summary>Puts a command that was certainly not applied back in the queue, in submission order, to be numbered again.</summary>
+    private void Requeue(Request request)
+    {
+        EndAttempt(request);
+        CancelAttempts(request);
+        Timers.Cancel(RetryKey(request.Id));
+        if (request.Session == _session)
+            _sequencesInFlight.Remove(request.Sequence);
+        request.Session = null;
+        request.Sequence = 0;
+        request.Phase = Phase.Queued;
+        var later = _queued.First;
+        while (later is not null && later.Value.Id < request.Id)
+            later = later.Next;
+        request.Node = later is null ? _queued.AddLast(request) : _queued.AddBefore(later, request);
     }
 
     private void OnAttemptTimedOut(AttemptTimedOut timedOut)
@@ -348,7 +423,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             { IsCommand: true, Phase: Phase.Queued } => new RaftUnavailableException(
                 "a command (never sent: it waited for older commands to be answered)", 0, elapsed, problem),
             { IsCommand: true, MayHaveTakenEffect: true } => new RaftCommandOutcomeUnknownException(
-                _options.ClientId, request.Sequence, request.Attempts, elapsed, problem),
+                request.Session ?? _options.ClientId, request.Sequence, request.Attempts, elapsed, problem),
             { IsCommand: true } => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
             _ => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
         };
@@ -372,13 +447,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private void Forget(Request request)
     {
         EndAttempt(request);
-        foreach (var attempt in request.AttemptCancellations)
-        {
-            attempt.Cancel();
-            attempt.Dispose();
-        }
-
-        request.AttemptCancellations.Clear();
+        CancelAttempts(request);
         Timers.Cancel(RetryKey(request.Id));
         Timers.Cancel(DeadlineKey(request.Id));
         if (request.Node is { } node)
@@ -387,8 +456,19 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (_requests.Remove(request.Id))
             UnwatchRequester(request.Requester);
         request.Phase = Phase.Done;
-        if (request.Sequence > 0 && _sequencesInFlight.Remove(request.Sequence))
+        if (request.Sequence > 0 && request.Session == _session && _sequencesInFlight.Remove(request.Sequence))
             StartQueuedCommands();
+    }
+
+    private static void CancelAttempts(Request request)
+    {
+        foreach (var attempt in request.AttemptCancellations)
+        {
+            attempt.Cancel();
+            attempt.Dispose();
+        }
+
+        request.AttemptCancellations.Clear();
     }
 
     /// <summary>
@@ -456,7 +536,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     }
 
     private RaftClientStatus Status() => new(
-        _options.ClientId,
+        _session,
         _lastSequence,
         _leader,
         _requests.Values.Count(r => r.Phase == Phase.InFlight),
@@ -509,6 +589,9 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         public DateTimeOffset Received { get; } = received;
 
         public Phase Phase { get; set; } = Phase.Queued;
+
+        /// <summary>The client session the command is numbered in; null for queries and for commands still queued.</summary>
+        public string? Session { get; set; }
 
         /// <summary>The session sequence number; 0 for queries and for commands still queued.</summary>
         public long Sequence { get; set; }

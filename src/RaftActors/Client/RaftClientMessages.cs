@@ -47,6 +47,8 @@ public sealed class GetRaftClientStatus
 /// A <see cref="RaftClient"/>'s view: its session, the node it believes leads, and its requests —
 /// <see cref="InFlight"/> waiting for a node's answer, <see cref="BackingOff"/> waiting to retry,
 /// <see cref="Queued"/> commands waiting for older ones to finish (see <see cref="RaftClientOptions.MaxCommandsInFlight"/>).
+/// <see cref="ClientId"/> is the session in use: the options' client id, or, once the cluster
+/// forgot that session, the id with a "/n" suffix.
 /// </summary>
 public sealed record RaftClientStatus(
     string ClientId,

@@ -86,6 +86,13 @@ public sealed record RaftSettings
     public TimeSpan TransferLeadershipOnShutdown { get; init; }
 
     /// <summary>
+    /// <c>raft.sessions</c>: how long an idle client session lives and how many are kept. This node
+    /// writes it into the log when it becomes leader; every state machine follows the policy the
+    /// log carries (<see cref="SessionPolicy"/>), so nodes whose settings differ still agree.
+    /// </summary>
+    public SessionPolicy Sessions { get; init; } = SessionPolicy.Default;
+
+    /// <summary>
     /// The seed of one node's election timeouts. A configured seed is mixed with the node id, so
     /// the nodes of a cluster that share one configuration still draw different timeouts (equal
     /// draws would make every election a split vote).
@@ -129,6 +136,18 @@ public sealed record RaftSettings
                 c.GetString("raft.transfer-leadership-on-shutdown") is "off" ? TimeSpan.Zero : c.GetTimeSpan("raft.transfer-leadership-on-shutdown") is { Ticks: >= 0 } wait
                     ? wait
                     : throw new RaftConfigurationException("raft.transfer-leadership-on-shutdown", "must be a duration of 0 or more, or off")),
+            Sessions = ReadSessionPolicy(raft),
         };
+    }
+
+    private static SessionPolicy ReadSessionPolicy(Config raft)
+    {
+        var expiry = HoconReader.Duration(raft, "raft.sessions.expiry");
+        if (expiry < TimeSpan.FromMilliseconds(1) || expiry.Ticks % TimeSpan.TicksPerMillisecond != 0)
+            throw new RaftConfigurationException("raft.sessions.expiry", $"must be a positive whole number of milliseconds, got {expiry}");
+        var max = HoconReader.Read(raft, "raft.sessions.max", c => c.GetInt("raft.sessions.max"));
+        if (max < 1)
+            throw new RaftConfigurationException("raft.sessions.max", $"must be at least 1, got {max}");
+        return new SessionPolicy(expiry, max);
     }
 }

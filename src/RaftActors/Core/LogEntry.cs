@@ -27,6 +27,16 @@ public sealed record LogEntry
     /// <summary>The cluster's configuration from this entry on, when this entry changes it.</summary>
     public ClusterConfiguration? Configuration { get; init; }
 
+    /// <summary>
+    /// The leader's clock when it appended this entry, in Unix milliseconds; null in entries
+    /// written without one (older logs). The state machines take time from these stamps alone,
+    /// so every replica sees the same time at the same index (thesis §6.3, session expiry).
+    /// </summary>
+    public long? Timestamp { get; init; }
+
+    /// <summary>The client session policy from this entry on, when this entry sets it (a leader's no-op does).</summary>
+    public SessionPolicy? SessionPolicy { get; init; }
+
     public LogPosition Position => new(Index, Term);
 
     /// <summary>Bytes this entry costs in a message or on disk, roughly: what batching limits count.</summary>

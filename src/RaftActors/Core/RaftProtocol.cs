@@ -143,6 +143,28 @@ public sealed class RaftProtocol
     /// </summary>
     public bool CheckQuorum { get; init; }
 
+    /// <summary>
+    /// The host's clock in Unix milliseconds (the node: the system clock; the simulator: its virtual
+    /// one). A leader stamps every entry it appends with it, and the state machines take time from
+    /// those stamps only (thesis §6.3, session expiry), so the protocol itself never reads a clock.
+    /// Null: entries are not stamped, and client sessions expire only by <see cref="SessionPolicy"/>'s cap.
+    /// </summary>
+    public Func<long>? Clock { get; init; }
+
+    /// <summary>
+    /// The client session policy a leader writes into the no-op of its term, for every state
+    /// machine to apply from there. Null: its no-op carries none, and the policy stays as the log
+    /// last set it.
+    /// </summary>
+    public SessionPolicy? SessionPolicy { get; init; }
+
+    /// <summary>
+    /// Whether a leader writes the log's optional session fields (the time stamp, the session
+    /// policy) into the entries it appends now: the one place that decides, so that a gate on what
+    /// every member can read (an older member refuses unknown flags) switches both off together.
+    /// </summary>
+    internal Func<bool> StampEntries { get; init; } = static () => true;
+
     /// <summary>Whether this node is canvassing pre-votes (a follower, term unchanged, about to campaign if a majority agrees).</summary>
     public bool IsPreCandidate => _preVotes is not null;
 
@@ -729,7 +751,7 @@ public sealed class RaftProtocol
         // tells the leader what is committed before it serves reads (§8).
         _progress.Clear();
         UpdateReplicationTargets();
-        _termStartIndex = AppendAsLeader(command: null).Index;
+        _termStartIndex = AppendAsLeader(command: null, carriesPolicy: true).Index;
         ReportTransferredLeadership();
         Replicate();
         Emit(new StartHeartbeatTimer(_heartbeatInterval));
@@ -983,9 +1005,14 @@ public sealed class RaftProtocol
         Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, prevIndex, _log.TermAt(prevIndex)!.Value, entries, CommitIndex, sequence)));
     }
 
-    private LogEntry AppendAsLeader(EntryCommand? command, ClusterConfiguration? configuration = null)
+    private LogEntry AppendAsLeader(EntryCommand? command, ClusterConfiguration? configuration = null, bool carriesPolicy = false)
     {
-        var entry = new LogEntry(_log.LastIndex + 1, Term, command, configuration);
+        var stamp = StampEntries();
+        var entry = new LogEntry(_log.LastIndex + 1, Term, command, configuration)
+        {
+            Timestamp = stamp ? Clock?.Invoke() : null,
+            SessionPolicy = stamp && carriesPolicy ? SessionPolicy : null,
+        };
         _log.Append(entry);
         Emit(new PersistEntries(AppendDecision.NoTruncation, [entry], entry.Position));
         return entry;

@@ -56,3 +56,12 @@ public sealed record ExportSnapshot(string Path);
 
 /// <summary>The snapshot is at <see cref="Path"/>, durable: it covers the log through <see cref="Position"/> and is <see cref="Size"/> bytes.</summary>
 public sealed record SnapshotExported(string Path, LogPosition Position, long Size) : IClientReply;
+
+/// <summary>
+/// The command's client session is unknown to the cluster — it expired, was evicted, or its first
+/// command never committed — so the command was refused at <see cref="Index"/>, certainly not
+/// applied there. Sending it again in the same session is refused the same way: open a new session
+/// (a new client id, numbering from 1) and send it there, if no earlier attempt of it may have
+/// been applied.
+/// </summary>
+public sealed record SessionExpired(long Index, string Reason) : IClientReply;

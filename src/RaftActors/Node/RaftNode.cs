@@ -94,6 +94,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             $"Raft node {membership.SelfId} starting at term {storage.HardState.Term} (vote {storage.HardState.VotedFor ?? "none"}) " +
             $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, election timeout seed {seed}");
         WarnOfPassiveConnections();
+        // The system clock, through the scheduler so that virtual time (TestScheduler) governs tests.
+        var scheduler = Context.System.Scheduler;
         _protocol = new RaftProtocol(
             membership.SelfId,
             membership.Bootstrap,
@@ -108,6 +110,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         {
             PreVote = settings.PreVote,
             CheckQuorum = settings.CheckQuorum,
+            Clock = () => scheduler.Now.ToUnixTimeMilliseconds(),
+            SessionPolicy = settings.Sessions,
         };
         _peers.Configure(_protocol.Configuration, membership.SelfId);
         _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);

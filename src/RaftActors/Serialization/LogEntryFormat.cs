@@ -17,7 +17,9 @@ namespace RaftActors.Serialization;
 /// flags        1 byte   bit 0: a command follows (clear: the no-op entry)
 ///                       bit 1: the command has a client id (only with bit 0)
 ///                       bit 2: a cluster configuration follows (never with bit 0)
-///                       bits 3..7: zero (reserved; a reader refuses anything else)
+///                       bit 3: the leader's time stamp follows
+///                       bit 4: a client session policy follows
+///                       bits 5..7: zero (reserved; a reader refuses anything else)
 /// index        varint
 /// term         varint
 /// -- only when bit 0 is set --
@@ -31,7 +33,14 @@ namespace RaftActors.Serialization;
 ///   flags      1 byte   bit 0: votes; bit 1: an address follows; bits 2..7: zero
 ///   id         varint byte count, then UTF-8
 ///   address    varint byte count, then UTF-8; present only when bit 1 is set
+/// -- only when bit 3 is set --
+/// timestamp    varint   the leader's clock in Unix milliseconds
+/// -- only when bit 4 is set: the session policy --
+/// expiry       varint   milliseconds, at least 1
+/// max          varint   sessions, 1 to 2^31-1
 /// </code>
+/// <para>Bits 3 and 4 are optional: an entry without them (the no-op of an older leader, any
+/// entry of an older log) is as valid as ever.</para>
 /// <para>The encoding carries no length of its own and no checksum: the container (a WAL record,
 /// a message frame) delimits and guards it. <see cref="Read(ReadOnlySpan{byte})"/> takes exactly
 /// one encoding; <see cref="Read(ReadOnlySpan{byte}, out int)"/> reads one from the front of a
@@ -43,7 +52,9 @@ public static class LogEntryFormat
     private const byte HasCommand = 1;
     private const byte HasClientId = 2;
     private const byte HasConfiguration = 4;
-    private const byte KnownFlags = HasCommand | HasClientId | HasConfiguration;
+    private const byte HasTimestamp = 8;
+    private const byte HasSessionPolicy = 16;
+    private const byte KnownFlags = HasCommand | HasClientId | HasConfiguration | HasTimestamp | HasSessionPolicy;
     private const byte MemberVotes = 1;
     private const byte MemberHasAddress = 2;
     private const byte KnownMemberFlags = MemberVotes | MemberHasAddress;
@@ -78,6 +89,10 @@ public static class LogEntryFormat
 
         if (entry.Configuration is { } configuration)
             size += GetConfigurationSize(configuration);
+        if (entry.Timestamp is { } timestamp)
+            size += VarintSize((ulong)timestamp);
+        if (entry.SessionPolicy is { } policy)
+            size += VarintSize((ulong)policy.ExpiryMilliseconds) + VarintSize((ulong)policy.MaxSessions);
 
         if (size > Array.MaxLength)
             throw new ArgumentException($"entry {entry.Index} would encode to {size} bytes, more than an array holds");
@@ -97,6 +112,10 @@ public static class LogEntryFormat
         var flags = command is null ? (byte)0 : command.ClientId is null ? HasCommand : (byte)(HasCommand | HasClientId);
         if (entry.Configuration is not null)
             flags |= HasConfiguration;
+        if (entry.Timestamp is not null)
+            flags |= HasTimestamp;
+        if (entry.SessionPolicy is not null)
+            flags |= HasSessionPolicy;
         destination[0] = flags;
         var at = 1;
         at += WriteVarint(destination[at..], (ulong)entry.Index);
@@ -115,6 +134,14 @@ public static class LogEntryFormat
 
         if (entry.Configuration is { } configuration)
             at += WriteConfiguration(destination[at..], configuration);
+        if (entry.Timestamp is { } timestamp)
+            at += WriteVarint(destination[at..], (ulong)timestamp);
+        if (entry.SessionPolicy is { } policy)
+        {
+            at += WriteVarint(destination[at..], (ulong)policy.ExpiryMilliseconds);
+            at += WriteVarint(destination[at..], (ulong)policy.MaxSessions);
+        }
+
         return at;
     }
 
@@ -258,8 +285,22 @@ public static class LogEntryFormat
         }
 
         var configuration = (flags & HasConfiguration) != 0 ? ReadConfiguration(ref reader) : null;
+        long? timestamp = (flags & HasTimestamp) != 0 ? (long)reader.Varint("timestamp") : null;
+        var policy = (flags & HasSessionPolicy) != 0 ? ReadSessionPolicy(ref reader) : null;
         bytesConsumed = reader.Position;
-        return new LogEntry(index, term, command, configuration);
+        return new LogEntry(index, term, command, configuration) { Timestamp = timestamp, SessionPolicy = policy };
+    }
+
+    private static SessionPolicy ReadSessionPolicy(ref Reader reader)
+    {
+        var start = reader.Position;
+        var expiry = reader.Varint("session expiry");
+        var max = reader.Varint("session maximum");
+        if (expiry is 0 or > long.MaxValue / TimeSpan.TicksPerMillisecond)
+            throw new FormatException($"log entry: the session expiry at byte offset {start} ({expiry} ms) is out of range");
+        if (max is 0 or > int.MaxValue)
+            throw new FormatException($"log entry: the session maximum after byte offset {start} ({max}) is out of range");
+        return new SessionPolicy(TimeSpan.FromTicks((long)expiry * TimeSpan.TicksPerMillisecond), (int)max);
     }
 
     private static void CheckCommand(EntryCommand command)

@@ -19,7 +19,8 @@ namespace RaftActors.Serialization;
 /// reference.conf for applications that load it.</para>
 /// <para>Each message is its fields in declaration order, no header, no type name: the manifest
 /// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "IS", "ISR", "TN", "CC", "CQ", "CA", "CF", "QR",
-/// "NL", "RR", "COU", and the membership messages "AM", "RM", "TL", "GC", "MC", "MF", "LT", "CFG")
+/// "NL", "RR", "COU", "SE", the membership messages "AM", "RM", "TL", "GC", "MC", "MF", "LT", "CFG",
+/// and the backup's "ES", "SX")
 /// says which message it is. Field encodings:</para>
 /// <code>
 /// long         varint of the two's-complement bits (LEB128, low group first; 0..127 take 1 byte)
@@ -47,6 +48,7 @@ namespace RaftActors.Serialization;
 /// NL   leaderId, leaderPath
 /// RR   reason
 /// COU  reason
+/// SE   index, reason
 /// AM   id, address, promote
 /// RM   id
 /// TL   to
@@ -84,6 +86,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
     private const string NotLeaderManifest = "NL";
     private const string RequestRejectedManifest = "RR";
     private const string CommandOutcomeUnknownManifest = "COU";
+    private const string SessionExpiredManifest = "SE";
     private const string TimeoutNowManifest = "TN";
     private const string AddMemberManifest = "AM";
     private const string RemoveMemberManifest = "RM";
@@ -93,6 +96,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
     private const string MembershipRefusedManifest = "MF";
     private const string LeadershipTransferredManifest = "LT";
     private const string CurrentConfigurationManifest = "CFG";
+    private const string ExportSnapshotManifest = "ES";
+    private const string SnapshotExportedManifest = "SX";
 
     /// <summary>Every message type this serializer handles, with its manifest.</summary>
     public static IReadOnlyDictionary<Type, string> Manifests { get; } = new Dictionary<Type, string>
@@ -111,6 +116,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         [typeof(NotLeader)] = NotLeaderManifest,
         [typeof(RequestRejected)] = RequestRejectedManifest,
         [typeof(CommandOutcomeUnknown)] = CommandOutcomeUnknownManifest,
+        [typeof(SessionExpired)] = SessionExpiredManifest,
         [typeof(TimeoutNow)] = TimeoutNowManifest,
         [typeof(AddMember)] = AddMemberManifest,
         [typeof(RemoveMember)] = RemoveMemberManifest,
@@ -120,6 +126,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
         [typeof(MembershipRefused)] = MembershipRefusedManifest,
         [typeof(LeadershipTransferred)] = LeadershipTransferredManifest,
         [typeof(CurrentConfiguration)] = CurrentConfigurationManifest,
+        [typeof(ExportSnapshot)] = ExportSnapshotManifest,
+        [typeof(SnapshotExported)] = SnapshotExportedManifest,
     };
 
     public RaftProtocolSerializer(ExtendedActorSystem system)
@@ -262,6 +270,19 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             case CommandOutcomeUnknown m:
                 w.String(m.Reason, "reason");
                 break;
+            case SessionExpired m:
+                w.Long(m.Index);
+                w.String(m.Reason, "reason");
+                break;
+            case ExportSnapshot m:
+                w.String(m.Path, "path");
+                break;
+            case SnapshotExported m:
+                w.String(m.Path, "path");
+                w.Long(m.Position.Index);
+                w.Long(m.Position.Term);
+                w.Long(m.Size);
+                break;
             default:
                 throw new ArgumentException($"{nameof(RaftProtocolSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj));
         }
@@ -289,6 +310,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             NotLeaderManifest => nameof(NotLeader),
             RequestRejectedManifest => nameof(RequestRejected),
             CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
+            SessionExpiredManifest => nameof(SessionExpired),
             TimeoutNowManifest => nameof(TimeoutNow),
             AddMemberManifest => nameof(AddMember),
             RemoveMemberManifest => nameof(RemoveMember),
@@ -298,6 +320,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             MembershipRefusedManifest => nameof(MembershipRefused),
             LeadershipTransferredManifest => nameof(LeadershipTransferred),
             CurrentConfigurationManifest => nameof(CurrentConfiguration),
+            ExportSnapshotManifest => nameof(ExportSnapshot),
+            SnapshotExportedManifest => nameof(SnapshotExported),
             _ => throw new SerializationException(
                 $"{nameof(RaftProtocolSerializer)} (id {SerializerId}) does not know the manifest '{manifest}' " +
                 "(a message from a newer or different version of RaftActors, or not a Raft message); it is dropped"),
@@ -336,6 +360,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             NotLeaderManifest => new NotLeader(r.String("leader id"), ReadPath(ref r)),
             RequestRejectedManifest => new RequestRejected(r.RequiredString("reason")),
             CommandOutcomeUnknownManifest => new CommandOutcomeUnknown(r.RequiredString("reason")),
+            SessionExpiredManifest => new SessionExpired(r.Long("index"), r.RequiredString("reason")),
             TimeoutNowManifest => new TimeoutNow(r.Long("term"), r.RequiredString("leader id")),
             AddMemberManifest => new AddMember(r.RequiredString("member id"), r.String("member address"), r.Bool("promote")),
             RemoveMemberManifest => new RemoveMember(r.RequiredString("member id")),
@@ -344,6 +369,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             MembershipChangedManifest => new MembershipChanged(r.Long("index"), RequiredConfiguration(ref r)),
             MembershipRefusedManifest => new MembershipRefused(RefusalReason(ref r), r.RequiredString("message")),
             LeadershipTransferredManifest => new LeadershipTransferred(r.RequiredString("leader id"), r.Long("term")),
+            ExportSnapshotManifest => new ExportSnapshot(r.RequiredString("path")),
+            SnapshotExportedManifest => new SnapshotExported(r.RequiredString("path"), new LogPosition(r.Long("index"), r.Long("term")), r.Long("size")),
             _ => new CurrentConfiguration(r.RequiredString("node id"), r.String("leader id"), RequiredConfiguration(ref r), r.Long("index"), r.Bool("committed")),
         };
         r.End();

@@ -1,3 +1,4 @@
+using RaftActors.Core;
 using RaftActors.Messages;
 using RaftActors.Serialization;
 
@@ -9,24 +10,103 @@ namespace RaftActors.StateMachine;
 /// part of the replicated state — every node skips the same duplicates — and so part of every
 /// snapshot: a node restored from a snapshot must not apply a retry the snapshot already holds.
 /// </summary>
+/// <remarks>
+/// <para>Sessions do not live forever, and every replica forgets the same ones at the same index:
+/// time is the highest leader stamp applied so far (<see cref="LogEntry.Timestamp"/>; monotone, so a
+/// leader with a slower clock cannot move it backwards), a session idle longer than the
+/// policy's expiry by that time is forgotten, and beyond the policy's maximum the least recently
+/// used are. The policy itself comes from the log (<see cref="LogEntry.SessionPolicy"/>), never
+/// from this node's settings.</para>
+/// <para>A command numbered 1 on an unknown session opens it; any other number on an unknown
+/// session is refused with <see cref="SessionExpired"/>, certainly not applied, since its session
+/// may have been forgotten with the results that would tell a retry from a new command.</para>
+/// </remarks>
 internal sealed class ClientSessions
 {
     /// <summary>Results kept per client session, for retries of its most recent commands.</summary>
     public const int RememberedResultsPerClient = 64;
 
-    private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    /// <summary>The table's snapshot format: 1 had neither time nor policy; 2 has both.</summary>
+    public const byte FormatVersion = 2;
+
+    private readonly Dictionary<string, LinkedListNode<Session>> _sessions = new(StringComparer.Ordinal);
+
+    // Least recently used first. Activity is stamped with Now, which never decreases, so this
+    // order is also the order of last activity: expiry and the cap both take from the front.
+    private readonly LinkedList<Session> _byActivity = new();
 
     public int Count => _sessions.Count;
 
+    /// <summary>The highest leader stamp applied so far, in Unix milliseconds; null before the first.</summary>
+    public long? Now { get; private set; }
+
+    /// <summary>The policy in force: the last one the log carried, or the built-in default.</summary>
+    public SessionPolicy Policy { get; private set; } = SessionPolicy.Default;
+
     /// <summary>
-    /// What a command of <paramref name="clientId"/> numbered <paramref name="sequence"/> gets without
-    /// being applied: its earlier result when it is a retry, an unknown outcome when it is older than
-    /// the results kept; null when it is to be applied.
+    /// Applies a committed entry, in log order: first its time stamp and policy (and the expiry they
+    /// bring), then, for a command, <paramref name="execute"/> — unless its session answers for it:
+    /// a retry gets its first result, a command of an unknown session <see cref="SessionExpired"/>.
     /// </summary>
-    public IClientReply? Known(string clientId, long sequence)
+    /// <returns>The command's answer; null for an entry without a command.</returns>
+    public IClientReply? Apply(LogEntry entry, Func<EntryCommand, IClientReply> execute)
     {
-        if (!_sessions.TryGetValue(clientId, out var session))
+        Advance(entry);
+        if (entry.Command is not { } command)
             return null;
+        if (command.ClientId is not { } clientId)
+            return execute(command);
+        if (Known(clientId, command.Sequence, entry.Index) is { } known)
+            return known;
+        var reply = execute(command);
+        Remember(clientId, command.Sequence, reply);
+        return reply;
+    }
+
+    /// <summary>
+    /// Brings time forward with the entry's stamp and sets the policy it carries; then the sessions
+    /// idle too long or beyond the maximum are forgotten.
+    /// </summary>
+    private void Advance(LogEntry entry)
+    {
+        if (entry.SessionPolicy is { } policy)
+            Policy = policy;
+        if (entry.Timestamp is { } stamp && (Now is null || stamp > Now))
+        {
+            // Activity before the first stamp (an older log, an older snapshot) has no time of its
+            // own: it counts as at the first stamp, so those sessions get a full expiry too.
+            if (Now is null)
+            {
+                foreach (var session in _byActivity)
+                    session.LastActive = stamp;
+            }
+
+            Now = stamp;
+        }
+
+        var idleSince = Now - Policy.ExpiryMilliseconds;
+        while (_byActivity.First is { } oldest && (oldest.Value.LastActive < idleSince || _sessions.Count > Policy.MaxSessions))
+            Forget(oldest);
+    }
+
+    /// <summary>
+    /// What a command of <paramref name="clientId"/> numbered <paramref name="sequence"/>, at
+    /// <paramref name="index"/>, gets without being applied: its earlier result when it is a retry,
+    /// an unknown outcome when it is older than the results kept, <see cref="SessionExpired"/> when
+    /// its session is unknown and it does not open one; null when it is to be applied. A command
+    /// of a known session counts as its activity.
+    /// </summary>
+    private IClientReply? Known(string clientId, long sequence, long index)
+    {
+        if (!_sessions.TryGetValue(clientId, out var node))
+        {
+            return sequence <= 1
+                ? null
+                : new SessionExpired(index, $"client session {clientId} is unknown (expired, evicted, or never opened); command {sequence} was not applied");
+        }
+
+        Touch(node);
+        var session = node.Value;
         if (session.Results.TryGetValue(sequence, out var earlier))
             return earlier;
         if (sequence <= session.HighestSequence - RememberedResultsPerClient)
@@ -40,30 +120,63 @@ internal sealed class ClientSessions
         return null;
     }
 
+    /// <summary>Records the result of a command just applied, opening its session if it is new (and evicting beyond the maximum).</summary>
     public void Remember(string clientId, long sequence, IClientReply reply)
     {
-        if (!_sessions.TryGetValue(clientId, out var session))
-            _sessions[clientId] = session = new Session();
-        session.Remember(sequence, reply);
+        if (!_sessions.TryGetValue(clientId, out var node))
+        {
+            node = _byActivity.AddLast(new Session(clientId));
+            _sessions[clientId] = node;
+            while (_sessions.Count > Policy.MaxSessions)
+                Forget(_byActivity.First!);
+        }
+
+        Touch(node);
+        node.Value.Remember(sequence, reply);
+    }
+
+    private void Touch(LinkedListNode<Session> node)
+    {
+        node.Value.LastActive = Now ?? 0;
+        if (node != _byActivity.Last)
+        {
+            _byActivity.Remove(node);
+            _byActivity.AddLast(node);
+        }
+    }
+
+    private void Forget(LinkedListNode<Session> node)
+    {
+        _byActivity.Remove(node);
+        _sessions.Remove(node.Value.ClientId);
     }
 
     /// <summary>
-    /// The table in the snapshot format: varint session count, then per session its client id,
-    /// highest sequence, varint result count and each result as its sequence, its manifest and its
-    /// bytes in the protocol serializer's form. A result the serializer cannot write (its payload
-    /// has no serializer) is kept as an unknown outcome: a retry then learns the command may have
-    /// been applied, never that it was not.
+    /// The table in the snapshot format <see cref="FormatVersion"/>: whether time has begun and
+    /// then the time, the policy (expiry in milliseconds, maximum), varint session count, then per
+    /// session from least to most recently used its client id, its last activity, highest sequence,
+    /// varint result count and each result as its sequence, its manifest and its bytes in the
+    /// protocol serializer's form. A result the serializer cannot write (its payload has no
+    /// serializer) is kept as an unknown outcome: a retry then learns the command may have been
+    /// applied, never that it was not.
     /// </summary>
     public byte[] ToBinary(RaftProtocolSerializer serializer)
     {
         var w = new WireWriter(64 + _sessions.Count * 32);
+        w.Bool(Now is not null);
+        if (Now is { } now)
+            w.Long(now);
+        w.Long(Policy.ExpiryMilliseconds);
+        w.Varint((ulong)Policy.MaxSessions);
         w.Varint((ulong)_sessions.Count);
-        foreach (var (clientId, session) in _sessions)
+        foreach (var session in _byActivity)
         {
-            w.String(clientId, "client id");
+            w.String(session.ClientId, "client id");
+            w.Long(session.LastActive);
             w.Long(session.HighestSequence);
             w.Varint((ulong)session.Results.Count);
-            foreach (var (sequence, reply) in session.Results)
+            // In sequence order, so that equal tables give equal bytes whatever their history.
+            foreach (var (sequence, reply) in session.Results.OrderBy(r => r.Key))
             {
                 w.Long(sequence);
                 byte[] bytes;
@@ -88,17 +201,39 @@ internal sealed class ClientSessions
         return w.ToArray();
     }
 
-    /// <summary>Reads a table that <see cref="ToBinary"/> wrote.</summary>
+    /// <summary>
+    /// Reads a table that <see cref="ToBinary"/> wrote, in <paramref name="version"/>'s format:
+    /// version 1 (written before sessions expired) has no time, no policy and no activity; its
+    /// sessions count as active at the first stamp applied after it, under the default policy.
+    /// </summary>
     /// <exception cref="System.Runtime.Serialization.SerializationException">The bytes are not such a table.</exception>
-    public static ClientSessions FromBinary(byte[] bytes, RaftProtocolSerializer serializer)
+    public static ClientSessions FromBinary(byte[] bytes, RaftProtocolSerializer serializer, byte version = FormatVersion)
     {
         var r = new WireReader(bytes, "the snapshot's client sessions");
         var sessions = new ClientSessions();
+        if (version is < 1 or > FormatVersion)
+            throw r.Malformed($"format version {version} is not one this node reads (1 to {FormatVersion}); it was written by a newer version");
+        if (version >= 2)
+        {
+            sessions.Now = r.Bool("whether time has begun") ? r.Long("now") : null;
+            var expiry = r.Long("session expiry");
+            var max = r.Varint("session maximum");
+            try
+            {
+                sessions.Policy = new SessionPolicy(TimeSpan.FromTicks(checked(expiry * TimeSpan.TicksPerMillisecond)), checked((int)max));
+            }
+            catch (Exception e) when (e is ArgumentOutOfRangeException or OverflowException)
+            {
+                throw r.Malformed($"the session policy ({expiry} ms, at most {max}) is out of range", e);
+            }
+        }
+
         var count = r.Count("session count", minItemSize: 3);
         for (var i = 0; i < count; i++)
         {
-            var session = new Session();
-            sessions._sessions[r.RequiredString("client id")] = session;
+            var session = new Session(r.RequiredString("client id"));
+            if (version >= 2)
+                session.LastActive = r.Long("last activity");
             session.HighestSequence = r.Long("highest sequence");
             var results = r.Count("result count", minItemSize: 3);
             for (var k = 0; k < results; k++)
@@ -109,14 +244,23 @@ internal sealed class ClientSessions
                             ?? throw r.Malformed($"the result of command {sequence} is not a client reply (manifest '{manifest}')");
                 session.Results[sequence] = reply;
             }
+
+            if (sessions._sessions.ContainsKey(session.ClientId))
+                throw r.Malformed($"client session {session.ClientId} appears twice");
+            sessions._sessions[session.ClientId] = sessions._byActivity.AddLast(session);
         }
 
         r.End();
         return sessions;
     }
 
-    private sealed class Session
+    private sealed class Session(string clientId)
     {
+        public string ClientId { get; } = clientId;
+
+        /// <summary>The table's time (Unix milliseconds) at this session's last command.</summary>
+        public long LastActive { get; set; }
+
         public long HighestSequence { get; set; }
 
         public Dictionary<long, IClientReply> Results { get; } = new();

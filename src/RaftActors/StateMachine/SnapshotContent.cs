@@ -10,15 +10,17 @@ namespace RaftActors.StateMachine;
 /// </summary>
 /// <remarks>
 /// <code>
-/// magic "RAFTSM\0\x01" (8) | sessions length i32 (4) | sessions (<see cref="ClientSessions.ToBinary"/>)
-/// | the state machine's bytes (<see cref="ISnapshotStateMachine.WriteSnapshotAsync"/>)
+/// magic "RAFTSM\0" (7) | sessions format version (1) | sessions length i32 (4)
+/// | sessions (<see cref="ClientSessions.ToBinary"/>) | the state machine's bytes (<see cref="ISnapshotStateMachine.WriteSnapshotAsync"/>)
 /// </code>
+/// <para>The version byte is <see cref="ClientSessions.FormatVersion"/> when written; every
+/// version up to it is read (<see cref="ClientSessions.FromBinary"/>).</para>
 /// </remarks>
 internal static class SnapshotContent
 {
     private const int HeaderSize = 12;
 
-    private static ReadOnlySpan<byte> Magic => "RAFTSM\0\u0001"u8;
+    private static ReadOnlySpan<byte> Magic => "RAFTSM\0"u8;
 
     public static async Task WriteAsync(
         Stream destination, ClientSessions sessions, RaftProtocolSerializer serializer, ISnapshotStateMachine stateMachine, CancellationToken cancellationToken)
@@ -26,6 +28,7 @@ internal static class SnapshotContent
         var table = sessions.ToBinary(serializer);
         var header = new byte[HeaderSize];
         Magic.CopyTo(header);
+        header[7] = ClientSessions.FormatVersion;
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), table.Length);
         await destination.WriteAsync(header, cancellationToken).ConfigureAwait(false);
         await destination.WriteAsync(table, cancellationToken).ConfigureAwait(false);
@@ -38,7 +41,7 @@ internal static class SnapshotContent
     {
         var header = new byte[HeaderSize];
         if (await source.ReadAtLeastAsync(header, HeaderSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false) < HeaderSize ||
-            !header.AsSpan(0, 8).SequenceEqual(Magic))
+            !header.AsSpan(0, 7).SequenceEqual(Magic))
             throw new SerializationException("the snapshot does not start with a RaftActors snapshot header");
         var length = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(8));
         if (length < 0)
@@ -46,6 +49,6 @@ internal static class SnapshotContent
         var table = new byte[length];
         if (await source.ReadAtLeastAsync(table, length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false) < length)
             throw new SerializationException($"the snapshot ends inside its client sessions ({length} bytes)");
-        return ClientSessions.FromBinary(table, serializer);
+        return ClientSessions.FromBinary(table, serializer, version: header[7]);
     }
 }

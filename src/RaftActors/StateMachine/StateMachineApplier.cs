@@ -78,9 +78,9 @@ internal sealed class StateMachineApplier : ReceiveActor
             _bytesSinceSnapshot += entry.ApproximateSize;
             if (entry.Configuration is { } configuration)
                 _configuration = configuration;
-            if (entry.Command is null)
+            var reply = _sessions.Apply(entry, command => ApplyCommand(entry.Index, command));
+            if (reply is null)
                 continue; // a leader's no-op, or a configuration
-            var reply = ApplyCommand(entry.Index, entry.Command);
             if (batch.Clients.TryGetValue(entry.Index, out var client))
                 client.Tell(reply);
         }
@@ -95,25 +95,17 @@ internal sealed class StateMachineApplier : ReceiveActor
 
     private IClientReply ApplyCommand(long index, EntryCommand command)
     {
-        if (command.ClientId is { } clientId && _sessions.Known(clientId, command.Sequence) is { } known)
-            return known;
-
-        IClientReply reply;
         try
         {
             var payload = _serialization.Deserialize(command.Data, command.SerializerId, command.Manifest);
-            reply = new CommandApplied(index, _stateMachine.Apply(index, payload));
+            return new CommandApplied(index, _stateMachine.Apply(index, payload));
         }
         catch (Exception e)
         {
             // Deterministic on every node: the same bytes fail the same way everywhere.
             _log.Warning("Entry {0} ({1}) failed in the state machine: {2}", index, command, e.Message);
-            reply = new CommandFailed(index, e.Message);
+            return new CommandFailed(index, e.Message);
         }
-
-        if (command.ClientId is not null)
-            _sessions.Remember(command.ClientId, command.Sequence, reply);
-        return reply;
     }
 
     private void Query(RunQuery query)

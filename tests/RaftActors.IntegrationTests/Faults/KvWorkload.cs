@@ -100,13 +100,13 @@ internal sealed class KvWorkload(TestCluster cluster, FaultRunOptions options, H
 
     private Task<Outcome> PutAsync(int process, int node, string key, string value) =>
         RecordAsync(process, node, KvOperationKind.Put, key, value, null,
-            cancel => cluster.SendAsync(node, HttpMethod.Put, Path(key), new StringContent(value, Encoding.UTF8, "text/plain"), NewRequestId(), cancel),
+            cancel => cluster.SendAsync(node, HttpMethod.Put, Path(key), new StringContent(value, Encoding.UTF8, "text/plain"), NewIdempotencyKey(), cancel),
             reply => reply.Status == 200 ? new KvOutput(true, null) : null);
 
     private Task<Outcome> CasAsync(int process, int node, string key, string? expected, string value) =>
         RecordAsync(process, node, KvOperationKind.CompareAndSet, key, value, expected,
             cancel => cluster.SendAsync(node, HttpMethod.Post, Path(key) + "/cas",
-                new StringContent(JsonSerializer.Serialize(new { expected, value }), Encoding.UTF8, "application/json"), NewRequestId(), cancel),
+                new StringContent(JsonSerializer.Serialize(new { expected, value }), Encoding.UTF8, "application/json"), NewIdempotencyKey(), cancel),
             reply => reply.Status switch
             {
                 200 => new KvOutput(true, null),
@@ -183,7 +183,7 @@ internal sealed class KvWorkload(TestCluster cluster, FaultRunOptions options, H
 
     private static string Path(string key) => $"/kv/{Uri.EscapeDataString(key)}";
 
-    private static string NewRequestId() => Guid.NewGuid().ToString("N");
+    private static string NewIdempotencyKey() => Guid.NewGuid().ToString("N");
 
     /// <param name="Answered">The operation completed (and is in the history as such).</param>
     /// <param name="Unknown">Its outcome is unknown.</param>

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.TestKit;
 using RaftActors.Client;
 using RaftActors.Messages;
 
@@ -124,9 +125,13 @@ public sealed class RaftClientTests : RaftClientTestKit
         foreach (var (requester, i) in requesters.Select((r, i) => (r, i)))
             client.Tell(new SendCommand($"command {i + 1}"), requester.Ref);
 
-        // All three go to the member the client believes leads, each with its own sequence.
+        // All three go to the member the client believes leads, each with its own sequence; the
+        // session's first command goes alone, for the cluster opens the session with it.
         var (leader, leaderNode, first) = ExpectAtSomeNode<ClientCommand>();
         var received = new List<(ClientCommand Command, IActorRef Attempt)> { (first, leaderNode.LastSender) };
+        AssertNoNodeReceivedAnything();
+        leaderNode.Reply(new CommandApplied(10, first.Command));
+        requesters[0].ExpectMsg<CommandApplied>();
         for (var i = 0; i < 2; i++)
             received.Add((leaderNode.ExpectMsg<ClientCommand>(), leaderNode.LastSender));
         Assert.Equal([1L, 2L, 3L], received.Select(r => r.Command.Sequence).Order());
@@ -135,9 +140,9 @@ public sealed class RaftClientTests : RaftClientTestKit
         AssertNoNodeReceivedAnything();
 
         // Answered out of order, each answer reaches the one who asked.
-        foreach (var (command, attempt) in received.OrderByDescending(r => r.Command.Sequence))
+        foreach (var (command, attempt) in received.Skip(1).OrderByDescending(r => r.Command.Sequence))
             attempt.Tell(new CommandApplied(command.Sequence * 10, command.Command), leaderNode.Ref);
-        for (var i = 0; i < 3; i++)
+        for (var i = 1; i < 3; i++)
             Assert.Equal(new CommandApplied((i + 1) * 10, $"command {i + 1}"), requesters[i].ExpectMsg<CommandApplied>());
         Assert.Equal(3, Settle(client).LastSequence);
         Assert.Equal(Nodes[leader].Ref.Path, Settle(client).Leader);
@@ -301,25 +306,83 @@ public sealed class RaftClientTests : RaftClientTestKit
     {
         var client = StartClient(Options() with { MaxCommandsInFlight = 2 });
         var requester = CreateTestProbe();
-        for (var i = 1; i <= 3; i++)
+        var node = OpenSession(client, requester);
+        for (var i = 2; i <= 4; i++)
             client.Tell(new SendCommand($"c{i}"), requester.Ref);
 
-        var (_, node, first) = ExpectAtSomeNode<ClientCommand>();
+        var first = node.ExpectMsg<ClientCommand>();
         var firstAttempt = node.LastSender;
         var second = node.ExpectMsg<ClientCommand>();
         var secondAttempt = node.LastSender;
-        Assert.Equal((1L, 2L), (first.Sequence, second.Sequence));
+        Assert.Equal((2L, 3L), (first.Sequence, second.Sequence));
         var status = Settle(client);
-        Assert.Equal((2, 1, 2L), (status.InFlight, status.Queued, status.LastSequence));
+        Assert.Equal((2, 1, 3L), (status.InFlight, status.Queued, status.LastSequence));
         AssertNoNodeReceivedAnything();
 
-        // Sequence 2 finishing does not open the window (1 is still unanswered); 1 finishing does.
-        secondAttempt.Tell(new CommandApplied(2, null), node.Ref);
+        // Sequence 3 finishing does not open the window (2 is still unanswered); 2 finishing does.
+        secondAttempt.Tell(new CommandApplied(3, null), node.Ref);
         requester.ExpectMsg<CommandApplied>();
         Assert.Equal(1, Settle(client).Queued);
-        firstAttempt.Tell(new CommandApplied(1, null), node.Ref);
+        firstAttempt.Tell(new CommandApplied(2, null), node.Ref);
         requester.ExpectMsg<CommandApplied>();
-        Assert.Equal(new ClientCommand("c3", ClientId, 3), node.ExpectMsg<ClientCommand>());
+        Assert.Equal(new ClientCommand("c4", ClientId, 4), node.ExpectMsg<ClientCommand>());
+    }
+
+    [Fact]
+    public void SessionExpired_opens_a_new_session_and_sends_the_command_there_as_its_first()
+    {
+        var client = StartClient();
+        var requester = CreateTestProbe();
+        var node = OpenSession(client, requester);
+
+        // The cluster forgot the session: command 2 was refused, certainly not applied.
+        client.Tell(new SendCommand("c2"), requester.Ref);
+        Assert.Equal(new ClientCommand("c2", ClientId, 2), node.ExpectMsg<ClientCommand>());
+        node.Reply(new SessionExpired(9, "client session unknown"));
+
+        // Sent again, at once, as command 1 of a new session; it goes alone until answered.
+        var session = $"{ClientId}/1";
+        Assert.Equal(new ClientCommand("c2", session, 1), node.ExpectMsg<ClientCommand>());
+        client.Tell(new SendCommand("c3"), requester.Ref);
+        AssertNoNodeReceivedAnything();
+        node.Reply(new CommandApplied(10, "ok"));
+        Assert.Equal(new CommandApplied(10, "ok"), requester.ExpectMsg<CommandApplied>());
+        Assert.Equal(new ClientCommand("c3", session, 2), node.ExpectMsg<ClientCommand>());
+        Assert.Equal(session, Settle(client).ClientId);
+    }
+
+    [Fact]
+    public void SessionExpired_after_an_attempt_that_may_have_been_applied_fails_as_outcome_unknown()
+    {
+        var client = StartClient();
+        var requester = CreateTestProbe();
+        var first = OpenSession(client, requester);
+        client.Tell(new SendCommand("c2"), requester.Ref);
+        first.ExpectMsg<ClientCommand>();
+
+        // The first attempt goes unanswered: it may sit in a log and be applied before the session
+        // expires. A refusal of the retry then says nothing about the first attempt.
+        Advance(client, RequestTimeout);
+        Advance(client, BackoffMax);
+        var (_, second, retry) = ExpectAtSomeNode<ClientCommand>();
+        Assert.Equal(new ClientCommand("c2", ClientId, 2), retry);
+        second.Reply(new SessionExpired(12, "client session unknown"));
+
+        var failure = requester.ExpectMsg<Status.Failure>();
+        var unknown = Assert.IsType<RaftCommandOutcomeUnknownException>(failure.Cause);
+        Assert.Equal((ClientId, 2L), (unknown.ClientId, unknown.Sequence));
+        AssertNoNodeReceivedAnything();
+    }
+
+    /// <summary>The client's first command, applied: the cluster knows its session from then on. Returns the node that answered.</summary>
+    private TestProbe OpenSession(IActorRef client, TestProbe requester)
+    {
+        client.Tell(new SendCommand("c1"), requester.Ref);
+        var (_, node, first) = ExpectAtSomeNode<ClientCommand>();
+        Assert.Equal(new ClientCommand("c1", ClientId, 1), first);
+        node.Reply(new CommandApplied(1, null));
+        requester.ExpectMsg<CommandApplied>();
+        return node;
     }
 
     [Fact]

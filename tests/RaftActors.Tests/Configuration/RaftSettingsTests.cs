@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using RaftActors.Configuration;
+using RaftActors.Core;
 
 namespace RaftActors.Tests.Configuration;
 
@@ -109,6 +110,35 @@ public class RaftSettingsTests
     public void NonDurationValue_FailsNamingItsKey(string key)
     {
         var e = Fails($"{key} = banana");
+
+        Assert.Equal(key, e.Key);
+        Assert.StartsWith(key, e.Message);
+    }
+
+    [Fact]
+    public void Sessions_DefaultToTenMinutesAndAHundredThousand_AndAreRead()
+    {
+        Assert.Equal(new SessionPolicy(TimeSpan.FromMinutes(10), 100_000), RaftSettings.Default.Sessions);
+        Assert.Equal(SessionPolicy.Default, RaftSettings.Default.Sessions);
+
+        var settings = Parse("raft.sessions { expiry = 90s, max = 500 }");
+
+        Assert.Equal(new SessionPolicy(TimeSpan.FromSeconds(90), 500), settings.Sessions);
+    }
+
+    [Theory]
+    [InlineData("raft.sessions.expiry", "0s")]
+    [InlineData("raft.sessions.expiry", "-1m")]
+    [InlineData("raft.sessions.expiry", "1500us")]
+    [InlineData("raft.sessions.expiry", "banana")]
+    [InlineData("raft.sessions.expiry", "infinite")]
+    [InlineData("raft.sessions.max", "0")]
+    [InlineData("raft.sessions.max", "-5")]
+    [InlineData("raft.sessions.max", "many")]
+    [InlineData("raft.sessions.max", "3000000000")]
+    public void MalformedSessionSetting_FailsNamingItsKey(string key, string value)
+    {
+        var e = Fails($"{key} = {value}");
 
         Assert.Equal(key, e.Key);
         Assert.StartsWith(key, e.Message);

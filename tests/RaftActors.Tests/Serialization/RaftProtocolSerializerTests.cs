@@ -62,9 +62,10 @@ public sealed class RaftProtocolSerializerTests : IDisposable
             typeof(RequestVote), typeof(RequestVoteResult), typeof(AppendEntries), typeof(AppendEntriesResult),
             typeof(InstallSnapshot), typeof(InstallSnapshotResult), typeof(ClientCommand),
             typeof(ClientQuery), typeof(CommandApplied), typeof(CommandFailed), typeof(QueryResult), typeof(NotLeader),
-            typeof(RequestRejected), typeof(CommandOutcomeUnknown), typeof(TimeoutNow),
+            typeof(RequestRejected), typeof(CommandOutcomeUnknown), typeof(SessionExpired), typeof(TimeoutNow),
             typeof(AddMember), typeof(RemoveMember), typeof(TransferLeadership), typeof(GetClusterConfiguration),
             typeof(MembershipChanged), typeof(MembershipRefused), typeof(LeadershipTransferred), typeof(CurrentConfiguration),
+            typeof(ExportSnapshot), typeof(SnapshotExported),
         };
         var replyTypes = typeof(IClientReply).Assembly.GetTypes().Where(t => typeof(IClientReply).IsAssignableFrom(t) && !t.IsInterface);
         var protocolTypes = typeof(IRaftProtocolMessage).Assembly.GetTypes().Where(t => typeof(IRaftProtocolMessage).IsAssignableFrom(t) && !t.IsInterface);

@@ -51,6 +51,12 @@ public static class SerializationTestData
                 LeaderCommit: long.MaxValue,
                 Sequence: long.MaxValue)
         },
+        {
+            "AppendEntries with stamped entries and a session policy",
+            new AppendEntries(3, "n1", 0, 0, [
+                new LogEntry(1, 3, null) { Timestamp = 1_767_225_600_000, SessionPolicy = new SessionPolicy(TimeSpan.FromMinutes(10), 100_000) },
+                new LogEntry(2, 3, new EntryCommand(1, "m", [1], "c", 1)) { Timestamp = 1_767_225_600_002 }], 0, 1)
+        },
         { "AppendEntries with 1000 entries", new AppendEntries(3, "n1", 0, 0, Entries(1000), 500, 77) },
         { "AppendEntries with a 1 MiB command", new AppendEntries(3, "n1", 9, 3, [new LogEntry(10, 3, new EntryCommand(1, "Blob", Bytes(1 << 20, 7), "c", 1))], 9, 1) },
         { "AppendEntriesResult success", new AppendEntriesResult(9, "n2", Success: true, MatchIndex: long.MaxValue, Sequence: 5) },
@@ -82,5 +88,8 @@ public static class SerializationTestData
         { "RequestRejected", new RequestRejected("too many requests") },
         { "RequestRejected non-ASCII", new RequestRejected("переполнено 🙂") },
         { "CommandOutcomeUnknown", new CommandOutcomeUnknown("leadership lost before the command was committed") },
+        { "SessionExpired", new SessionExpired(42, "client session c is unknown; command 7 was not applied") },
+        { "ExportSnapshot", new ExportSnapshot("/var/backups/raft-é.snap") },
+        { "SnapshotExported", new SnapshotExported("/var/backups/raft.snap", new LogPosition(1234, 7), 1L << 33) },
     };
 }

@@ -37,6 +37,10 @@ public class LogEntryFormatTests
         { "unicode strings", new LogEntry(8, 4, new EntryCommand(1, "Ключ.Ädd-节点-🙂", [0xFF], "клиент-🙂", 3)) },
         { "large data", new LogEntry(9, 4, new EntryCommand(1, "Blob", Bytes(1 << 20, seed: 1), "c", 1)) },
         { "long manifest", new LogEntry(10, 4, new EntryCommand(1, new string('m', 300), [1], new string('c', 200), 1)) },
+        { "stamped no-op with a session policy", new LogEntry(11, 5, null) { Timestamp = 1_767_225_600_000, SessionPolicy = new SessionPolicy(TimeSpan.FromMinutes(10), 100_000) } },
+        { "stamped command", new LogEntry(12, 5, new EntryCommand(42, "kv.Put", [1, 2], "http:key", 1)) { Timestamp = 1_767_225_600_001 } },
+        { "stamped configuration", new LogEntry(13, 5, null, ClusterConfiguration.OfVoters(["n1", "n2"])) { Timestamp = 0 } },
+        { "largest session policy", new LogEntry(14, 5, null) { SessionPolicy = new SessionPolicy(TimeSpan.FromMilliseconds(long.MaxValue / TimeSpan.TicksPerMillisecond), int.MaxValue) } },
     };
 
     [Theory]
@@ -96,6 +100,17 @@ public class LogEntryFormatTests
         Assert.Equal(
             new byte[] { 0b01, 5, 2, 84, 0, 0, 0 },
             LogEntryFormat.ToArray(new LogEntry(5, 2, new EntryCommand(42, "", [], null, 0))));
+
+        Assert.Equal(
+            new byte[]
+            {
+                0b11000,            // flags: time stamp, session policy
+                5, 2,               // index 5, term 2
+                0xE8, 0x07,         // timestamp 1000 ms
+                0xE0, 0xD4, 0x03,   // expiry 60000 ms
+                0x0A,               // at most 10 sessions
+            },
+            LogEntryFormat.ToArray(new LogEntry(5, 2, null) { Timestamp = 1000, SessionPolicy = new SessionPolicy(TimeSpan.FromMinutes(1), 10) }));
     }
 
     [Fact]
@@ -158,7 +173,13 @@ public class LogEntryFormatTests
     public static TheoryData<string, byte[], string> MalformedInputs() => new()
     {
         { "empty", [], "ends at byte offset 0" },
-        { "unknown flag bits", [0x08, 1, 1], "unknown flags" },
+        { "unknown flag bit 5", [0x20, 1, 1], "unknown flags" },
+        { "unknown flag bit 7", [0x80, 1, 1], "unknown flags" },
+        { "timestamp missing", [0x08, 1, 1], "timestamp" },
+        { "session policy cut short", [0x10, 1, 1, 5], "session maximum" },
+        { "session expiry of zero", [0x10, 1, 1, 0, 5], "session expiry" },
+        { "session maximum of zero", [0x10, 1, 1, 5, 0], "session maximum" },
+        { "session maximum beyond 2^31-1", [0x10, 1, 1, 5, 0x80, 0x80, 0x80, 0x80, 0x08], "session maximum" },
         { "client id without a command", [0x02, 1, 1], "without a command" },
         { "a command and a configuration", [0x05, 1, 1], "both a command and a configuration" },
         { "configuration cut short", [0x04, 1, 1, 2, 1, 2, (byte)'n', (byte)'1', 1], "member id" },
