@@ -11,14 +11,14 @@ namespace RaftActors.Client;
 /// <see cref="RaftRequestRejectedException"/>, <see cref="RaftCommandOutcomeUnknownException"/> or
 /// <see cref="RaftUnavailableException"/>.
 /// </summary>
-public sealed record SendCommand(object Command);
+internal sealed record SendCommand(object Command);
 
 /// <summary>
 /// Asks a <see cref="RaftClient"/> for the leader's linearizable answer to <see cref="Query"/>.
 /// The sender gets exactly one reply: <see cref="QueryResult"/>, or <see cref="Status.Failure"/> with a
 /// <see cref="RaftRequestRejectedException"/> or <see cref="RaftUnavailableException"/>.
 /// </summary>
-public sealed record SendQuery(object Query);
+internal sealed record SendQuery(object Query);
 
 /// <summary>
 /// Asks a <see cref="RaftClient"/> to take <see cref="Request"/> — an <see cref="AddMember"/>,
@@ -31,7 +31,7 @@ public sealed record SendQuery(object Query);
 /// <see cref="RaftMembershipRefusedException"/>, <see cref="RaftRequestRejectedException"/>,
 /// <see cref="RaftMembershipOutcomeUnknownException"/> or <see cref="RaftUnavailableException"/>.
 /// </summary>
-public sealed record SendMembershipRequest(object Request);
+internal sealed record SendMembershipRequest(object Request);
 
 /// <summary>Asks a <see cref="RaftClient"/> for its <see cref="RaftClientStatus"/>.</summary>
 public sealed class GetRaftClientStatus

@@ -7,7 +7,7 @@ namespace RaftActors.Configuration;
 /// use it, and so can a host's own settings (the key-value server's do), so that every bad value
 /// fails alike, as a <see cref="RaftConfigurationException"/> whose message starts with the key.
 /// </summary>
-public static class HoconReader
+internal static class HoconReader
 {
     /// <summary>Runs <paramref name="read"/>; any failure becomes a <see cref="RaftConfigurationException"/> naming <paramref name="key"/>.</summary>
     public static T Read<T>(Config config, string key, Func<Config, T> read)

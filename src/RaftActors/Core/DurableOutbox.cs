@@ -12,7 +12,7 @@ namespace RaftActors.Core;
 /// one kind keep their order (their dependencies only grow), and Raft tolerates reordering
 /// between kinds.
 /// </summary>
-public sealed class DurableOutbox
+internal sealed class DurableOutbox
 {
     private readonly List<(long RequiredVersion, string To, IRaftProtocolMessage Message)> _waiting = new();
     private readonly List<LogChange> _unwrittenLog = new();
@@ -88,7 +88,7 @@ public sealed class DurableOutbox
 }
 
 /// <summary>One group-committed write: the hard state to store (if it changed) and the log changes in order.</summary>
-public sealed record DurableWrite(HardState? HardState, IReadOnlyList<LogChange> LogChanges, long Version)
+internal sealed record DurableWrite(HardState? HardState, IReadOnlyList<LogChange> LogChanges, long Version)
 {
     /// <summary>The log's last position once this write is durable, when it moves it.</summary>
     public LogPosition? LastAfter => LogChanges.LastOrDefault(c => c.LastAfterChange is not null)?.LastAfterChange;

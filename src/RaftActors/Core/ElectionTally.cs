@@ -8,7 +8,7 @@ namespace RaftActors.Core;
 /// no voter of its configuration — a server whose removal is not committed yet — does not count its
 /// own vote.
 /// </summary>
-public sealed class ElectionTally
+internal sealed class ElectionTally
 {
     private readonly HashSet<string> _voters;
     private readonly HashSet<string> _granted = new(StringComparer.Ordinal);

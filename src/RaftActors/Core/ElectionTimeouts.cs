@@ -4,7 +4,7 @@ namespace RaftActors.Core;
 /// Draws randomized election timeouts, uniform in [min, max), anew for every reset (§5.2):
 /// the spread is what makes split votes rare and short-lived.
 /// </summary>
-public sealed class ElectionTimeouts
+internal sealed class ElectionTimeouts
 {
     private readonly Random _random;
 

@@ -1,7 +1,7 @@
 namespace RaftActors.Core;
 
 /// <summary>What a membership request asks of the leader (thesis §4.1: one server at a time).</summary>
-public enum MembershipChangeKind
+internal enum MembershipChangeKind
 {
     /// <summary>Add a learner: it receives the log and snapshots, and neither votes nor counts for majorities.</summary>
     AddLearner,
@@ -18,7 +18,7 @@ public enum MembershipChangeKind
 }
 
 /// <summary>A membership request: add <see cref="Id"/> (found at <see cref="Address"/>) or remove it.</summary>
-public sealed record MembershipChange(MembershipChangeKind Kind, string Id, string? Address = null)
+internal sealed record MembershipChange(MembershipChangeKind Kind, string Id, string? Address = null)
 {
     public static MembershipChange AddLearner(string id, string? address = null) => new(MembershipChangeKind.AddLearner, id, address);
 
@@ -65,4 +65,4 @@ public enum MembershipRefusalReason
 }
 
 /// <summary>A refusal with its reason and a message for people.</summary>
-public sealed record MembershipRefusal(MembershipRefusalReason Reason, string Message);
+internal sealed record MembershipRefusal(MembershipRefusalReason Reason, string Message);

@@ -1,7 +1,7 @@
 namespace RaftActors.Core;
 
 /// <summary>Majority arithmetic over the whole configured cluster.</summary>
-public static class Quorum
+internal static class Quorum
 {
     /// <summary>The smallest number of nodes that is a majority of a cluster of <paramref name="clusterSize"/>.</summary>
     public static int Majority(int clusterSize)

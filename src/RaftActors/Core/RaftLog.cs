@@ -8,7 +8,7 @@ namespace RaftActors.Core;
 /// <see cref="IsCompacted"/>). Every dropped entry is committed, so it is the same in the log of
 /// every current leader.
 /// </summary>
-public sealed class RaftLog
+internal sealed class RaftLog
 {
     private readonly List<LogEntry> _entries = new();
 

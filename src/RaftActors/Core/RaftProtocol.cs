@@ -11,7 +11,7 @@ namespace RaftActors.Core;
 /// (the RaftNode actor, or a simulator) to carry out. Every rule of Figure 2 and Figure 13 lives
 /// here or in the rule classes it calls; moving a snapshot's bytes is the host's business.
 /// </summary>
-public sealed class RaftProtocol
+internal sealed class RaftProtocol
 {
     private readonly List<RaftEffect> _effects = new();
     private readonly ElectionTimeouts _timeouts;

@@ -3,7 +3,7 @@ using RaftActors.Messages;
 namespace RaftActors.Core;
 
 /// <summary>What a follower does with an AppendEntries whose term is current (§5.3).</summary>
-public sealed record AppendDecision(
+internal sealed record AppendDecision(
     bool Success,
     long TruncateFrom,
     IReadOnlyList<LogEntry> NewEntries,
@@ -16,7 +16,7 @@ public sealed record AppendDecision(
 }
 
 /// <summary>The AppendEntries rules of Figure 2 and §5.3, and the leader's commit rule (§5.4.2).</summary>
-public static class ReplicationRules
+internal static class ReplicationRules
 {
     /// <summary>
     /// The receiver's rules 2-4: refuse when the log does not contain prevLogIndex with

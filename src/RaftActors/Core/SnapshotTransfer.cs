@@ -3,7 +3,7 @@ using RaftActors.Messages;
 namespace RaftActors.Core;
 
 /// <summary>What a follower does with a chunk of a snapshot from its current leader (Figure 13, rules 2-5).</summary>
-public enum ChunkDecision
+internal enum ChunkDecision
 {
     /// <summary>The first chunk of a transfer: drop any other transfer in progress, start a new snapshot file, write the chunk.</summary>
     Start,
@@ -21,7 +21,7 @@ public enum ChunkDecision
 /// snapshot: a follower writes a chunk only at the offset where its file ends, and otherwise
 /// reports how much it has, which is where the leader goes on.
 /// </summary>
-public static class SnapshotTransferRules
+internal static class SnapshotTransferRules
 {
     /// <summary>
     /// The follower's decision on <paramref name="chunk"/>, given a chunk of the transfer in
@@ -42,7 +42,7 @@ public static class SnapshotTransferRules
 }
 
 /// <summary>One chunk to send: <see cref="Length"/> bytes from <see cref="Offset"/>; <see cref="Done"/> for the last.</summary>
-public readonly record struct SnapshotChunk(long Offset, int Length, bool Done);
+internal readonly record struct SnapshotChunk(long Offset, int Length, bool Done);
 
 /// <summary>
 /// A leader's side of one snapshot transfer to one follower: which chunk goes next, at most
@@ -54,7 +54,7 @@ public readonly record struct SnapshotChunk(long Offset, int Length, bool Done);
 /// one, a single chunk at a time until acknowledgements flow, waiting twice as long each time
 /// nothing comes back (a follower that is down costs one chunk now and then).
 /// </summary>
-public sealed class SnapshotSendWindow
+internal sealed class SnapshotSendWindow
 {
     /// <summary>Timer ticks (the leader's heartbeats) without an acknowledgement before the chunks out are presumed lost.</summary>
     public const int StallTicks = 3;

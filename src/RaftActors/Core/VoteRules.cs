@@ -3,7 +3,7 @@ using RaftActors.Messages;
 namespace RaftActors.Core;
 
 /// <summary>Why a vote was granted or refused; logged and tested, never sent.</summary>
-public enum VoteDecision
+internal enum VoteDecision
 {
     Granted,
     StaleTerm,
@@ -18,7 +18,7 @@ public enum VoteDecision
 }
 
 /// <summary>The RequestVote receiver rules of Figure 2 (§5.2, §5.4.1).</summary>
-public static class VoteRules
+internal static class VoteRules
 {
     /// <summary>
     /// Decides a vote. <paramref name="state"/> is the voter's state after it adopted any higher

@@ -13,7 +13,7 @@ namespace RaftActors.Discovery;
 /// place (Raft copes with lost messages and the member may come back), a removed one loses it, and
 /// a newer incarnation (a restart, perhaps at another address) replaces the old one.
 /// </summary>
-public sealed class ClusterAddressBook
+internal sealed class ClusterAddressBook
 {
     /// <summary>The role every Raft member of the cluster has.</summary>
     public const string Role = "raft";
@@ -109,4 +109,4 @@ public sealed class ClusterAddressBook
 }
 
 /// <summary>Tells the node where a peer lives now; a null path means nowhere known (messages to it are dropped).</summary>
-public sealed record PeerLocated(string PeerId, ActorPath? Path);
+internal sealed record PeerLocated(string PeerId, ActorPath? Path);

@@ -11,7 +11,7 @@ namespace RaftActors.Discovery;
 /// and leave. Reachability is not its business: an unreachable peer keeps its place and Raft
 /// copes with the messages it loses.
 /// </summary>
-public sealed class ClusterMemberLocator : ReceiveActor
+internal sealed class ClusterMemberLocator : ReceiveActor
 {
     private readonly Akka.Cluster.Cluster _cluster;
     private readonly ClusterAddressBook _book;

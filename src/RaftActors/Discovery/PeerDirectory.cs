@@ -13,7 +13,7 @@ namespace RaftActors.Discovery;
 /// last request (a leader that a joining node has not heard of yet). A server with no known place
 /// has no reference: what the node sends it is dropped, and Raft sends again.
 /// </summary>
-public sealed class PeerDirectory
+internal sealed class PeerDirectory
 {
     private readonly Func<ActorPath, ICanTell> _resolve;
     private readonly Dictionary<string, (ActorPath Path, ICanTell Ref)> _places = new(StringComparer.Ordinal);

@@ -47,7 +47,7 @@ namespace RaftActors.Serialization;
 /// longer buffer. Malformed input of any kind raises <see cref="FormatException"/> naming what
 /// is wrong and at which byte offset, never an index or overflow exception.</para>
 /// </remarks>
-public static class LogEntryFormat
+internal static class LogEntryFormat
 {
     private const byte HasCommand = 1;
     private const byte HasClientId = 2;

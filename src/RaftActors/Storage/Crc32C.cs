@@ -3,7 +3,7 @@ using System.Numerics;
 namespace RaftActors.Storage;
 
 /// <summary>CRC-32C (Castagnoli), hardware-accelerated where the CPU offers it.</summary>
-public static class Crc32C
+internal static class Crc32C
 {
     public static uint Compute(ReadOnlySpan<byte> data) => Append(0, data);
 

@@ -91,7 +91,7 @@ public sealed record ResetLog(long AfterIndex) : LogOperation;
 public static class LogOperations
 {
     /// <summary>The storage operations that make a write's log changes durable, in order.</summary>
-    public static IReadOnlyList<LogOperation> Of(IEnumerable<LogChange> changes)
+    internal static IReadOnlyList<LogOperation> Of(IEnumerable<LogChange> changes)
     {
         var operations = new List<LogOperation>();
         foreach (var change in changes)

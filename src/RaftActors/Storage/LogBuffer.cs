@@ -13,7 +13,7 @@ namespace RaftActors.Storage;
 /// <see cref="IRaftStorage.Entries"/> never copy. Not thread-safe: one writer mutates;
 /// snapshots may be read from any thread.
 /// </summary>
-public sealed class LogBuffer
+internal sealed class LogBuffer
 {
     private LogEntry[] _items = [];
     private int _count;

@@ -13,25 +13,25 @@ public class SnapshotTransferTests
     private static InstallSnapshot Chunk(long offset, long term = 3, string leader = "n1", long index = 50, long snapshotTerm = 2) =>
         new(term, leader, index, snapshotTerm, offset, new byte[10], Done: false);
 
-    public static TheoryData<string, InstallSnapshot?, long, InstallSnapshot, ChunkDecision> Decisions() => new()
+    public static TheoryData<string, InstallSnapshot?, long, InstallSnapshot, string> Decisions() => new()
     {
-        { "the first chunk, nothing under way", null, 0, Chunk(0), ChunkDecision.Start },
-        { "a later chunk, nothing under way (this node restarted)", null, 0, Chunk(10), ChunkDecision.Report },
-        { "the next chunk", Chunk(0), 20, Chunk(20), ChunkDecision.Append },
-        { "a duplicate", Chunk(0), 20, Chunk(10), ChunkDecision.Report },
-        { "a chunk after a gap", Chunk(0), 20, Chunk(30), ChunkDecision.Report },
-        { "the first chunk again (the leader went back to 0)", Chunk(0), 20, Chunk(0), ChunkDecision.Report },
-        { "a new term's leader starts over", Chunk(0), 20, Chunk(0, term: 4), ChunkDecision.Start },
-        { "a newer snapshot starts over", Chunk(0), 20, Chunk(0, index: 60), ChunkDecision.Start },
-        { "a new term's later chunk", Chunk(0), 20, Chunk(20, term: 4), ChunkDecision.Report },
-        { "another leader's chunk", Chunk(0), 20, Chunk(20, leader: "n2"), ChunkDecision.Report },
+        { "the first chunk, nothing under way", null, 0, Chunk(0), nameof(ChunkDecision.Start) },
+        { "a later chunk, nothing under way (this node restarted)", null, 0, Chunk(10), nameof(ChunkDecision.Report) },
+        { "the next chunk", Chunk(0), 20, Chunk(20), nameof(ChunkDecision.Append) },
+        { "a duplicate", Chunk(0), 20, Chunk(10), nameof(ChunkDecision.Report) },
+        { "a chunk after a gap", Chunk(0), 20, Chunk(30), nameof(ChunkDecision.Report) },
+        { "the first chunk again (the leader went back to 0)", Chunk(0), 20, Chunk(0), nameof(ChunkDecision.Report) },
+        { "a new term's leader starts over", Chunk(0), 20, Chunk(0, term: 4), nameof(ChunkDecision.Start) },
+        { "a newer snapshot starts over", Chunk(0), 20, Chunk(0, index: 60), nameof(ChunkDecision.Start) },
+        { "a new term's later chunk", Chunk(0), 20, Chunk(20, term: 4), nameof(ChunkDecision.Report) },
+        { "another leader's chunk", Chunk(0), 20, Chunk(20, leader: "n2"), nameof(ChunkDecision.Report) },
     };
 
     [Theory]
     [MemberData(nameof(Decisions))]
-    public void TheFollowerWritesAChunkOnlyWhereItsSnapshotEnds(string name, InstallSnapshot? receiving, long accepted, InstallSnapshot chunk, ChunkDecision expected)
+    public void TheFollowerWritesAChunkOnlyWhereItsSnapshotEnds(string name, InstallSnapshot? receiving, long accepted, InstallSnapshot chunk, string expected)
     {
-        Assert.True(expected == SnapshotTransferRules.Decide(receiving, accepted, chunk), name);
+        Assert.True(Enum.Parse<ChunkDecision>(expected) == SnapshotTransferRules.Decide(receiving, accepted, chunk), name);
     }
 
     [Fact]

@@ -24,19 +24,19 @@ public class VoteRulesTests
     // first-come-first-served basis". Port of etcd TestFollowerVote; re-granting to the candidate
     // already voted for is allowed (its first reply may have been lost).
     [Theory]
-    [InlineData(null, "n2", VoteDecision.Granted)]
-    [InlineData(null, "n3", VoteDecision.Granted)]
-    [InlineData("n2", "n2", VoteDecision.Granted)]
-    [InlineData("n3", "n3", VoteDecision.Granted)]
-    [InlineData("n2", "n3", VoteDecision.AlreadyVotedForAnother)]
-    [InlineData("n3", "n2", VoteDecision.AlreadyVotedForAnother)]
-    [InlineData("n1", "n2", VoteDecision.AlreadyVotedForAnother)] // a candidate voted for itself
-    public void OneVotePerTerm_FirstComeFirstServed_5_2(string? votedFor, string candidate, VoteDecision expected)
+    [InlineData(null, "n2", nameof(VoteDecision.Granted))]
+    [InlineData(null, "n3", nameof(VoteDecision.Granted))]
+    [InlineData("n2", "n2", nameof(VoteDecision.Granted))]
+    [InlineData("n3", "n3", nameof(VoteDecision.Granted))]
+    [InlineData("n2", "n3", nameof(VoteDecision.AlreadyVotedForAnother))]
+    [InlineData("n3", "n2", nameof(VoteDecision.AlreadyVotedForAnother))]
+    [InlineData("n1", "n2", nameof(VoteDecision.AlreadyVotedForAnother))] // a candidate voted for itself
+    public void OneVotePerTerm_FirstComeFirstServed_5_2(string? votedFor, string candidate, string expected)
     {
         var decision = VoteRules.Decide(
             new HardState(1, votedFor), LogPosition.Empty, new RequestVote(1, candidate, 0, 0));
 
-        Assert.Equal(expected, decision);
+        Assert.Equal(Enum.Parse<VoteDecision>(expected), decision);
     }
 
     // Raft §5.4.1: the voter denies its vote if its own log is more up-to-date than the
@@ -44,23 +44,23 @@ public class VoteRulesTests
     // (index 1 first), the candidate by its last log term and index; the request's term is 3.
     [Theory]
     // same last term
-    [InlineData("1", 1, 1, VoteDecision.Granted)]
-    [InlineData("1", 1, 2, VoteDecision.Granted)]
-    [InlineData("1 1", 1, 1, VoteDecision.CandidateLogBehind)]
+    [InlineData("1", 1, 1, nameof(VoteDecision.Granted))]
+    [InlineData("1", 1, 2, nameof(VoteDecision.Granted))]
+    [InlineData("1 1", 1, 1, nameof(VoteDecision.CandidateLogBehind))]
     // candidate has the higher last term
-    [InlineData("1", 2, 1, VoteDecision.Granted)]
-    [InlineData("1", 2, 2, VoteDecision.Granted)]
-    [InlineData("1 1", 2, 1, VoteDecision.Granted)]
+    [InlineData("1", 2, 1, nameof(VoteDecision.Granted))]
+    [InlineData("1", 2, 2, nameof(VoteDecision.Granted))]
+    [InlineData("1 1", 2, 1, nameof(VoteDecision.Granted))]
     // voter has the higher last term
-    [InlineData("2", 1, 1, VoteDecision.CandidateLogBehind)]
-    [InlineData("2", 1, 2, VoteDecision.CandidateLogBehind)]
-    [InlineData("2 2", 1, 1, VoteDecision.CandidateLogBehind)]
+    [InlineData("2", 1, 1, nameof(VoteDecision.CandidateLogBehind))]
+    [InlineData("2", 1, 2, nameof(VoteDecision.CandidateLogBehind))]
+    [InlineData("2 2", 1, 1, nameof(VoteDecision.CandidateLogBehind))]
     // (etcd's last row, voter "1 1" vs candidate (1, 1), repeats the third row above)
     // empty logs on either side
-    [InlineData("", 0, 0, VoteDecision.Granted)]
-    [InlineData("", 1, 1, VoteDecision.Granted)]
-    [InlineData("1", 0, 0, VoteDecision.CandidateLogBehind)]
-    public void CandidateLogBehind_IsRefused_5_4_1(string voterLogTerms, long candidateLastTerm, long candidateLastIndex, VoteDecision expected)
+    [InlineData("", 0, 0, nameof(VoteDecision.Granted))]
+    [InlineData("", 1, 1, nameof(VoteDecision.Granted))]
+    [InlineData("1", 0, 0, nameof(VoteDecision.CandidateLogBehind))]
+    public void CandidateLogBehind_IsRefused_5_4_1(string voterLogTerms, long candidateLastTerm, long candidateLastIndex, string expected)
     {
         var terms = voterLogTerms.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToList();
         var voterLast = terms.Count == 0 ? LogPosition.Empty : new LogPosition(terms.Count, terms[^1]);
@@ -68,20 +68,20 @@ public class VoteRulesTests
         var decision = VoteRules.Decide(
             new HardState(3, null), voterLast, new RequestVote(3, "n2", candidateLastIndex, candidateLastTerm));
 
-        Assert.Equal(expected, decision);
+        Assert.Equal(Enum.Parse<VoteDecision>(expected), decision);
     }
 
     // Figure 2 RequestVote rule 2 grants only "if votedFor is null or candidateId, AND the
     // candidate's log is at least as up-to-date": both conditions must hold.
     [Theory]
-    [InlineData("n3", 5, 5, VoteDecision.AlreadyVotedForAnother)] // up-to-date log does not buy a second vote
-    [InlineData("n2", 1, 1, VoteDecision.CandidateLogBehind)]     // nor does an earlier vote excuse a stale log
-    [InlineData(null, 1, 1, VoteDecision.CandidateLogBehind)]
-    public void GrantNeedsBothFreeVoteAndUpToDateLog_5_2_5_4_1(string? votedFor, long candidateLastTerm, long candidateLastIndex, VoteDecision expected)
+    [InlineData("n3", 5, 5, nameof(VoteDecision.AlreadyVotedForAnother))] // up-to-date log does not buy a second vote
+    [InlineData("n2", 1, 1, nameof(VoteDecision.CandidateLogBehind))]     // nor does an earlier vote excuse a stale log
+    [InlineData(null, 1, 1, nameof(VoteDecision.CandidateLogBehind))]
+    public void GrantNeedsBothFreeVoteAndUpToDateLog_5_2_5_4_1(string? votedFor, long candidateLastTerm, long candidateLastIndex, string expected)
     {
         var decision = VoteRules.Decide(
             new HardState(4, votedFor), new LogPosition(3, 2), new RequestVote(4, "n2", candidateLastIndex, candidateLastTerm));
 
-        Assert.Equal(expected, decision);
+        Assert.Equal(Enum.Parse<VoteDecision>(expected), decision);
     }
 }
