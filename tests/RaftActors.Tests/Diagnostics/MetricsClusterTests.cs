@@ -45,12 +45,25 @@ public sealed class MetricsClusterTests(ITestOutputHelper output)
                 return lag.All(l => l.Value == 0) && lag.Select(l => l.Tags[RaftActors.Diagnostics.RaftMetrics.FollowerIdTag]).Order().SequenceEqual(followers);
             });
 
+            // Role and term as each node's own status says (read again until they agree: on a loaded
+            // machine a late heartbeat can bring an election in between).
+            await MetricsRecorder.WaitUntil("each node's role and term gauges match its status", Within, async () =>
+            {
+                foreach (var i in Enumerable.Range(0, cluster.Servers))
+                {
+                    var now = (await cluster.Status(i))!;
+                    var id = cluster.Id(i);
+                    if (metrics.GaugeValue("raft.node.term", Node(id)) != now.Term
+                        || metrics.Gauge("raft.node.role", Node(id)).Sum(r => r.Value) != 1
+                        || metrics.GaugeValue("raft.node.role", Node(id), Role(now.Role.ToString().ToLowerInvariant())) != 1)
+                        return false;
+                }
+
+                return true;
+            });
+
             foreach (var id in cluster.Ids)
             {
-                Assert.Equal(status.Term, metrics.GaugeValue("raft.node.term", Node(id)));
-                Assert.Equal(id == leaderId ? 1 : 0, metrics.GaugeValue("raft.node.role", Node(id), Role("leader")));
-                Assert.Equal(id == leaderId ? 0 : 1, metrics.GaugeValue("raft.node.role", Node(id), Role("follower")));
-                Assert.Equal(0, metrics.GaugeValue("raft.node.role", Node(id), Role("candidate")));
                 Assert.True(metrics.GaugeValue("raft.log.last_index", Node(id)) >= commit);
                 Assert.True(metrics.Sum("raft.node.leader_changes", Node(id)) >= 1, $"{id} counted no leader change");
                 Assert.Equal(1, metrics.GaugeValue("raft.client.sessions", Node(id)));
@@ -66,8 +79,7 @@ public sealed class MetricsClusterTests(ITestOutputHelper output)
             Assert.True(metrics.Sum("raft.elections.won", Node(leaderId)) >= 1);
             Assert.True(metrics.Sum("raft.elections.started", Node(leaderId)) >= metrics.Sum("raft.elections.won", Node(leaderId)));
             Assert.True(metrics.Sum("raft.proposals", Outcome("applied")) >= 6);
-            Assert.Equal(1, metrics.Sum("raft.proposals", Node(leaderId), Outcome("refused")));
-            Assert.Equal(0, metrics.Sum("raft.proposals", Outcome("unknown")));
+            Assert.Equal(1, metrics.Sum("raft.proposals", Outcome("refused")));
 
             // The leader sends AppendEntries, heartbeats and entries; each follower receives them.
             var sent = metrics.Sum("raft.append_entries.sent", Node(leaderId));

@@ -60,10 +60,14 @@ public sealed class MetricsRecorder : IDisposable
         Gauge(instrument, tags) is [var only] ? only.Value : null;
 
     /// <summary>Polls <paramref name="condition"/> every 20 ms until it holds; fails naming <paramref name="what"/> after <paramref name="within"/>.</summary>
-    public static async Task WaitUntil(string what, TimeSpan within, Func<bool> condition)
+    public static Task WaitUntil(string what, TimeSpan within, Func<bool> condition) =>
+        WaitUntil(what, within, () => Task.FromResult(condition()));
+
+    /// <inheritdoc cref="WaitUntil(string, TimeSpan, Func{bool})"/>
+    public static async Task WaitUntil(string what, TimeSpan within, Func<Task<bool>> condition)
     {
         var clock = Stopwatch.StartNew();
-        while (!condition())
+        while (!await condition())
         {
             if (clock.Elapsed > within)
                 throw new Xunit.Sdk.XunitException($"within {within.TotalSeconds} s: {what}");
