@@ -19,6 +19,9 @@ public sealed record NodeStatus(
     public string Name => Id ?? Node.Name;
 }
 
+/// <summary>What GET /metrics gave (Prometheus text), or why a node did not give it.</summary>
+public sealed record NodeScrape(NodeEndpoint Node, string? Text, string? Problem);
+
 /// <summary>
 /// Talks to the cluster's HTTP API. Every write carries an Idempotency-Key (given, or a new one), so it
 /// can be sent again to another node when a node is unreachable, answers 503 (certainly not
@@ -103,14 +106,23 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
     public async Task<IReadOnlyList<NodeStatus>> StatusAsync(CancellationToken cancel) =>
         await Task.WhenAll(nodes.Select(node => StatusAsync(node, cancel)));
 
-    private async Task<NodeStatus> StatusAsync(NodeEndpoint node, CancellationToken cancel)
-    {
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        limit.CancelAfter(StatusTimeout);
-        try
+    /// <summary>Every node's <c>GET /metrics</c> (Prometheus text), or why a node did not give it.</summary>
+    public async Task<IReadOnlyList<NodeScrape>> MetricsAsync(CancellationToken cancel) =>
+        await Task.WhenAll(nodes.Select(node => PollAsync(
+            node,
+            "/metrics",
+            async (response, token) => response.StatusCode == HttpStatusCode.OK
+                ? new NodeScrape(node, await response.Content.ReadAsStringAsync(token), null)
+                : new NodeScrape(node, null, $"{(int)response.StatusCode} {response.ReasonPhrase}"),
+            problem => new NodeScrape(node, null, problem),
+            cancel)));
+
+    private Task<NodeStatus> StatusAsync(NodeEndpoint node, CancellationToken cancel) => PollAsync(
+        node,
+        "/status",
+        async (response, token) =>
         {
-            using var response = await _http.GetAsync(new Uri(node.Url, "/status"), limit.Token);
-            var body = await ReadJsonAsync(response, limit.Token);
+            var body = await ReadJsonAsync(response, token);
             if (response.StatusCode != HttpStatusCode.OK || body.ValueKind != JsonValueKind.Object)
                 return Down(node, $"{(int)response.StatusCode} {(body.ValueKind == JsonValueKind.Object && body.TryGetProperty("error", out var e) ? e.GetString() : "")}".Trim());
             return new NodeStatus(
@@ -123,18 +135,32 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
                 body.GetProperty("lastApplied").GetInt64(),
                 body.GetProperty("lastLogIndex").GetInt64(),
                 null);
+        },
+        problem => Down(node, problem),
+        cancel);
+
+    /// <summary>One GET to one node, bounded by a short timeout: its answer read, or <paramref name="down"/> with why there was none.</summary>
+    private async Task<T> PollAsync<T>(
+        NodeEndpoint node, string path, Func<HttpResponseMessage, CancellationToken, Task<T>> read, Func<string, T> down, CancellationToken cancel)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        limit.CancelAfter(StatusTimeout);
+        try
+        {
+            using var response = await _http.GetAsync(new Uri(node.Url, path), limit.Token);
+            return await read(response, limit.Token);
         }
         catch (HttpRequestException e)
         {
-            return Down(node, e.HttpRequestError == HttpRequestError.ConnectionError ? "down (connection refused)" : e.Message);
+            return down(e.HttpRequestError == HttpRequestError.ConnectionError ? "down (connection refused)" : e.Message);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
-            return Down(node, $"no answer within {StatusTimeout.TotalSeconds:F0} s");
+            return down($"no answer within {StatusTimeout.TotalSeconds:F0} s");
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {
-            return Down(node, $"not a RaftActors server: {e.Message}");
+            return down($"not a RaftActors server: {e.Message}");
         }
     }
 

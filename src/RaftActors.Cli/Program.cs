@@ -43,15 +43,44 @@ root.Options.Add(nodesOption);
 root.Options.Add(configDirOption);
 root.Options.Add(timeoutOption);
 
-// status
-var status = new Command("status", "Every node's role, term, leader and log progress, as a table");
+// status [-o table|json]
+var outputOption = new Option<string>("--output", "-o")
+{
+    Description = "table (default), or json: an array with each node's status, for scripts",
+    DefaultValueFactory = _ => "table",
+};
+outputOption.AcceptOnlyFromAmong("table", "json");
+var status = new Command("status", "Every node's role, term, leader and log progress, as a table (or JSON)") { outputOption };
 status.SetAction(async (parse, cancel) => await Run(parse, async client =>
 {
     var statuses = await client.StatusAsync(cancel);
-    AnsiConsole.Write(StatusView.Table(statuses));
+    if (parse.GetValue(outputOption) == "json")
+        Console.WriteLine(StatusView.Json(statuses));
+    else
+        AnsiConsole.Write(StatusView.Table(statuses));
     return statuses.Any(s => s.Up) ? ExitCodes.Ok : ExitCodes.Unavailable;
 }));
 root.Subcommands.Add(status);
+
+// metrics [--raw [--node N]]
+var rawOption = new Option<bool>("--raw") { Description = "Print one node's GET /metrics as it is (Prometheus text): the first of --nodes that answers, or --node" };
+var metrics = new Command("metrics", "Every node's main raft metrics, as a table; --raw prints a node's Prometheus text") { rawOption, nodeOption };
+metrics.SetAction(async (parse, cancel) => await Run(parse, async client =>
+{
+    var scrapes = await client.MetricsAsync(cancel);
+    if (!parse.GetValue(rawOption))
+    {
+        AnsiConsole.Write(MetricsView.Table(scrapes));
+        return scrapes.Any(s => s.Text is not null) ? ExitCodes.Ok : ExitCodes.Unavailable;
+    }
+
+    var first = First(parse, client);
+    var answered = scrapes.Skip(first).Concat(scrapes.Take(first)).FirstOrDefault(s => s.Text is not null)
+        ?? throw new CliException($"no node gave its metrics ({string.Join("; ", scrapes.Select(s => $"{s.Node.Name}: {s.Problem}"))})", ExitCodes.Unavailable);
+    Console.Write(answered.Text);
+    return ExitCodes.Ok;
+}));
+root.Subcommands.Add(metrics);
 
 // watch
 var intervalOption = new Option<double>("--interval")

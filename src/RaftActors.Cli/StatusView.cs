@@ -42,6 +42,23 @@ public static class StatusView
         return table;
     }
 
+    /// <summary>The statuses as an indented JSON array, a node an object: what <c>status -o json</c> prints.</summary>
+    public static string Json(IReadOnlyList<NodeStatus> statuses) => System.Text.Json.JsonSerializer.Serialize(
+        statuses.Select(s => new
+        {
+            node = s.Name,
+            endpoint = s.Node.Url.ToString(),
+            up = s.Up,
+            role = s.Role,
+            term = s.Up ? s.Term : (long?)null,
+            leader = s.Leader,
+            commitIndex = s.Up ? s.CommitIndex : (long?)null,
+            lastApplied = s.Up ? s.LastApplied : (long?)null,
+            lastLogIndex = s.Up ? s.LastLogIndex : (long?)null,
+            problem = s.Problem,
+        }),
+        new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+
     /// <summary>A configuration as <c>GET /members</c> (or a membership change) returns it: a row a member.</summary>
     public static Table Members(System.Text.Json.JsonElement body)
     {

@@ -83,6 +83,7 @@ public static class RaftServer
             return 1;
         }
 
+        using var metricsExport = MetricsEndpoints.StartExport();
         var exitCode = 0;
         var shuttingDown = false;
         var nodeStopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -111,6 +112,7 @@ public static class RaftServer
             KvEndpoints.Map(app, gateway, () => Volatile.Read(ref current), settings.MaxValueBytes, message => httpLog.Warning("{0}", message));
             MembershipEndpoints.Map(app, gateway);
             HealthEndpoints.Map(app, gateway);
+            MetricsEndpoints.Map(app);
             SnapshotEndpoints.Map(app, gateway, settings.DataDirectory);
             if (faultInjection)
                 FaultInjectionEndpoints.Map(app, system, settings.Membership, output);

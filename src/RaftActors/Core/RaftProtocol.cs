@@ -221,6 +221,10 @@ internal sealed class RaftProtocol
     /// <summary>The last entry the node's latest snapshot covers ((0, 0) before the first); the snapshot may not be durable yet.</summary>
     public LogPosition Snapshot { get; private set; }
 
+    /// <summary>A leader's matchIndex for <paramref name="peer"/>: the highest entry it is known to hold; null when this node does not lead or does not replicate to it.</summary>
+    internal long? MatchIndexOf(string peer) =>
+        Role == RaftRole.Leader && _progress.TryGetValue(peer, out var progress) ? progress.MatchIndex : null;
+
     /// <summary>Takes the effects produced since the last call, in the order they must be carried out.</summary>
     public IReadOnlyList<RaftEffect> DrainEffects()
     {

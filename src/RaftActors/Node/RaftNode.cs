@@ -4,6 +4,7 @@ using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Core.Hosting;
+using RaftActors.Diagnostics;
 using RaftActors.Discovery;
 using RaftActors.Messages;
 using RaftActors.StateMachine;
@@ -42,6 +43,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private readonly bool _snapshotsSupported;
     private readonly SnapshotSender _snapshotSender;
     private readonly SnapshotReceiver _snapshotReceiver;
+    private readonly RaftNodeMetrics _metrics;
 
     // Snapshots the protocol took on, kept until the write that saves them is durable (by its version).
     private readonly List<(long Version, SnapshotSink Sink)> _savingSnapshots = new();
@@ -84,7 +86,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             throw new InvalidOperationException(
                 $"the storage holds a snapshot through entry {snapshot.Index}, but the state machine ({stateMachine.GetType().FullName}) " +
                 $"does not implement {nameof(ISnapshotStateMachine)} and cannot take its state");
-        _applier = Context.ActorOf(StateMachineApplier.Props(stateMachine, storage, settings.Snapshots, storage.SnapshotConfiguration ?? membership.Bootstrap), "applier");
+        _metrics = new RaftNodeMetrics(membership.SelfId);
+        _applier = Context.ActorOf(
+            StateMachineApplier.Props(stateMachine, storage, settings.Snapshots, storage.SnapshotConfiguration ?? membership.Bootstrap, _metrics), "applier");
         if (snapshot != LogPosition.Empty)
             _applier.Tell(RestoreLatestSnapshot.Instance);
 
@@ -114,11 +118,14 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             SessionPolicy = settings.Sessions,
         };
         _peers.Configure(_protocol.Configuration, membership.SelfId);
+        _metrics.Configure(_protocol.Configuration, membership.SelfId);
         _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);
         _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
         _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
 
-        StartWith(RaftRole.Follower, Status());
+        var initial = Status();
+        _metrics.StatusChanged(initial, initial);
+        StartWith(RaftRole.Follower, initial);
 
         // Followers and candidates wait for a leader; when the wait times out they start an
         // election. Clients are pointed (or forwarded) to the leader.
@@ -170,6 +177,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         });
 
         Initialize();
+        RaftMetrics.Register(_metrics);
     }
 
     /// <summary>
@@ -203,7 +211,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     void IRaftProtocolHost<IActorRef, RunQuery>.Deliver(string peerId, IRaftProtocolMessage message)
     {
         if (_peers.TryGet(peerId, out var peer))
+        {
             peer.Tell(message, Self);
+            if (message is AppendEntries append)
+                _metrics.AppendEntriesSent(append.Entries.Count);
+        }
         else
             _log.Debug("Dropped {0} to {1}: where it lives is not known yet", message.GetType().Name, peerId);
     }
@@ -262,6 +274,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         _snapshotSender.StopAll();
         _snapshotReceiver.Abort();
         _driver.Stop("the node stopped");
+        RaftMetrics.Unregister(_metrics);
         base.PostStop();
     }
 
@@ -279,6 +292,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private State<RaftRole, RaftStatus> OnPeerRequest(IRaftProtocolMessage message)
     {
         _peers.Learn(message.From, Sender);
+        if (message is AppendEntries)
+            _metrics.AppendEntriesReceived();
         return Run(p => StepPeerMessage(p, message));
     }
 
@@ -296,6 +311,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private State<RaftRole, RaftStatus> Changed(RaftStatus before)
     {
         var after = Status();
+        _metrics.StatusChanged(before, after);
+        if (after.Role != before.Role)
+            _metrics.ReplicationProgressed(_protocol); // a new leader starts from scratch; a former one reports no lag
         if (after.Role != before.Role || after.Term != before.Term || after.LeaderId != before.LeaderId)
             Publish(new RaftStateChanged(after.NodeId, after.Role, after.Term, after.LeaderId, before));
         return (after.Role == StateName ? Stay() : GoTo(after.Role)).Using(after);
@@ -331,12 +349,14 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         if (_protocol.TransferTarget is { } successor)
         {
             // Thesis §3.10: no new commands while leadership passes; the successor takes them in a moment.
+            _metrics.Proposal(ProposalOutcome.NotLeader);
             Sender.Tell(new NotLeader(successor, _peers.PathOf(successor)));
             return Stay();
         }
 
         if (command.ClientId is not null && command.Sequence < 1)
         {
+            _metrics.Proposal(ProposalOutcome.Refused);
             Sender.Tell(new RequestRejected("a client session numbers its commands from 1 (Sequence must be at least 1 with a ClientId)"));
             return Stay();
         }
@@ -354,6 +374,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         }
         catch (Exception e)
         {
+            _metrics.Proposal(ProposalOutcome.Refused);
             Sender.Tell(new RequestRejected($"the command cannot be serialized: {e.Message}"));
             return Stay();
         }
@@ -440,9 +461,14 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         var leader = _protocol.LeaderId;
         if (_settings.ForwardToLeader && leader is not null && _peers.TryGet(leader, out var leaderRef))
-            leaderRef.Tell(request, Sender);
-        else
-            Sender.Tell(NotLeaderReply());
+        {
+            leaderRef.Tell(request, Sender); // the leader counts the command's outcome
+            return Stay();
+        }
+
+        if (request is ClientCommand)
+            _metrics.Proposal(ProposalOutcome.NotLeader);
+        Sender.Tell(NotLeaderReply());
         return Stay();
     }
 
@@ -468,7 +494,13 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     void IRaftProtocolHost<IActorRef, RunQuery>.FailRead(RunQuery read, string? leaderId) =>
         read.Client.Tell(new NotLeader(leaderId, leaderId is not null && leaderId != _protocol.NodeId ? _peers.PathOf(leaderId) : null));
 
-    void IRaftProtocolHost<IActorRef, RunQuery>.CommandOutcomeUnknown(IActorRef client, string reason) =>
+    void IRaftProtocolHost<IActorRef, RunQuery>.CommandOutcomeUnknown(IActorRef client, string reason)
+    {
+        _metrics.Proposal(ProposalOutcome.Unknown);
+        client.Tell(new CommandOutcomeUnknown(reason));
+    }
+
+    void IRaftProtocolHost<IActorRef, RunQuery>.MembershipOutcomeUnknown(IActorRef client, string reason) =>
         client.Tell(new CommandOutcomeUnknown(reason));
 
     void IRaftProtocolHost<IActorRef, RunQuery>.MembershipChanged(IActorRef client, ClusterConfiguration configuration, long index) =>
@@ -489,6 +521,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     void IRaftProtocolHost<IActorRef, RunQuery>.ConfigurationChanged(ClusterConfiguration configuration, long index, bool committed)
     {
         _peers.Configure(configuration, _protocol.NodeId);
+        _metrics.Configure(configuration, _protocol.NodeId);
+        _metrics.ReplicationProgressed(_protocol);
         var change = new RaftConfigurationChanged(_protocol.NodeId, configuration, index, committed);
         _log.Info("Node {0}: configuration {1} at entry {2}{3}", change.NodeId, configuration, index, committed ? ", committed" : "");
         Context.System.EventStream.Publish(change);
@@ -533,14 +567,22 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         // under way would swallow that request, and the follower would wait for the rest of the term).
         if (_protocol.Role == RaftRole.Leader)
             _snapshotSender.Answered(result);
-        return Run(p => StepPeerMessage(p, result));
+        return OnReplicationAnswer(result);
     }
 
     private State<RaftRole, RaftStatus> OnAppendAnswer(AppendEntriesResult result)
     {
         if (_protocol.Role == RaftRole.Leader)
             _snapshotSender.FollowerHeard(result.FollowerId, result.Term);
-        return Run(p => StepPeerMessage(p, result));
+        return OnReplicationAnswer(result);
+    }
+
+    /// <summary>A follower's answer: the only input that moves what the leader knows it holds.</summary>
+    private State<RaftRole, RaftStatus> OnReplicationAnswer(IRaftProtocolMessage answer)
+    {
+        var state = Run(p => StepPeerMessage(p, answer));
+        _metrics.ReplicationProgressed(_protocol);
+        return state;
     }
 
     private State<RaftRole, RaftStatus> OnSnapshotTransferError(SnapshotTransferError error)
@@ -562,8 +604,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         var state = Run(p => installed = p.SnapshotReceived(lastChunk));
         KeepUntilSaved(sink, installed);
         if (installed)
+        {
+            _metrics.SnapshotInstalled(written.Transfer.StartedAt, sink.Length);
             _log.Info("Node {0} installs the snapshot through entry {1} (term {2}, {3} bytes) from leader {4}",
                 _protocol.NodeId, lastChunk.LastIncludedIndex, lastChunk.LastIncludedTerm, sink.Length, lastChunk.LeaderId);
+        }
         return state;
     }
 
@@ -599,6 +644,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         // thread pool): cheap, and deterministic for tests that complete writes by hand.
         var self = Self;
         var incarnation = _incarnation;
+        var metrics = _metrics;
+        var entries = EntriesIn(write);
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         Task written;
         try
         {
@@ -610,10 +658,27 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         }
 
         written.ContinueWith(
-            task => self.Tell(task.IsCompletedSuccessfully
-                ? new WriteDurable(incarnation, write)
-                : new WriteFailed(incarnation, task.Exception?.GetBaseException() ?? new TaskCanceledException("the write was cancelled"))),
+            task =>
+            {
+                if (task.IsCompletedSuccessfully)
+                    metrics.WriteDurable(entries, startedAt);
+                self.Tell(task.IsCompletedSuccessfully
+                    ? new WriteDurable(incarnation, write)
+                    : new WriteFailed(incarnation, task.Exception?.GetBaseException() ?? new TaskCanceledException("the write was cancelled")));
+            },
             TaskContinuationOptions.ExecuteSynchronously);
+    }
+
+    private static int EntriesIn(DurableWrite write)
+    {
+        var entries = 0;
+        foreach (var change in write.LogChanges)
+        {
+            if (change is PersistEntries persist)
+                entries += persist.Entries.Count;
+        }
+
+        return entries;
     }
 
     private State<RaftRole, RaftStatus> OnWriteDurable(WriteDurable durable) => Drive(() => _driver.WriteDurable(durable.Write));
@@ -673,7 +738,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
                 read.Client.Tell(new NotLeader(null, null));
             else if (held is ApplyCommitted batch)
                 foreach (var client in batch.Clients.Values)
+                {
+                    _metrics.Proposal(ProposalOutcome.Unknown);
                     client.Tell(new CommandOutcomeUnknown(reason));
+                }
         }
 
         _heldForApplier.Clear();
@@ -696,6 +764,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
                 or AppliedThrough or StateMachineFailed or HandOverLeadership or SnapshotOpened or SnapshotChunkRead or SnapshotTransferError:
                 return null;
             case ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership:
+                if (message is ClientCommand)
+                    _metrics.Proposal(ProposalOutcome.NotLeader);
                 Sender.Tell(new NotLeader(null, null));
                 return Stay();
             case SnapshotWritten written:
@@ -709,6 +779,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private State<RaftRole, RaftStatus> OnApplied(AppliedThrough applied)
     {
         _lastApplied = applied.Index;
+        _metrics.AppliedIndex = applied.Index;
         return Stay().Using(Status());
     }
 

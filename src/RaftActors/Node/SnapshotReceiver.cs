@@ -107,6 +107,9 @@ internal sealed class SnapshotReceiver(IRaftStorage storage, IActorRef self, Act
 
         public SnapshotSink Sink { get; } = sink;
 
+        /// <summary>When the first chunk was taken (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>): an installed snapshot's duration starts here.</summary>
+        public long StartedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
         /// <summary>Bytes taken for writing.</summary>
         public long Accepted { get; set; }
 

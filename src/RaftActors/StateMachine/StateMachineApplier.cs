@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
+using RaftActors.Diagnostics;
 using RaftActors.Messages;
 using RaftActors.Serialization;
 using RaftActors.Storage;
@@ -32,6 +33,7 @@ internal sealed class StateMachineApplier : ReceiveActor
     private readonly RaftProtocolSerializer _protocolSerializer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ClusterConfiguration _bootstrap;
+    private readonly RaftNodeMetrics _metrics;
     private ClientSessions _sessions = new();
 
     // The configuration in force at the last applied entry: what a snapshot taken there records.
@@ -42,8 +44,9 @@ internal sealed class StateMachineApplier : ReceiveActor
     private long _bytesSinceSnapshot;
     private bool _snapshotDue;
 
-    public StateMachineApplier(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration)
+    public StateMachineApplier(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration, RaftNodeMetrics metrics)
     {
+        _metrics = metrics;
         _bootstrap = configuration;
         _configuration = configuration;
         _stateMachine = stateMachine;
@@ -62,8 +65,9 @@ internal sealed class StateMachineApplier : ReceiveActor
     /// <param name="storage">Where snapshots are written and read.</param>
     /// <param name="snapshots">When to take a snapshot.</param>
     /// <param name="configuration">The configuration in force where the applier starts: the latest snapshot's, or the cluster's starting one.</param>
-    public static Props Props(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration) =>
-        Akka.Actor.Props.Create(() => new StateMachineApplier(stateMachine, storage, snapshots, configuration));
+    /// <param name="metrics">The node's metrics: proposals' outcomes, snapshots taken and the client sessions are known here.</param>
+    public static Props Props(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration, RaftNodeMetrics metrics) =>
+        Akka.Actor.Props.Create(() => new StateMachineApplier(stateMachine, storage, snapshots, configuration, metrics));
 
     private void Apply(ApplyCommitted batch)
     {
@@ -82,9 +86,13 @@ internal sealed class StateMachineApplier : ReceiveActor
             if (reply is null)
                 continue; // a leader's no-op, or a configuration
             if (batch.Clients.TryGetValue(entry.Index, out var client))
+            {
+                _metrics.Proposal(reply is CommandFailed ? ProposalOutcome.Failed : ProposalOutcome.Applied);
                 client.Tell(reply);
+            }
         }
 
+        _metrics.ClientSessions = _sessions.Count;
         Context.Parent.Tell(new AppliedThrough(_lastApplied.Index));
         if (!_snapshotDue && _snapshots.IsDue(_entriesSinceSnapshot, _bytesSinceSnapshot))
         {
@@ -128,6 +136,7 @@ internal sealed class StateMachineApplier : ReceiveActor
             return; // nothing new since the last snapshot, taken or restored
         var parent = Context.Parent;
         var position = _lastApplied;
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         var sink = _storage.CreateSnapshot(position, _configuration);
         try
         {
@@ -142,6 +151,7 @@ internal sealed class StateMachineApplier : ReceiveActor
         }
 
         _log.Debug("Snapshot through entry {0} (term {1}) written: {2} bytes", position.Index, position.Term, sink.Length);
+        _metrics.SnapshotTaken(startedAt, sink.Length);
         ResetSnapshotCounters();
         parent.Tell(new SnapshotWritten(sink));
     }
@@ -208,6 +218,7 @@ internal sealed class StateMachineApplier : ReceiveActor
                 var sessions = await SnapshotContent.ReadSessionsAsync(content, _protocolSerializer, CancellationToken.None);
                 await stateMachine.RestoreAsync(content, CancellationToken.None);
                 _sessions = sessions;
+                _metrics.ClientSessions = sessions.Count;
             }
         }
         catch (Exception e)

@@ -60,8 +60,11 @@ internal interface IRaftProtocolHost<TClient, in TRead>
     /// <summary>Answers a read that this node will not serve "not the leader", pointing to <paramref name="leaderId"/> when known.</summary>
     void FailRead(TRead read, string? leaderId);
 
-    /// <summary>Tells a client that its command (or membership request) may or may not take effect, for the <paramref name="reason"/> given.</summary>
+    /// <summary>Tells a client that its command may or may not take effect, for the <paramref name="reason"/> given.</summary>
     void CommandOutcomeUnknown(TClient client, string reason);
+
+    /// <summary>The same for a membership request or a leadership transfer (RaftNode counts commands' outcomes apart from these).</summary>
+    void MembershipOutcomeUnknown(TClient client, string reason) => CommandOutcomeUnknown(client, reason);
 
     /// <summary>The configuration in use changed, or was committed: reach the new members, publish the change.</summary>
     void ConfigurationChanged(ClusterConfiguration configuration, long index, bool committed) { }

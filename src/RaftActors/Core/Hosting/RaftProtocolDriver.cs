@@ -182,7 +182,7 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
             _host.FailRead(read, leaderId: null);
         _reads.Clear();
         foreach (var client in _membershipRequests.Values)
-            _host.CommandOutcomeUnknown(client, reason);
+            _host.MembershipOutcomeUnknown(client, reason);
         _membershipRequests.Clear();
     }
 
@@ -258,7 +258,7 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
                     break;
                 case MembershipOutcomeUnknown unknown:
                     foreach (var requester in TakeMembershipRequests(unknown.RequestIds))
-                        _host.CommandOutcomeUnknown(requester, unknown.Reason);
+                        _host.MembershipOutcomeUnknown(requester, unknown.Reason);
                     break;
                 default:
                     throw new InvalidOperationException($"unknown effect {effect}");
