@@ -29,3 +29,11 @@ public sealed class Counter : IRaftStateMachine
 
     public object? Query(object query) => _total;
 }
+
+/// <summary>A state machine the container cannot make: it needs a service nobody registered.</summary>
+public sealed class NeedsAnUnregisteredService(Uri unregistered) : IRaftStateMachine
+{
+    public object? Apply(long index, object command) => unregistered;
+
+    public object? Query(object query) => unregistered;
+}

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RaftActors.Messages;
+using RaftActors.StateMachine;
 
 namespace RaftActors.Hosting.Tests;
 
@@ -33,25 +34,28 @@ public static class TestHosts
     }
 
     /// <summary>A host (not started) whose ActorSystem "raft" listens on loopback at <paramref name="port"/> and runs a Counter node.</summary>
-    public static IHost Build(int port, Action<RaftOptions> configure, bool healthChecks = true) =>
+    public static IHost Build(int port, Action<RaftOptions> configure) => Build<Counter>(port, configure);
+
+    /// <summary>A host (not started) whose ActorSystem "raft" listens on loopback at <paramref name="port"/> and runs a node of <typeparamref name="TStateMachine"/>.</summary>
+    public static IHost Build<TStateMachine>(int port, Action<RaftOptions> configure) where TStateMachine : IRaftStateMachine =>
         new HostBuilder()
             .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
             .ConfigureServices(services =>
             {
                 services.AddSingleton<CounterCreations>();
                 services.AddRaftClient();
+                services.AddHealthChecks(); // the host's health check service, which WithRaftHealthCheck adds to
                 services.AddAkka("raft", (builder, _) =>
                 {
                     builder
                         .AddHocon(CounterSerialization, HoconAddMode.Prepend)
                         .WithRemoting("127.0.0.1", port)
-                        .WithRaft<Counter>(options =>
+                        .WithRaft<TStateMachine>(options =>
                         {
                             FastElections(options);
                             configure(options);
-                        });
-                    if (healthChecks)
-                        builder.WithRaftHealthCheck();
+                        })
+                        .WithRaftHealthCheck();
                 });
             })
             .Build();
