@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Hosting;
+using Akka.Remote;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -212,11 +213,13 @@ public class HostedNodeTests : IDisposable
         await host.StartAsync(TestContext.Current.CancellationToken);
         try
         {
-            var config = host.Services.GetRequiredService<ActorSystem>().Settings.Config;
-            Assert.False(config.GetBoolean("akka.remote.use-passive-connections"));
-            Assert.False(config.GetBoolean("akka.remote.dot-netty.tcp.tcp-reuse-addr"));
-            Assert.Equal(port, config.GetInt("akka.remote.dot-netty.tcp.port"));
-            Assert.Equal("RaftActors.Serialization.RaftProtocolSerializer, RaftActors", config.GetString("akka.actor.serializers.raft-protocol"));
+            // What Akka.Remote read when it started (the system's config can gain fallbacks later).
+            var remote = ((RemoteActorRefProvider)((ExtendedActorSystem)host.Services.GetRequiredService<ActorSystem>()).Provider).RemoteSettings;
+            Assert.False(remote.UsePassiveConnections);
+            var tcp = remote.Config.GetConfig("akka.remote.dot-netty.tcp");
+            Assert.False(tcp.GetBoolean("tcp-reuse-addr"));
+            Assert.Equal(port, tcp.GetInt("port"));
+            Assert.Equal("RaftActors.Serialization.RaftProtocolSerializer, RaftActors", remote.Config.GetString("akka.actor.serializers.raft-protocol"));
         }
         finally
         {
