@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Remote;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using RaftActors.Client;
 using RaftActors.Configuration;
 using RaftActors.Core;
+using RaftActors.Storage;
 
 namespace RaftActors.Hosting.Tests;
 
@@ -55,6 +57,31 @@ public class HostedNodeTests : IDisposable
         finally
         {
             await StopAsync(second);
+        }
+    }
+
+    [Fact]
+    public async Task A_node_configured_by_hocon_alone_starts_and_applies()
+    {
+        var port = TestHosts.FreePort();
+        var hocon = ConfigurationFactory.ParseString($$"""
+            raft {
+              node-id = n1
+              members = [ { id = n1, address = "{{TestHosts.Address(port)}}" } ]
+              data-dir = "{{Path.Combine(_dataRoot, "n1")}}"
+            }
+            """);
+        var host = TestHosts.Build<Counter>(port, _ => { }, hocon);
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var applied = await host.Services.GetRequiredService<RaftClientFacade>().SendAsync(new Add(4), TestContext.Current.CancellationToken);
+            Assert.Equal(4L, applied.Result);
+            Assert.True(File.Exists(Path.Combine(_dataRoot, "n1", FileRaftStorage.HardStateFileName)), "the store is in raft.data-dir");
+        }
+        finally
+        {
+            await StopAsync(host);
         }
     }
 

@@ -37,7 +37,7 @@ public static class TestHosts
     public static IHost Build(int port, Action<RaftOptions> configure) => Build<Counter>(port, configure);
 
     /// <summary>A host (not started) whose ActorSystem "raft" listens on loopback at <paramref name="port"/> and runs a node of <typeparamref name="TStateMachine"/>.</summary>
-    public static IHost Build<TStateMachine>(int port, Action<RaftOptions> configure) where TStateMachine : IRaftStateMachine =>
+    public static IHost Build<TStateMachine>(int port, Action<RaftOptions> configure, Config? hocon = null) where TStateMachine : IRaftStateMachine =>
         new HostBuilder()
             .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
             .ConfigureServices(services =>
@@ -48,7 +48,7 @@ public static class TestHosts
                 services.AddAkka("raft", (builder, _) =>
                 {
                     builder
-                        .AddHocon(CounterSerialization, HoconAddMode.Prepend)
+                        .AddHocon(CounterSerialization.WithFallback(hocon ?? Config.Empty), HoconAddMode.Prepend)
                         .WithRemoting("127.0.0.1", port)
                         .WithRaft<TStateMachine>(options =>
                         {
