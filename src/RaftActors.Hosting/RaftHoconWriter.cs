@@ -79,5 +79,5 @@ internal sealed class RaftHoconWriter
     }
 
     /// <summary>A JSON string is a HOCON quoted string: every character survives, none is read as syntax.</summary>
-    private static string Quote(string value) => JsonSerializer.Serialize(value);
+    public static string Quote(string value) => JsonSerializer.Serialize(value);
 }

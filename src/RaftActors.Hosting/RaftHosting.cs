@@ -30,7 +30,10 @@ internal static class RaftHosting
         ActorSystem system, IActorRegistry registry, IServiceProvider services, RaftOptions options, IReadOnlyDictionary<string, string> optionOf)
         where TStateMachine : IRaftStateMachine
     {
-        var config = system.Settings.Config;
+        // Akka.Hosting chooses the provider with a setup (WithRemoting, WithClustering), which
+        // Akka does not write into the config; the reader checks the provider the system runs.
+        var config = ConfigurationFactory.ParseString($"akka.actor.provider = {RaftHoconWriter.Quote(system.Settings.ProviderClass)}")
+            .WithFallback(system.Settings.Config);
         var (membership, settings) = NamingOptions(optionOf, () => (RaftMembership.FromConfig(config), RaftSettings.FromConfig(config)));
         var stateMachines = StateMachineFactory<TStateMachine>(services);
         var storage = NamingOptions(optionOf, () => OpenStorage(config, options));

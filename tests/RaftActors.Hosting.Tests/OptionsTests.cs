@@ -1,4 +1,7 @@
+using Akka.Actor;
 using Akka.Configuration;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using RaftActors.Configuration;
 
 namespace RaftActors.Hosting.Tests;
@@ -136,5 +139,34 @@ public class OptionsTests
 
         Assert.Equal(RaftDiscovery.Cluster, membership.Discovery);
         Assert.Equal(["n2"], membership.Peers.Select(p => p.Id));
+    }
+
+    [Fact]
+    public void A_discovery_mode_that_does_not_exist_is_refused_naming_the_key()
+    {
+        var error = Assert.Throws<RaftConfigurationException>(() => new RaftOptions { Discovery = (RaftDiscovery)7 }.ToConfig());
+
+        Assert.Equal("raft.discovery", error.Key);
+        Assert.Contains("RaftOptions.Discovery", error.Message);
+    }
+
+    [Fact]
+    public void A_health_check_that_may_not_wait_is_refused()
+    {
+        var builder = new AkkaConfigurationBuilder(new ServiceCollection(), "raft");
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => builder.WithRaftHealthCheck(TimeSpan.Zero));
+
+        Assert.Equal("answerWithin", error.ParamName);
+    }
+
+    [Fact]
+    public void The_client_of_a_system_without_a_hosted_node_is_refused_saying_why()
+    {
+        using var system = ActorSystem.Create("no-raft");
+
+        var error = Assert.Throws<InvalidOperationException>(() => RaftHosting.ClientOf(system));
+
+        Assert.Contains("WithRaft", error.Message);
     }
 }
