@@ -220,6 +220,22 @@ public class HostedNodeTests : IDisposable
     }
 
     [Fact]
+    public async Task The_file_storage_options_reach_the_store()
+    {
+        var port = TestHosts.FreePort();
+        var host = TestHosts.Build(port, o =>
+        {
+            SingleNode(o, port, Path.Combine(_dataRoot, "n1"));
+            o.FileStorage = new FileRaftStorageOptions { SegmentSize = FileRaftStorageOptions.MinimumSegmentSize - 1 };
+        });
+
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Equal(nameof(FileRaftStorageOptions.SegmentSize), error.ParamName);
+        host.Dispose();
+    }
+
+    [Fact]
     public async Task A_state_machine_the_container_cannot_make_fails_the_start_naming_it()
     {
         var port = TestHosts.FreePort();

@@ -32,6 +32,7 @@ public sealed class SingleNodeTestKitTests : Akka.Hosting.TestKit.TestKit
             options.NodeId = "n1";
             options.Members.Add(new RaftMemberOptions { Id = "n1", Path = $"akka://{ActorSystemName}/user/raft" });
             options.DataDirectory = _dataDirectory;
+            options.Client = new RaftClientOptions { ClientId = "testkit-client" };
         });
 
     protected override async Task AfterAllAsync()
@@ -51,6 +52,7 @@ public sealed class SingleNodeTestKitTests : Akka.Hosting.TestKit.TestKit
         Assert.Equal(8L, await client.QueryAsync(new GetTotal(), TestContext.Current.CancellationToken));
 
         var status = await node.Ask<RaftStatus>(GetRaftStatus.Instance, TestContext.Current.CancellationToken);
+        Assert.Equal("testkit-client", client.ClientId); // the client runs with RaftOptions.Client
         Assert.Equal(RaftRole.Leader, status.Role);
         Assert.Equal("n1", status.LeaderId);
         Assert.Equal(client.Actor, await ActorRegistry.GetAsync<RaftClientKey>(TestContext.Current.CancellationToken));
