@@ -52,6 +52,7 @@ public static class RaftHostingExtensions
     /// <c>raft-ready</c> (tag <see cref="ReadyTag"/>: <see cref="Messages.RaftReadiness"/> — a leader
     /// known, the storage working, every committed entry applied). Both also carry the tag <c>raft</c>.
     /// </summary>
+    /// <param name="builder">The host's Akka configuration, after <see cref="WithRaft{TStateMachine}"/>.</param>
     /// <param name="answerWithin">How long a check waits for the node's status; 2 s by default.</param>
     public static AkkaConfigurationBuilder WithRaftHealthCheck(this AkkaConfigurationBuilder builder, TimeSpan? answerWithin = null)
     {
