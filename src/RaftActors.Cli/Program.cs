@@ -251,6 +251,46 @@ var snapshotStatus = new Command("status", "Check a snapshot file whole and prin
 snapshotStatus.SetAction(async (parse, _) => await Reported(() => Task.FromResult(SnapshotCommands.Status(Path.GetFullPath(parse.GetValue(fileArgument)!)))));
 root.Subcommands.Add(new Command("snapshot", "Backups of the cluster's state: save, status") { snapshotSave, snapshotStatus });
 
+// bench put|get [--conns 64] [--seconds 10] [--payload 128] [--json FILE]
+var connsOption = new Option<int>("--conns") { Description = "Keep-alive connections, each sending its next request when the last is answered", DefaultValueFactory = _ => 64 };
+var secondsOption = new Option<double>("--seconds") { Description = "How long to measure, after the warm-up", DefaultValueFactory = _ => 10 };
+var warmupOption = new Option<double>("--warmup") { Description = "Seconds of load before measuring starts", DefaultValueFactory = _ => 2 };
+var payloadOption = new Option<int>("--payload") { Description = "Bytes in each value written (and read back)", DefaultValueFactory = _ => 128 };
+var keysOption = new Option<int>("--keys") { Description = "Distinct keys, spread over the connections", DefaultValueFactory = _ => 1000 };
+var jsonOption = new Option<string?>("--json") { Description = "Also write the result as JSON to this file" };
+var apiOption = new Option<BenchApi>("--api") { Description = "The server's API: RaftActors' key-value server, or etcd's JSON gateway (/v3/kv/put, /v3/kv/range)", DefaultValueFactory = _ => BenchApi.RaftActors };
+var serializableOption = new Option<bool>("--serializable") { Description = "get: read the node's local state (?stale=true; etcd's serializable) instead of a linearizable read" };
+var bench = new Command("bench", "Load the cluster over HTTP and report requests/s, latency percentiles and status codes (like etcd's benchmark)");
+foreach (var operation in new[] { "put", "get" })
+{
+    var command = new Command(operation, operation == "put" ? "Writes: PUT /kv/{key} (etcd: POST /v3/kv/put)" : "Reads: GET /kv/{key} (etcd: POST /v3/kv/range)")
+    {
+        connsOption, secondsOption, warmupOption, payloadOption, keysOption, jsonOption, apiOption, serializableOption,
+    };
+    command.SetAction(async (parse, cancel) => await Run(parse, async client =>
+    {
+        var options = new BenchOptions(
+            operation, parse.GetValue(connsOption), TimeSpan.FromSeconds(parse.GetValue(secondsOption)), TimeSpan.FromSeconds(parse.GetValue(warmupOption)),
+            parse.GetValue(payloadOption), parse.GetValue(keysOption), parse.GetValue(apiOption), parse.GetValue(serializableOption));
+        if (options.Connections is < 1 or > 10_000 || options.Duration <= TimeSpan.Zero || options.Warmup < TimeSpan.Zero || options.PayloadBytes < 0 || options.Keys < 1)
+            throw new CliException("--conns must be 1 to 10000, --seconds positive, --warmup, --payload at least 0 and --keys at least 1");
+        var live = !Console.IsErrorRedirected;
+        var result = await Bench.RunAsync(options, client.Nodes, live ? line => Console.Error.Write($"\r{line}   ") : null, cancel);
+        if (live)
+            Console.Error.WriteLine();
+        Console.WriteLine($"{result.Operation} via {result.Api}, {result.Connections} connections, {result.PayloadBytes}-byte values, {result.Seconds:F0} s");
+        Console.WriteLine($"  {result.RequestsPerSecond:N0} requests/s ({result.Requests:N0} requests)");
+        Console.WriteLine($"  latency ms: mean {result.MeanMs:F2}  p50 {result.P50Ms:F2}  p99 {result.P99Ms:F2}  p99.9 {result.P999Ms:F2}  max {result.MaxMs:F2}");
+        Console.WriteLine($"  status: {string.Join("  ", result.Statuses.OrderBy(s => s.Key).Select(s => $"{s.Key} x{s.Value:N0}"))}");
+        if (parse.GetValue(jsonOption) is { } file)
+            await File.WriteAllTextAsync(file, result.ToJson(), cancel);
+        return result.Requests > 0 && result.Failures == 0 ? ExitCodes.Ok : ExitCodes.Unavailable;
+    }));
+    bench.Subcommands.Add(command);
+}
+
+root.Subcommands.Add(bench);
+
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# RaftActors' key-value server beside etcd, on this machine, with the same client: three members
+# of each on loopback, `raftctl bench` against both with identical parameters, and a table of the
+# ratios. Usage: scripts/compare-etcd.sh [--conns 64] [--seconds 10] [--payload 128]
+# Installs Debian's etcd-server when etcd is missing (root and the Debian registry needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+conns=64 seconds=10 payload=128
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --conns) conns=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --payload) payload=$2; shift 2 ;;
+    *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES]" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v etcd >/dev/null; then
+  apt-get install -y etcd-server >/dev/null || { apt-get update >/dev/null && apt-get install -y etcd-server >/dev/null; }
+fi
+
+work=$(mktemp -d /tmp/compare-etcd.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building (Release)..."
+dotnet build -c Release src/RaftActors.Server >/dev/null
+dotnet build -c Release src/RaftActors.Cli >/dev/null
+server=src/RaftActors.Server/bin/Release/net10.0/RaftActors.Server.dll
+raftctl=src/RaftActors.Cli/bin/Release/net10.0/raftctl.dll
+
+# etcd: three members, client ports 12379.., peer ports 12380..
+cluster=""
+for i in 1 2 3; do cluster+="${cluster:+,}e$i=http://127.0.0.1:$((12380 + 10 * i))"; done
+for i in 1 2 3; do
+  etcd --name "e$i" --data-dir "$work/etcd/e$i" \
+    --listen-client-urls "http://127.0.0.1:$((12379 + 10 * i))" --advertise-client-urls "http://127.0.0.1:$((12379 + 10 * i))" \
+    --listen-peer-urls "http://127.0.0.1:$((12380 + 10 * i))" --initial-advertise-peer-urls "http://127.0.0.1:$((12380 + 10 * i))" \
+    --initial-cluster "$cluster" --initial-cluster-state new --log-level error >"$work/e$i.log" 2>&1 &
+  pids+=($!)
+done
+etcd_nodes="127.0.0.1:12389,127.0.0.1:12399,127.0.0.1:12409"
+
+# RaftActors: the example configs (Akka 4051.., HTTP 8081..), data in the temporary directory.
+for i in 1 2 3; do
+  sed "s|\"data/n$i\"|\"$work/raft/n$i\"|" "hocon/node$i.conf" >"$work/node$i.conf"
+  dotnet "$server" --config "$work/node$i.conf" >"$work/n$i.log" 2>&1 &
+  pids+=($!)
+done
+raft_nodes="127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083"
+
+wait_for() { # what, command...
+  local what=$1; shift
+  for _ in $(seq 1 120); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  echo "$what did not come up; logs in $work" >&2; exit 1
+}
+wait_for "etcd" curl -sf -X POST "http://127.0.0.1:12389/v3/kv/put" -d '{"key":"cmVhZHk=","value":"MQ=="}'
+wait_for "RaftActors" curl -sf -X PUT "http://127.0.0.1:8081/kv/ready" -d 1
+
+run() { # name api operation [flags]
+  local name=$1 api=$2 op=$3; shift 3
+  local nodes=$raft_nodes
+  [ "$api" = Etcd ] && nodes=$etcd_nodes
+  echo "== $name"
+  dotnet "$raftctl" --nodes "$nodes" bench "$op" --api "$api" --conns "$conns" --seconds "$seconds" --payload "$payload" \
+    --json "$work/$name.json" "$@" 2>/dev/null || true
+}
+run raft-put RaftActors put
+run etcd-put Etcd put
+run raft-get RaftActors get
+run etcd-get Etcd get
+run raft-get-local RaftActors get --serializable
+run etcd-get-local Etcd get --serializable
+run raft-put-1 RaftActors put --conns 1
+run etcd-put-1 Etcd put --conns 1
+
+python3 - "$work" "$conns" "$seconds" "$payload" <<'PY'
+import json, sys, os
+work, conns, seconds, payload = sys.argv[1:]
+def load(name):
+    path = os.path.join(work, name + ".json")
+    return json.load(open(path)) if os.path.exists(path) else None
+print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client")
+print(f"| workload | RaftActors | etcd | RaftActors / etcd |")
+print(f"| --- | --- | --- | --- |")
+for label, name in [("writes/s", "put"), ("linearizable reads/s", "get"), ("local reads/s", "get-local"), ("sequential writes/s", "put-1")]:
+    r, e = load("raft-" + name), load("etcd-" + name)
+    if not r or not e:
+        print(f"| {label} | {'-' if not r else round(r['RequestsPerSecond'])} | {'-' if not e else round(e['RequestsPerSecond'])} | - |")
+        continue
+    print(f"| {label} | {r['RequestsPerSecond']:,.0f} | {e['RequestsPerSecond']:,.0f} | {r['RequestsPerSecond'] / e['RequestsPerSecond']:.2f} |")
+    print(f"| {label[:-2]} p50 / p99 ms | {r['P50Ms']:.2f} / {r['P99Ms']:.2f} | {e['P50Ms']:.2f} / {e['P99Ms']:.2f} | |")
+PY
