@@ -477,6 +477,7 @@ public sealed class FileRaftStorage : IRaftStorage, IDisposable
     internal static HardState Decode(string path, byte[] bytes)
     {
         var span = bytes.AsSpan();
+        FileFormat.RefuseNewer(path, span, Magic, "hard state file");
         if (span.Length < Magic.Length + 16 || !span[..Magic.Length].SequenceEqual(Magic))
             throw new RaftStorageException($"{path}: not a RaftActors hard state file (bad header or too short)");
         var expected = BinaryPrimitives.ReadUInt32LittleEndian(span[^4..]);

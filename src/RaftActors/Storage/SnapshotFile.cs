@@ -106,7 +106,9 @@ internal static partial class SnapshotFile
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         var header = new byte[HeaderSize];
-        if (file.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false) < HeaderSize)
+        var headerRead = file.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false);
+        FileFormat.RefuseNewer(path, header.AsSpan(0, headerRead), Magic, "snapshot");
+        if (headerRead < HeaderSize)
             throw new RaftStorageException($"{path}: the header is cut short ({file.Length} bytes); {consequence}");
         if (!header.AsSpan(0, 8).SequenceEqual(Magic))
             throw new RaftStorageException($"{path}: not a RaftActors snapshot (bad magic at byte offset 0); {consequence}");

@@ -211,6 +211,7 @@ internal sealed partial class WriteAheadLog : IDisposable
 
     private static long ReadHeader(string path, long sequence, byte[] bytes)
     {
+        FileFormat.RefuseNewer(path, bytes, SegmentMagic, "write-ahead log segment");
         if (bytes.Length < SegmentHeaderSize)
             throw new RaftStorageException(
                 $"{path}: segment header cut short at byte offset {bytes.Length} ({SegmentHeaderSize} bytes needed); the store will not open");
