@@ -178,6 +178,18 @@ internal sealed class RaftProtocol
     /// <summary>The configuration this node uses: the latest in its log, committed or not (thesis §4.1).</summary>
     public ClusterConfiguration Configuration => Bugs.ApplyConfigurationOnCommit ? _configurations.At(CommitIndex) : _configurations.Latest;
 
+    /// <summary>
+    /// The wire versions the peers announced. The host records what it hears; a protocol hosted where
+    /// nothing is serialized (the simulator) leaves it empty and uses no versioned feature.
+    /// </summary>
+    public PeerWireVersions WireVersions { get; } = new();
+
+    /// <summary>
+    /// Whether a feature first read by wire version <paramref name="featureVersion"/> (a constant of
+    /// <see cref="Core.WireVersions"/>) may be used: every member of <see cref="Configuration"/> announced it.
+    /// </summary>
+    public bool MayUse(int featureVersion) => WireVersions.ClusterVersion(Configuration, NodeId) >= featureVersion;
+
     /// <summary>The index of the entry that holds <see cref="Configuration"/> (the snapshot's or 0 when none in the log does).</summary>
     public long ConfigurationIndex => _configurations.LatestIndex;
 

@@ -151,9 +151,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         // first and then the rule of the role; the rest is bookkeeping shared by all roles.
         WhenUnhandled(e => e.FsmEvent switch
         {
-            InstallSnapshotResult result => OnSnapshotAnswer(result),
-            AppendEntriesResult result => OnAppendAnswer(result),
-            IRaftProtocolMessage message => OnPeerRequest(message),
+            VersionedPeerMessage versioned => OnPeerMessage(versioned.Message, versioned.SenderHighestVersion),
+            IRaftProtocolMessage message => OnPeerMessage(message, announced: null),
+            WireVersionAnnouncement announcement => OnAnnouncement(announcement),
+            GetWireVersions => Reply(WireVersionStatus()),
             WriteDurable durable when durable.Incarnation == _incarnation => OnWriteDurable(durable),
             WriteFailed failed when failed.Incarnation == _incarnation => OnWriteFailed(failed),
             WriteDurable or WriteFailed => Stay(), // the previous incarnation's write
@@ -199,20 +200,25 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     /// at each send: a local reference would stay dead if the peer did not exist yet or was
     /// restarted (in-process clusters, tests).
     /// </summary>
-    private ICanTell PeerRef(ActorPath path)
-    {
-        var system = (ExtendedActorSystem)Context.System;
-        return path.Address.HasGlobalScope && path.Address != system.Provider.DefaultAddress
-            ? system.Provider.ResolveActorRef(path)
-            : Context.ActorSelection(path);
-    }
+    private ICanTell PeerRef(ActorPath path) =>
+        IsRemote(path.Address) ? ((ExtendedActorSystem)Context.System).Provider.ResolveActorRef(path) : Context.ActorSelection(path);
 
-    /// <summary>Sends to a peer; with cluster discovery, a peer not located yet misses the message (Raft sends again).</summary>
+    /// <summary>Whether <paramref name="address"/> is another ActorSystem's: what goes there is serialized.</summary>
+    private bool IsRemote(Address address) =>
+        address.HasGlobalScope && address != ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
+
+    /// <summary>
+    /// Sends to a peer: to one in another process in the highest wire version both read, bare
+    /// (version 1) until it announced a higher one; to one in this process bare, as nothing is
+    /// serialized. With cluster discovery, a peer not located yet misses the message (Raft sends again).
+    /// </summary>
     void IRaftProtocolHost<IActorRef, RunQuery>.Deliver(string peerId, IRaftProtocolMessage message)
     {
+        var version = _protocol.WireVersions.ToWrite(peerId);
         if (_peers.TryGet(peerId, out var peer))
         {
-            peer.Tell(message, Self);
+            var versioned = version >= WireVersions.Announced && _peers.PathOf(peerId) is { } path && IsRemote(path.Address);
+            peer.Tell(versioned ? new VersionedPeerMessage(message, version, WireVersions.Highest) : message, Self);
             if (message is AppendEntries append)
                 _metrics.AppendEntriesSent(append.Entries.Count);
         }
@@ -287,6 +293,66 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         ExportSnapshot => Reply(NotLeaderReply()),
         _ => null,
     };
+
+    /// <summary>A peer's message, with the highest wire version it announced in it (null: it came bare).</summary>
+    private State<RaftRole, RaftStatus> OnPeerMessage(IRaftProtocolMessage message, int? announced)
+    {
+        HeardWireVersion(message.From, announced);
+        return message switch
+        {
+            InstallSnapshotResult result => OnSnapshotAnswer(result),
+            AppendEntriesResult result => OnAppendAnswer(result),
+            _ => OnPeerRequest(message),
+        };
+    }
+
+    /// <summary>
+    /// Keeps <see cref="RaftProtocol.WireVersions"/> up to date. A peer in this process runs this
+    /// build. A remote peer that wrote bare does not know this node's version, or reads none: it is
+    /// written to bare from now on, and told this node's version (at most every
+    /// <see cref="PeerWireVersions.AnnounceInterval"/>: a node of an older release logs each one it drops).
+    /// </summary>
+    private void HeardWireVersion(string peerId, int? announced)
+    {
+        var versions = _protocol.WireVersions;
+        if (announced is { } highest)
+        {
+            if (versions.Learn(peerId, highest))
+                LogWireVersions(peerId, $"announced wire version {highest}");
+            return;
+        }
+
+        if (!IsRemote(Sender.Path.Address))
+        {
+            versions.Learn(peerId, versions.Own);
+            return;
+        }
+
+        var before = versions.Of(peerId);
+        if (versions.HeardUnversioned(peerId, Context.System.Scheduler.MonotonicClock))
+            Sender.Tell(new WireVersionAnnouncement(_protocol.NodeId, versions.Own), Self);
+        if (before > WireVersions.Unversioned)
+            LogWireVersions(peerId, "wrote without a wire version (it restarted, or runs an older release): written to in version 1 until it announces one");
+    }
+
+    private State<RaftRole, RaftStatus> OnAnnouncement(WireVersionAnnouncement announcement)
+    {
+        if (_protocol.WireVersions.Learn(announcement.NodeId, announcement.HighestVersion))
+            LogWireVersions(announcement.NodeId, $"announced wire version {announcement.HighestVersion}");
+        if (!announcement.Answer)
+            Sender.Tell(new WireVersionAnnouncement(_protocol.NodeId, _protocol.WireVersions.Own, Answer: true), Self);
+        return Stay();
+    }
+
+    private void LogWireVersions(string peerId, string what) =>
+        _log.Info("Peer {0} {1}; the cluster's wire version is {2} (this node's {3})",
+            peerId, what, _protocol.WireVersions.ClusterVersion(_protocol.Configuration, _protocol.NodeId), _protocol.WireVersions.Own);
+
+    private WireVersionStatus WireVersionStatus() => new(
+        _protocol.NodeId,
+        _protocol.WireVersions.Own,
+        _protocol.WireVersions.ClusterVersion(_protocol.Configuration, _protocol.NodeId),
+        _protocol.WireVersions.Announced.ToDictionary(StringComparer.Ordinal));
 
     /// <summary>A peer's request (or an answer not handled above): a sender this node cannot place yet is answered where it wrote from.</summary>
     private State<RaftRole, RaftStatus> OnPeerRequest(IRaftProtocolMessage message)

@@ -37,7 +37,7 @@ public sealed class RaftExtension : IExtension
 
         ProtocolSerializer = new RaftProtocolSerializer(system);
         serialization.AddSerializer(RaftProtocolSerializer.SerializerName, ProtocolSerializer);
-        foreach (var type in RaftProtocolSerializer.Manifests.Keys)
+        foreach (var type in RaftProtocolSerializer.BoundTypes)
             serialization.AddSerializationMap(type, ProtocolSerializer);
 
         CommandSerializer = new RaftCommandSerializer(system);
@@ -61,7 +61,7 @@ public sealed class RaftExtension : IExtension
         CommandTypes = bound;
         if (system.Log.IsDebugEnabled)
             system.Log.Debug("Raft serializers registered: {0} for {1} message types; {2} for {3} (allowed: {4})",
-                RaftProtocolSerializer.SerializerName, RaftProtocolSerializer.Manifests.Count, RaftCommandSerializer.SerializerName,
+                RaftProtocolSerializer.SerializerName, RaftProtocolSerializer.BoundTypes.Count, RaftCommandSerializer.SerializerName,
                 bound.Count == 0 ? "no type yet" : string.Join(", ", bound.Select(t => t.FullName)), CommandSerializer.AllowList);
     }
 

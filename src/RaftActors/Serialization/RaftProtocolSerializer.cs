@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.Serialization;
 using Akka.Actor;
 using Akka.Serialization;
@@ -58,6 +59,15 @@ namespace RaftActors.Serialization;
 /// LT   leaderId, term
 /// CFG  nodeId, leaderId, configuration, index, committed
 /// </code>
+/// <para>That is wire version 1 (<see cref="WireVersions.Unversioned"/>), which every release reads.
+/// From version 2 on, a message between peers in different processes may travel in a
+/// <see cref="VersionedPeerMessage"/>, whose manifest names the version ("V2") and whose bytes are
+/// the sender's highest version (varint), the message's own manifest (string), then its fields as
+/// above; and a node makes its version known with a <see cref="WireVersionAnnouncement"/> ("WV":
+/// node id, highest version, answer). The node, not this serializer, chooses the version to write:
+/// the highest the recipient announced (<see cref="PeerWireVersions"/>). A manifest naming a version
+/// above <see cref="WireVersions.Highest"/> raises <see cref="SerializationException"/> saying both
+/// versions, and the message is dropped.</para>
 /// <para>A payload (a user's command, query or result) is serialized by whatever Akka
 /// serializer its type is bound to, and deserialized by the serializer its id names on the
 /// receiving node. Malformed or truncated bytes, an unknown manifest, or a payload its
@@ -98,6 +108,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
     private const string CurrentConfigurationManifest = "CFG";
     private const string ExportSnapshotManifest = "ES";
     private const string SnapshotExportedManifest = "SX";
+    private const string WireVersionAnnouncementManifest = "WV";
 
     /// <summary>Every message type this serializer handles, with its manifest.</summary>
     public static IReadOnlyDictionary<Type, string> Manifests { get; } = new Dictionary<Type, string>
@@ -137,19 +148,57 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
 
     public override int Identifier => SerializerId;
 
-    public override string Manifest(object o) =>
-        o is not null && Manifests.TryGetValue(o.GetType(), out var manifest)
-            ? manifest
-            : throw new ArgumentException($"{nameof(RaftProtocolSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o));
+    public override string Manifest(object o) => o switch
+    {
+        VersionedPeerMessage versioned => "V" + versioned.Version.ToString(CultureInfo.InvariantCulture),
+        WireVersionAnnouncement => WireVersionAnnouncementManifest,
+        not null when Manifests.TryGetValue(o.GetType(), out var manifest) => manifest,
+        _ => throw new ArgumentException($"{nameof(RaftProtocolSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o)),
+    };
+
+    /// <summary>
+    /// Every type this serializer is bound to: those of <see cref="Manifests"/>, the
+    /// <see cref="VersionedPeerMessage"/> envelope (manifest "V" and its version) and the
+    /// <see cref="WireVersionAnnouncement"/> ("WV").
+    /// </summary>
+    public static IReadOnlyList<Type> BoundTypes { get; } =
+        [.. Manifests.Keys, typeof(VersionedPeerMessage), typeof(WireVersionAnnouncement)];
 
     public override byte[] ToBinary(object obj)
     {
-        var w = new WireWriter(obj switch
+        var body = obj is VersionedPeerMessage versioned ? versioned.Message : obj;
+        var w = new WireWriter(body switch
         {
             AppendEntries { Entries: { Count: > 0 } batch } => 64 + batch.Sum(e => e?.ApproximateSize ?? 0),
             InstallSnapshot { Data: { } data } => 64 + data.Length,
             _ => 64,
         });
+        switch (obj)
+        {
+            case VersionedPeerMessage m:
+                if (m.Version is < WireVersions.Announced or > WireVersions.Highest)
+                    throw new ArgumentException(
+                        $"{nameof(RaftProtocolSerializer)} writes peer messages in wire versions {WireVersions.Announced} to {WireVersions.Highest}, not {m.Version}", nameof(obj));
+                w.Varint((ulong)m.SenderHighestVersion);
+                w.String(Manifest(m.Message ?? throw new SerializationException("VersionedPeerMessage: the message is null")), "message manifest");
+                WriteBody(w, m.Message);
+                break;
+            case WireVersionAnnouncement m:
+                w.String(m.NodeId, "node id");
+                w.Varint((ulong)m.HighestVersion);
+                w.Bool(m.Answer);
+                break;
+            default:
+                WriteBody(w, obj);
+                break;
+        }
+
+        return w.ToArray();
+    }
+
+    /// <summary>The fields of a message, as every wire version so far lays them out.</summary>
+    private void WriteBody(WireWriter w, object obj)
+    {
         switch (obj)
         {
             case RequestVote m:
@@ -286,48 +335,101 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             default:
                 throw new ArgumentException($"{nameof(RaftProtocolSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj));
         }
-
-        return w.ToArray();
     }
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
         if (bytes is null)
             throw new SerializationException($"{nameof(RaftProtocolSerializer)}: no bytes to deserialize (manifest '{manifest}')");
-        var r = new WireReader(bytes, manifest switch
-        {
-            RequestVoteManifest => nameof(RequestVote),
-            RequestVoteResultManifest => nameof(RequestVoteResult),
-            AppendEntriesManifest => nameof(AppendEntries),
-            AppendEntriesResultManifest => nameof(AppendEntriesResult),
-            InstallSnapshotManifest => nameof(InstallSnapshot),
-            InstallSnapshotResultManifest => nameof(InstallSnapshotResult),
-            ClientCommandManifest => nameof(ClientCommand),
-            ClientQueryManifest => nameof(ClientQuery),
-            CommandAppliedManifest => nameof(CommandApplied),
-            CommandFailedManifest => nameof(CommandFailed),
-            QueryResultManifest => nameof(QueryResult),
-            NotLeaderManifest => nameof(NotLeader),
-            RequestRejectedManifest => nameof(RequestRejected),
-            CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
-            SessionExpiredManifest => nameof(SessionExpired),
-            TimeoutNowManifest => nameof(TimeoutNow),
-            AddMemberManifest => nameof(AddMember),
-            RemoveMemberManifest => nameof(RemoveMember),
-            TransferLeadershipManifest => nameof(TransferLeadership),
-            GetClusterConfigurationManifest => nameof(GetClusterConfiguration),
-            MembershipChangedManifest => nameof(MembershipChanged),
-            MembershipRefusedManifest => nameof(MembershipRefused),
-            LeadershipTransferredManifest => nameof(LeadershipTransferred),
-            CurrentConfigurationManifest => nameof(CurrentConfiguration),
-            ExportSnapshotManifest => nameof(ExportSnapshot),
-            SnapshotExportedManifest => nameof(SnapshotExported),
-            _ => throw new SerializationException(
-                $"{nameof(RaftProtocolSerializer)} (id {SerializerId}) does not know the manifest '{manifest}' " +
-                "(a message from a newer or different version of RaftActors, or not a Raft message); it is dropped"),
-        });
+        if (manifest == WireVersionAnnouncementManifest)
+            return ReadAnnouncement(bytes);
+        if (VersionOf(manifest) is { } version)
+            return ReadVersioned(bytes, version);
+        var r = new WireReader(bytes, MessageName(manifest));
+        var message = ReadBody(ref r, manifest);
+        r.End();
+        return message;
+    }
 
-        object message = manifest switch
+    /// <summary>The wire version a manifest "V2", "V3", ... names; null for any other manifest.</summary>
+    private static int? VersionOf(string manifest) =>
+        manifest is ['V', _, ..] && int.TryParse(manifest.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : null;
+
+    private static string MessageName(string manifest) => manifest switch
+    {
+        RequestVoteManifest => nameof(RequestVote),
+        RequestVoteResultManifest => nameof(RequestVoteResult),
+        AppendEntriesManifest => nameof(AppendEntries),
+        AppendEntriesResultManifest => nameof(AppendEntriesResult),
+        InstallSnapshotManifest => nameof(InstallSnapshot),
+        InstallSnapshotResultManifest => nameof(InstallSnapshotResult),
+        ClientCommandManifest => nameof(ClientCommand),
+        ClientQueryManifest => nameof(ClientQuery),
+        CommandAppliedManifest => nameof(CommandApplied),
+        CommandFailedManifest => nameof(CommandFailed),
+        QueryResultManifest => nameof(QueryResult),
+        NotLeaderManifest => nameof(NotLeader),
+        RequestRejectedManifest => nameof(RequestRejected),
+        CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
+        SessionExpiredManifest => nameof(SessionExpired),
+        TimeoutNowManifest => nameof(TimeoutNow),
+        AddMemberManifest => nameof(AddMember),
+        RemoveMemberManifest => nameof(RemoveMember),
+        TransferLeadershipManifest => nameof(TransferLeadership),
+        GetClusterConfigurationManifest => nameof(GetClusterConfiguration),
+        MembershipChangedManifest => nameof(MembershipChanged),
+        MembershipRefusedManifest => nameof(MembershipRefused),
+        LeadershipTransferredManifest => nameof(LeadershipTransferred),
+        CurrentConfigurationManifest => nameof(CurrentConfiguration),
+        ExportSnapshotManifest => nameof(ExportSnapshot),
+        SnapshotExportedManifest => nameof(SnapshotExported),
+        _ => throw new SerializationException(
+            $"{nameof(RaftProtocolSerializer)} (id {SerializerId}) does not know the manifest '{manifest}' " +
+            "(a message from a newer or different version of RaftActors, or not a Raft message); it is dropped"),
+    };
+
+    /// <summary>
+    /// A <see cref="VersionedPeerMessage"/>: the sender's highest version, the message's manifest, then
+    /// its fields. A version above this node's is not guessed at: it may lay anything out differently.
+    /// </summary>
+    private VersionedPeerMessage ReadVersioned(byte[] bytes, int version)
+    {
+        if (version > WireVersions.Highest)
+            throw new SerializationException(
+                $"{nameof(RaftProtocolSerializer)}: a peer wrote a message in wire version {version}, but this node reads wire versions " +
+                $"{WireVersions.Unversioned} to {WireVersions.Highest}; the message is dropped (the peer runs a newer RaftActors and " +
+                "takes this node for one too: upgrade this node, or restart the peer so that it learns this node's version again)");
+        var header = new WireReader(bytes, $"a peer message in wire version {version}");
+        if (version < WireVersions.Announced)
+            throw header.Malformed($"the manifest 'V{version}' names no versioned format (versions {WireVersions.Announced} to {WireVersions.Highest} are)");
+        var highest = header.Varint("sender's highest version");
+        if (highest is < WireVersions.Unversioned or > int.MaxValue)
+            throw header.Malformed($"the sender's highest version ({highest}) is out of range");
+        var manifest = header.RequiredString("message manifest");
+        var name = MessageName(manifest);
+        var r = new WireReader(bytes.AsSpan(header.Position), $"{name} in wire version {version} (byte offsets after its {header.Position}-byte header)");
+        var message = ReadBody(ref r, manifest) as IRaftProtocolMessage
+                      ?? throw header.Malformed($"a {name} is not a message between Raft peers");
+        r.End();
+        return new VersionedPeerMessage(message, version, (int)highest);
+    }
+
+    /// <summary>
+    /// A <see cref="WireVersionAnnouncement"/>. Bytes after its fields are left unread: it is how nodes of
+    /// different versions first meet, so a later version may add fields but never move these.
+    /// </summary>
+    private static WireVersionAnnouncement ReadAnnouncement(byte[] bytes)
+    {
+        var r = new WireReader(bytes, nameof(WireVersionAnnouncement));
+        var nodeId = r.RequiredString("node id");
+        var highest = r.Varint("highest version");
+        if (highest is < WireVersions.Unversioned or > int.MaxValue)
+            throw r.Malformed($"the highest version ({highest}) is out of range");
+        return new WireVersionAnnouncement(nodeId, (int)highest, r.Bool("answer"));
+    }
+
+    private object ReadBody(ref WireReader r, string manifest) =>
+        manifest switch
         {
             RequestVoteManifest => new RequestVote(
                 r.Long("term"), r.RequiredString("candidate id"), r.Long("last log index"), r.Long("last log term"), r.Bool("pre-vote"), r.Bool("transfer")),
@@ -373,9 +475,6 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest
             SnapshotExportedManifest => new SnapshotExported(r.RequiredString("path"), new LogPosition(r.Long("index"), r.Long("term")), r.Long("size")),
             _ => new CurrentConfiguration(r.RequiredString("node id"), r.String("leader id"), RequiredConfiguration(ref r), r.Long("index"), r.Bool("committed")),
         };
-        r.End();
-        return message;
-    }
 
     private static AppendEntries ReadAppendEntries(ref WireReader r)
     {
