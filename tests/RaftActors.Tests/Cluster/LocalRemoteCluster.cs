@@ -65,6 +65,9 @@ public sealed record LocalClusterOptions
     /// membership change. All of them by default.
     /// </summary>
     public int? Voters { get; init; }
+
+    /// <summary>Called with each node's id and ActorSystem before any node starts (to register a different serializer, say).</summary>
+    public Action<string, ActorSystem>? ConfigureSystem { get; init; }
 }
 
 /// <summary>
@@ -189,6 +192,9 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
             foreach (var id in ids)
                 Akka.Cluster.Cluster.Get(_systems[id]).Join(first);
         }
+
+        foreach (var id in ids)
+            _options.ConfigureSystem?.Invoke(id, _systems[id]);
 
         _clock.Start();
         foreach (var id in ids)
