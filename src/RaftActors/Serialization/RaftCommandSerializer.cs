@@ -98,7 +98,7 @@ public sealed class RaftCommandSerializer : HyperionSerializer
 
     private static Config RaftConfig(ExtendedActorSystem system) => system.Settings.Config.WithFallback(RaftSettings.DefaultConfig);
 
-    private static CommandTypeAllowList ReadAllowList(ExtendedActorSystem system) =>
+    internal static CommandTypeAllowList ReadAllowList(ExtendedActorSystem system) =>
         new(HoconReader.Read(RaftConfig(system), CommandTypeAllowList.ConfigKey, c => c.GetStringList(CommandTypeAllowList.ConfigKey)));
 
     private static HyperionSerializerSettings ReadHyperionSettings(ExtendedActorSystem system)

@@ -57,8 +57,9 @@ public sealed class RaftClientClusterTests : Akka.TestKit.Xunit2.TestKit
     private static readonly string[] Ids = ["n1", "n2", "n3"];
     private readonly ITestOutputHelper _output;
 
+    // The commands travel in the log in Akka's JSON fallback, which creates only allowed types.
     public RaftClientClusterTests(ITestOutputHelper output)
-        : base(output: output)
+        : base(Akka.Configuration.ConfigurationFactory.ParseString("""raft.serialization.allowed-command-types = [ "RaftActors.Tests.Client.*, RaftActors.Tests" ]"""), output: output)
     {
         _output = output;
     }

@@ -401,7 +401,10 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
             throw new TimeoutException($"ActorSystem {system.Name} did not terminate within {TerminateTimeout.TotalSeconds} s");
     }
 
-    /// <summary>The configuration of every node's ActorSystem: remoting on 127.0.0.1, a free port, Akka's warnings only.</summary>
+    /// <summary>
+    /// The configuration of every node's ActorSystem: remoting on 127.0.0.1, a free port, Akka's
+    /// warnings only, over RaftActors' defaults as the documentation tells applications to load them.
+    /// </summary>
     public static readonly Config NodeConfig = ConfigurationFactory.ParseString("""
         akka {
           loglevel = WARNING
@@ -424,7 +427,7 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
             }
           }
         }
-        """);
+        """).WithFallback(RaftSettings.DefaultConfig);
 
     /// <summary>Makes an ActorSystem an Akka.Cluster member that cluster discovery finds as Raft member <paramref name="nodeId"/>.</summary>
     public static Config ClusterMemberConfig(string nodeId) => ConfigurationFactory.ParseString($$"""

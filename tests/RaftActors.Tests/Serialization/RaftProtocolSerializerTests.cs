@@ -23,7 +23,9 @@ public sealed class RaftProtocolSerializerTests : IDisposable
     public RaftProtocolSerializerTests(ITestOutputHelper output)
     {
         _output = output;
-        _system = ActorSystem.Create("plain", "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
+        // The test payloads travel in Akka's JSON fallback, which creates only allowed types.
+        _system = ActorSystem.Create("plain", "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING\n" +
+                                              "raft.serialization.allowed-command-types = [ \"RaftActors.Tests.Serialization.TestCommand, RaftActors.Tests\" ]");
         RaftExtension.Get(_system);
         _serialization = _system.Serialization;
     }
