@@ -165,6 +165,10 @@ internal sealed class RaftProtocol
     /// </summary>
     internal Func<bool> StampEntries { get; init; } = static () => true;
 
+    // The leader's policy is not in its term's log yet: it rides on the first entry written with the
+    // session fields, the no-op unless StampEntries was off then.
+    private bool _policyPending;
+
     /// <summary>Whether this node is canvassing pre-votes (a follower, term unchanged, about to campaign if a majority agrees).</summary>
     public bool IsPreCandidate => _preVotes is not null;
 
@@ -767,7 +771,8 @@ internal sealed class RaftProtocol
         // tells the leader what is committed before it serves reads (§8).
         _progress.Clear();
         UpdateReplicationTargets();
-        _termStartIndex = AppendAsLeader(command: null, carriesPolicy: true).Index;
+        _policyPending = true;
+        _termStartIndex = AppendAsLeader(command: null).Index;
         ReportTransferredLeadership();
         Replicate();
         Emit(new StartHeartbeatTimer(_heartbeatInterval));
@@ -1021,14 +1026,16 @@ internal sealed class RaftProtocol
         Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, prevIndex, _log.TermAt(prevIndex)!.Value, entries, CommitIndex, sequence)));
     }
 
-    private LogEntry AppendAsLeader(EntryCommand? command, ClusterConfiguration? configuration = null, bool carriesPolicy = false)
+    private LogEntry AppendAsLeader(EntryCommand? command, ClusterConfiguration? configuration = null)
     {
         var stamp = StampEntries();
         var entry = new LogEntry(_log.LastIndex + 1, Term, command, configuration)
         {
             Timestamp = stamp ? Clock?.Invoke() : null,
-            SessionPolicy = stamp && carriesPolicy ? SessionPolicy : null,
+            SessionPolicy = stamp && _policyPending ? SessionPolicy : null,
         };
+        if (stamp)
+            _policyPending = false;
         _log.Append(entry);
         Emit(new PersistEntries(AppendDecision.NoTruncation, [entry], entry.Position));
         return entry;

@@ -21,6 +21,12 @@ public static class WireVersions
     /// <summary>Peer messages in an envelope that names the version it is written in and the highest the sender reads.</summary>
     public const int Announced = 2;
 
+    /// <summary>
+    /// <c>LogEntryFormat</c>'s session fields (the leader's time stamp and its client session policy),
+    /// which a node of version 1 refuses as unknown flags: the node's <c>RaftProtocol.StampEntries</c>.
+    /// </summary>
+    public const int EntrySessionFields = Announced;
+
     /// <summary>The highest version this build reads and writes.</summary>
     public const int Highest = Announced;
 }

@@ -116,9 +116,18 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             CheckQuorum = settings.CheckQuorum,
             Clock = () => scheduler.Now.ToUnixTimeMilliseconds(),
             SessionPolicy = settings.Sessions,
+            // Only once every member reads them: a node of the previous release refuses the whole
+            // AppendEntries. (Called once the protocol exists, after this assignment.)
+            StampEntries = () => _protocol!.MayUse(WireVersions.EntrySessionFields),
         };
         _peers.Configure(_protocol.Configuration, membership.SelfId);
         _metrics.Configure(_protocol.Configuration, membership.SelfId);
+        foreach (var member in _protocol.Configuration.Members)
+        {
+            // A peer in this process runs this build: no need to wait for it to be heard from.
+            if (_peers.PathOf(member.Id) is { } path && !IsRemote(path.Address))
+                _protocol.WireVersions.Learn(member.Id, _protocol.WireVersions.Own);
+        }
         _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);
         _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
         _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));

@@ -5,7 +5,8 @@ namespace RaftActors.Tests.Core;
 
 /// <summary>
 /// Thesis §6.3: a leader stamps the entries it appends with the host's clock, and its term's no-op
-/// carries its client session policy; one switch (StampEntries) turns both off.
+/// carries its client session policy; one switch (StampEntries) turns both off, and a policy held
+/// back goes on the first entry stamped in the term.
 /// </summary>
 public class RaftProtocolStampTests
 {
@@ -36,6 +37,22 @@ public class RaftProtocolStampTests
     }
 
     [Fact]
+    public void A_policy_held_back_with_the_stamps_rides_on_the_first_stamped_entry_of_the_term()
+    {
+        var stamp = false;
+        var leader = Leader(() => 1_000, () => stamp);
+        leader.Propose(Command("x"));
+        stamp = true; // every member now reads the session fields
+
+        leader.Propose(Command("y"));
+        leader.Propose(Command("z"));
+
+        Assert.Equal((null, null), (leader.Log[2].Timestamp, leader.Log[2].SessionPolicy));
+        Assert.Equal(((long?)1_000, Policy), (leader.Log[3].Timestamp, leader.Log[3].SessionPolicy));
+        Assert.Equal(((long?)1_000, (SessionPolicy?)null), (leader.Log[4].Timestamp, leader.Log[4].SessionPolicy));
+    }
+
+    [Fact]
     public void Without_a_clock_entries_are_not_stamped()
     {
         var leader = Leader(clock: null, stamp: true);
@@ -45,13 +62,15 @@ public class RaftProtocolStampTests
         Assert.All([leader.Log[1], leader.Log[2]], e => Assert.Null(e.Timestamp));
     }
 
-    private static RaftProtocol Leader(Func<long>? clock, bool stamp)
+    private static RaftProtocol Leader(Func<long>? clock, bool stamp) => Leader(clock, () => stamp);
+
+    private static RaftProtocol Leader(Func<long>? clock, Func<bool> stamp)
     {
         var node = new RaftProtocol(Self, ClusterConfiguration.OfVoters([Self]), HardState.Initial, Timeouts(), Heartbeat)
         {
             Clock = clock,
             SessionPolicy = Policy,
-            StampEntries = () => stamp,
+            StampEntries = stamp,
         };
         node.Start();
         node.ElectionTimeoutElapsed();

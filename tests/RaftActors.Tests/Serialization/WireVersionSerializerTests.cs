@@ -55,8 +55,21 @@ public sealed class WireVersionSerializerTests : IDisposable
         Assert.True(back is VersionedPeerMessage, name);
     }
 
+    /// <summary>The peer messages the previous release had: no entry with the session fields, which came later (gated by the cluster version).</summary>
+    public static TheoryData<string, object> PreviousReleasePeerMessages()
+    {
+        var data = new TheoryData<string, object>();
+        foreach (var row in PeerMessages())
+        {
+            if (row[1] is not AppendEntries { Entries: var entries } || entries.All(e => e.Timestamp is null && e.SessionPolicy is null))
+                data.Add((string)row[0], row[1]);
+        }
+
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(PeerMessages))]
+    [MemberData(nameof(PreviousReleasePeerMessages))]
     public void Version_1_is_what_the_previous_release_writes_and_reads(string name, object message)
     {
         var manifest = _serializer.Manifest(message);
@@ -123,6 +136,13 @@ public sealed class WireVersionSerializerTests : IDisposable
         Assert.Equal("WV", _serializer.Manifest(announcement));
         Assert.Equal(announcement, _serializer.FromBinary(bytes, "WV"));
         Assert.Equal(announcement, _serializer.FromBinary([.. bytes, 0x2A, 0x01], "WV"));
+    }
+
+    [Fact]
+    public void The_previous_release_refuses_entries_with_the_session_fields()
+    {
+        var stamped = new AppendEntries(3, "n1", 0, 0, [new LogEntry(1, 3, null) { Timestamp = 1_000 }], 0, 1);
+        Assert.Throws<SerializationException>(() => _previous.FromBinary(_serializer.ToBinary(stamped), "AE"));
     }
 
     [Fact]

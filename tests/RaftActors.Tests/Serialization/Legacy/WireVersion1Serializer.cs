@@ -14,8 +14,9 @@ namespace RaftActors.Tests.Serialization.Legacy;
 /// place of the current serializer (<see cref="Install"/>), it makes that system's node speak as
 /// a node of that release: it cannot write a <see cref="VersionedPeerMessage"/> or a
 /// <see cref="WireVersionAnnouncement"/> (it throws, and Akka.Remote drops them), and drops what
-/// arrives in them as an unknown manifest. The client and membership messages, unchanged since,
-/// are left to the current serializer. Never edit the layouts below: they are the promise that
+/// arrives in them as an unknown manifest, and it refuses log entries with the session fields (time
+/// stamp, session policy), which that release's LogEntryFormat did not know. The client and
+/// membership messages, unchanged since, are left to the current serializer. Never edit the layouts below: they are the promise that
 /// nodes of this release read what the previous one writes.
 /// </summary>
 public sealed class WireVersion1Serializer : SerializerWithStringManifest
@@ -183,7 +184,14 @@ public sealed class WireVersion1Serializer : SerializerWithStringManifest
         var count = r.Count("entry count", minItemSize: 3);
         var entries = new List<LogEntry>(count);
         for (var i = 0; i < count; i++)
-            entries.Add(r.Entry(i));
+        {
+            // That release's LogEntryFormat refused every flag after the first three.
+            var entry = r.Entry(i);
+            if (entry.Timestamp is not null || entry.SessionPolicy is not null)
+                throw new SerializationException($"AppendEntries: entry {i}, index {entry.Index}: unknown flags (not a log entry, or a newer format)");
+            entries.Add(entry);
+        }
+
         return new AppendEntries(term, leaderId, prevLogIndex, prevLogTerm, entries, leaderCommit, sequence);
     }
 }
