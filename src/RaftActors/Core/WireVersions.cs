@@ -37,7 +37,7 @@ public static class WireVersions
 /// counts as <see cref="WireVersions.Unversioned"/>, so a member not heard from yet holds the
 /// cluster version down and no feature reaches a node that cannot read it.
 /// </summary>
-public sealed class PeerWireVersions
+internal sealed class PeerWireVersions
 {
     /// <summary>How long a node waits before announcing its version again to a peer that still writes to it without one.</summary>
     public static readonly TimeSpan AnnounceInterval = TimeSpan.FromSeconds(5);
