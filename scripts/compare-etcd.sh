@@ -63,22 +63,22 @@ wait_for() { # what, command...
 wait_for "etcd" curl -sf -X POST "http://127.0.0.1:12389/v3/kv/put" -d '{"key":"cmVhZHk=","value":"MQ=="}'
 wait_for "RaftActors" curl -sf -X PUT "http://127.0.0.1:8081/kv/ready" -d 1
 
-run() { # name api operation [flags]
-  local name=$1 api=$2 op=$3; shift 3
+run() { # name api operation connections [flags]
+  local name=$1 api=$2 op=$3 connections=$4; shift 4
   local nodes=$raft_nodes
   [ "$api" = Etcd ] && nodes=$etcd_nodes
   echo "== $name"
-  dotnet "$raftctl" --nodes "$nodes" bench "$op" --api "$api" --conns "$conns" --seconds "$seconds" --payload "$payload" \
+  dotnet "$raftctl" --nodes "$nodes" bench "$op" --api "$api" --conns "$connections" --seconds "$seconds" --payload "$payload" \
     --json "$work/$name.json" "$@" 2>/dev/null || true
 }
-run raft-put RaftActors put
-run etcd-put Etcd put
-run raft-get RaftActors get
-run etcd-get Etcd get
-run raft-get-local RaftActors get --serializable
-run etcd-get-local Etcd get --serializable
-run raft-put-1 RaftActors put --conns 1
-run etcd-put-1 Etcd put --conns 1
+run raft-put RaftActors put "$conns"
+run etcd-put Etcd put "$conns"
+run raft-get RaftActors get "$conns"
+run etcd-get Etcd get "$conns"
+run raft-get-local RaftActors get "$conns" --serializable
+run etcd-get-local Etcd get "$conns" --serializable
+run raft-put-1 RaftActors put 1
+run etcd-put-1 Etcd put 1
 
 python3 - "$work" "$conns" "$seconds" "$payload" <<'PY'
 import json, sys, os
