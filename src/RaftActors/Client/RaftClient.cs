@@ -59,6 +59,10 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         options.Validate();
         _members = members.ToList();
         CheckMembers(_members);
+        // The client often lives in an application's own ActorSystem, created without RaftActors'
+        // defaults: without the Raft serializers its commands would leave in Akka's JSON fallback,
+        // which the nodes refuse.
+        Serialization.RaftExtension.Get(Context.System);
         _options = options;
         _session = options.ClientId;
         var seed = options.RandomSeed ?? Random.Shared.Next();
