@@ -470,7 +470,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
                     return Stay();
                 }
 
-                if (!TryMemberAddress(add.Address, out var address, out var problem))
+                if (!TryMemberAddress(add.Id, add.Address, out var address, out var problem))
                 {
                     Sender.Tell(new RequestRejected(problem));
                     return Stay();
@@ -490,15 +490,17 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     /// <summary>
     /// Where a member to add lives, as the configuration records it: its node actor's full path.
     /// An Akka address stands for the node actor under <c>/user/&lt;raft.actor-name&gt;</c> there;
-    /// under cluster discovery no address is needed (the cluster locates the member).
+    /// under cluster discovery no address is needed (the cluster locates the member), nor for a
+    /// member the configuration already places (a learner promoted keeps its address).
     /// </summary>
-    private bool TryMemberAddress(string? given, out string? address, out string problem)
+    private bool TryMemberAddress(string id, string? given, out string? address, out string problem)
     {
         address = null;
         problem = "";
         if (string.IsNullOrWhiteSpace(given))
         {
-            if (_locator is not null)
+            address = _protocol.Configuration.Find(id)?.Address;
+            if (address is not null || _locator is not null)
                 return true;
             problem = "a member needs the Akka address of its node (e.g. akka.tcp://raft@host:4054) unless raft.discovery = cluster";
             return false;

@@ -117,6 +117,22 @@ public sealed class MembershipNodeTests : ReplicationNodeTestKit
         Assert.Equal("akka.tcp://raft@127.0.0.1:4054/user/raft", configuration.Configuration.Find("n4")!.Address);
     }
 
+    // Promoting a learner needs no address: the configuration already places it.
+    [Fact]
+    public void Promoting_a_learner_needs_no_address_again()
+    {
+        var (node, _) = CommittedLeader();
+        var client = CreateTestProbe();
+        node.Tell(new AddMember("n4", "akka.tcp://raft@127.0.0.1:4054", Promote: false), client.Ref);
+
+        node.Tell(new AddMember("n4", null), client.Ref);
+
+        // Past the address check: refused only because the learner's addition is not committed yet.
+        Assert.Equal(MembershipRefusalReason.ChangeInProgress, client.ExpectMsg<MembershipRefused>(Bound).Reason);
+        node.Tell(new AddMember("n5", null), client.Ref);
+        Assert.Contains("needs the Akka address", client.ExpectMsg<RequestRejected>(Bound).Reason);
+    }
+
     // A follower is not the leader: it points membership requests to the leader, like commands.
     [Fact]
     public void A_follower_points_membership_requests_and_transfers_to_the_leader()
