@@ -22,6 +22,8 @@ namespace RaftActors.Server.Http;
 /// (<c>http:{key}</c>, sequence 1): a retry with the same key applies at most once and answers
 /// what the first one did, for as long as the cluster keeps the session (<c>raft.sessions.expiry</c>
 /// after its last use). <c>Request-Id</c>, the header's former name, is still read (deprecated).
+/// A write without the header gets a session of its own too, so the server may resend it within
+/// the request (after a leader change, say) without applying it twice.
 /// </summary>
 public static class KvEndpoints
 {
@@ -189,12 +191,12 @@ public static class KvEndpoints
         }
     }
 
-    private sealed record WriteSession(string? ClientId, long Sequence);
+    private sealed record WriteSession(string ClientId, long Sequence);
 
     /// <summary>
     /// A write's client session: <c>http:{key}</c> with sequence 1 (a key's first and only command
-    /// opens its session), or none without the header; null when the header is malformed. The
-    /// deprecated header counts only when the new one is absent.
+    /// opens its session), or a new <c>http-auto:</c> one without the header; null when the header
+    /// is malformed. The deprecated header counts only when the new one is absent.
     /// </summary>
     private static WriteSession? ReadSession(HttpRequest request, out bool deprecatedHeader)
     {
@@ -203,7 +205,7 @@ public static class KvEndpoints
         if (deprecatedHeader)
             keys = request.Headers[DeprecatedRequestIdHeader];
         if (keys.Count == 0)
-            return new WriteSession(null, 0);
+            return new WriteSession($"http-auto:{Guid.NewGuid():N}", 1); // a session of its own: safe to resend within this request
         if (keys.Count > 1)
             return null;
         var key = keys[0];

@@ -11,8 +11,29 @@ namespace RaftActors.Server.Http;
 /// request that certainly did nothing (no leader yet, or the node pointed at the leader), a read,
 /// and a write with a client session, which applies at most once however often it is sent.
 /// </summary>
-public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan requestTimeout)
+public sealed class RaftGateway
 {
+    private readonly ActorSystem system;
+    private readonly IActorRef node;
+    private readonly TimeSpan requestTimeout;
+
+    // Completed, and replaced, each time the local node learns of a leader: an attempt waiting on
+    // a leader that died is given up then and sent to the new one, not left to its whole timeout.
+    private TaskCompletionSource _leaderKnown = NewSignal();
+
+    public RaftGateway(ActorSystem system, IActorRef node, TimeSpan requestTimeout)
+    {
+        this.system = system;
+        this.node = node;
+        this.requestTimeout = requestTimeout;
+        var watcher = system.ActorOf(Props.Create(() => new LeaderWatcher(OnLeaderKnown)), "gateway-leader-watcher");
+        system.EventStream.Subscribe(watcher, typeof(RaftStateChanged));
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void OnLeaderKnown() => Interlocked.Exchange(ref _leaderKnown, NewSignal()).TrySetResult();
+
     /// <summary>The longest one attempt waits before a safe retry.</summary>
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(1);
 
@@ -23,9 +44,9 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
 
     public IActorRef Node => node;
 
-    /// <summary>Proposes a command; with a session (client id) it is retried after an unknown outcome.</summary>
-    public Task<GatewayResult> ProposeAsync(object command, string? clientId, long sequence, CancellationToken cancel) =>
-        RunAsync(new ClientCommand(command, clientId, sequence), retryUnknown: clientId is not null, isWrite: true, cancel);
+    /// <summary>Proposes a command in its client session, so that it is resent, at most once applied, until it is done or the request's time is up.</summary>
+    public Task<GatewayResult> ProposeAsync(object command, string clientId, long sequence, CancellationToken cancel) =>
+        RunAsync(new ClientCommand(command, clientId, sequence), retryUnknown: true, isWrite: true, cancel);
 
     /// <summary>A linearizable read (ReadIndex on the leader); reads change nothing, so every failure is retried.</summary>
     public Task<GatewayResult> QueryAsync(object query, CancellationToken cancel) =>
@@ -132,7 +153,19 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
             object reply;
             try
             {
-                reply = await target.Ask<object>(request, wait, cancel);
+                var leaderKnown = Volatile.Read(ref _leaderKnown).Task;
+                var answer = target.Ask<object>(request, wait, cancel);
+                if (retryUnknown && await Task.WhenAny(answer, leaderKnown) != answer)
+                {
+                    // A (new) leader is known while this attempt waits: it may have gone to a
+                    // leader that died. Resending is safe (reads, and writes in a session).
+                    unknown |= isWrite;
+                    lastProblem = "the leader changed while the request waited";
+                    target = node;
+                    continue;
+                }
+
+                reply = await answer;
             }
             catch (Exception e) when (!cancel.IsCancellationRequested)
             {
@@ -179,7 +212,7 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
                     unknown = true;
                     lastProblem = outcomeUnknown.Reason;
                     if (!retryUnknown)
-                        return GatewayResult.Unknown($"{outcomeUnknown.Reason}; retry with an Idempotency-Key header to apply it at most once");
+                        return GatewayResult.Unknown($"{outcomeUnknown.Reason}; read the members before asking again");
                     target = node;
                     break;
                 default:
@@ -197,7 +230,7 @@ public sealed class RaftGateway(ActorSystem system, IActorRef node, TimeSpan req
 
         var why = $"not done within the request timeout ({requestTimeout.TotalMilliseconds:F0} ms){(lastProblem is null ? "" : $": {lastProblem}")}";
         return unknown
-            ? GatewayResult.Unknown($"{why}; the write may still be applied{(isWrite && !retryUnknown ? " (retry with an Idempotency-Key header to apply it at most once)" : "")}")
+            ? GatewayResult.Unknown($"{why}; the write may still be applied{(isWrite && !retryUnknown ? " (read the members before asking again)" : "")}")
             : GatewayResult.Unavailable(why);
     }
 }
@@ -233,4 +266,15 @@ public sealed record GatewayResult(GatewayOutcome Outcome, long Index, object? R
     public static GatewayResult Unavailable(string reason) => new(GatewayOutcome.Unavailable, 0, null, reason);
 
     public static GatewayResult Unknown(string reason) => new(GatewayOutcome.Unknown, 0, null, reason);
+}
+
+/// <summary>Tells the gateway each time the local node names a leader.</summary>
+internal sealed class LeaderWatcher : ReceiveActor
+{
+    public LeaderWatcher(Action leaderKnown) =>
+        Receive<RaftStateChanged>(change =>
+        {
+            if (change.LeaderId is not null)
+                leaderKnown();
+        });
 }
