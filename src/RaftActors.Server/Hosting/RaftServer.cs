@@ -33,23 +33,9 @@ public static class RaftServer
     /// <param name="supervised">Run under a launcher: no timestamps, and stop when standard input closes (the launcher died).</param>
     public static async Task<int> RunAsync(string configFile, bool supervised)
     {
-        ServerSettings settings;
-        bool faultInjection;
-        try
-        {
-            settings = ServerSettings.Load(configFile);
-            faultInjection = FaultInjectionEndpoints.Enabled(settings.Config);
-        }
-        catch (RaftConfigurationException e)
-        {
-            Console.Error.WriteLine($"{Path.GetFullPath(configFile)}: {e.Message}");
+        var faultInjection = false;
+        if (ServerSettings.LoadOrReport(configFile, loaded => faultInjection = FaultInjectionEndpoints.Enabled(loaded.Config)) is not { } settings)
             return 2;
-        }
-        catch (ServerStartException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
 
         var output = new ServerOutput(settings.NodeId, timestamps: !supervised);
         FileRaftStorage storage;

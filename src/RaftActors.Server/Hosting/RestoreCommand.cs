@@ -40,21 +40,8 @@ public static class RestoreCommand
             return 2;
         }
 
-        ServerSettings settings;
-        try
-        {
-            settings = ServerSettings.Load(configFile);
-        }
-        catch (RaftConfigurationException e)
-        {
-            Console.Error.WriteLine($"{Path.GetFullPath(configFile)}: {e.Message}");
+        if (ServerSettings.LoadOrReport(configFile) is not { } settings)
             return 2;
-        }
-        catch (ServerStartException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
 
         if (settings.Membership.Join)
         {

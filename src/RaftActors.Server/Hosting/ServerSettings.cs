@@ -29,6 +29,30 @@ public sealed record ServerSettings(
     /// <summary>The node actor's name under /user.</summary>
     public string ActorName => Membership.ActorName;
 
+    /// <summary>
+    /// Reads and checks the node's config file (and whatever else <paramref name="check"/> reads of
+    /// it), or prints why not — naming the file and the key — and returns null: the caller exits 2.
+    /// </summary>
+    public static ServerSettings? LoadOrReport(string configFile, Action<ServerSettings>? check = null)
+    {
+        try
+        {
+            var settings = Load(configFile);
+            check?.Invoke(settings);
+            return settings;
+        }
+        catch (RaftConfigurationException e)
+        {
+            Console.Error.WriteLine($"{Path.GetFullPath(configFile)}: {e.Message}");
+            return null;
+        }
+        catch (ServerStartException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return null;
+        }
+    }
+
     /// <summary>Reads and checks the node's config file.</summary>
     public static ServerSettings Load(string configFile)
     {
