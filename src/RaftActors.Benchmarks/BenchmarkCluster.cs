@@ -324,6 +324,9 @@ public sealed class BenchmarkCluster : IAsyncDisposable
           stdout-loglevel = {{logLevel.ToUpperInvariant()}}
           log-dead-letters = off
           log-dead-letters-during-shutdown = off
+          # The traffic meter replaces the protocol serializer on purpose (it wraps it); Akka
+          # would warn of the override in every system.
+          log-serializer-override-on-start = off
           actor.provider = remote
           remote {
             log-remote-lifecycle-events = off
