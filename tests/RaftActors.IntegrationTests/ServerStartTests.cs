@@ -42,6 +42,34 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
         Assert.Contains($"stderr] {Path.Combine(_root, "node.conf")}: {key}:", server.Output);
     }
 
+    [Theory(Timeout = 60_000)]
+    [InlineData(new string[0], "give --config FILE to run a server node")]
+    [InlineData(new[] { "--bogus" }, "Unrecognized command or argument '--bogus'")]
+    [InlineData(new[] { "cluster", "--nodes", "12" }, "--nodes takes a number from 1 to 9")]
+    [InlineData(new[] { "restore", "--config", "node.conf" }, "Option '--snapshot' is required")]
+    public async Task Without_a_command_or_with_a_bad_one_the_server_prints_its_usage_and_exits_2(string[] args, string problem)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(ServerProcess.DotnetHost)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "exec", ServerProcess.ServerAssembly }.Concat(args))
+            start.ArgumentList.Add(arg);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        output.WriteLine($"{await stdout}\n{await stderr}");
+
+        Assert.Equal(2, process.ExitCode);
+        Assert.Contains(problem, await stderr);
+        if (args.Length == 0)
+            Assert.Contains("demo", await stdout); // the usage, commands included
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task An_HTTP_port_in_use_fails_at_start_naming_raft_server_http()
     {

@@ -33,21 +33,6 @@ public sealed partial class LocalCluster
         _clean = clean;
     }
 
-    public const string Usage = """
-        usage: dotnet run --project src/RaftActors.Server -- cluster [--config-dir DIR | --nodes N] [--clean]
-               dotnet run --project src/RaftActors.Server -- cluster add [--config-dir DIR]
-          cluster      starts one server process per node config DIR/node1.conf, node2.conf, ... and
-                       prints every role, term and leader change; Ctrl+C stops them all
-          cluster add  while that cluster runs (another terminal): starts one more server, nK, to join
-                       it, and asks the cluster to add it (POST /members): a learner, then a voter once
-                       caught up; Ctrl+C stops it (it stays a member: raftctl member remove nK)
-          --config-dir DIR  the node configs (default: hocon/ in the repository)
-          --nodes N         a cluster of N loopback servers (1 to 9; Akka.Remote 4051.., HTTP 8081..), its
-                            configs written to data/cluster-N/ of the working directory
-          --ports A,H       with --nodes: the first server's Akka.Remote and HTTP ports (default 4051,8081)
-          --clean           delete each node's raft.data-dir first (only one inside the working directory)
-        """;
-
     /// <summary>Set by <c>cluster add</c>: the running cluster's servers, to which the one started here is added.</summary>
     private IReadOnlyList<ServerSettings>? _joining;
 
@@ -64,45 +49,14 @@ public sealed partial class LocalCluster
         public Task Exited { get; set; } = Task.CompletedTask;
     }
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args)
+    /// <summary>
+    /// <c>cluster</c>: one server process per node config in <paramref name="configDirectory"/> (default
+    /// hocon/ of the repository), or <paramref name="nodes"/> generated loopback servers whose first
+    /// ports are <paramref name="ports"/>; with <paramref name="add"/>, one more server for that
+    /// running cluster, added as a voter. The command line has checked the combination.
+    /// </summary>
+    public static async Task<int> RunAsync(string? configDirectory, int? nodes, (int Akka, int Http) ports, bool clean, bool add)
     {
-        string? configDirectory = null;
-        int? nodes = null;
-        (int Akka, int Http) ports = (LoopbackConfigs.DefaultAkkaPort, LoopbackConfigs.DefaultHttpPort);
-        var clean = false;
-        var add = args.Count > 0 && args[0] == "add";
-        for (var i = add ? 1 : 0; i < args.Count; i++)
-        {
-            switch (args[i])
-            {
-                case "-h" or "--help":
-                    Console.WriteLine(Usage);
-                    return 0;
-                case "--config-dir" when i + 1 < args.Count:
-                    configDirectory = args[++i];
-                    break;
-                case "--nodes" when i + 1 < args.Count && !add:
-                    if (!int.TryParse(args[++i], out var count) || count is < 1 or > 9)
-                        return UsageError($"--nodes takes a number from 1 to 9, got '{args[i]}'");
-                    nodes = count;
-                    break;
-                case "--ports" when i + 1 < args.Count && !add:
-                    var pair = args[++i].Split(',');
-                    if (pair.Length != 2 || !int.TryParse(pair[0], out var akkaPort) || !int.TryParse(pair[1], out var httpPort) ||
-                        akkaPort is < 1 or > 65000 || httpPort is < 1 or > 65000)
-                        return UsageError($"--ports takes the first Akka.Remote and HTTP ports, e.g. 4051,8081; got '{args[i]}'");
-                    ports = (akkaPort, httpPort);
-                    break;
-                case "--clean" when !add:
-                    clean = true;
-                    break;
-                default:
-                    return UsageError($"unknown or incomplete argument '{args[i]}'");
-            }
-        }
-
-        if (nodes is not null && configDirectory is not null)
-            return UsageError("give --nodes or --config-dir, not both");
         if (nodes is { } n)
         {
             configDirectory = Path.Combine(Directory.GetCurrentDirectory(), "data", $"cluster-{n}");
@@ -148,13 +102,6 @@ public sealed partial class LocalCluster
         }
 
         _stopRequested.TrySetResult();
-    }
-
-    private static int UsageError(string problem)
-    {
-        Console.Error.WriteLine(problem);
-        Console.Error.WriteLine(Usage);
-        return 2;
     }
 
     /// <summary>

@@ -13,33 +13,8 @@ namespace RaftActors.Server.Hosting;
 /// </summary>
 public static class RestoreCommand
 {
-    public const string Usage = "restore --snapshot FILE --config FILE";
-
-    public static async Task<int> RunAsync(IReadOnlyList<string> args)
+    public static async Task<int> RunAsync(string snapshot, string configFile)
     {
-        string? snapshot = null, configFile = null;
-        for (var i = 0; i < args.Count; i++)
-        {
-            switch (args[i])
-            {
-                case "--snapshot" when i + 1 < args.Count:
-                    snapshot = args[++i];
-                    break;
-                case "--config" when i + 1 < args.Count:
-                    configFile = args[++i];
-                    break;
-                default:
-                    Console.Error.WriteLine($"restore: unknown or incomplete argument '{args[i]}'; usage: {Usage}");
-                    return 2;
-            }
-        }
-
-        if (snapshot is null || configFile is null)
-        {
-            Console.Error.WriteLine($"restore: {(snapshot is null ? "--snapshot" : "--config")} is missing; usage: {Usage}");
-            return 2;
-        }
-
         if (ServerSettings.LoadOrReport(configFile) is not { } settings)
             return 2;
 
