@@ -132,6 +132,16 @@ public sealed class RaftLease : Lease
             return _held is { } held && _clock() < held.Until;
     }
 
+    /// <summary>Until when, by the local clock, this owner counts itself the holder; null when it does not.</summary>
+    internal TimeSpan? HeldUntil
+    {
+        get
+        {
+            lock (_gate)
+                return _held?.Until;
+        }
+    }
+
     /// <summary>
     /// Sends a lease command and returns the state machine's answer. An unknown outcome becomes a
     /// <see cref="LeaseTimeoutException"/>, a refusal or a failure in the state machine a
