@@ -15,17 +15,20 @@ namespace RaftActors.Coordination;
 /// <remarks>
 /// <para>The Raft cluster grants the lease for <c>heartbeat-timeout</c> by its leader's clock;
 /// this lease renews it every <c>heartbeat-interval</c>. Locally it counts itself the holder until
-/// <c>heartbeat-timeout</c> after it SENT the last renewal that succeeded: the cluster stamped
-/// that renewal after it was sent, so the local view ends no later than the cluster's (given
-/// clocks that run at the same rate). When that moment passes without a newer renewal,
-/// <see cref="CheckLease"/> turns false and the lease-lost callback runs: an owner cut off from
-/// the Raft majority says so within <c>heartbeat-timeout</c>, before anyone else can be granted
-/// the lease.</para>
+/// <c>heartbeat-timeout</c> minus one <c>heartbeat-interval</c> after it SENT the last renewal that
+/// succeeded: the cluster stamped that renewal after it was sent, so the local view ends before
+/// the cluster's, and the interval held back leaves the lost callback time to run before anyone
+/// else can be granted the lease, however late a timer fires or a clock drifts within it. When
+/// that moment passes without a newer renewal, <see cref="CheckLease"/> turns false and the
+/// lease-lost callback runs: an owner cut off from the Raft majority says so within
+/// <c>heartbeat-timeout</c>. (Akka requires the interval to be below half the timeout, so a
+/// renewal is always due well before the local view ends.)</para>
 /// <para>Answers: <see cref="Acquire()"/> is true when granted or renewed, false when another
-/// owner holds the lease or no Raft leader took the command (certainly not granted), and fails
-/// with <see cref="LeaseTimeoutException"/> when the outcome is unknown (it may have been
-/// granted; acquire again, which renews it if so, or let it expire). <see cref="Release"/> stops
-/// claiming the lease at once and is true when the cluster freed it.</para>
+/// owner holds the lease or no Raft leader took the command (certainly not granted). It fails
+/// with <see cref="LeaseTimeoutException"/> when the outcome is unknown (it may have been granted:
+/// acquire again, which renews it if so, or let it expire), and when the grant came back after
+/// the time this owner could count on it had passed (it is released again). <see cref="Release"/>
+/// stops claiming the lease at once and is true when the cluster freed it.</para>
 /// </remarks>
 public sealed class RaftLease : Lease
 {
@@ -56,6 +59,12 @@ public sealed class RaftLease : Lease
 
     private TimeoutSettings Timeouts => Settings.TimeoutSettings;
 
+    /// <summary>Acquires or renews: the cluster grants the lease for heartbeat-timeout by its clock.</summary>
+    private AcquireLease AcquireCommand => new(Settings.LeaseName, Settings.OwnerName, Timeouts.HeartbeatTimeout);
+
+    /// <summary>How long after sending a command that succeeds this owner counts itself the holder.</summary>
+    private TimeSpan LocalTerm => Timeouts.HeartbeatTimeout - Timeouts.HeartbeatInterval;
+
     private static RaftClientFacade StartClient(LeaseSettings settings, ExtendedActorSystem system)
     {
         RaftExtension.Get(system); // the client's messages to the nodes
@@ -80,7 +89,7 @@ public sealed class RaftLease : Lease
         LeaseResult result;
         try
         {
-            result = await SendAsync(new AcquireLease(Settings.LeaseName, Settings.OwnerName, Timeouts.HeartbeatTimeout)).ConfigureAwait(false);
+            result = await SendAsync(AcquireCommand).ConfigureAwait(false);
         }
         catch (RaftUnavailableException e)
         {
@@ -94,10 +103,19 @@ public sealed class RaftLease : Lease
             return false;
         }
 
+        var until = sentAt + LocalTerm;
+        if (_clock() >= until)
+        {
+            // Granted, but so late that the time this owner may count on has already passed.
+            _ = Release();
+            throw new LeaseTimeoutException(
+                $"lease {Settings.LeaseName} was granted to {Settings.OwnerName} only after its local term ({LocalTerm}) had passed; it is released again");
+        }
+
         lock (_gate)
         {
             var onLost = leaseLostCallback ?? _held?.OnLost;
-            _held = new Held(result.Holder!.FencingToken, sentAt + Timeouts.HeartbeatTimeout, onLost);
+            _held = new Held(result.Holder!.FencingToken, until, onLost);
             ScheduleTimers();
         }
 
@@ -174,7 +192,7 @@ public sealed class RaftLease : Lease
         var now = _clock();
         if (!_renewing)
             _scheduler.Advanced.ScheduleOnce(Timeouts.HeartbeatInterval, () => _ = RenewAsync(), timers);
-        _scheduler.Advanced.ScheduleOnce(_held!.Until - now, OnDeadline, timers);
+        _scheduler.Advanced.ScheduleOnce(Max(TimeSpan.Zero, _held!.Until - now), OnDeadline, timers);
     }
 
     private void CancelTimers()
@@ -198,7 +216,7 @@ public sealed class RaftLease : Lease
         LeaseResult? result = null;
         try
         {
-            result = await SendAsync(new AcquireLease(Settings.LeaseName, Settings.OwnerName, Timeouts.HeartbeatTimeout)).ConfigureAwait(false);
+            result = await SendAsync(AcquireCommand).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RaftClientException or LeaseException)
         {
@@ -224,7 +242,7 @@ public sealed class RaftLease : Lease
             }
             else if (result.Succeeded && result.Holder!.FencingToken == token)
             {
-                _held = held with { Until = Max(held.Until, sentAt + Timeouts.HeartbeatTimeout) };
+                _held = held with { Until = Max(held.Until, sentAt + LocalTerm) };
                 ScheduleTimers();
             }
             else
@@ -258,7 +276,7 @@ public sealed class RaftLease : Lease
             lost = TakeLost();
         }
 
-        NotifyLost(lost, $"no renewal succeeded within heartbeat-timeout ({Timeouts.HeartbeatTimeout}); the Raft cluster may grant it to another owner");
+        NotifyLost(lost, $"no renewal succeeded in time: the Raft cluster may grant it to another owner {Timeouts.HeartbeatTimeout} (heartbeat-timeout) after the last one sent");
     }
 
     private Held TakeLost()

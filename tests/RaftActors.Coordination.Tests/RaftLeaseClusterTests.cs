@@ -3,6 +3,7 @@ using Akka.Configuration;
 using Akka.Coordination;
 using RaftActors.Client;
 using RaftActors.Configuration;
+using RaftActors.Messages;
 using RaftActors.Node;
 using RaftActors.Storage;
 using Xunit.Abstractions;
@@ -152,6 +153,9 @@ public sealed class RaftLeaseClusterTests : Akka.TestKit.Xunit2.TestKit
         }
 
         gate.Set();
+
+        // The first lease command then goes to a cluster ready to answer it well within its term.
+        AwaitCondition(() => nodes.Values.Any(n => n.Ask<RaftStatus>(GetRaftStatus.Instance, TimeSpan.FromSeconds(3)).Result.Role == Core.RaftRole.Leader), Bound);
         return nodes;
     }
 

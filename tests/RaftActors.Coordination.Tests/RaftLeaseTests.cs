@@ -56,7 +56,7 @@ public sealed class RaftLeaseTests : Akka.TestKit.Xunit2.TestKit
             _scheduler.Advance(Interval);
             Assert.Equal(new AcquireLease("singleton", "owner-a", Timeout), ExpectCommand());
             Grant(token: 7);
-            var renewedUntil = Interval * i + Timeout; // counted from the renewal's sending
+            var renewedUntil = Interval * i + Timeout - Interval; // counted from the renewal's sending, an interval short
             AwaitCondition(() => _lease.HeldUntil == renewedUntil, TimeSpan.FromSeconds(3));
         }
 
@@ -65,7 +65,7 @@ public sealed class RaftLeaseTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public async Task Without_a_successful_renewal_the_lease_is_lost_heartbeat_timeout_after_the_last_grant_was_sent_not_answered()
+    public async Task Without_a_successful_renewal_the_lease_is_lost_an_interval_before_heartbeat_timeout_after_the_last_grant_was_sent()
     {
         var acquired = _lease.Acquire(OnLost);
         ExpectCommand();
@@ -74,13 +74,29 @@ public sealed class RaftLeaseTests : Akka.TestKit.Xunit2.TestKit
         Assert.True(await acquired);
 
         // Renewals go out and get no answer (the cluster is cut off).
-        _scheduler.Advance(Timeout - TimeSpan.FromSeconds(3) - TimeSpan.FromMilliseconds(1));
+        _scheduler.Advance(Timeout - Interval - TimeSpan.FromSeconds(3) - TimeSpan.FromMilliseconds(1));
         Assert.True(_lease.CheckLease());
         _lost.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
 
         _scheduler.Advance(TimeSpan.FromMilliseconds(1));
         Assert.False(_lease.CheckLease());
         Assert.Contains("heartbeat-timeout", _lost.ExpectMsg<LeaseException>().Message);
+        _scheduler.Advance(Timeout);
+        _cluster.ExpectMsg<object>(); // the renewal that was due; none after the loss
+        _cluster.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public async Task A_grant_that_comes_back_after_the_local_term_has_passed_is_released_and_not_claimed()
+    {
+        var acquired = _lease.Acquire(OnLost);
+        ExpectCommand();
+        _scheduler.Advance(Timeout - Interval);
+        Grant(token: 7);
+
+        await Assert.ThrowsAsync<LeaseTimeoutException>(() => acquired);
+        Assert.False(_lease.CheckLease());
+        Assert.Equal(new ReleaseLease("singleton", "owner-a"), ExpectCommand());
     }
 
     [Fact]
