@@ -150,6 +150,20 @@ public sealed class RaftLease : Lease
             return _held is { } held && _clock() < held.Until;
     }
 
+    /// <summary>
+    /// The fencing token of the grant this owner holds: the log index at which the cluster granted
+    /// it, higher for every later grant, so a resource that remembers the highest token it has seen
+    /// can turn away a holder that lost the lease. Null whenever <see cref="CheckLease"/> is false.
+    /// </summary>
+    public long? FencingToken
+    {
+        get
+        {
+            lock (_gate)
+                return _held is { } held && _clock() < held.Until ? held.Token : null;
+        }
+    }
+
     /// <summary>Until when, by the local clock, this owner counts itself the holder; null when it does not.</summary>
     internal TimeSpan? HeldUntil
     {

@@ -67,9 +67,11 @@ public sealed class RaftLeaseClusterTests : Akka.TestKit.Xunit2.TestKit
         Assert.False(await b.Acquire());
         Assert.True(await a.Acquire()); // re-entrant: the holder renews
 
+        var aToken = ((RaftLease)a).FencingToken;
         Assert.True(await a.Release());
         Assert.False(a.CheckLease());
         Assert.True(await b.Acquire());
+        Assert.True(((RaftLease)b).FencingToken > aToken, "a later grant must carry a higher fencing token");
         Assert.False(await a.Release()); // no longer its to release
     }
 

@@ -44,6 +44,7 @@ public sealed class RaftLeaseTests : Akka.TestKit.Xunit2.TestKit
 
         Assert.True(await acquired);
         Assert.True(_lease.CheckLease());
+        Assert.Equal(7, _lease.FencingToken);
     }
 
     [Fact]
@@ -80,6 +81,7 @@ public sealed class RaftLeaseTests : Akka.TestKit.Xunit2.TestKit
 
         _scheduler.Advance(TimeSpan.FromMilliseconds(1));
         Assert.False(_lease.CheckLease());
+        Assert.Null(_lease.FencingToken);
         Assert.Contains("heartbeat-timeout", _lost.ExpectMsg<LeaseException>().Message);
         _scheduler.Advance(Timeout);
         _cluster.ExpectMsg<object>(); // the renewal that was due; none after the loss
