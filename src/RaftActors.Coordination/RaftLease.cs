@@ -100,6 +100,11 @@ public sealed class RaftLease : Lease
         if (!result.Succeeded)
         {
             _log.Info("Lease {0}: {1} is refused; {2} holds it until {3:O}", Settings.LeaseName, Settings.OwnerName, result.Holder?.Owner, result.Holder?.ExpiresAt);
+            Held? lost;
+            lock (_gate)
+                lost = _held is null ? null : TakeLost();
+            if (lost is not null)
+                NotifyLost(lost, $"the Raft cluster refused to renew it: {result.Holder?.Owner ?? "nobody"} holds it");
             return false;
         }
 
@@ -232,9 +237,9 @@ public sealed class RaftLease : Lease
         {
             result = await SendAsync(AcquireCommand).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RaftClientException or LeaseException)
+        catch (Exception e)
         {
-            // The deadline stands; the next renewal tries again.
+            // The deadline stands; the next renewal tries again. Whatever failed, renewals go on.
             _log.Warning("Lease {0}: renewal by {1} failed: {2}", Settings.LeaseName, Settings.OwnerName, e.Message);
         }
 

@@ -115,6 +115,20 @@ public sealed class RaftLeaseTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_holder_refused_when_it_acquires_again_stops_claiming_the_lease_and_is_told()
+    {
+        await AcquireGranted(token: 7);
+
+        var again = _lease.Acquire(OnLost);
+        ExpectCommand();
+        _cluster.Reply(new CommandApplied(12, new LeaseResult(false, new LeaseRecord("singleton", "owner-b", 11, ClusterTime + Timeout))));
+
+        Assert.False(await again);
+        Assert.False(_lease.CheckLease());
+        Assert.Contains("owner-b", _lost.ExpectMsg<LeaseException>().Message);
+    }
+
+    [Fact]
     public async Task Acquire_is_false_when_another_owner_holds_it()
     {
         var acquired = _lease.Acquire(OnLost);
