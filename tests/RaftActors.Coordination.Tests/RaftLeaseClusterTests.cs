@@ -2,10 +2,6 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.Coordination;
 using RaftActors.Client;
-using RaftActors.Configuration;
-using RaftActors.Messages;
-using RaftActors.Node;
-using RaftActors.Storage;
 using Xunit.Abstractions;
 
 namespace RaftActors.Coordination.Tests;
@@ -15,11 +11,10 @@ namespace RaftActors.Coordination.Tests;
 /// in this test's ActorSystem (real time, in-memory storage), found through the lease's HOCON
 /// section as Akka's <see cref="LeaseProvider"/> finds it.
 /// </summary>
-public sealed class RaftLeaseClusterTests : Akka.TestKit.Xunit2.TestKit
+public sealed class RaftLeaseClusterTests : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
 {
     private const string SystemName = "lease-cluster";
     private const string ConfigPath = "akka.coordination.lease.raft";
-    private static readonly string[] Ids = ["n1", "n2", "n3"];
     private static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
@@ -30,20 +25,23 @@ public sealed class RaftLeaseClusterTests : Akka.TestKit.Xunit2.TestKit
           heartbeat-interval = 200ms
           lease-operation-timeout = 1s
           raft.members = [
-            {{string.Join(",\n", Ids.Select(id => $"{{ id = {id}, path = \"akka://{SystemName}/user/{id}\" }}"))}}
+            {{string.Join(",\n", LeaseRaftCluster.Ids.Select(id => $"{{ id = {id}, path = \"akka://{SystemName}/user/{id}\" }}"))}}
           ]
         }
         """).WithFallback(LeaseMessageSerializer.Config);
 
     private readonly ITestOutputHelper _output;
-    private readonly Dictionary<string, IActorRef> _nodes;
+    private IReadOnlyDictionary<string, IActorRef> _nodes = null!;
 
     public RaftLeaseClusterTests(ITestOutputHelper output)
         : base(LeaseConfig, SystemName, output)
     {
         _output = output;
-        _nodes = StartCluster(seed: 4242);
     }
+
+    public async Task InitializeAsync() => (_nodes, _) = await LeaseRaftCluster.StartAsync(Sys, seed: 4242, Bound);
+
+    public Task DisposeAsync() => Task.CompletedTask;
 
     [Fact]
     public async Task The_holder_keeps_the_lease_by_renewing_it_and_a_second_owner_gets_it_only_after_the_release()
@@ -132,49 +130,5 @@ public sealed class RaftLeaseClusterTests : Akka.TestKit.Xunit2.TestKit
             RequestTimeout = settings.TimeoutSettings.OperationTimeout / 3,
         });
         return (new RaftLease(settings, client, Sys.Scheduler, () => Sys.Scheduler.MonotonicClock, Sys.Log), client);
-    }
-
-    /// <summary>
-    /// Starts n1..n3 under /user. A node resolves its peers' paths when it is constructed, and in
-    /// one ActorSystem a path with no actor yet resolves to a dead reference for good; so every
-    /// node's construction waits until all three actors are registered.
-    /// </summary>
-    private Dictionary<string, IActorRef> StartCluster(int seed)
-    {
-        _output.WriteLine($"seed {seed}");
-        var root = new RootActorPath(((ExtendedActorSystem)Sys).Provider.DefaultAddress) / "user";
-        var members = Ids.Select(id => new RaftMember(id, root / id)).ToList();
-        var settings = new RaftSettings(TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50), seed);
-        var nodes = new Dictionary<string, IActorRef>();
-        var gate = new ManualResetEventSlim();
-        foreach (var id in Ids)
-        {
-            var membership = RaftMembership.Create(id, members);
-            var storage = new InMemoryRaftStorage();
-            nodes[id] = Sys.ActorOf(Props.CreateBy(new GatedProducer(gate, () => new RaftNode(membership, settings, storage, () => new LeaseStateMachine()))), id);
-        }
-
-        gate.Set();
-
-        // The first lease command then goes to a cluster ready to answer it well within its term.
-        AwaitCondition(() => nodes.Values.Any(n => n.Ask<RaftStatus>(GetRaftStatus.Instance, TimeSpan.FromSeconds(3)).Result.Role == Core.RaftRole.Leader), Bound);
-        return nodes;
-    }
-
-    /// <summary>Creates the actor once the gate opens (on the actor's own thread, inside Akka's creation context).</summary>
-    private sealed class GatedProducer(ManualResetEventSlim gate, Func<ActorBase> create) : IIndirectActorProducer
-    {
-        public Type ActorType => typeof(RaftNode);
-
-        public ActorBase Produce()
-        {
-            if (!gate.Wait(TimeSpan.FromSeconds(10)))
-                throw new TimeoutException("the cluster's actors were not all created in time");
-            return create();
-        }
-
-        public void Release(ActorBase actor)
-        {
-        }
     }
 }
