@@ -112,7 +112,12 @@ public sealed class RaftLease : Lease
         if (_clock() >= until)
         {
             // Granted, but so late that the time this owner may count on has already passed.
-            _ = Release();
+            Held? lost;
+            lock (_gate)
+                lost = _held is null ? null : TakeLost();
+            if (lost is not null)
+                NotifyLost(lost, "a renewal was granted only after the time it could be counted on had passed");
+            ReleaseUnclaimed();
             throw new LeaseTimeoutException(
                 $"lease {Settings.LeaseName} was granted to {Settings.OwnerName} only after its local term ({LocalTerm}) had passed; it is released again");
         }
@@ -274,7 +279,7 @@ public sealed class RaftLease : Lease
         if (lost is not null)
         {
             if (result is { Succeeded: true })
-                _ = Release(); // a grant nobody here claims would only keep others waiting
+                ReleaseUnclaimed();
             NotifyLost(lost, $"the Raft cluster no longer counts {Settings.OwnerName} as the holder of grant {token} (now: {result?.Holder?.Owner ?? "nobody"})");
         }
     }
@@ -297,6 +302,12 @@ public sealed class RaftLease : Lease
 
         NotifyLost(lost, $"no renewal succeeded in time: the Raft cluster may grant it to another owner {Timeouts.HeartbeatTimeout} (heartbeat-timeout) after the last one sent");
     }
+
+    /// <summary>Gives back a grant this owner does not claim, which would only keep others waiting; if that fails, it expires.</summary>
+    private void ReleaseUnclaimed() =>
+        Release().ContinueWith(
+            t => _log.Warning("Lease {0}: releasing a grant {1} does not claim failed; it expires by itself: {2}", Settings.LeaseName, Settings.OwnerName, t.Exception!.GetBaseException().Message),
+            TaskContinuationOptions.OnlyOnFaulted);
 
     private Held TakeLost()
     {

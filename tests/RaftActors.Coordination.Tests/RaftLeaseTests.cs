@@ -102,6 +102,21 @@ public sealed class RaftLeaseTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_holders_acquire_answered_after_its_term_throws_and_the_lease_is_not_claimed()
+    {
+        await AcquireGranted(token: 7);
+
+        var again = _lease.Acquire(OnLost);
+        ExpectCommand();
+        _scheduler.Advance(Timeout - Interval); // the renewal timer's own command goes out meanwhile, unanswered
+        Grant(token: 7);
+
+        await Assert.ThrowsAsync<LeaseTimeoutException>(() => again);
+        Assert.False(_lease.CheckLease());
+        _lost.ExpectMsg<LeaseException>();
+    }
+
+    [Fact]
     public async Task A_renewal_the_cluster_refuses_loses_the_lease_at_once()
     {
         await AcquireGranted(token: 7);
