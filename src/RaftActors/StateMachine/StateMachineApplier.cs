@@ -106,7 +106,10 @@ internal sealed class StateMachineApplier : ReceiveActor
         try
         {
             var payload = _serialization.Deserialize(command.Data, command.SerializerId, command.Manifest);
-            return new CommandApplied(index, _stateMachine.Apply(index, payload));
+            var result = _stateMachine is ITimedStateMachine timed
+                ? timed.Apply(index, payload, _sessions.Now is { } now ? DateTimeOffset.FromUnixTimeMilliseconds(now) : null)
+                : _stateMachine.Apply(index, payload);
+            return new CommandApplied(index, result);
         }
         catch (Exception e)
         {

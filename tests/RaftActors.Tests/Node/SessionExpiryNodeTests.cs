@@ -58,6 +58,56 @@ public sealed class SessionExpiryNodeTests : ReplicationNodeTestKit
         Assert.Equal([(2L, "a"), (3L, "b")], machine.Applied);
     }
 
+    [Fact]
+    public void A_timed_state_machine_applies_each_command_at_the_stamp_the_leader_wrote_into_its_entry()
+    {
+        var machine = new TimedStateMachine();
+        var (node, peers) = StartLeader(new InMemoryRaftStorage(), () => machine);
+        var elected = Scheduler.Now.ToUnixTimeMilliseconds();
+        var client = CreateTestProbe();
+
+        Advance(node, TimeSpan.FromSeconds(3));
+        node.Tell(Command("a"), client.Ref);
+        AcknowledgeThrough(node, peers["n2"], 2);
+        client.ExpectMsg<CommandApplied>();
+
+        Advance(node, TimeSpan.FromSeconds(2));
+        node.Tell(Command("b"), client.Ref);
+        AcknowledgeThrough(node, peers["n2"], 3);
+        client.ExpectMsg<CommandApplied>();
+
+        var expected = new (long, DateTimeOffset?)[]
+        {
+            (2, DateTimeOffset.FromUnixTimeMilliseconds(elected + 3000)),
+            (3, DateTimeOffset.FromUnixTimeMilliseconds(elected + 5000)),
+        };
+        Assert.Equal(expected, machine.Applied);
+    }
+
+    /// <summary>Records the cluster's time each command is applied at.</summary>
+    private sealed class TimedStateMachine : RaftActors.StateMachine.ITimedStateMachine
+    {
+        private readonly List<(long Index, DateTimeOffset? Time)> _applied = new();
+
+        public IReadOnlyList<(long Index, DateTimeOffset? Time)> Applied
+        {
+            get
+            {
+                lock (_applied)
+                    return _applied.ToArray();
+            }
+        }
+
+        public object? Apply(long index, object command, DateTimeOffset? time)
+        {
+            lock (_applied)
+                _applied.Add((index, time));
+            return null;
+        }
+
+        public object? Query(object query) => null;
+    }
+
     /// <summary>n2 acknowledges what it was sent until the leader's log through <paramref name="index"/> is in one of its acknowledgements.</summary>
     private static void AcknowledgeThrough(IActorRef node, TestProbe n2, long index)
     {

@@ -5,23 +5,30 @@ using RaftActors.Node;
 namespace RaftActors.Tests.PublicApi;
 
 /// <summary>
-/// The library's public API, pinned: what users compile against changes only as a reviewed diff
-/// of <c>RaftActors.approved.txt</c>. When the API changes on purpose, the test writes what it
-/// found to <c>RaftActors.received.txt</c> beside it; review the difference and move that file
+/// The packages' public APIs, pinned: what users compile against changes only as a reviewed diff
+/// of <c>&lt;assembly&gt;.approved.txt</c>. When an API changes on purpose, the test writes what it
+/// found to <c>&lt;assembly&gt;.received.txt</c> beside it; review the difference and move that file
 /// over the approved one.
 /// </summary>
 public sealed class PublicApiTests
 {
-    [Fact]
-    public void The_public_API_is_the_approved_one()
+    public static TheoryData<string> Packages() => new()
     {
-        var api = typeof(RaftNode).Assembly.GeneratePublicApi(new ApiGeneratorOptions
+        typeof(RaftNode).Assembly.GetName().Name!,
+        typeof(Coordination.RaftLease).Assembly.GetName().Name!,
+    };
+
+    [Theory]
+    [MemberData(nameof(Packages))]
+    public void The_public_API_is_the_approved_one(string assembly)
+    {
+        var api = System.Reflection.Assembly.Load(assembly).GeneratePublicApi(new ApiGeneratorOptions
         {
             IncludeAssemblyAttributes = false,
         });
 
-        var approvedPath = Path.Combine(ThisDirectory(), "RaftActors.approved.txt");
-        var receivedPath = Path.Combine(ThisDirectory(), "RaftActors.received.txt");
+        var approvedPath = Path.Combine(ThisDirectory(), $"{assembly}.approved.txt");
+        var receivedPath = Path.Combine(ThisDirectory(), $"{assembly}.received.txt");
         var approved = File.Exists(approvedPath) ? Normalize(File.ReadAllText(approvedPath)) : "";
         if (Normalize(api) == approved)
         {
