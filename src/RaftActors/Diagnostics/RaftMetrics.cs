@@ -39,6 +39,9 @@ public static class RaftMetrics
     internal static readonly Counter<long> LeaderChanges = Meter.CreateCounter<long>(
         "raft.node.leader_changes", "{change}", "Times this node learned of a new leader (a different one, or one after none)");
 
+    // Entries per write or per message: powers of two, from none (a vote-only write, a heartbeat) up.
+    private static readonly long[] EntryCountBuckets = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
     internal static readonly Counter<long> ElectionsStarted = Meter.CreateCounter<long>(
         "raft.elections.started", "{election}", "Elections this node started as a candidate (pre-vote rounds not counted)");
 
@@ -50,7 +53,7 @@ public static class RaftMetrics
 
     internal static readonly Histogram<long> WriteEntries = Meter.CreateHistogram<long>(
         "raft.storage.write.entries", "{entry}", "Log entries per durable (group-committed, fsynced) write; 0 for a write of the term and vote only",
-        advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
+        advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = EntryCountBuckets });
 
     internal static readonly Histogram<double> WriteDuration = Meter.CreateHistogram<double>(
         "raft.storage.write.duration", "s", "From handing a write to the storage to its being durable (queueing and fsync included)",
@@ -64,7 +67,7 @@ public static class RaftMetrics
 
     internal static readonly Histogram<long> AppendEntriesEntries = Meter.CreateHistogram<long>(
         "raft.append_entries.entries", "{entry}", "Log entries per AppendEntries message sent (0: a heartbeat)",
-        advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
+        advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = EntryCountBuckets });
 
     internal static readonly Histogram<double> SnapshotDuration = Meter.CreateHistogram<double>(
         "raft.snapshot.duration", "s", "Taking a snapshot (writing the state machine's state durably), or installing one (from its first chunk to its last durable)",
