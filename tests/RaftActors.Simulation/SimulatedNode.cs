@@ -176,7 +176,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
             Disk.Storage.SnapshotConfiguration,
             options.Snapshots.TrailingEntries)
         {
-            Bugs = options.InjectedBugs,
+            Rules = FaultyRules.For(options.Bug),
             PreVote = options.PreVote,
             CheckQuorum = options.CheckQuorum,
             Clock = () => _sim.Queue.Now / 1000, // virtual microseconds, as the stamps' milliseconds

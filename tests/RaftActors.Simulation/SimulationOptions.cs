@@ -203,16 +203,4 @@ public sealed record SimulationOptions
 
         return command;
     }
-
-    internal InjectedBugs InjectedBugs => Bug switch
-    {
-        SimulatedBug.None or SimulatedBug.ServeReadsLocally or SimulatedBug.SnapshotAnswerAfterProtocol => InjectedBugs.None,
-        SimulatedBug.CommitOldTermByCounting => new InjectedBugs(CommitOldTermByCounting: true),
-        SimulatedBug.SendVoteBeforeDurable => new InjectedBugs(SendVoteBeforeDurable: true),
-        SimulatedBug.StayLeaderOnHigherTerm => new InjectedBugs(StayLeaderOnHigherTerm: true),
-        SimulatedBug.TruncateOnStaleAppend => new InjectedBugs(TruncateOnStaleAppend: true),
-        SimulatedBug.ApplyConfigurationOnCommit => new InjectedBugs(ApplyConfigurationOnCommit: true),
-        SimulatedBug.AllowConcurrentMembershipChanges => new InjectedBugs(AllowConcurrentMembershipChanges: true),
-        _ => throw new ArgumentOutOfRangeException(nameof(Bug), Bug, null),
-    };
 }

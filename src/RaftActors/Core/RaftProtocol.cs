@@ -124,8 +124,8 @@ internal sealed class RaftProtocol
 
     public string NodeId { get; }
 
-    /// <summary>Bugs injected by a test to prove the simulator finds them; none in production.</summary>
-    internal InjectedBugs Bugs { get; init; } = InjectedBugs.None;
+    /// <summary>The rules this protocol decides by: <see cref="RaftRules.Correct"/>, unless a test proves the simulator catches a faulty one.</summary>
+    internal RaftRules Rules { get; init; } = RaftRules.Correct;
 
     /// <summary>
     /// PreVote (thesis §9.6): a node whose election timer fires first asks its peers whether it could
@@ -180,7 +180,7 @@ internal sealed class RaftProtocol
     public bool LeaderIsAlive => Role == RaftRole.Leader || (_leaderLease && LeaderId is not null);
 
     /// <summary>The configuration this node uses: the latest in its log, committed or not (thesis §4.1).</summary>
-    public ClusterConfiguration Configuration => Bugs.ApplyConfigurationOnCommit ? _configurations.At(CommitIndex) : _configurations.Latest;
+    public ClusterConfiguration Configuration => Rules.ConfigurationInUse(_configurations, CommitIndex);
 
     /// <summary>
     /// The wire versions the peers announced. The host records what it hears; a protocol hosted where
@@ -361,12 +361,7 @@ internal sealed class RaftProtocol
         }
 
         if (message.Term > Term)
-        {
-            if (Bugs.StayLeaderOnHigherTerm && Role == RaftRole.Leader)
-                Emit(new PersistHardState(HardState = new HardState(message.Term, null)));
-            else
-                BecomeFollower(message.Term, leaderId: null);
-        }
+            Rules.AdoptHigherTerm(this, message.Term);
 
         switch (message)
         {
@@ -467,7 +462,7 @@ internal sealed class RaftProtocol
                 return new MembershipRefusal(MembershipRefusalReason.NotLeader, $"{NodeId} is not the leader");
             if (_transfer is not null)
                 return new MembershipRefusal(MembershipRefusalReason.TransferInProgress, $"leadership is being handed over to {_transfer.Target}");
-            if (IsChangingMembership && !Bugs.AllowConcurrentMembershipChanges)
+            if (!Rules.MayStartMembershipChange(anotherUnderWay: IsChangingMembership))
                 return new MembershipRefusal(MembershipRefusalReason.ChangeInProgress, "another membership change is not finished yet: one change at a time");
             if (CommitIndex < _termStartIndex)
                 return new MembershipRefusal(MembershipRefusalReason.LeaderNotReady, $"{NodeId} has not committed an entry of its term {Term} yet; try again");
@@ -778,7 +773,8 @@ internal sealed class RaftProtocol
         Emit(new StartHeartbeatTimer(_heartbeatInterval));
     }
 
-    private void BecomeFollower(long term, string? leaderId)
+    /// <summary>Reverts to follower of <paramref name="term"/> (this node's own, or a higher one it adopts), following <paramref name="leaderId"/> when known.</summary>
+    internal void BecomeFollower(long term, string? leaderId)
     {
         var wasLeader = Role == RaftRole.Leader;
         if (wasLeader)
@@ -789,10 +785,7 @@ internal sealed class RaftProtocol
         _preVotes = null;
         _leaderLease = false;
         if (term != Term)
-        {
-            HardState = new HardState(term, null);
-            Emit(new PersistHardState(HardState));
-        }
+            AdoptTerm(term);
 
         if (wasLeader)
         {
@@ -809,26 +802,35 @@ internal sealed class RaftProtocol
         }
     }
 
+    /// <summary>Sets currentTerm to <paramref name="term"/>, with no vote in it yet, durably.</summary>
+    internal void AdoptTerm(long term)
+    {
+        HardState = new HardState(term, null);
+        Emit(new PersistHardState(HardState));
+    }
+
     private void HandleRequestVote(RequestVote request)
     {
-        var decision = VoteRules.Decide(HardState, LastLog, request);
-        var reply = new SendMessage(request.CandidateId, new RequestVoteResult(Term, NodeId, decision == VoteDecision.Granted));
-        if (Bugs.SendVoteBeforeDurable)
-            Emit(reply);
-        if (decision == VoteDecision.Granted)
-        {
-            if (HardState.VotedFor != request.CandidateId)
+        var granted = VoteRules.Decide(HardState, LastLog, request) == VoteDecision.Granted;
+        Rules.PersistThenRespond(
+            persist: () =>
             {
-                HardState = HardState with { VotedFor = request.CandidateId };
-                Emit(new PersistHardState(HardState));
-            }
+                if (granted)
+                    GrantVote(request.CandidateId);
+            },
+            respond: () => Emit(new SendMessage(request.CandidateId, new RequestVoteResult(Term, NodeId, granted))));
+    }
 
-            // Granting a vote is one of the three events that reset the election timer.
-            RestartElectionTimer();
+    private void GrantVote(string candidateId)
+    {
+        if (HardState.VotedFor != candidateId)
+        {
+            HardState = HardState with { VotedFor = candidateId };
+            Emit(new PersistHardState(HardState));
         }
 
-        if (!Bugs.SendVoteBeforeDurable)
-            Emit(reply);
+        // Granting a vote is one of the three events that reset the election timer.
+        RestartElectionTimer();
     }
 
     private void HandleAppendEntries(AppendEntries append)
@@ -851,9 +853,7 @@ internal sealed class RaftProtocol
         // An AppendEntries from the current term's leader resets the election timer.
         RestartElectionTimer(leaderHeard: true);
 
-        var decision = ReplicationRules.DecideAppend(_log, append);
-        if (Bugs.TruncateOnStaleAppend && decision.Success && decision.TruncateFrom == AppendDecision.NoTruncation && _log.LastIndex > decision.MatchIndex)
-            decision = decision with { TruncateFrom = decision.MatchIndex + 1 };
+        var decision = Rules.DecideAppend(_log, append);
         if (!decision.Success)
         {
             Emit(new SendMessage(append.LeaderId, new AppendEntriesResult(
@@ -1086,8 +1086,7 @@ internal sealed class RaftProtocol
         var matches = OtherVoters().Select(v => _progress.TryGetValue(v, out var p) ? p.MatchIndex : 0);
         if (IsVoter)
             matches = matches.Append(_stableIndex);
-        AdvanceCommit(ReplicationRules.LeaderCommitIndex(
-            _log, Term, CommitIndex, matches, Math.Max(1, configuration.Voters.Count), currentTermOnly: !Bugs.CommitOldTermByCounting));
+        AdvanceCommit(Rules.LeaderCommitIndex(_log, Term, CommitIndex, matches, Math.Max(1, configuration.Voters.Count)));
     }
 
     private void AdvanceCommit(long newCommitIndex)

@@ -84,18 +84,20 @@ internal static class ReplicationRules
     /// <summary>
     /// The leader's commit index: the highest index stored by a majority (the leader counting its
     /// own durable entries), provided its entry is of the current term — entries of earlier terms
-    /// commit only beneath one of the current term (§5.4.2, Figure 8). <paramref name="currentTermOnly"/>
-    /// is false only where a test injects the bug of committing old-term entries by counting replicas.
+    /// commit only beneath one of the current term (§5.4.2, Figure 8).
     /// </summary>
-    public static long LeaderCommitIndex(
-        RaftLog log, long currentTerm, long currentCommit, IEnumerable<long> matchIndexes, int clusterSize, bool currentTermOnly = true)
+    public static long LeaderCommitIndex(RaftLog log, long currentTerm, long currentCommit, IEnumerable<long> matchIndexes, int clusterSize)
+    {
+        var candidate = StoredByMajority(matchIndexes, clusterSize);
+        return candidate > currentCommit && log.TermAt(candidate) == currentTerm ? candidate : currentCommit;
+    }
+
+    /// <summary>The highest index that a majority of a cluster of <paramref name="clusterSize"/> stores, by their match indexes (0 when fewer answer).</summary>
+    public static long StoredByMajority(IEnumerable<long> matchIndexes, int clusterSize)
     {
         var sorted = matchIndexes.OrderByDescending(i => i).ToList();
         var majority = Quorum.Majority(clusterSize);
-        if (sorted.Count < majority)
-            return currentCommit;
-        var candidate = sorted[majority - 1];
-        return candidate > currentCommit && (log.TermAt(candidate) == currentTerm || !currentTermOnly) ? candidate : currentCommit;
+        return sorted.Count < majority ? 0 : sorted[majority - 1];
     }
 
     private static AppendDecision Refuse(long conflictIndex, long conflictTerm) =>

@@ -4,8 +4,8 @@ using Xunit.Abstractions;
 namespace RaftActors.Tests.Simulation;
 
 /// <summary>
-/// The simulator proves it catches bugs: each known Raft bug, switched on in every node's
-/// protocol (a per-instance switch, off in production), must make the CI budget's schedules
+/// The simulator proves it catches bugs: each known Raft bug, given to every node's protocol as a
+/// faulty rule (the simulation's <c>FaultyRules</c>) or to its simulated host, must make the CI budget's schedules
 /// report a broken invariant — one of Raft's properties, not merely a guard of the protocol
 /// throwing (a follower asked to cut a committed entry refuses). The batch stops at the first
 /// seed that breaks one.
