@@ -27,8 +27,18 @@ internal sealed class RaftProtocol
     private readonly int _transferTicks;
     private ElectionTally? _tally;
     private ElectionTally? _preVotes;
-    private bool _leaderLease;
-    private TimeSpan _timeoutAfterLease;
+
+    // The election timer is in the first stretch it runs after a message of the current leader:
+    // this node heard from that leader less than the minimum election timeout ago (LeaderIsAlive).
+    // Not a lease — it promises nothing to anyone; it only makes the node refuse the votes that
+    // would depose a leader it has just heard from (thesis §4.2.3).
+    private bool _leaderRecentlyHeard;
+
+    // What remains of the randomized election timeout once that first stretch is over.
+    private TimeSpan _restOfElectionTimeout;
+
+    // A leader's clock: its heartbeat timer's firings in its term, by which it measures
+    // CheckQuorum's window, a leadership transfer's deadline and a learner's catch-up rounds.
     private long _heartbeatTicks;
     private long _stableIndex;
     private long _sequence;
@@ -177,7 +187,7 @@ internal sealed class RaftProtocol
     /// the minimum election timeout ago (the first stretch of its election timer, see <see cref="ElectionTimeoutElapsed"/>).
     /// Such a node refuses pre-votes and, with <see cref="CheckQuorum"/>, ignores votes of higher terms.
     /// </summary>
-    public bool LeaderIsAlive => Role == RaftRole.Leader || (_leaderLease && LeaderId is not null);
+    public bool LeaderIsAlive => Role == RaftRole.Leader || (_leaderRecentlyHeard && LeaderId is not null);
 
     /// <summary>The configuration this node uses: the latest in its log, committed or not (thesis §4.1).</summary>
     public ClusterConfiguration Configuration => Rules.ConfigurationInUse(_configurations, CommitIndex);
@@ -264,12 +274,12 @@ internal sealed class RaftProtocol
     {
         if (Role == RaftRole.Leader)
             return;
-        if (_leaderLease)
+        if (_leaderRecentlyHeard)
         {
-            _leaderLease = false;
-            if (_timeoutAfterLease > TimeSpan.Zero)
+            _leaderRecentlyHeard = false;
+            if (_restOfElectionTimeout > TimeSpan.Zero)
             {
-                Emit(new ResetElectionTimer(_timeoutAfterLease));
+                Emit(new ResetElectionTimer(_restOfElectionTimeout));
                 return;
             }
         }
@@ -708,10 +718,10 @@ internal sealed class RaftProtocol
     private void RestartElectionTimer(bool leaderHeard = false)
     {
         var timeout = _timeouts.Next();
-        _leaderLease = leaderHeard && (PreVote || CheckQuorum);
-        if (_leaderLease)
+        _leaderRecentlyHeard = leaderHeard && (PreVote || CheckQuorum);
+        if (_leaderRecentlyHeard)
         {
-            _timeoutAfterLease = timeout - _timeouts.Min;
+            _restOfElectionTimeout = timeout - _timeouts.Min;
             Emit(new ResetElectionTimer(_timeouts.Min));
         }
         else
@@ -758,7 +768,7 @@ internal sealed class RaftProtocol
         LeaderId = NodeId;
         _tally = null;
         _preVotes = null;
-        _leaderLease = false;
+        _leaderRecentlyHeard = false;
         _heartbeatTicks = 0;
         Emit(new StopElectionTimer());
 
@@ -783,7 +793,7 @@ internal sealed class RaftProtocol
         LeaderId = leaderId;
         _tally = null;
         _preVotes = null;
-        _leaderLease = false;
+        _leaderRecentlyHeard = false;
         if (term != Term)
             AdoptTerm(term);
 

@@ -319,7 +319,7 @@ internal static class ProtocolTestKit
     /// etcd's "tick electionTimeout times": the minimum election timeout passes since the follower
     /// last heard from its leader; it stops believing in it, and does not campaign yet.
     /// </summary>
-    public static void LeaseLapses(ProtocolNetwork network, RaftProtocol follower)
+    public static void MinimumElectionTimeoutPasses(ProtocolNetwork network, RaftProtocol follower)
     {
         Assert.True(follower.LeaderIsAlive, $"{follower.NodeId} believes in no leader");
         network.Do(follower.NodeId, p => p.ElectionTimeoutElapsed());

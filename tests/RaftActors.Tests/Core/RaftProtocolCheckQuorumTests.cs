@@ -113,7 +113,7 @@ public class RaftProtocolCheckQuorumTests
 
         // As much time has passed for the followers: they stop believing in n1, and elect n2.
         foreach (var id in new[] { "n3", "n4", "n5" })
-            LeaseLapses(network, nodes[id]);
+            MinimumElectionTimeoutPasses(network, nodes[id]);
         Hup(network, nodes["n2"]);
         Assert.Equal((RaftRole.Leader, 2L), (nodes["n2"].Role, nodes["n2"].Term));
     }
@@ -165,7 +165,7 @@ public class RaftProtocolCheckQuorumTests
         Assert.Equal(RaftRole.Candidate, nodes["n3"].Role);
         Assert.Equal(1, nodes["n2"].Term);
 
-        LeaseLapses(network, nodes["n2"]);
+        MinimumElectionTimeoutPasses(network, nodes["n2"]);
         Hup(network, nodes["n3"]);
 
         Assert.Equal(RaftRole.Leader, nodes["n3"].Role);
@@ -186,7 +186,7 @@ public class RaftProtocolCheckQuorumTests
             network.Do("n1", p => p.HeartbeatTimeoutElapsed());
         network.RunUntilQuiet();
         network.Drop = null;
-        LeaseLapses(network, nodes["n2"]);
+        MinimumElectionTimeoutPasses(network, nodes["n2"]);
         Hup(network, nodes["n3"]);
 
         Assert.Equal(RaftRole.Follower, nodes["n1"].Role);

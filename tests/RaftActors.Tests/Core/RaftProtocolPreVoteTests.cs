@@ -329,7 +329,7 @@ public class RaftProtocolPreVoteTests
         foreach (var campaigner in new[] { "n1", "n2", "n3" })
         {
             foreach (var follower in nodes.Values.Where(n => n.NodeId != campaigner && n.LeaderIsAlive && n.Role == RaftRole.Follower))
-                LeaseLapses(network, follower);
+                MinimumElectionTimeoutPasses(network, follower);
 
             Hup(network, nodes[campaigner]);
 
