@@ -134,61 +134,85 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
         var initial = Status();
         _metrics.StatusChanged(initial, initial);
-        StartWith(RaftRole.Follower, initial);
+        StartWith(initial.Role, initial);
 
-        // Followers and candidates wait for a leader; when the wait times out they start an
-        // election. Clients are pointed (or forwarded) to the leader.
-        When(RaftRole.Follower, WaitForLeader);
-        When(RaftRole.Candidate, WaitForLeader);
-
-        // A leader keeps its followers from timing out and serves clients.
-        When(RaftRole.Leader, e => e.FsmEvent switch
-        {
-            HeartbeatTimerElapsed => Heartbeat(),
-            ClientCommand command => Propose(command),
-            ClientQuery query => Read(new RunQuery(query.Query, Sender)),
-            ExportSnapshot export => Read(new RunExport(export, Sender)),
-            AddMember add => ChangeMembership(add),
-            RemoveMember remove => ChangeMembership(remove),
-            TransferLeadership transfer => Drive(() => _driver.TransferLeadership(transfer.To, Sender)),
-            HandOverLeadership => Drive(() => _driver.TransferLeadership(null, Sender)),
-            FlushReplication => Flush(),
-            _ => null,
-        });
-
-        // In every role: peers' messages go to the protocol, which applies the higher-term rule
-        // first and then the rule of the role; the rest is bookkeeping shared by all roles.
-        WhenUnhandled(e => e.FsmEvent switch
-        {
-            VersionedPeerMessage versioned => OnPeerMessage(versioned.Message, versioned.SenderHighestVersion),
-            IRaftProtocolMessage message => OnPeerMessage(message, announced: null),
-            WireVersionAnnouncement announcement => OnAnnouncement(announcement),
-            GetWireVersions => Reply(WireVersionStatus()),
-            WriteDurable durable when durable.Incarnation == _incarnation => OnWriteDurable(durable),
-            WriteFailed failed when failed.Incarnation == _incarnation => OnWriteFailed(failed),
-            WriteDurable or WriteFailed => Stay(), // the previous incarnation's write
-            AppliedThrough applied => OnApplied(applied),
-            SnapshotWritten written => OnSnapshotWritten(written),
-            SnapshotOpened opened => Do(() => _snapshotSender.Opened(opened)),
-            SnapshotChunkRead read => Do(() => _snapshotSender.ChunkRead(read)),
-            SnapshotTransferError error => OnSnapshotTransferError(error),
-            SnapshotChunkWritten written => OnSnapshotChunkWritten(written),
-            StateMachineFailed failed => OnStateMachineFailed(failed),
-            FlushReplication => Flush(),
-            GetRaftStatus => Reply(Status()),
-            HandOverLeadership => Reply(Done.Instance), // not the leader: nothing to hand over
-            GetClusterConfiguration => Reply(new CurrentConfiguration(
-                _protocol.NodeId, _protocol.LeaderId, _protocol.Configuration, _protocol.ConfigurationIndex, _protocol.CommitIndex >= _protocol.ConfigurationIndex)),
-            SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
-            UnsubscribeRaftEvents unsubscribe => Unsubscribe(unsubscribe.Subscriber),
-            Terminated terminated => Unsubscribe(terminated.ActorRef),
-            PeerLocated located when Sender.Equals(_locator) => Locate(located),
-            _ => Ignore(e.FsmEvent),
-        });
+        // The FSM's state is the protocol's role, not a second copy of it: every state runs the same
+        // handler, which asks the protocol for the role where it matters and never names a state,
+        // and InProtocolRole, the one place that sets the FSM's state and data, moves the FSM to
+        // the node's status after each message. Akka's FSM stays for what it shows observers
+        // (StateName, SubscribeTransitionCallBack); the protocol decides.
+        foreach (var role in Enum.GetValues<RaftRole>())
+            When(role, e => InProtocolRole(Handle(e.FsmEvent)));
 
         Initialize();
         RaftMetrics.Register(_metrics);
     }
+
+    /// <summary>
+    /// The FSM's next state: the node's role and status as the protocol has them now (a node whose
+    /// storage failed is a follower). A handler's result says only whether to stop.
+    /// </summary>
+    private State<RaftRole, RaftStatus> InProtocolRole(State<RaftRole, RaftStatus> handled)
+    {
+        if (handled.StopReason is not null)
+            return handled;
+        var status = Status();
+        return (status.Role == StateName ? Stay() : GoTo(status.Role)).Using(status);
+    }
+
+    /// <summary>Routes a message by the protocol's role, then to what every role does.</summary>
+    private State<RaftRole, RaftStatus> Handle(object message) =>
+        (_storageFailure is not null ? WhileStorageFailed(message)
+            : _protocol.Role == RaftRole.Leader ? AsLeader(message)
+            : WaitingForLeader(message))
+        ?? InAnyRole(message);
+
+    /// <summary>A leader keeps its followers from timing out and serves clients.</summary>
+    private State<RaftRole, RaftStatus>? AsLeader(object message) => message switch
+    {
+        HeartbeatTimerElapsed => Heartbeat(),
+        ClientCommand command => Propose(command),
+        ClientQuery query => Read(new RunQuery(query.Query, Sender)),
+        ExportSnapshot export => Read(new RunExport(export, Sender)),
+        AddMember add => ChangeMembership(add),
+        RemoveMember remove => ChangeMembership(remove),
+        TransferLeadership transfer => Drive(() => _driver.TransferLeadership(transfer.To, Sender)),
+        HandOverLeadership => Drive(() => _driver.TransferLeadership(null, Sender)),
+        FlushReplication => Flush(),
+        _ => null,
+    };
+
+    /// <summary>
+    /// In every role: peers' messages go to the protocol, which applies the higher-term rule first
+    /// and then the rule of the role; the rest is bookkeeping shared by all roles.
+    /// </summary>
+    private State<RaftRole, RaftStatus> InAnyRole(object message) => message switch
+    {
+        VersionedPeerMessage versioned => OnPeerMessage(versioned.Message, versioned.SenderHighestVersion),
+        IRaftProtocolMessage peerMessage => OnPeerMessage(peerMessage, announced: null),
+        WireVersionAnnouncement announcement => OnAnnouncement(announcement),
+        GetWireVersions => Reply(WireVersionStatus()),
+        WriteDurable durable when durable.Incarnation == _incarnation => OnWriteDurable(durable),
+        WriteFailed failed when failed.Incarnation == _incarnation => OnWriteFailed(failed),
+        WriteDurable or WriteFailed => Stay(), // the previous incarnation's write
+        AppliedThrough applied => OnApplied(applied),
+        SnapshotWritten written => OnSnapshotWritten(written),
+        SnapshotOpened opened => Do(() => _snapshotSender.Opened(opened)),
+        SnapshotChunkRead read => Do(() => _snapshotSender.ChunkRead(read)),
+        SnapshotTransferError error => OnSnapshotTransferError(error),
+        SnapshotChunkWritten written => OnSnapshotChunkWritten(written),
+        StateMachineFailed failed => OnStateMachineFailed(failed),
+        FlushReplication => Flush(),
+        GetRaftStatus => Reply(Status()),
+        HandOverLeadership => Reply(Done.Instance), // not the leader: nothing to hand over
+        GetClusterConfiguration => Reply(new CurrentConfiguration(
+            _protocol.NodeId, _protocol.LeaderId, _protocol.Configuration, _protocol.ConfigurationIndex, _protocol.CommitIndex >= _protocol.ConfigurationIndex)),
+        SubscribeRaftEvents subscribe => Subscribe(subscribe.Subscriber),
+        UnsubscribeRaftEvents unsubscribe => Unsubscribe(unsubscribe.Subscriber),
+        Terminated terminated => Unsubscribe(terminated.ActorRef),
+        PeerLocated located when Sender.Equals(_locator) => Locate(located),
+        _ => Ignore(message),
+    };
 
     /// <summary>
     /// Props for a node with the given membership, settings, (already opened) storage and state
@@ -293,10 +317,14 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         base.PostStop();
     }
 
-    private State<RaftRole, RaftStatus>? WaitForLeader(Event<RaftStatus> e) => _storageFailure is not null ? WhileStorageFailed(e.FsmEvent) : e.FsmEvent switch
+    /// <summary>
+    /// A follower or candidate waits for a leader; when the wait times out it starts an election.
+    /// Clients are pointed (or forwarded) to the leader.
+    /// </summary>
+    private State<RaftRole, RaftStatus>? WaitingForLeader(object message) => message switch
     {
         ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
-        ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(e.FsmEvent),
+        ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(message),
 
         // Never forwarded: the leader would write the file on its own machine, not the asker's.
         ExportSnapshot => Reply(NotLeaderReply()),
@@ -374,7 +402,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     private State<RaftRole, RaftStatus> Run(Action<RaftProtocol> input) => Drive(() => _driver.Run(input));
 
-    /// <summary>Makes one call to the driver, publishes the role, term or leader change it made, and moves the FSM to the protocol's role.</summary>
+    /// <summary>Makes one call to the driver and publishes the role, term or leader change it made.</summary>
     private State<RaftRole, RaftStatus> Drive(Action call)
     {
         var before = Status();
@@ -382,7 +410,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         return Changed(before);
     }
 
-    /// <summary>Publishes the role, term or leader change since <paramref name="before"/>, and moves the FSM to the role the status now says.</summary>
+    /// <summary>Publishes the role, term or leader change since <paramref name="before"/>.</summary>
     private State<RaftRole, RaftStatus> Changed(RaftStatus before)
     {
         var after = Status();
@@ -391,7 +419,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             _metrics.ReplicationProgressed(_protocol); // a new leader starts from scratch; a former one reports no lag
         if (after.Role != before.Role || after.Term != before.Term || after.LeaderId != before.LeaderId)
             Publish(new RaftStateChanged(after.NodeId, after.Role, after.Term, after.LeaderId, before));
-        return (after.Role == StateName ? Stay() : GoTo(after.Role)).Using(after);
+        return Stay();
     }
 
     /// <summary>A snapshot transfer belongs to one leader in one term; a new one starts afresh (the driver calls this before the effects, which may start the new leader's transfer).</summary>
@@ -857,7 +885,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         _lastApplied = applied.Index;
         _metrics.AppliedIndex = applied.Index;
-        return Stay().Using(Status());
+        return Stay();
     }
 
     private State<RaftRole, RaftStatus> Reply(object message)
