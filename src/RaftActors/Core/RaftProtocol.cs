@@ -370,6 +370,7 @@ internal sealed class RaftProtocol
                 return true;
         }
 
+        // §5.1: adopt the higher term and revert to follower, whatever the role.
         if (message.Term > Term)
             Rules.AdoptHigherTerm(this, message.Term);
 
@@ -821,6 +822,7 @@ internal sealed class RaftProtocol
 
     private void HandleRequestVote(RequestVote request)
     {
+        // Figure 2: the vote is on stable storage before the candidate hears of it.
         var granted = VoteRules.Decide(HardState, LastLog, request) == VoteDecision.Granted;
         Rules.PersistThenRespond(
             persist: () =>
