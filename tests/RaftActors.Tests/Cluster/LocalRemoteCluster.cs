@@ -68,6 +68,14 @@ public sealed record LocalClusterOptions
 
     /// <summary>Called with each node's id and ActorSystem before any node starts (to register a different serializer, say).</summary>
     public Action<string, ActorSystem>? ConfigureSystem { get; init; }
+
+    /// <summary>
+    /// The nodes' election timeout range and heartbeat interval: 150-300 ms and 50 ms, the paper's
+    /// example, unless a test that is not about elections asks for longer ones, which a loaded
+    /// machine's scheduling pauses do not reach.
+    /// </summary>
+    public (TimeSpan Min, TimeSpan Max, TimeSpan Heartbeat) Timing { get; init; } =
+        (TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50));
 }
 
 /// <summary>
@@ -199,11 +207,7 @@ public sealed class LocalRemoteCluster : IAsyncDisposable
         _clock.Start();
         foreach (var id in ids)
         {
-            var settings = new RaftSettings(
-                TimeSpan.FromMilliseconds(150),
-                TimeSpan.FromMilliseconds(300),
-                TimeSpan.FromMilliseconds(50),
-                NodeSeeds[id]);
+            var settings = new RaftSettings(_options.Timing.Min, _options.Timing.Max, _options.Timing.Heartbeat, NodeSeeds[id]);
             var founder = ids.IndexOf(id) < (_options.Voters ?? ids.Count);
             var founders = ids.Take(_options.Voters ?? ids.Count).ToList();
             var membership = _options.AkkaCluster

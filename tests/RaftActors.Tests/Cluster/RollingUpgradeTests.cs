@@ -23,10 +23,17 @@ public sealed class RollingUpgradeTests(ITestOutputHelper output)
 
     private const string Old = "n1";
 
+    // Nothing here is about elections: timeouts long enough that a busy machine's pauses cause none,
+    // so every leader change is the test's own transfer.
+    private static readonly LocalClusterOptions Unhurried = new()
+    {
+        Timing = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(100)),
+    };
+
     [Fact]
     public async Task A_node_of_the_previous_release_follows_and_leads_nodes_of_this_one()
     {
-        await using var cluster = await LocalRemoteCluster.StartAsync(3, LocalRemoteCluster.NewTestSeed(), output, new LocalClusterOptions
+        await using var cluster = await LocalRemoteCluster.StartAsync(3, LocalRemoteCluster.NewTestSeed(), output, Unhurried with
         {
             ConfigureSystem = (id, system) =>
             {
@@ -66,7 +73,7 @@ public sealed class RollingUpgradeTests(ITestOutputHelper output)
     [Fact]
     public async Task The_leader_of_nodes_of_this_release_raises_the_cluster_version_to_theirs()
     {
-        await using var cluster = await LocalRemoteCluster.StartAsync(3, LocalRemoteCluster.NewTestSeed(), output);
+        await using var cluster = await LocalRemoteCluster.StartAsync(3, LocalRemoteCluster.NewTestSeed(), output, Unhurried);
         var leader = await cluster.ExpectAgreedLeaderAsync(LeaderBound, aboveTerm: 0, "after the start");
         await cluster.ExpectCommittedEverywhereAsync(leader.NodeId, "in versioned messages", CommitBound);
         await WaitForVersionsAsync(cluster, leader.NodeId, v => v.Cluster == WireVersions.Highest);
