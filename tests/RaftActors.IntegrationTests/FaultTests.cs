@@ -7,7 +7,7 @@ namespace RaftActors.IntegrationTests;
 /// SIGCONT, the leader cut off from the majority, minority/majority splits — while clients
 /// record a history of gets, puts and compare-and-sets through every node: the history must be
 /// linearizable and every acknowledged write readable after the final heal. RAFT_TEST_SEED
-/// replays a schedule; <c>tests/RaftActors.Nemesis</c> runs the same for longer.
+/// replays a schedule; <c>tests/tools/RaftActors.FaultRunner</c> runs the same for longer.
 /// </summary>
 public sealed class FaultTests(ITestOutputHelper output)
 {

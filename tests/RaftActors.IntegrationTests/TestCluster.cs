@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using RaftActors.Server.Cluster;
 
 namespace RaftActors.IntegrationTests;
 
@@ -85,38 +86,22 @@ public sealed class TestCluster : IDisposable
         throw new InvalidOperationException($"no RaftActors.sln above {AppContext.BaseDirectory}");
     }
 
+    /// <summary>
+    /// The config the server's <c>cluster</c> command writes, on this cluster's ports, with short
+    /// election and heartbeat times. A founding server lists the founders (the starting
+    /// configuration); a joining one every server (where they live).
+    /// </summary>
     private static string GeneratedConfig(ClusterPorts ports, int size, int voters, int i, string requestTimeout, bool faultInjection, string raftConfig)
     {
-        // Through the throttler, Akka.Remote's addresses read akka.trttl.tcp://; members are then
-        // given by their full path, which names the protocol. A founding server lists the founders
-        // (the starting configuration); a joining one every server (where they live).
         var joins = i > voters;
-        var members = string.Join(", ", Enumerable.Range(1, joins ? size : voters).Select(n => faultInjection
-            ? $"{{ id = \"n{n}\", path = \"akka.trttl.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}/user/raft\" }}"
-            : $"{{ id = \"n{n}\", address = \"akka.tcp://raft@127.0.0.1:{ports.Akka[n - 1]}\" }}"));
-        var throttler = faultInjection ? ", applied-adapters = [trttl]" : "";
-        // The throttler does not pass on the disconnect of a SIGKILLed peer (Akka's
-        // ThrottledAssociation relies on heartbeats instead): until the transport failure detector
-        // gives up on it (120 s by default), messages to the peer's next incarnation go into the
-        // dead connection. Heartbeats every second, and 5 s of silence, find it out in time.
-        var failureDetector = faultInjection ? "akka.remote.transport-failure-detector { heartbeat-interval = 1s, acceptable-heartbeat-pause = 5s }" : "";
-        return $$"""
-            akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{ports.Akka[i - 1]}}{{throttler}} }
-            {{failureDetector}}
-            raft {
-              node-id = "n{{i}}"
-              join = {{(joins ? "on" : "off")}}
-              members = [ {{members}} ]
-              data-dir = "data/n{{i}}"
-              election-timeout-min = 150ms
-              election-timeout-max = 300ms
-              heartbeat-interval = 50ms
-              server.http = "127.0.0.1:{{ports.Http[i - 1]}}"
-              server.request-timeout = {{requestTimeout}}
-              server.fault-injection = {{(faultInjection ? "on" : "off")}}
-              {{raftConfig}}
-            }
-            """;
+        var members = Enumerable.Range(1, joins ? size : voters).Select(n => ($"n{n}", LoopbackConfigs.AkkaAddress(ports.Akka[n - 1])));
+        return LoopbackConfigs.Config(i, ports.Akka[i - 1], ports.Http[i - 1], members, joins, faultInjection, $"""
+            election-timeout-min = 150ms
+            election-timeout-max = 300ms
+            heartbeat-interval = 50ms
+            server.request-timeout = {requestTimeout}
+            {raftConfig}
+            """);
     }
 
     private sealed record ClusterPorts(int[] Akka, int[] Http);
@@ -141,7 +126,7 @@ public sealed class TestCluster : IDisposable
     public int IndexOf(string id) => Servers.FindIndex(s => s.Id == id);
 
     /// <summary>Akka address of server <paramref name="node"/>, as <c>POST /members</c> takes it.</summary>
-    public string AkkaAddress(int node) => $"akka.tcp://raft@127.0.0.1:{AkkaPorts[node]}";
+    public string AkkaAddress(int node) => LoopbackConfigs.AkkaAddress(AkkaPorts[node]);
 
     public string DataDirectory(int node) => Path.Combine(Root, "data", Servers[node].Id);
 

@@ -6,7 +6,7 @@ namespace RaftActors.Simulation;
 /// <summary>
 /// One deterministic run: N nodes (<see cref="SimulatedNode"/>, the real protocol hosted as
 /// RaftNode hosts it) on a <see cref="VirtualNetwork"/>, clients invoking key-value operations, and
-/// a <see cref="Nemesis"/> crashing, partitioning and storming, and handing the
+/// a <see cref="SimulatedNemesis"/> crashing, partitioning and storming, and handing the
 /// <see cref="SimulatedOperator"/> membership changes and leadership transfers (new servers join in
 /// slots after the founders', up to 10 per run) — all driven by one event queue in virtual time and
 /// one seed. <see cref="InvariantChecker"/> checks safety after every step; the
@@ -26,7 +26,7 @@ public sealed class ClusterSimulation
 
     private readonly Random _random;
     private readonly SimulatedClient[] _clients;
-    private readonly Nemesis _nemesis;
+    private readonly SimulatedNemesis _nemesis;
     private readonly List<KvCommand> _commands = new();
     private readonly string?[] _lastWritten;
     private readonly Queue<string>? _trace;
@@ -54,7 +54,7 @@ public sealed class ClusterSimulation
             .ToArray();
         Checker = new InvariantChecker(this, options.ServerSlots);
         Network = new VirtualNetwork(new Random(_random.Next()), options.ServerSlots);
-        _nemesis = new Nemesis(this, new Random(_random.Next()));
+        _nemesis = new SimulatedNemesis(this, new Random(_random.Next()));
         _clients = Enumerable.Range(0, options.Clients).Select(i => new SimulatedClient(this, i, new Random(_random.Next()))).ToArray();
         Operator = options.Membership ? new SimulatedOperator(this, new Random(_random.Next())) : null;
         _lastWritten = new string?[options.Keys];
@@ -296,7 +296,7 @@ public sealed class ClusterSimulation
         return node;
     }
 
-    /// <summary>The operator stops a node: no crash's restart brings it back (the final heal may, see <see cref="Nemesis"/>).</summary>
+    /// <summary>The operator stops a node: no crash's restart brings it back (the final heal may, see <see cref="SimulatedNemesis"/>).</summary>
     internal void Retire(SimulatedNode node, string why)
     {
         Trace($"operator: stop {node.Id} ({why})");

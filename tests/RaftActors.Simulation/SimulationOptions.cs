@@ -127,7 +127,7 @@ public sealed record SimulationOptions
     }
 
     /// <summary>
-    /// Membership changes and leadership transfers among the nemesis's faults (<see cref="Nemesis"/>):
+    /// Membership changes and leadership transfers among the nemesis's faults (<see cref="SimulatedNemesis"/>):
     /// learners and voters added as new servers that join with an empty disk, voters and learners
     /// (the leader too) removed, servers replaced, leadership handed over; on unless turned off.
     /// </summary>
@@ -181,7 +181,7 @@ public sealed record SimulationOptions
     /// <summary>The one-line command that replays this run.</summary>
     public string ReplayCommand()
     {
-        var command = $"dotnet run -c Release --project tests/RaftActors.Simulator -- --seed {Seed}";
+        var command = $"dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed {Seed}";
         if (ClusterSize != ClusterSizeForSeed(Seed))
             command += $" --nodes {ClusterSize}";
         if (Bug != SimulatedBug.None)

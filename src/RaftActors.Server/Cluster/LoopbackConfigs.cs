@@ -19,11 +19,30 @@ public static class LoopbackConfigs
     /// <paramref name="members"/> are the servers it lists (the starting configuration; for a
     /// joining node, where servers live); <paramref name="join"/> starts it to join a running cluster.
     /// </summary>
-    public static string Config(int k, int akkaPort, int httpPort, IEnumerable<(string Id, string Address)> members, bool join)
+    /// <param name="faultInjection">
+    /// Maps /admin/partition and /admin/heal, for tests of faults: Akka.Remote then runs through
+    /// its throttler, whose addresses read akka.trttl.tcp://, so members are listed by their full
+    /// actor path (an "address" must be the node's own akka.tcp:// one). The throttler does not
+    /// pass on the disconnect of a SIGKILLed peer (Akka's ThrottledAssociation relies on
+    /// heartbeats instead): until the transport failure detector gives up on it (120 s by
+    /// default), messages to the peer's next incarnation go into the dead connection; heartbeats
+    /// every second, and 5 s of silence, find it out in time.
+    /// </param>
+    /// <param name="raft">More of the node's raft section, e.g. <c>heartbeat-interval = 50ms</c>.</param>
+    public static string Config(
+        int k, int akkaPort, int httpPort, IEnumerable<(string Id, string Address)> members, bool join, bool faultInjection = false, string raft = "")
     {
-        var list = string.Join(",\n", members.Select(m => $"    {{ id = \"{m.Id}\", address = \"{m.Address}\" }}"));
+        var list = string.Join(",\n", members.Select(m => faultInjection
+            ? $"    {{ id = \"{m.Id}\", path = \"{m.Address.Replace("akka.tcp://", "akka.trttl.tcp://", StringComparison.Ordinal)}/user/raft\" }}"
+            : $"    {{ id = \"{m.Id}\", address = \"{m.Address}\" }}"));
+        var throttler = faultInjection ? ", applied-adapters = [trttl]" : "";
+        var failureDetector = faultInjection ? "\n    transport-failure-detector { heartbeat-interval = 1s, acceptable-heartbeat-pause = 5s }" : "";
+        string[] faultSettings = faultInjection ? ["server.fault-injection = on"] : [];
+        var moreRaft = faultSettings
+            .Concat(raft.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            .Select(line => "\n  " + line);
         return $$"""
-            # Node n{{k}} of a local loopback cluster, written by `dotnet run --project src/RaftActors.Server -- cluster`.
+            # Node n{{k}} of a cluster of key-value servers on loopback.
             akka {
               loglevel = WARNING
               stdout-loglevel = WARNING
@@ -33,7 +52,7 @@ public static class LoopbackConfigs
               remote {
                 log-remote-lifecycle-events = off
                 use-passive-connections = off
-                dot-netty.tcp { hostname = "127.0.0.1", port = {{akkaPort}} }
+                dot-netty.tcp { hostname = "127.0.0.1", port = {{akkaPort}}{{throttler}} }{{failureDetector}}
               }
             }
 
@@ -45,7 +64,7 @@ public static class LoopbackConfigs
               ]
               data-dir = "data/n{{k}}"
               forward-to-leader = on
-              server.http = "127.0.0.1:{{httpPort}}"
+              server.http = "127.0.0.1:{{httpPort}}"{{string.Concat(moreRaft)}}
             }
             """;
     }

@@ -8,10 +8,10 @@ namespace RaftActors.IntegrationTests.Faults;
 /// <summary>
 /// Jepsen-style, on this machine: a cluster of server processes with fault injection on, clients
 /// (<see cref="KvWorkload"/>) recording a history through every node's HTTP API while the
-/// <see cref="Nemesis"/> kills, restarts, freezes and partitions nodes; then, with the network
+/// <see cref="ProcessNemesis"/> kills, restarts, freezes and partitions nodes; then, with the network
 /// whole and every node up, a final read of every key through every node, and the checks: the
 /// history is linearizable (the checker's verdict Ok; Unknown fails too) and every acknowledged
-/// write of a fresh key is there. The test and the <c>RaftActors.Nemesis</c> runner both run this.
+/// write of a fresh key is there. The test and the <c>RaftActors.FaultRunner</c> both run this.
 /// </summary>
 public static class FaultRun
 {
@@ -27,7 +27,7 @@ public static class FaultRun
 
         var recorder = new HistoryRecorder();
         var workload = new KvWorkload(cluster, options, recorder);
-        var nemesis = new Nemesis(cluster, new Random(options.Seed));
+        var nemesis = new ProcessNemesis(cluster, new Random(options.Seed));
         using (var stop = new CancellationTokenSource())
         {
             var clients = workload.RunAsync(stop.Token);

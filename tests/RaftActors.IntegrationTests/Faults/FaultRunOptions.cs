@@ -28,7 +28,7 @@ public sealed record FaultRunOptions
     public TimeSpan CheckBudget { get; init; } = TimeSpan.FromSeconds(60);
 
     public string ReplayCommand => string.Create(CultureInfo.InvariantCulture,
-        $"dotnet run --project tests/RaftActors.Nemesis -- --seed {Seed} --duration {Duration.TotalSeconds:0.#} --nodes {Nodes} --clients {Clients} --keys {Keys}{(StaleReads ? " --stale-reads" : "")}");
+        $"dotnet run --project tests/tools/RaftActors.FaultRunner -- --seed {Seed} --duration {Duration.TotalSeconds:0.#} --nodes {Nodes} --clients {Clients} --keys {Keys}{(StaleReads ? " --stale-reads" : "")}");
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"seed {Seed}, {Duration.TotalSeconds:0.#} s of faults on {Nodes} nodes, {Clients} clients on {Keys} keys{(StaleReads ? ", reading stale local copies" : "")}");

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using PublicApiGenerator;
+using RaftActors.Core;
 using RaftActors.Node;
 
 namespace RaftActors.Tests.PublicApi;
@@ -14,6 +15,7 @@ public sealed class PublicApiTests
 {
     public static TheoryData<string> Packages() => new()
     {
+        typeof(LogEntry).Assembly.GetName().Name!,
         typeof(RaftNode).Assembly.GetName().Name!,
         typeof(Coordination.RaftLease).Assembly.GetName().Name!,
     };

@@ -46,11 +46,11 @@ public sealed class DeterminismTests
     [Fact]
     public void TheReplayCommand_NamesTheSeedAndWhatDiffersFromItsDefaults()
     {
-        Assert.Equal("dotnet run -c Release --project tests/RaftActors.Simulator -- --seed 1234",
+        Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 1234",
             SimulationOptions.ForSeed(1234).ReplayCommand());
-        Assert.Equal("dotnet run -c Release --project tests/RaftActors.Simulator -- --seed 7 --nodes 3 --bug SendVoteBeforeDurable",
+        Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 7 --nodes 3 --bug SendVoteBeforeDurable",
             SimulationOptions.ForSeed(7, SimulatedBug.SendVoteBeforeDurable, clusterSize: 3).ReplayCommand());
-        Assert.Equal("dotnet run -c Release --project tests/RaftActors.Simulator -- --seed 8 --no-membership",
+        Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 8 --no-membership",
             (SimulationOptions.ForSeed(8) with { Membership = false }).ReplayCommand());
     }
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace RaftActors.IntegrationTests.Faults;
 
-/// <summary>The faults the <see cref="Nemesis"/> injects, one at a time, each undone before the next.</summary>
+/// <summary>The faults the <see cref="ProcessNemesis"/> injects, one at a time, each undone before the next.</summary>
 public enum Fault
 {
     /// <summary>SIGKILL the leader, restart it from its directory.</summary>
@@ -30,7 +30,7 @@ public enum Fault
 /// random order; each held for 1-3 s, then undone (restart, SIGCONT, heal), then 0.5-1.5 s of
 /// calm. When it returns, every node runs, unpaused, and the network is whole.
 /// </summary>
-internal sealed class Nemesis(TestCluster cluster, Random random)
+internal sealed class ProcessNemesis(TestCluster cluster, Random random)
 {
     public Dictionary<Fault, int> Injected { get; } = Enum.GetValues<Fault>().ToDictionary(f => f, _ => 0);
 

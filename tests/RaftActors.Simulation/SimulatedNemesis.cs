@@ -65,7 +65,7 @@ public enum FaultKind
 /// invoked their operations, it heals everything at once (every server back up but those stopped
 /// for good after their removal) and asks each client for a final operation.
 /// </summary>
-internal sealed class Nemesis
+internal sealed class SimulatedNemesis
 {
     private enum Action
     {
@@ -101,7 +101,7 @@ internal sealed class Nemesis
     private readonly long[] _diskEpoch;
     private long _churnUntil;
 
-    public Nemesis(ClusterSimulation sim, Random random)
+    public SimulatedNemesis(ClusterSimulation sim, Random random)
     {
         _sim = sim;
         _random = random;

@@ -1,6 +1,6 @@
 using Xunit.Abstractions;
 
-namespace RaftActors.Nemesis;
+namespace RaftActors.FaultRunner;
 
 /// <summary>
 /// The fault run's log (it writes to an xunit <see cref="ITestOutputHelper"/>): every line to a

@@ -1,19 +1,19 @@
 using System.Globalization;
 using RaftActors.IntegrationTests.Faults;
-using RaftActors.Nemesis;
+using RaftActors.FaultRunner;
 
 // The fault run of tests/RaftActors.IntegrationTests/FaultTests, for as long and on as many nodes
-// as asked: `dotnet run --project tests/RaftActors.Nemesis -- --duration 600 --seed 42`. With
+// as asked: `dotnet run --project tests/tools/RaftActors.FaultRunner -- --duration 600 --seed 42`. With
 // --runs N (0: until Ctrl+C) it goes on with the next seeds. Exit code 0 when every run passed.
 const string usage = """
-    usage: dotnet run --project tests/RaftActors.Nemesis -- [--duration SECONDS] [--seed N] [--nodes N] [--clients N] [--keys N] [--runs N] [--log FILE] [--stale-reads]
+    usage: dotnet run --project tests/tools/RaftActors.FaultRunner -- [--duration SECONDS] [--seed N] [--nodes N] [--clients N] [--keys N] [--runs N] [--log FILE] [--stale-reads]
       --duration     seconds of faults per run (default 60)
       --seed         the first run's seed (default: random); run i uses seed + i
       --nodes        server processes (default 5, at least 3)
       --clients      concurrent clients (default 8)
       --keys         registers the clients contend on (default 3)
       --runs         how many runs (default 1; 0 runs until Ctrl+C)
-      --log          where each run's full log goes (default nemesis-SEED.log in the working directory)
+      --log          where each run's full log goes (default fault-run-SEED.log in the working directory)
       --stale-reads  read each node's local copy, which is not linearizable: the run must fail
     """;
 
@@ -77,7 +77,7 @@ var failed = 0;
 for (var run = 0; (runs == 0 || run < runs) && !cancel.IsCancellationRequested; run++)
 {
     var runOptions = options with { Seed = options.Seed + run };
-    var path = logFile ?? $"nemesis-{runOptions.Seed}.log";
+    var path = logFile ?? $"fault-run-{runOptions.Seed}.log";
     Console.WriteLine($"run {run + 1}: {runOptions} (full log: {Path.GetFullPath(path)})");
     FaultRunReport report;
     using (var log = new ConsoleAndFileOutput(path))
