@@ -26,7 +26,7 @@ public sealed class OneProcessPerNodeTests(ITestOutputHelper output)
         using var twin = new ServerProcess("n1-again", twinConfig);
         twin.Start();
         Assert.Equal(1, await twin.WaitForExitAsync(Bound));
-        Assert.True(twin.Output.Contains($"{cluster.DataDirectory(0)} is in use by another process (pid "), twin.Output);
+        Assert.True(twin.Output.Contains($"stderr] raft.data-dir: cannot open the write-ahead log in {cluster.DataDirectory(0)}: {cluster.DataDirectory(0)} is in use by another process (pid "), twin.Output);
 
         // n1's config again, or another node given n1's remoting port by mistake, with a data directory
         // and HTTP port of its own: the remoting port is taken (it is bound first).
@@ -37,7 +37,7 @@ public sealed class OneProcessPerNodeTests(ITestOutputHelper output)
         using var intruder = new ServerProcess("intruder", config);
         intruder.Start();
         Assert.Equal(1, await intruder.WaitForExitAsync(Bound));
-        Assert.True(intruder.Output.Contains($"cannot listen on 127.0.0.1:{cluster.AkkaPorts[0]}: the address is in use"), intruder.Output);
+        Assert.True(intruder.Output.Contains($"stderr] akka.remote.dot-netty.tcp.port: cannot listen on 127.0.0.1:{cluster.AkkaPorts[0]}: the address is in use"), intruder.Output);
 
         // n1 was not disturbed: a write through it commits.
         var put = await cluster.PutAsync(0, "after", "both");

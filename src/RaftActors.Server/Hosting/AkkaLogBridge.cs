@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Akka.Event;
 using Akka.Hosting.Logging;
 using Microsoft.Extensions.Logging;
@@ -24,7 +23,7 @@ public sealed class AkkaLogBridge : LoggerFactoryLogger
     private const string StringSourceCategory = "Akka";
 
     private readonly ILoggerFactory _loggerFactory;
-    private readonly ConcurrentDictionary<Type, ILogger> _loggers = new();
+    private readonly Dictionary<Type, ILogger> _loggers = new();
     private readonly Dictionary<(Akka.Event.LogLevel, string, string), DateTime> _lastLogged = new();
 
     public AkkaLogBridge()
@@ -62,9 +61,20 @@ public sealed class AkkaLogBridge : LoggerFactoryLogger
             cause = null;
         }
 
-        var logger = _loggers.GetOrAdd(log.LogClass, type => _loggerFactory.CreateLogger(
-            type == typeof(DummyClassForStringSources) ? StringSourceCategory : type.FullName ?? StringSourceCategory));
+        var logger = LoggerFor(log.LogClass);
         logger.Log(Level(log.LogLevel()), default, text, cause, (message, _) => message);
+    }
+
+    private ILogger LoggerFor(Type? logClass)
+    {
+        var type = logClass ?? typeof(DummyClassForStringSources);
+        if (!_loggers.TryGetValue(type, out var logger))
+        {
+            logger = _loggerFactory.CreateLogger(type == typeof(DummyClassForStringSources) ? StringSourceCategory : type.FullName ?? StringSourceCategory);
+            _loggers[type] = logger;
+        }
+
+        return logger;
     }
 
     private static LogLevel Level(Akka.Event.LogLevel level) => level switch

@@ -81,7 +81,7 @@ public sealed partial class AppConfiguration
         {
             // The section's own spelling (RAFT, Raft) names the environment variables in messages.
             var section = root.GetChildren().FirstOrDefault(c => string.Equals(c.Key, name, StringComparison.OrdinalIgnoreCase));
-            if (section is not null)
+            if (section is not null && section.GetChildren().Any())
                 hocon.Append(Quote(name)).Append(" = ").Append(Hocon(root, section, name, originOf)).Append('\n');
         }
 

@@ -169,7 +169,7 @@ public static class RaftServer
         builder.Configuration.AddConfiguration(settings.App.Root);
         builder.Logging.ClearProviders();
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-        builder.Logging.AddConsole(o => o.FormatterName = ServerLogFormatter.Name);
+        builder.Logging.AddConsole(o => o.FormatterName = ServerLogFormatter.FormatterName);
         builder.Logging.AddConsoleFormatter<ServerLogFormatter, ServerLogFormatterOptions>(o =>
         {
             o.NodeId = settings.NodeId;
@@ -225,10 +225,18 @@ public static class RaftServer
             : $"cannot start the ActorSystem: {innermost.Message}";
     }
 
-    private static string CannotStartNode(ServerSettings settings, Exception e) =>
-        Innermost(e) is var cause and (RaftStorageException or IOException or UnauthorizedAccessException)
-            ? $"raft.data-dir: cannot open the write-ahead log in {settings.DataDirectory}: {cause.Message}"
-            : $"cannot start the Raft node: {Innermost(e).Message}";
+    private static string CannotStartNode(ServerSettings settings, Exception e)
+    {
+        // The storage's own exception says what is wrong with the directory (taken, and by which
+        // process); the IOException beneath it only which file could not be opened.
+        for (var cause = e; cause is not null; cause = cause.InnerException)
+        {
+            if (cause is RaftStorageException or IOException or UnauthorizedAccessException)
+                return $"raft.data-dir: cannot open the write-ahead log in {settings.DataDirectory}: {cause.Message}";
+        }
+
+        return $"cannot start the Raft node: {Innermost(e).Message}";
+    }
 
     private static string CannotListen(ServerSettings settings, IConfiguration configuration, Exception e) =>
         configuration.GetSection(KestrelEndpoints).GetChildren().Any()

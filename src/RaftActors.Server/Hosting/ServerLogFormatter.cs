@@ -13,9 +13,9 @@ namespace RaftActors.Server.Hosting;
 /// Without a <see cref="ConsoleFormatterOptions.TimestampFormat"/> (under the launcher, which
 /// stamps lines itself) the lines start with the node id.
 /// </summary>
-public sealed class ServerLogFormatter(IOptionsMonitor<ServerLogFormatterOptions> options) : ConsoleFormatter(Name)
+public sealed class ServerLogFormatter(IOptionsMonitor<ServerLogFormatterOptions> options) : ConsoleFormatter(FormatterName)
 {
-    public new const string Name = "raft-server";
+    public const string FormatterName = "raft-server";
 
     public override void Write<TState>(in LogEntry<TState> logEntry, IExternalScopeProvider? scopeProvider, TextWriter textWriter)
     {
