@@ -159,10 +159,13 @@ public static class RaftServer
     /// <summary>The host: its configuration, its logging in the server's format, Kestrel on the configured endpoints.</summary>
     private static WebApplicationBuilder CreateBuilder(ServerSettings settings, bool supervised)
     {
+        // The content root is the program's directory: the host watches it for changes of its
+        // default appsettings.json, and the node's directory holds write-ahead logs that change
+        // all the time. The configuration's own sources are the server's (AppConfiguration).
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             Args = [],
-            ContentRootPath = Path.GetDirectoryName(settings.ConfigFile),
+            ContentRootPath = AppContext.BaseDirectory,
             EnvironmentName = Environments.Production,
         });
         builder.Configuration.Sources.Clear();
