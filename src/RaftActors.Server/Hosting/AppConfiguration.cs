@@ -72,7 +72,7 @@ public sealed partial class AppConfiguration
         }
         catch (InvalidDataException e)
         {
-            throw new ServerStartException($"{e.Message}: {e.InnerException?.Message}", e);
+            throw new ServerStartException($"{e.Message} {e.InnerException?.Message}", e);
         }
 
         var hocon = new StringBuilder();
