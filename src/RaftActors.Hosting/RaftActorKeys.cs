@@ -1,7 +1,7 @@
 namespace RaftActors.Hosting;
 
 /// <summary>
-/// The ActorRegistry key of the Raft node actor that <see cref="RaftHostingExtensions.WithRaft{TStateMachine}"/>
+/// The ActorRegistry key of the Raft node actor that <see cref="RaftHostingExtensions.WithRaft{TStateMachine}(Akka.Hosting.AkkaConfigurationBuilder, Action{RaftOptions})"/>
 /// starts: inject <c>IRequiredActor&lt;RaftNodeKey&gt;</c>, or <c>registry.Get&lt;RaftNodeKey&gt;()</c>.
 /// </summary>
 public sealed class RaftNodeKey

@@ -6,7 +6,7 @@ using RaftActors.Messages;
 namespace RaftActors.Hosting;
 
 /// <summary>
-/// Liveness: the node actor started by <see cref="RaftHostingExtensions.WithRaft{TStateMachine}"/>
+/// Liveness: the node actor started by <see cref="RaftHostingExtensions.WithRaft{TStateMachine}(Akka.Hosting.AkkaConfigurationBuilder, Action{RaftOptions})"/>
 /// is running (it answers its status). A node whose storage failed is still live; readiness says so.
 /// </summary>
 internal sealed class RaftLivenessCheck(TimeSpan answerWithin) : IAkkaHealthCheck

@@ -13,7 +13,7 @@ using RaftActors.Storage;
 namespace RaftActors.Hosting;
 
 /// <summary>
-/// Starts what <see cref="RaftHostingExtensions.WithRaft{TStateMachine}"/> adds, once the
+/// Starts what <see cref="RaftHostingExtensions.WithRaft{TStateMachine}(Akka.Hosting.AkkaConfigurationBuilder, Action{RaftOptions})"/> adds, once the
 /// ActorSystem is up: reads the node's settings from the system's final configuration (the
 /// options over the application's HOCON over RaftActors' defaults) with the library's own reader,
 /// opens the storage, starts the node and its client, and closes the storage on CoordinatedShutdown.
@@ -27,7 +27,8 @@ internal static class RaftHosting
     private static readonly ConditionalWeakTable<ActorSystem, RaftClientFacade> Clients = new();
 
     public static void Start<TStateMachine>(
-        ActorSystem system, IActorRegistry registry, IServiceProvider services, RaftOptions options, IReadOnlyDictionary<string, string> optionOf)
+        ActorSystem system, IActorRegistry registry, IServiceProvider services, RaftOptions options, IReadOnlyDictionary<string, string> optionOf,
+        Func<IServiceProvider, TStateMachine> createStateMachine)
         where TStateMachine : IRaftStateMachine
     {
         // Akka.Hosting chooses the provider with a setup (WithRemoting, WithClustering), which
@@ -35,7 +36,7 @@ internal static class RaftHosting
         var config = ConfigurationFactory.ParseString($"akka.actor.provider = {RaftHoconWriter.Quote(system.Settings.ProviderClass)}")
             .WithFallback(system.Settings.Config);
         var (membership, settings) = NamingOptions(optionOf, () => (RaftMembership.FromConfig(config), RaftSettings.FromConfig(config)));
-        var stateMachines = StateMachineFactory<TStateMachine>(services);
+        var stateMachines = StateMachineFactory(services, createStateMachine);
         var storage = NamingOptions(optionOf, () => OpenStorage(config, options));
         IActorRef node;
         try
@@ -69,28 +70,30 @@ internal static class RaftHosting
                 $"no Raft node runs in the ActorSystem '{system.Name}': add WithRaft<TStateMachine>(...) to its AddAkka builder, " +
                 "and resolve the RaftClientFacade once the host has started");
 
-    /// <summary>
-    /// A new state machine per node incarnation, made by the container (constructor dependencies
-    /// resolved from it). The first is made here, so that a state machine the container cannot
-    /// build fails the host's start rather than the node actor's; the first incarnation takes it.
-    /// </summary>
-    private static Func<IRaftStateMachine> StateMachineFactory<TStateMachine>(IServiceProvider services)
+    /// <summary>A state machine made by the container, its constructor's dependencies resolved from it.</summary>
+    public static TStateMachine CreateThroughContainer<TStateMachine>(IServiceProvider services)
         where TStateMachine : IRaftStateMachine
     {
-        TStateMachine Create()
+        try
         {
-            try
-            {
-                return ActivatorUtilities.CreateInstance<TStateMachine>(services);
-            }
-            catch (InvalidOperationException e)
-            {
-                throw new InvalidOperationException($"the state machine {typeof(TStateMachine).FullName} cannot be created: {e.Message}", e);
-            }
+            return ActivatorUtilities.CreateInstance<TStateMachine>(services);
         }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException($"the state machine {typeof(TStateMachine).FullName} cannot be created: {e.Message}", e);
+        }
+    }
 
-        IRaftStateMachine? first = Create();
-        return () => Interlocked.Exchange(ref first, null) ?? Create();
+    /// <summary>
+    /// A new state machine per node incarnation. The first is made here, so that a state machine
+    /// that cannot be made fails the host's start rather than the node actor's; the first
+    /// incarnation takes it.
+    /// </summary>
+    private static Func<IRaftStateMachine> StateMachineFactory<TStateMachine>(IServiceProvider services, Func<IServiceProvider, TStateMachine> create)
+        where TStateMachine : IRaftStateMachine
+    {
+        IRaftStateMachine? first = create(services);
+        return () => Interlocked.Exchange(ref first, null) ?? create(services);
     }
 
     private static IRaftStorage OpenStorage(Config config, RaftOptions options)

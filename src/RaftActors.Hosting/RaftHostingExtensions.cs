@@ -33,26 +33,39 @@ public static class RaftHostingExtensions
     /// win over a <c>raft</c> section in a HOCON file added before them.
     /// </remarks>
     public static AkkaConfigurationBuilder WithRaft<TStateMachine>(this AkkaConfigurationBuilder builder, Action<RaftOptions> configure)
+        where TStateMachine : IRaftStateMachine =>
+        builder.WithRaft(configure, RaftHosting.CreateThroughContainer<TStateMachine>);
+
+    /// <summary>
+    /// Runs a Raft node in this ActorSystem, as <see cref="WithRaft{TStateMachine}(AkkaConfigurationBuilder, Action{RaftOptions})"/>
+    /// does, with each node incarnation's state machine made by <paramref name="createStateMachine"/>
+    /// from the host's services: for a state machine that needs more than its constructor's
+    /// dependencies, or whose application keeps a reference to the newest one (for local reads).
+    /// The first is made while the host starts, so a factory that throws fails the start.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithRaft<TStateMachine>(
+        this AkkaConfigurationBuilder builder, Action<RaftOptions> configure, Func<IServiceProvider, TStateMachine> createStateMachine)
         where TStateMachine : IRaftStateMachine
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
+        ArgumentNullException.ThrowIfNull(createStateMachine);
         var options = new RaftOptions();
         configure(options);
         var (text, optionOf) = options.Write();
         builder.AddHocon(text, HoconAddMode.Prepend);
         builder.AddHocon(RaftSettings.DefaultConfig, HoconAddMode.Append);
         return builder.WithActors((system, registry, resolver) =>
-            RaftHosting.Start<TStateMachine>(system, registry, resolver.GetService<IServiceProvider>(), options, optionOf));
+            RaftHosting.Start(system, registry, resolver.GetService<IServiceProvider>(), options, optionOf, createStateMachine));
     }
 
     /// <summary>
-    /// Health checks of the node that <see cref="WithRaft{TStateMachine}"/> starts, with the host's
+    /// Health checks of the node that <see cref="WithRaft{TStateMachine}(AkkaConfigurationBuilder, Action{RaftOptions})"/> starts, with the host's
     /// other health checks: <c>raft-live</c> (tag <see cref="LiveTag"/>: the node actor runs) and
     /// <c>raft-ready</c> (tag <see cref="ReadyTag"/>: <see cref="Messages.RaftReadiness"/> — a leader
     /// known, the storage working, every committed entry applied). Both also carry the tag <c>raft</c>.
     /// </summary>
-    /// <param name="builder">The host's Akka configuration, after <see cref="WithRaft{TStateMachine}"/>.</param>
+    /// <param name="builder">The host's Akka configuration, after <see cref="WithRaft{TStateMachine}(AkkaConfigurationBuilder, Action{RaftOptions})"/>.</param>
     /// <param name="answerWithin">How long a check waits for the node's status; 2 s by default.</param>
     public static AkkaConfigurationBuilder WithRaftHealthCheck(this AkkaConfigurationBuilder builder, TimeSpan? answerWithin = null)
     {
@@ -66,7 +79,7 @@ public static class RaftHostingExtensions
     }
 
     /// <summary>
-    /// Registers the <see cref="RaftClientFacade"/> of the client that <see cref="WithRaft{TStateMachine}"/>
+    /// Registers the <see cref="RaftClientFacade"/> of the client that <see cref="WithRaft{TStateMachine}(AkkaConfigurationBuilder, Action{RaftOptions})"/>
     /// starts beside the node, for injection. A separate call because an <c>AddAkka</c> builder runs
     /// after the service container is built and cannot add services to it. Resolve it once the
     /// host has started (the node and its client start with the ActorSystem).

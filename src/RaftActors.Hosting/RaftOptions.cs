@@ -6,7 +6,7 @@ using RaftActors.Storage;
 namespace RaftActors.Hosting;
 
 /// <summary>
-/// A Raft node's settings for <see cref="RaftHostingExtensions.WithRaft{TStateMachine}"/>, one
+/// A Raft node's settings for <see cref="RaftHostingExtensions.WithRaft{TStateMachine}(Akka.Hosting.AkkaConfigurationBuilder, Action{RaftOptions})"/>, one
 /// property per <c>raft.*</c> key. A property left null is not written, so the key keeps the value
 /// it has in the ActorSystem's HOCON (yours, or RaftActors' defaults). The options are turned into
 /// that HOCON (<see cref="ToConfig"/>) and read by the same reader as a HOCON file, when the

@@ -86,6 +86,38 @@ public class HostedNodeTests : IDisposable
     }
 
     [Fact]
+    public async Task A_state_machine_factory_is_given_the_hosts_services_and_its_state_machine_applies()
+    {
+        var port = TestHosts.FreePort();
+        var made = new List<Counter>();
+        var host = TestHosts.Build(port, o => SingleNode(o, port, Path.Combine(_dataRoot, "n1")), createStateMachine: services =>
+        {
+            var counter = new Counter(services.GetRequiredService<CounterCreations>());
+            lock (made)
+                made.Add(counter);
+            return counter;
+        });
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var applied = await host.Services.GetRequiredService<RaftClientFacade>().SendAsync(new Add(6), TestContext.Current.CancellationToken);
+
+            Assert.Equal(6L, applied.Result);
+            lock (made)
+            {
+                var counter = Assert.Single(made);
+                Assert.Equal(6L, counter.Query(new GetTotal()));
+            }
+
+            Assert.Equal(1, host.Services.GetRequiredService<CounterCreations>().Count);
+        }
+        finally
+        {
+            await StopAsync(host);
+        }
+    }
+
+    [Fact]
     public async Task Three_hosts_in_one_process_elect_one_leader_and_replicate()
     {
         var ports = new[] { TestHosts.FreePort(), TestHosts.FreePort(), TestHosts.FreePort() };

@@ -36,8 +36,13 @@ public static class TestHosts
     /// <summary>A host (not started) whose ActorSystem "raft" listens on loopback at <paramref name="port"/> and runs a Counter node.</summary>
     public static IHost Build(int port, Action<RaftOptions> configure) => Build<Counter>(port, configure);
 
-    /// <summary>A host (not started) whose ActorSystem "raft" listens on loopback at <paramref name="port"/> and runs a node of <typeparamref name="TStateMachine"/>.</summary>
-    public static IHost Build<TStateMachine>(int port, Action<RaftOptions> configure, Config? hocon = null) where TStateMachine : IRaftStateMachine =>
+    /// <summary>
+    /// A host (not started) whose ActorSystem "raft" listens on loopback at <paramref name="port"/> and runs a node of
+    /// <typeparamref name="TStateMachine"/>, made by the container or by <paramref name="createStateMachine"/>.
+    /// </summary>
+    public static IHost Build<TStateMachine>(
+        int port, Action<RaftOptions> configure, Config? hocon = null, Func<IServiceProvider, TStateMachine>? createStateMachine = null)
+        where TStateMachine : IRaftStateMachine =>
         new HostBuilder()
             .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
             .ConfigureServices(services =>
@@ -50,11 +55,13 @@ public static class TestHosts
                     builder
                         .AddHocon(CounterSerialization.WithFallback(hocon ?? Config.Empty), HoconAddMode.Prepend)
                         .WithRemoting("127.0.0.1", port)
-                        .WithRaft<TStateMachine>(options =>
-                        {
-                            FastElections(options);
-                            configure(options);
-                        })
+                        .WithRaft(
+                            options =>
+                            {
+                                FastElections(options);
+                                configure(options);
+                            },
+                            createStateMachine ?? RaftHosting.CreateThroughContainer<TStateMachine>)
                         .WithRaftHealthCheck();
                 });
             })

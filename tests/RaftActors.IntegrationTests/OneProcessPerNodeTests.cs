@@ -16,13 +16,20 @@ public sealed class OneProcessPerNodeTests(ITestOutputHelper output)
         cluster.StartAll();
         await cluster.WaitForAgreedLeaderAsync(cluster.Nodes, Bound);
 
-        // The same config again: the data directory is taken.
-        using var twin = new ServerProcess("n1-again", cluster.Servers[0].ConfigFile);
+        // n1's config on other ports (its own member entry moved along): the data directory is taken.
+        var twinConfig = Path.Combine(cluster.Root, "twin.conf");
+        var twinPorts = TestCluster.FreePorts(2);
+        File.WriteAllText(twinConfig, File.ReadAllText(cluster.Servers[0].ConfigFile)
+            .Replace($"127.0.0.1:{cluster.AkkaPorts[0]}", $"127.0.0.1:{twinPorts[0]}")
+            .Replace($"port = {cluster.AkkaPorts[0]}", $"port = {twinPorts[0]}")
+            .Replace($"127.0.0.1:{cluster.HttpPorts[0]}", $"127.0.0.1:{twinPorts[1]}"));
+        using var twin = new ServerProcess("n1-again", twinConfig);
         twin.Start();
         Assert.Equal(1, await twin.WaitForExitAsync(Bound));
-        Assert.True(twin.Output.Contains($"{cluster.DataDirectory(0)} is in use by another process (pid "), twin.Output);
+        Assert.True(twin.Output.Contains($"stderr] raft.data-dir: cannot open the write-ahead log in {cluster.DataDirectory(0)}: {cluster.DataDirectory(0)} is in use by another process (pid "), twin.Output);
 
-        // Another node given n1's remoting port by mistake, with a data directory and HTTP port of its own.
+        // n1's config again, or another node given n1's remoting port by mistake, with a data directory
+        // and HTTP port of its own: the remoting port is taken (it is bound first).
         var config = Path.Combine(cluster.Root, "intruder.conf");
         File.WriteAllText(config, File.ReadAllText(cluster.Servers[0].ConfigFile)
             .Replace("\"data/n1\"", "\"data/intruder\"")
@@ -30,7 +37,7 @@ public sealed class OneProcessPerNodeTests(ITestOutputHelper output)
         using var intruder = new ServerProcess("intruder", config);
         intruder.Start();
         Assert.Equal(1, await intruder.WaitForExitAsync(Bound));
-        Assert.True(intruder.Output.Contains($"cannot listen on 127.0.0.1:{cluster.AkkaPorts[0]}: the address is in use"), intruder.Output);
+        Assert.True(intruder.Output.Contains($"stderr] akka.remote.dot-netty.tcp.port: cannot listen on 127.0.0.1:{cluster.AkkaPorts[0]}: the address is in use"), intruder.Output);
 
         // n1 was not disturbed: a write through it commits.
         var put = await cluster.PutAsync(0, "after", "both");

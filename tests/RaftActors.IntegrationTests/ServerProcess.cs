@@ -32,6 +32,9 @@ public sealed class ServerProcess : IDisposable
 
     public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
 
+    /// <summary>Environment variables the server is started with, over the test's own.</summary>
+    public Dictionary<string, string> EnvironmentVariables { get; } = new(StringComparer.Ordinal);
+
     public static string ServerAssembly { get; } = FindServerAssembly();
 
     /// <summary>The dotnet host that runs this test, else DOTNET_HOST_PATH, else dotnet on the PATH.</summary>
@@ -55,6 +58,8 @@ public sealed class ServerProcess : IDisposable
         foreach (var arg in new[] { "exec", ServerAssembly, "--config", ConfigFile, "--supervised" })
             start.ArgumentList.Add(arg);
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (name, value) in EnvironmentVariables)
+            start.Environment[name] = value;
         var incarnation = ++_incarnation;
         var process = new Process { StartInfo = start };
         process.OutputDataReceived += (_, e) => Keep(incarnation, e.Data, error: false);

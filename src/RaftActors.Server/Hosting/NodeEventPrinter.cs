@@ -1,57 +1,40 @@
 using Akka.Actor;
+using Microsoft.Extensions.Logging;
 using RaftActors.Messages;
 
 namespace RaftActors.Server.Hosting;
 
 /// <summary>
-/// Prints every change of the node's role, term or leader as one line (see
-/// <see cref="ServerOutput.StateLine"/>), and reports when the node actor stops. The host subscribes it
-/// to the EventStream before the node starts, so the first election is not missed.
+/// Prints the node's role, term and leader as it starts with, then every change of them, one line
+/// each (<see cref="ServerOutput.State"/>), and reports when the node actor stops. It subscribes to
+/// the node itself, which answers with its status first, so no change in between is missed.
 /// </summary>
 internal sealed class NodeEventPrinter : ReceiveActor
 {
-    public NodeEventPrinter(ServerOutput output, Action nodeStopped)
+    public NodeEventPrinter(IActorRef node, ServerOutput output, Action nodeStopped)
     {
-        IActorRef? node = null;
-        Receive<WatchNode>(watch =>
-        {
-            node = watch.Node;
-            Context.Watch(node);
-        });
-        Receive<RaftStateChanged>(change => output.State(change.NodeId, change.Role.ToString(), change.Term, change.LeaderId));
+        Receive<RaftStatus>(status => output.State(status.Role.ToString(), status.Term, status.LeaderId));
+        Receive<RaftStateChanged>(change => output.State(change.Role.ToString(), change.Term, change.LeaderId));
         Receive<Terminated>(terminated => terminated.ActorRef.Equals(node), _ => nodeStopped());
+        Context.Watch(node);
+        node.Tell(new SubscribeRaftEvents(Self));
     }
 
-    public static Props Props(ServerOutput output, Action nodeStopped) =>
-        Akka.Actor.Props.Create(() => new NodeEventPrinter(output, nodeStopped));
-
-    /// <summary>Tells the printer which actor is the node, whose end ends the server.</summary>
-    public sealed record WatchNode(IActorRef Node);
+    public static Props Props(IActorRef node, ServerOutput output, Action nodeStopped) =>
+        Akka.Actor.Props.Create(() => new NodeEventPrinter(node, output, nodeStopped));
 }
 
 /// <summary>
-/// What a server prints on standard output, one event a line: "[time]  nodeId  what". Without
-/// timestamps (under the cluster launcher, which stamps lines itself) the lines start with the id.
+/// The server's own lines, one event a line, through the host's logging under <see cref="Category"/>
+/// (see <see cref="ServerLogFormatter"/>, which starts each with the time and the node id). A state
+/// line, which the cluster launcher and the tests parse, reads "n1  Leader     term 2  leader n2".
 /// </summary>
-public sealed class ServerOutput(string nodeId, bool timestamps, TextWriter? writer = null)
+public sealed class ServerOutput(ILogger logger)
 {
-    private readonly TextWriter _out = writer ?? Console.Out;
-    private readonly Lock _lock = new();
+    /// <summary>The logging category of the server's own lines.</summary>
+    public const string Category = "RaftActors.Server";
 
-    /// <summary>The state line's shape, which the cluster launcher and tests parse: "n1  Leader     term 2  leader n2".</summary>
-    public static string StateLine(string nodeId, string role, long term, string? leader) =>
-        $"{nodeId}  {role,-9}  term {term}  leader {leader ?? "-"}";
+    public void State(string role, long term, string? leader) => Say($"{role,-9}  term {term}  leader {leader ?? "-"}");
 
-    public void State(string id, string role, long term, string? leader) => Write(StateLine(id, role, term, leader));
-
-    public void Say(string what) => Write($"{nodeId}  {what}");
-
-    private void Write(string line)
-    {
-        lock (_lock)
-        {
-            _out.WriteLine(timestamps ? $"{DateTime.Now:HH:mm:ss.fff}  {line}" : line);
-            _out.Flush();
-        }
-    }
+    public void Say(string what) => logger.LogInformation("{Line}", what);
 }

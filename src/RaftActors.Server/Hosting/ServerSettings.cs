@@ -6,12 +6,14 @@ using RaftActors.Configuration;
 namespace RaftActors.Server.Hosting;
 
 /// <summary>
-/// A server's configuration: the node's HOCON file over the server's defaults (its embedded
-/// reference.conf) over RaftActors' reference.conf, checked before anything starts. Every problem
-/// is a <see cref="RaftConfigurationException"/> whose message starts with the key.
+/// A server's configuration: the keys that its .NET configuration sets (<see cref="AppConfiguration"/>:
+/// environment variables, appsettings.json) over the node's HOCON file over the server's defaults
+/// (its embedded reference.conf) over RaftActors' reference.conf, checked before anything starts.
+/// Every problem is a <see cref="RaftConfigurationException"/> whose message starts with the key.
 /// </summary>
 public sealed record ServerSettings(
     string ConfigFile,
+    AppConfiguration App,
     Config Config,
     RaftMembership Membership,
     RaftSettings Raft,
@@ -30,20 +32,23 @@ public sealed record ServerSettings(
     public string ActorName => Membership.ActorName;
 
     /// <summary>
-    /// Reads and checks the node's config file (and whatever else <paramref name="check"/> reads of
-    /// it), or prints why not — naming the file and the key — and returns null: the caller exits 2.
+    /// Reads and checks the node's configuration (and whatever else <paramref name="check"/> reads of
+    /// it), or prints why not — naming the key and where it was set (the file, or the environment
+    /// variable or appsettings.json that overrides it) — and returns null: the caller exits 2.
     /// </summary>
     public static ServerSettings? LoadOrReport(string configFile, Action<ServerSettings>? check = null)
     {
+        AppConfiguration? app = null;
         try
         {
-            var settings = Load(configFile);
+            app = AppConfiguration.Read(configFile);
+            var settings = Load(configFile, app);
             check?.Invoke(settings);
             return settings;
         }
         catch (RaftConfigurationException e)
         {
-            Console.Error.WriteLine($"{Path.GetFullPath(configFile)}: {e.Message}");
+            Console.Error.WriteLine($"{app?.OriginOf(e.Key) ?? Path.GetFullPath(configFile)}: {e.Message}");
             return null;
         }
         catch (ServerStartException e)
@@ -53,8 +58,10 @@ public sealed record ServerSettings(
         }
     }
 
-    /// <summary>Reads and checks the node's config file.</summary>
-    public static ServerSettings Load(string configFile)
+    /// <summary>Reads and checks the node's configuration: its file, and the .NET configuration over it.</summary>
+    public static ServerSettings Load(string configFile) => Load(configFile, AppConfiguration.Read(configFile));
+
+    private static ServerSettings Load(string configFile, AppConfiguration app)
     {
         var path = Path.GetFullPath(configFile);
         if (!File.Exists(path))
@@ -69,12 +76,12 @@ public sealed record ServerSettings(
             throw new ServerStartException($"{path}: not valid HOCON: {e.Message}");
         }
 
-        return FromConfig(path, fileConfig);
+        return FromConfig(path, app, fileConfig);
     }
 
-    public static ServerSettings FromConfig(string configFile, Config fileConfig)
+    private static ServerSettings FromConfig(string configFile, AppConfiguration app, Config fileConfig)
     {
-        var config = fileConfig.WithFallback(Defaults).WithFallback(RaftSettings.DefaultConfig);
+        var config = app.Overrides.WithFallback(fileConfig).WithFallback(Defaults).WithFallback(RaftSettings.DefaultConfig);
         var membership = RaftMembership.FromConfig(config);
         var raft = RaftSettings.FromConfig(config);
 
@@ -106,7 +113,7 @@ public sealed record ServerSettings(
         var akkaAddress = OwnAddress(config);
         if (membership.Discovery == RaftDiscovery.Static)
             CheckOwnAddress(config, membership, akkaAddress);
-        return new ServerSettings(configFile, config, membership, raft, dataDirectory, http, requestTimeout, (int)maxValue, akkaAddress);
+        return new ServerSettings(configFile, app, config, membership, raft, dataDirectory, http, requestTimeout, (int)maxValue, akkaAddress);
     }
 
     /// <summary>
