@@ -516,7 +516,7 @@ public sealed class ClusterSimulation
         RequestVoteResult v => $"{(v.PreVote ? "PreVoteAnswer" : "Vote")}(t{v.Term} {(v.VoteGranted ? "granted" : "refused")})",
         InstallSnapshot c => $"InstallSnapshot(t{c.Term} {c.LastIncludedIndex}/{c.LastIncludedTerm} at {c.Offset} +{c.Data.Length}{(c.Done ? " done" : "")})",
         InstallSnapshotResult r => $"SnapshotAck(t{r.Term} {r.LastIncludedIndex}/{r.LastIncludedTerm} holds {r.NextOffset}{(r.Done ? " done" : "")})",
-        ClientRequest r => $"c{r.Client} op {r.OperationId}: {r.Command.Kind} {r.Command.KeyName} {r.Command.Value} {(r.Command.Kind == KvKind.CompareAndSet ? $"if {r.Command.Expected ?? "absent"}" : "")}{(r.Entry is { } entry ? $" (session #{entry.Sequence})" : "")}",
+        ClientRequest r => $"c{r.Client} op {r.OperationId}: {r.Command.Kind} {r.Command.KeyName} {r.Command.Value} {(r.Command.Kind == KvKind.CompareAndSet ? $"if {r.Command.Expected ?? "absent"}" : "")}{(r.Entry is { } entry ? $" (session {entry.ClientId} #{entry.Sequence})" : "")}",
         ClientReply r => $"op {r.OperationId}: {r.Kind}{(r.Kind == ReplyKind.Done ? $" ok={r.Result.Ok} value={r.Result.Value ?? "-"}" : r.LeaderHint >= 0 ? $" try n{r.LeaderHint + 1}" : "")}",
         _ => what.ToString()!,
     };

@@ -13,7 +13,7 @@ internal static class FaultyRules
     /// <summary>The rules a node runs under <paramref name="bug"/>: the correct ones for none, or for a bug of the host.</summary>
     public static RaftRules For(SimulatedBug bug) => bug switch
     {
-        SimulatedBug.None or SimulatedBug.ServeReadsLocally or SimulatedBug.SnapshotAnswerAfterProtocol => RaftRules.Correct,
+        SimulatedBug.None or SimulatedBug.ServeReadsLocally or SimulatedBug.SnapshotAnswerAfterProtocol or SimulatedBug.WriteDuplicateSnapshotChunks => RaftRules.Correct,
         SimulatedBug.CommitOldTermByCounting => new CommitOldTermByCounting(),
         SimulatedBug.SendVoteBeforeDurable => new SendVoteBeforeDurable(),
         SimulatedBug.StayLeaderOnHigherTerm => new StayLeaderOnHigherTerm(),
@@ -22,6 +22,15 @@ internal static class FaultyRules
         SimulatedBug.AllowConcurrentMembershipChanges => new AllowConcurrentMembershipChanges(),
         _ => throw new ArgumentOutOfRangeException(nameof(bug), bug, null),
     };
+
+    /// <summary>The rule by which every node's snapshot receiver decides a leader's chunk: production's, or the faulty one of <see cref="SimulatedBug.WriteDuplicateSnapshotChunks"/>.</summary>
+    public static Func<InstallSnapshot?, long, InstallSnapshot, ChunkDecision> ChunkDecisionFor(SimulatedBug bug) =>
+        bug == SimulatedBug.WriteDuplicateSnapshotChunks ? WriteDuplicatesAgain : SnapshotTransferRules.Decide;
+
+    private static ChunkDecision WriteDuplicatesAgain(InstallSnapshot? receiving, long accepted, InstallSnapshot chunk) =>
+        receiving is not null && SnapshotTransferRules.SameTransfer(receiving, chunk) && chunk.Offset < accepted
+            ? ChunkDecision.Append
+            : SnapshotTransferRules.Decide(receiving, accepted, chunk);
 
     /// <summary>Figure 8's bug: whatever a majority stores is committed, of any term.</summary>
     private sealed class CommitOldTermByCounting : RaftRules

@@ -1,3 +1,4 @@
+using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
 
@@ -470,7 +471,7 @@ internal sealed class InvariantChecker
     private void CheckRestoredState(SimulatedNode node, LogPosition snapshot, string what)
     {
         CheckCommitted(node, snapshot, $"{what} a snapshot through");
-        if (!node.Store.Serialize().AsSpan().SequenceEqual(ReferenceState(snapshot.Index)))
+        if (!node.Replica.SnapshotContent().AsSpan().SequenceEqual(ReferenceState(snapshot.Index)))
             Fail("State Machine Safety", $"{node.Id} {what} the snapshot through {snapshot.Index}, whose state differs from that of applying the committed entries 1..{snapshot.Index}");
     }
 
@@ -478,10 +479,10 @@ internal sealed class InvariantChecker
     {
         if (_referenceStates.TryGetValue(index, out var state))
             return state;
-        var store = new KvStore(_sim.Options.Keys);
+        var replica = new KvReplica(_sim.Options.Keys, _sim.Commands, _sim.Founders, SnapshotSettings.Never);
         for (var i = 0; i < index; i++)
-            store.Apply(_committedEntries[i], _sim.Commands);
-        return _referenceStates[index] = store.Serialize();
+            replica.Apply(_committedEntries[i], out _);
+        return _referenceStates[index] = replica.SnapshotContent();
     }
 
     private void CheckLeaderCompleteness(SimulatedNode leader)

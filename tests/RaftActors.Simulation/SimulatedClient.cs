@@ -8,7 +8,9 @@ namespace RaftActors.Simulation;
 /// times out, and retries a write whose outcome is unknown under the same session sequence (so it
 /// applies at most once, and the retry learns the first result). An operation without a definite
 /// answer by its deadline is given up: its outcome stays unknown in the history. Reads go through
-/// the leader's ReadIndex.
+/// the leader's ReadIndex. A write answered SessionExpired (the cluster does not know its session)
+/// goes again as the first command of a new session, as RaftClient does, unless an earlier attempt
+/// of it may have been applied: then it is given up.
 /// In the history a client is a process with one operation open at a time; an operation given up
 /// stays open for ever (it may still take effect), so the client goes on as a new process.
 /// </summary>
@@ -19,7 +21,9 @@ internal sealed class SimulatedClient
 
     private readonly ClusterSimulation _sim;
     private readonly Random _random;
-    private readonly string _sessionId;
+    private readonly string _clientId;
+    private string _sessionId;
+    private int _sessionsOpened;
     private long _sequence;
     private long _operationId;
     private long _attempts;
@@ -34,7 +38,8 @@ internal sealed class SimulatedClient
         Index = index;
         _process = index;
         _random = random;
-        _sessionId = $"c{index}";
+        _clientId = $"c{index}";
+        _sessionId = _clientId;
         _target = random.Next(sim.Options.ClusterSize);
     }
 
@@ -77,7 +82,14 @@ internal sealed class SimulatedClient
                 _target = reply.LeaderHint >= 0 && reply.LeaderHint != _target ? reply.LeaderHint : NextNode();
                 break;
             case ReplyKind.OutcomeUnknown:
+                open.MayHaveTakenEffect = true;
                 break; // the same node may lead again; the session makes the retry safe
+            case ReplyKind.SessionExpired when open.MayHaveTakenEffect:
+                GiveUp(open);
+                return;
+            case ReplyKind.SessionExpired:
+                OpenSession(open);
+                break;
         }
 
         Retry(open, Micros.Millis(5 + _random.NextDouble() * 25));
@@ -87,24 +99,38 @@ internal sealed class SimulatedClient
     {
         if (_open is not { } open || attempt != open.Attempt)
             return;
+        open.MayHaveTakenEffect = true;
         _target = NextNode();
         Retry(open, 0);
+    }
+
+    /// <summary>The cluster does not know the session: the write goes again as command 1 of a new one.</summary>
+    private void OpenSession(Open open)
+    {
+        _sessionId = $"{_clientId}/{++_sessionsOpened}";
+        _sequence = 1;
+        open.Request = open.Request with { Entry = CommandIds.Entry(open.Request.CommandId, _sessionId, _sequence) };
     }
 
     private void Retry(Open open, long backoff)
     {
         if (_sim.Queue.Now + backoff >= open.Deadline)
         {
-            if (open.Final)
-                FinalOperationLate(open);
-            _process += _sim.Options.Clients; // given up: the outcome stays unknown
-            End(open);
+            GiveUp(open);
             return;
         }
 
         open.Attempt = ++_attempts;
         open.Backoff = backoff;
         Send();
+    }
+
+    private void GiveUp(Open open)
+    {
+        if (open.Final)
+            FinalOperationLate(open);
+        _process += _sim.Options.Clients; // the outcome stays unknown
+        End(open);
     }
 
     private void Send()
@@ -128,7 +154,7 @@ internal sealed class SimulatedClient
     }
 
     private void FinalOperationLate(Open open) =>
-        throw new SimulationFailure("Liveness", $"client {_sessionId}'s operation {open.Request.Command} after the final heal " +
+        throw new SimulationFailure("Liveness", $"client {_clientId}'s operation {open.Request.Command} after the final heal " +
                                                 $"got no definite answer within {_sim.Options.FinalOperationBound.TotalSeconds} s");
 
     /// <summary>
@@ -154,7 +180,7 @@ internal sealed class SimulatedClient
     {
         public long Id { get; } = id;
 
-        public ClientRequest Request { get; } = request;
+        public ClientRequest Request { get; set; } = request;
 
         public int Handle { get; } = handle;
 
@@ -165,5 +191,8 @@ internal sealed class SimulatedClient
         public long Attempt { get; set; }
 
         public long Backoff { get; set; }
+
+        /// <summary>An attempt may have reached a log (its outcome was unknown, or it timed out).</summary>
+        public bool MayHaveTakenEffect { get; set; }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Serialization;
 using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Core.Hosting;
@@ -42,16 +43,19 @@ internal sealed class SimulatedDisk
 /// proposed in and "outcome unknown" when the leader steps down, reads served or failed as the
 /// protocol says. This class is only the host: virtual time (timers and the write's latency are
 /// events on the simulation's queue), a <see cref="SimulatedDisk"/>, the virtual network, a
-/// key-value store as the state machine, and the invariant checker watching every step. A crash
+/// key-value store as the state machine (<see cref="KvReplica"/>: with RaftNode's applier rules and
+/// client sessions, <see cref="AppliedState"/>), and the invariant checker watching every step. A crash
 /// loses every volatile thing, the driver with it; a restart is a new incarnation from the disk,
 /// with a new driver: the store restored from the disk's snapshot, then the log after it applied.
 /// Snapshots (§7) as RaftNode takes them: once the entries applied since the last snapshot reach
 /// the threshold, the store's state at the last applied entry is written into a snapshot of the
 /// disk and, once written, handed to the protocol (<see cref="RaftProtocol.SnapshotTaken"/>), whose
 /// PersistSnapshot goes through the outbox with the next write; a leader sends its latest durable
-/// snapshot to a follower that needs it (<see cref="SimulatedSnapshotSender"/>), which takes it
-/// (<see cref="SimulatedSnapshotReceiver"/>, <see cref="RaftProtocol.SnapshotReceived"/>) and
-/// restores its store from it once it is saved, holding back what comes after for the store until then.
+/// snapshot to a follower that needs it with RaftNode's <see cref="SnapshotSender{TContent}"/>,
+/// which takes it with RaftNode's <see cref="SnapshotReceiver{TSink}"/> (then
+/// <see cref="RaftProtocol.SnapshotReceived"/>) and restores its store from it once it is saved,
+/// holding back what comes after for the store until then. This class carries out their I/O
+/// requests on the disk: opens, chunk reads and chunk writes each take a disk latency.
 /// Where it differs from RaftNode, on purpose: entries are applied at once rather than by an
 /// applier actor (which sees them, and the reads after them, in the same order); requests to a
 /// follower, the operator's membership requests too, are answered NotLeader (forward-to-leader is
@@ -59,11 +63,10 @@ internal sealed class SimulatedDisk
 /// successor, as RaftNode does. Membership as RaftNode hosts it: a founder starts with the founders'
 /// configuration, a server the operator starts later with none (raft.join); the store follows the
 /// configuration entries it applies, so that a snapshot records the configuration in force at its
-/// index, a leader's snapshot chunks carry it, and a restart takes it from the disk. The key-value store keeps
-/// every session result rather than the last 64 per client; a snapshot's chunks are read at once
-/// (its open and its writes take disk time); a write that fails is not simulated (a crash stands for it).
+/// index, a leader's snapshot chunks carry it, and a restart takes it from the disk. A write or read
+/// that fails is not simulated (a crash stands for it).
 /// </summary>
-internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNode.WaitingRead>
+internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNode.WaitingRead>, ISnapshotSenderHost<Stream>, ISnapshotReceiverHost<SnapshotSink>
 {
     private readonly ClusterSimulation _sim;
 
@@ -76,18 +79,14 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     // What waits for a snapshot from the leader to be saved and restored (as RaftNode holds the applier's messages).
     private readonly List<Action> _heldForStore = new();
     private RaftProtocolDriver<NodeRequest, WaitingRead>? _driver;
-    private SimulatedSnapshotSender? _sender;
-    private SimulatedSnapshotReceiver? _receiver;
+    private SnapshotSender<Stream>? _sender;
+    private SnapshotReceiver<SnapshotSink>? _receiver;
     private long _electionTimer;
     private long _heartbeatTimer;
     private long? _restoreAfterVersion;
-    private LogPosition _lastApplied;
-    private long _restoredThrough;
-    private long _entriesSinceSnapshot;
-    private bool _snapshotDue;
 
-    // The configuration in force at the store's last applied entry: what a snapshot taken there records.
-    private ClusterConfiguration _storeConfiguration;
+    // When the last chunk write of a leader's snapshot is durable: the disk makes them durable in order.
+    private long _chunksDurableAt;
 
     /// <param name="bootstrap">The configuration the node starts with: the founders', or none for a server that joins later.</param>
     public SimulatedNode(ClusterSimulation sim, int index, string id, ClusterConfiguration bootstrap)
@@ -97,7 +96,6 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
         Id = id;
         Bootstrap = bootstrap;
         Configuration = bootstrap;
-        _storeConfiguration = bootstrap;
     }
 
     public int Index { get; }
@@ -132,17 +130,16 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     /// <summary>The running protocol; null while the node is down.</summary>
     public RaftProtocol Protocol => _driver?.Protocol!;
 
-    public KvStore Store { get; private set; } = null!;
+    /// <summary>The replicated state: the key-value store, with the client sessions and the applier's bookkeeping.</summary>
+    public KvReplica Replica { get; private set; } = null!;
 
     /// <summary>The last entry the store holds (applied, or restored from a snapshot).</summary>
-    public long LastApplied => _lastApplied.Index;
+    public long LastApplied => Replica.Applied.LastApplied.Index;
 
     /// <summary>Whether a write is in flight: a crash now may or may not lose it.</summary>
     public bool Writing => _driver?.WriteInFlight is not null;
 
     internal long Now => _sim.Queue.Now;
-
-    private SnapshotSettings Snapshots => _sim.Options.Snapshots;
 
     private RaftProtocolDriver<NodeRequest, WaitingRead> Driver =>
         _driver ?? throw new InvalidOperationException($"{Id} is down");
@@ -155,12 +152,9 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
 
         // The store starts from the disk's snapshot; the log after it is applied as it commits.
         var snapshot = Disk.Snapshot;
-        Store = snapshot == LogPosition.Empty ? new KvStore(options.Keys) : KvStore.Restore(Disk.Storage.SnapshotContent);
-        _storeConfiguration = snapshot == LogPosition.Empty ? Bootstrap : Disk.Storage.SnapshotConfiguration ?? Bootstrap;
-        _lastApplied = snapshot;
-        _restoredThrough = snapshot.Index;
-        _entriesSinceSnapshot = 0;
-        _snapshotDue = false;
+        Replica = new KvReplica(options.Keys, _sim.Commands, Bootstrap, options.Snapshots);
+        if (snapshot != LogPosition.Empty)
+            RestoreReplica();
         _restoreAfterVersion = null;
         _heldForStore.Clear();
         _savingSnapshots.Clear();
@@ -179,12 +173,13 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
             Rules = FaultyRules.For(options.Bug),
             PreVote = options.PreVote,
             CheckQuorum = options.CheckQuorum,
+            SessionPolicy = options.Sessions,
             Clock = () => _sim.Queue.Now / 1000, // virtual microseconds, as the stamps' milliseconds
         };
         _driver = new RaftProtocolDriver<NodeRequest, WaitingRead>(protocol, this);
         Configuration = protocol.Configuration;
-        _sender = new SimulatedSnapshotSender(this, options.Snapshots, (to, message) => Driver.Send(to, message, afterLogDurable: false));
-        _receiver = new SimulatedSnapshotReceiver(this, (to, message) => Driver.Send(to, message, afterLogDurable: false));
+        _sender = new SnapshotSender<Stream>(this, options.Snapshots.ChunkSize, options.Snapshots.ChunksInFlight);
+        _receiver = new SnapshotReceiver<SnapshotSink>(Id, this) { Decide = FaultyRules.ChunkDecisionFor(options.Bug) };
         _sim.Checker.NodeStarted(this);
         if (snapshot != LogPosition.Empty)
             _sim.RestartedFromSnapshot();
@@ -216,8 +211,8 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
         var answerLate = _sim.Options.Bug == SimulatedBug.SnapshotAnswerAfterProtocol;
         if (answer is not null && !answerLate && Protocol.Role == RaftRole.Leader)
             _sender!.Answered(answer);
-        if (message is AppendEntriesResult heard && heard.Term == Protocol.Term && Protocol.Role == RaftRole.Leader)
-            _sender!.FollowerHeard(heard.FollowerId);
+        if (message is AppendEntriesResult heard && Protocol.Role == RaftRole.Leader)
+            _sender!.FollowerHeard(heard.FollowerId, heard.Term);
         Run(p =>
         {
             // Answers from servers outside the configuration (removed, or not yet added) are ignored; a member's never.
@@ -287,7 +282,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
         }
         else if (_sim.Options.Bug == SimulatedBug.ServeReadsLocally)
         {
-            _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Store.Read(request.Command.Key))));
+            _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Replica.Store.Read(request.Command.Key))));
         }
         else
         {
@@ -319,14 +314,11 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     internal void AfterIo(long delay, string what, Action done) =>
         _sim.Queue.After(delay, new SimEvent(EventKind.NodeIo, Index, Incarnation, new NodeIo($"{Id}: {what}", done)));
 
-    /// <summary>The disk finishes something of this incarnation's at virtual time <paramref name="time"/>.</summary>
-    internal void AtIo(long time, string what, Action done) => AfterIo(time - Now, what, done);
-
     /// <summary>How long the disk takes for one write or read.</summary>
     internal long IoLatency() => _sim.DiskLatency() * Disk.Slowdown;
 
     /// <summary>A new snapshot on the disk, for the store's state or a leader's chunks.</summary>
-    internal SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration)
+    private SnapshotSink CreateSnapshot(LogPosition position, ClusterConfiguration? configuration)
     {
         var sink = Disk.Storage.CreateSnapshot(position, configuration);
         _sinks.Add(sink);
@@ -334,16 +326,14 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     }
 
     /// <summary>Lets go of a snapshot: discarded unless it was saved.</summary>
-    internal void DiscardSnapshot(SnapshotSink sink)
+    private void DiscardSnapshot(SnapshotSink sink)
     {
         sink.Dispose();
         _sinks.Remove(sink);
     }
 
-    internal void SnapshotTransferFailed(string peer) => Run(p => p.SnapshotTransferFailed(peer));
-
     /// <summary>The last chunk of a leader's snapshot is durable and the snapshot staged: the protocol decides whether to install it.</summary>
-    internal void SnapshotReceived(InstallSnapshot lastChunk, SnapshotSink sink)
+    private void SnapshotReceived(InstallSnapshot lastChunk, SnapshotSink sink)
     {
         var installed = false;
         Run(p =>
@@ -380,38 +370,47 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     {
         foreach (var entry in entries)
         {
-            if (entry.Index <= _restoredThrough)
+            if (Replica.Applied.Holds(entry.Index))
                 continue; // a snapshot restored in the meantime holds it already
             _sim.Checker.Applied(this, entry);
-            _lastApplied = entry.Position;
-            _entriesSinceSnapshot++;
-            if (entry.Configuration is { } configuration)
-                _storeConfiguration = configuration;
-            var result = Store.Apply(entry, _sim.Commands);
-            if (clients.TryGetValue(entry.Index, out var waiting) && waiting is ClientRequest request)
-                _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, result));
+            Replica.Apply(entry, out var reply);
+            if (reply is not null && clients.TryGetValue(entry.Index, out var waiting) && waiting is ClientRequest request)
+                _sim.ReplyToClient(request, Answer(request, reply));
         }
 
-        if (!_snapshotDue && Snapshots.IsDue(_entriesSinceSnapshot, 0))
+        if (Replica.Applied.TakeSnapshotNow())
             TakeSnapshot();
     }
+
+    /// <summary>A command's answer from the sessions or the store, in the client's terms.</summary>
+    private static ClientReply Answer(ClientRequest request, IClientReply reply) => reply switch
+    {
+        CommandApplied { Result: KvResult result } => new ClientReply(request.Client, request.OperationId, ReplyKind.Done, result),
+        CommandOutcomeUnknown => new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown),
+        SessionExpired => new ClientReply(request.Client, request.OperationId, ReplyKind.SessionExpired),
+        _ => throw new SimulationFailure(ClusterSimulation.HarnessError, $"the key-value store answered {request.Command} with {reply}"),
+    };
 
     /// <summary>The store's state at the last applied entry goes into a new snapshot; the protocol hears of it once it is written.</summary>
     private void TakeSnapshot()
     {
-        _snapshotDue = true;
-        var position = _lastApplied;
-        var configuration = _storeConfiguration;
-        var content = Store.Serialize();
+        if (!Replica.Applied.SnapshotStarting())
+        {
+            Replica.Applied.SnapshotEnded();
+            return;
+        }
+
+        var position = Replica.Applied.LastApplied;
+        var configuration = Replica.Applied.Configuration;
+        var content = Replica.SnapshotContent();
         _sim.Checker.SnapshotWritten(this, position);
         var sink = CreateSnapshot(position, configuration);
         sink.WriteAsync(content).GetAwaiter().GetResult();
-        _entriesSinceSnapshot = 0;
         AfterIo(IoLatency(), $"snapshot through {position.Index} written", () =>
         {
             // Durable and staged once written, as the applier's CompleteAsync ends; then the node hears of it.
             sink.CompleteAsync().GetAwaiter().GetResult();
-            _snapshotDue = false;
+            Replica.Applied.SnapshotEnded();
             var taken = false;
             Run(p =>
             {
@@ -437,14 +436,30 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     /// <summary>The store takes the state of the disk's latest snapshot (Figure 13, rule 8).</summary>
     private void RestoreStore()
     {
+        var snapshot = RestoreReplica();
+        _sim.Checker.Restored(this, snapshot);
+    }
+
+    /// <summary>
+    /// The replica takes the state of the disk's latest snapshot. One it cannot read holds no state
+    /// that applying the committed entries gives: State Machine Safety is broken.
+    /// </summary>
+    private LogPosition RestoreReplica()
+    {
         var (snapshot, content) = Disk.Storage.OpenSnapshot();
         using (content)
-            Store = KvStore.Restore(((MemoryStream)content).ToArray());
-        _storeConfiguration = Disk.Storage.SnapshotConfiguration ?? Bootstrap;
-        _sim.Checker.Restored(this, snapshot);
-        _lastApplied = snapshot;
-        _restoredThrough = snapshot.Index;
-        _entriesSinceSnapshot = 0;
+        {
+            try
+            {
+                Replica.Restore(snapshot, Disk.Storage.SnapshotConfiguration ?? Bootstrap, content);
+            }
+            catch (Exception e) when (e is SerializationException or InvalidDataException or EndOfStreamException)
+            {
+                throw new SimulationFailure("State Machine Safety", $"{Id} cannot read its snapshot through {snapshot.Index}: {e.Message}");
+            }
+        }
+
+        return snapshot;
     }
 
     void IRaftProtocolHost<NodeRequest, WaitingRead>.Deliver(string to, IRaftProtocolMessage message) => _sim.SendToPeer(Index, to, message);
@@ -508,7 +523,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     {
         _sim.Checker.ReadServed(this, readIndex, read.CommittedWhenAsked);
         var request = read.Request;
-        _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Store.Read(request.Command.Key))));
+        _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Replica.Store.Read(request.Command.Key))));
     });
 
     void IRaftProtocolHost<NodeRequest, WaitingRead>.FailRead(WaitingRead read, string? leaderId) =>
@@ -547,6 +562,64 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
     void IRaftProtocolHost<NodeRequest, WaitingRead>.SendSnapshot(string to) => _sender!.Start(to, Protocol.Term, Protocol.NodeId);
 
     void IRaftProtocolHost<NodeRequest, WaitingRead>.AcceptSnapshotChunk(InstallSnapshot chunk) => _receiver!.Accept(chunk);
+
+    /// <summary>The disk's latest durable snapshot is opened at once and the sender hears of it a disk latency later; none yet fails the transfer.</summary>
+    void ISnapshotSenderHost<Stream>.Open(SnapshotSender<Stream>.Transfer transfer)
+    {
+        OpenedSnapshot? opened = null;
+        try
+        {
+            opened = Disk.Storage.OpenSnapshot();
+        }
+        catch (RaftStorageException)
+        {
+            // No snapshot is durable yet (the one the protocol compacted for is still being saved).
+        }
+
+        AfterIo(IoLatency(), $"snapshot for {transfer.Peer} opened", () =>
+        {
+            if (opened is { } snapshot)
+                _sender!.Opened(transfer, snapshot.Position, snapshot.Configuration, snapshot.Content.Length, snapshot.Content);
+            else if (_sender!.Failed(transfer) is { } peer)
+                Run(p => p.SnapshotTransferFailed(peer));
+        });
+    }
+
+    void ISnapshotSenderHost<Stream>.ReadChunk(SnapshotSender<Stream>.Transfer transfer, Stream content, SnapshotChunk chunk) =>
+        AfterIo(IoLatency(), $"snapshot chunk at {chunk.Offset} for {transfer.Peer} read", () =>
+        {
+            var data = new byte[chunk.Length];
+            content.Position = chunk.Offset;
+            content.ReadExactly(data);
+            _sender!.ChunkRead(transfer, chunk, data);
+        });
+
+    void ISnapshotSenderHost<Stream>.Close(Stream content) => content.Dispose();
+
+    void ISnapshotSenderHost<Stream>.Send(string follower, InstallSnapshot chunk) => Driver.Send(follower, chunk, afterLogDurable: false);
+
+    SnapshotSink ISnapshotReceiverHost<SnapshotSink>.Create(InstallSnapshot first) => CreateSnapshot(first.Snapshot, first.Configuration);
+
+    /// <summary>
+    /// The chunk goes into the snapshot at once (the last one completes it: staged), and is durable a
+    /// disk latency after the chunk written before it; a crash before then loses the whole transfer.
+    /// </summary>
+    void ISnapshotReceiverHost<SnapshotSink>.WriteChunk(SnapshotReceiver<SnapshotSink>.Transfer transfer, InstallSnapshot chunk)
+    {
+        transfer.Sink.WriteAsync(chunk.Data).GetAwaiter().GetResult();
+        if (chunk.Done)
+            transfer.Sink.CompleteAsync().GetAwaiter().GetResult();
+        _chunksDurableAt = Math.Max(Now, _chunksDurableAt) + IoLatency();
+        AfterIo(_chunksDurableAt - Now, $"snapshot chunk at {chunk.Offset} durable", () =>
+        {
+            if (_receiver!.Written(transfer, chunk, failed: false) is { } received)
+                SnapshotReceived(received.LastChunk, received.Sink);
+        });
+    }
+
+    void ISnapshotReceiverHost<SnapshotSink>.Discard(SnapshotSink sink) => DiscardSnapshot(sink);
+
+    void ISnapshotReceiverHost<SnapshotSink>.Send(string leader, InstallSnapshotResult answer) => Driver.Send(leader, answer, afterLogDurable: false);
 
     void IRaftProtocolHost<NodeRequest, WaitingRead>.RestoreSnapshot(LogPosition snapshot)
     {

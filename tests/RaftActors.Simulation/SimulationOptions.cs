@@ -39,6 +39,14 @@ public enum SimulatedBug
 
     /// <summary>A leader starts a membership change while another is not committed yet (thesis §4.1: one at a time).</summary>
     AllowConcurrentMembershipChanges,
+
+    /// <summary>
+    /// A bug of the host's snapshot receiver, which RaftNode shares with the simulator: a chunk of
+    /// the transfer under way that the follower has taken already (a leader's resend after lost
+    /// acknowledgements) is written again instead of answered with what the follower holds, so the
+    /// snapshot holds some bytes twice.
+    /// </summary>
+    WriteDuplicateSnapshotChunks,
 }
 
 /// <summary>
@@ -62,6 +70,9 @@ public sealed record SimulationOptions
     public int Keys { get; init; } = 3;
 
     public SimulatedBug Bug { get; init; } = SimulatedBug.None;
+
+    /// <summary>The client sessions' policy each leader writes into the log, as RaftNode's <c>raft.sessions</c>.</summary>
+    public SessionPolicy Sessions { get; init; } = SessionPolicy.Default;
 
     public TimeSpan ElectionTimeoutMin { get; init; } = TimeSpan.FromMilliseconds(150);
 

@@ -22,8 +22,9 @@ namespace RaftActors.Node;
 /// named timers, writes off the actor's thread, messages to peers, committed entries and reads
 /// handed to the applier, answers to clients. Role, term and leader changes are published on the
 /// EventStream. Snapshots (§7): the applier writes them, this actor hands them to the protocol and
-/// saves them; a <see cref="SnapshotSender"/> streams them to followers that need them and a
-/// <see cref="SnapshotReceiver"/> takes one from the leader — all file I/O off this actor's thread.
+/// saves them; a <see cref="SnapshotSender{TContent}"/> streams them to followers that need them and a
+/// <see cref="SnapshotReceiver{TSink}"/> takes one from the leader, both hosted with the storage's
+/// files (<see cref="SnapshotSenderIo"/>, <see cref="SnapshotReceiverIo"/>) — all file I/O off this actor's thread.
 /// </summary>
 public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IActorRef, RunQuery>
 {
@@ -41,8 +42,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly IActorRef _applier;
     private readonly bool _snapshotsSupported;
-    private readonly SnapshotSender _snapshotSender;
-    private readonly SnapshotReceiver _snapshotReceiver;
+    private readonly SnapshotSender<Stream> _snapshotSender;
+    private readonly SnapshotReceiver<IncomingSnapshot> _snapshotReceiver;
     private readonly RaftNodeMetrics _metrics;
 
     // Snapshots the protocol took on, kept until the write that saves them is durable (by its version).
@@ -129,8 +130,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
                 _protocol.WireVersions.Learn(member.Id, _protocol.WireVersions.Own);
         }
         _driver = new RaftProtocolDriver<IActorRef, RunQuery>(_protocol, this);
-        _snapshotSender = new SnapshotSender(storage, settings.Snapshots, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
-        _snapshotReceiver = new SnapshotReceiver(storage, Self, (to, message) => _driver.Send(to, message, afterLogDurable: false));
+        Action<string, IRaftProtocolMessage> sendNow = (to, message) => _driver.Send(to, message, afterLogDurable: false);
+        _snapshotSender = new SnapshotSender<Stream>(new SnapshotSenderIo(storage, Self, sendNow), settings.Snapshots.ChunkSize, settings.Snapshots.ChunksInFlight);
+        _snapshotReceiver = new SnapshotReceiver<IncomingSnapshot>(_protocol.NodeId, new SnapshotReceiverIo(storage, Self, sendNow));
 
         var initial = Status();
         _metrics.StatusChanged(initial, initial);
@@ -197,8 +199,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         WriteDurable or WriteFailed => Stay(), // the previous incarnation's write
         AppliedThrough applied => OnApplied(applied),
         SnapshotWritten written => OnSnapshotWritten(written),
-        SnapshotOpened opened => Do(() => _snapshotSender.Opened(opened)),
-        SnapshotChunkRead read => Do(() => _snapshotSender.ChunkRead(read)),
+        SnapshotOpened opened => Do(() => _snapshotSender.Opened(opened.Transfer, opened.Snapshot, opened.Configuration, opened.Content.Length, opened.Content)),
+        SnapshotChunkRead read => Do(() => _snapshotSender.ChunkRead(read.Transfer, read.Chunk, read.Data)),
         SnapshotTransferError error => OnSnapshotTransferError(error),
         SnapshotChunkWritten written => OnSnapshotChunkWritten(written),
         StateMachineFailed failed => OnStateMachineFailed(failed),
@@ -656,7 +658,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         if (_snapshotsSupported)
         {
-            _snapshotReceiver.Accept(chunk, _protocol.NodeId);
+            _snapshotReceiver.Accept(chunk);
             return;
         }
 
@@ -667,9 +669,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     private State<RaftRole, RaftStatus> OnSnapshotAnswer(InstallSnapshotResult result)
     {
-        // The sender first: a done answer ends its transfer before the protocol, learning that the
-        // follower still lags behind a newer snapshot, asks for the next one (a transfer still
-        // under way would swallow that request, and the follower would wait for the rest of the term).
+        // The sender first (SnapshotSender.Answered says why).
         if (_protocol.Role == RaftRole.Leader)
             _snapshotSender.Answered(result);
         return OnReplicationAnswer(result);
@@ -692,7 +692,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     private State<RaftRole, RaftStatus> OnSnapshotTransferError(SnapshotTransferError error)
     {
-        if (_snapshotSender.Failed(error) is not { } peer)
+        if (_snapshotSender.Failed(error.Transfer) is not { } peer)
             return Stay();
         _log.Warning("Sending the snapshot to {0} failed: {1}; the next heartbeat tries again", peer, error.Error.Message);
         return Run(p => p.SnapshotTransferFailed(peer));
@@ -702,15 +702,16 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         if (written.Error is not null)
             _log.Warning("Writing a snapshot chunk from {0} failed: {1}; the transfer starts over", written.Chunk.LeaderId, written.Error.Message);
-        if (_snapshotReceiver.Written(written, _protocol.NodeId) is not { } lastChunk)
+        if (_snapshotReceiver.Written(written.Transfer, written.Chunk, failed: written.Error is not null) is not { } received)
             return Stay();
-        var sink = _snapshotReceiver.TakeCompleted();
+        var (lastChunk, incoming) = received;
+        var sink = incoming.Sink;
         var installed = false;
         var state = Run(p => installed = p.SnapshotReceived(lastChunk));
         KeepUntilSaved(sink, installed);
         if (installed)
         {
-            _metrics.SnapshotInstalled(written.Transfer.StartedAt, sink.Length);
+            _metrics.SnapshotInstalled(incoming.StartedAt, sink.Length);
             _log.Info("Node {0} installs the snapshot through entry {1} (term {2}, {3} bytes) from leader {4}",
                 _protocol.NodeId, lastChunk.LastIncludedIndex, lastChunk.LastIncludedTerm, sink.Length, lastChunk.LeaderId);
         }

@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Serialization;
 using RaftActors.Core;
 using RaftActors.Messages;
+using RaftActors.StateMachine;
 
 namespace RaftActors.Serialization;
 
@@ -74,7 +75,7 @@ namespace RaftActors.Serialization;
 /// serializer refuses raise <see cref="SerializationException"/>: Akka.Remote logs and drops
 /// the message and the node carries on.</para>
 /// </remarks>
-public sealed class RaftProtocolSerializer : SerializerWithStringManifest
+public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClientReplyFormat
 {
     /// <summary>This serializer's identifier on the wire.</summary>
     public const int SerializerId = 9571;

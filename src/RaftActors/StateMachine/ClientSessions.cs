@@ -5,6 +5,19 @@ using RaftActors.Serialization;
 namespace RaftActors.StateMachine;
 
 /// <summary>
+/// How a <see cref="ClientSessions"/> table writes the results it keeps into a snapshot: RaftNode
+/// uses its protocol serializer (whose methods these are), the simulator a format of its own.
+/// </summary>
+internal interface IClientReplyFormat
+{
+    string Manifest(object o);
+
+    byte[] ToBinary(object obj);
+
+    object FromBinary(byte[] bytes, string manifest);
+}
+
+/// <summary>
 /// The client sessions table (Ongaro's thesis §6.3): per client, the results of its most recent
 /// commands, so that a retried command gets its first result instead of a second effect. It is
 /// part of the replicated state — every node skips the same duplicates — and so part of every
@@ -20,6 +33,8 @@ namespace RaftActors.StateMachine;
 /// <para>A command numbered 1 on an unknown session opens it; any other number on an unknown
 /// session is refused with <see cref="SessionExpired"/>, certainly not applied, since its session
 /// may have been forgotten with the results that would tell a retry from a new command.</para>
+/// <para>It does no I/O and knows no state machine: RaftNode's applier and the simulator's
+/// key-value store both keep their sessions in it.</para>
 /// </remarks>
 internal sealed class ClientSessions
 {
@@ -156,11 +171,11 @@ internal sealed class ClientSessions
     /// then the time, the policy (expiry in milliseconds, maximum), varint session count, then per
     /// session from least to most recently used its client id, its last activity, highest sequence,
     /// varint result count and each result as its sequence, its manifest and its bytes in the
-    /// protocol serializer's form. A result the serializer cannot write (its payload has no
-    /// serializer) is kept as an unknown outcome: a retry then learns the command may have been
+    /// reply format's form. A result the format cannot write (its payload has no serializer)
+    /// is kept as an unknown outcome: a retry then learns the command may have been
     /// applied, never that it was not.
     /// </summary>
-    public byte[] ToBinary(RaftProtocolSerializer serializer)
+    public byte[] ToBinary(IClientReplyFormat format)
     {
         var w = new WireWriter(64 + _sessions.Count * 32);
         w.Bool(Now is not null);
@@ -183,14 +198,14 @@ internal sealed class ClientSessions
                 string manifest;
                 try
                 {
-                    bytes = serializer.ToBinary(reply);
-                    manifest = serializer.Manifest(reply);
+                    bytes = format.ToBinary(reply);
+                    manifest = format.Manifest(reply);
                 }
                 catch (Exception e)
                 {
                     var unknown = new CommandOutcomeUnknown($"the result of command {sequence} could not be kept in a snapshot ({e.Message}); it was applied once");
-                    bytes = serializer.ToBinary(unknown);
-                    manifest = serializer.Manifest(unknown);
+                    bytes = format.ToBinary(unknown);
+                    manifest = format.Manifest(unknown);
                 }
 
                 w.String(manifest, "result manifest");
@@ -207,7 +222,7 @@ internal sealed class ClientSessions
     /// sessions count as active at the first stamp applied after it, under the default policy.
     /// </summary>
     /// <exception cref="System.Runtime.Serialization.SerializationException">The bytes are not such a table.</exception>
-    public static ClientSessions FromBinary(byte[] bytes, RaftProtocolSerializer serializer, byte version = FormatVersion)
+    public static ClientSessions FromBinary(byte[] bytes, IClientReplyFormat format, byte version = FormatVersion)
     {
         var r = new WireReader(bytes, "the snapshot's client sessions");
         var sessions = new ClientSessions();
@@ -240,7 +255,7 @@ internal sealed class ClientSessions
             {
                 var sequence = r.Long("sequence");
                 var manifest = r.RequiredString("result manifest");
-                var reply = serializer.FromBinary(r.Bytes("result").ToArray(), manifest) as IClientReply
+                var reply = format.FromBinary(r.Bytes("result").ToArray(), manifest) as IClientReply
                             ?? throw r.Malformed($"the result of command {sequence} is not a client reply (manifest '{manifest}')");
                 session.Results[sequence] = reply;
             }

@@ -1,12 +1,12 @@
 using System.Buffers.Binary;
 using System.Runtime.Serialization;
-using RaftActors.Serialization;
 
 namespace RaftActors.StateMachine;
 
 /// <summary>
 /// What a node's snapshot holds, front to back: the node's client sessions, then the state
-/// machine's own bytes to the end of the stream.
+/// machine's own bytes to the end of the stream. RaftNode's snapshots and the simulator's are both
+/// written and read here.
 /// </summary>
 /// <remarks>
 /// <code>
@@ -23,9 +23,9 @@ internal static class SnapshotContent
     private static ReadOnlySpan<byte> Magic => "RAFTSM\0"u8;
 
     public static async Task WriteAsync(
-        Stream destination, ClientSessions sessions, RaftProtocolSerializer serializer, ISnapshotStateMachine stateMachine, CancellationToken cancellationToken)
+        Stream destination, ClientSessions sessions, IClientReplyFormat replies, ISnapshotStateMachine stateMachine, CancellationToken cancellationToken)
     {
-        var table = sessions.ToBinary(serializer);
+        var table = sessions.ToBinary(replies);
         var header = new byte[HeaderSize];
         Magic.CopyTo(header);
         header[7] = ClientSessions.FormatVersion;
@@ -37,7 +37,7 @@ internal static class SnapshotContent
 
     /// <summary>Reads the client sessions; <paramref name="source"/> is left at the state machine's bytes.</summary>
     /// <exception cref="SerializationException">The content is not a node's snapshot.</exception>
-    public static async Task<ClientSessions> ReadSessionsAsync(Stream source, RaftProtocolSerializer serializer, CancellationToken cancellationToken)
+    public static async Task<ClientSessions> ReadSessionsAsync(Stream source, IClientReplyFormat replies, CancellationToken cancellationToken)
     {
         var header = new byte[HeaderSize];
         if (await source.ReadAtLeastAsync(header, HeaderSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false) < HeaderSize ||
@@ -49,6 +49,6 @@ internal static class SnapshotContent
         var table = new byte[length];
         if (await source.ReadAtLeastAsync(table, length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false) < length)
             throw new SerializationException($"the snapshot ends inside its client sessions ({length} bytes)");
-        return ClientSessions.FromBinary(table, serializer, version: header[7]);
+        return ClientSessions.FromBinary(table, replies, version: header[7]);
     }
 }

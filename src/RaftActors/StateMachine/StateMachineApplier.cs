@@ -13,8 +13,9 @@ namespace RaftActors.StateMachine;
 /// Applies committed entries to the state machine, in index order, each once, off the Raft
 /// actor's thread, and answers the clients waiting for them. It also runs confirmed reads: a
 /// read arrives after the entries it must see, so mailbox order is all the waiting it needs.
-/// Client sessions live here because they are part of the replicated state: every node skips
-/// the same duplicates.
+/// Which entries to apply, the client sessions and when to take a snapshot are the rules of
+/// <see cref="AppliedState"/>, which the simulator hosts too; this actor gives them the user's
+/// state machine, the storage and Akka's serialization.
 /// </summary>
 /// <remarks>
 /// Snapshots (§7) are written and restored here too, with the state machine's state and the
@@ -34,24 +35,16 @@ internal sealed class StateMachineApplier : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ClusterConfiguration _bootstrap;
     private readonly RaftNodeMetrics _metrics;
-    private ClientSessions _sessions = new();
-
-    // The configuration in force at the last applied entry: what a snapshot taken there records.
-    private ClusterConfiguration _configuration;
-    private LogPosition _lastApplied;
-    private long _restoredThrough;
-    private long _entriesSinceSnapshot;
-    private long _bytesSinceSnapshot;
-    private bool _snapshotDue;
+    private readonly AppliedState _applied;
 
     public StateMachineApplier(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration, RaftNodeMetrics metrics)
     {
         _metrics = metrics;
         _bootstrap = configuration;
-        _configuration = configuration;
         _stateMachine = stateMachine;
         _storage = storage;
         _snapshots = stateMachine is ISnapshotStateMachine ? snapshots : SnapshotSettings.Never;
+        _applied = new AppliedState(configuration, _snapshots.IsDue);
         _serialization = Context.System.Serialization;
         _protocolSerializer = RaftExtension.Get(Context.System).ProtocolSerializer;
         Receive<ApplyCommitted>(Apply);
@@ -73,18 +66,9 @@ internal sealed class StateMachineApplier : ReceiveActor
     {
         foreach (var entry in batch.Entries)
         {
-            if (entry.Index <= _restoredThrough)
-                continue; // a snapshot restored in the meantime holds it already
-            if (entry.Index != _lastApplied.Index + 1)
-                throw new InvalidOperationException($"entry {entry.Index} applied after {_lastApplied.Index}: the applier must see every index once, in order");
-            _lastApplied = entry.Position;
-            _entriesSinceSnapshot++;
-            _bytesSinceSnapshot += entry.ApproximateSize;
-            if (entry.Configuration is { } configuration)
-                _configuration = configuration;
-            var reply = _sessions.Apply(entry, command => ApplyCommand(entry.Index, command));
-            if (reply is null)
-                continue; // a leader's no-op, or a configuration
+            // Not applied: a snapshot restored in the meantime holds it. Null: a leader's no-op, or a configuration.
+            if (!_applied.Apply(entry, command => ApplyCommand(entry.Index, command), out var reply) || reply is null)
+                continue;
             if (batch.Clients.TryGetValue(entry.Index, out var client))
             {
                 _metrics.Proposal(reply is CommandFailed ? ProposalOutcome.Failed : ProposalOutcome.Applied);
@@ -92,13 +76,10 @@ internal sealed class StateMachineApplier : ReceiveActor
             }
         }
 
-        _metrics.ClientSessions = _sessions.Count;
-        Context.Parent.Tell(new AppliedThrough(_lastApplied.Index));
-        if (!_snapshotDue && _snapshots.IsDue(_entriesSinceSnapshot, _bytesSinceSnapshot))
-        {
-            _snapshotDue = true;
+        _metrics.ClientSessions = _applied.Sessions.Count;
+        Context.Parent.Tell(new AppliedThrough(_applied.LastApplied.Index));
+        if (_applied.TakeSnapshotNow())
             Self.Tell(TakeSnapshot.Instance);
-        }
     }
 
     private IClientReply ApplyCommand(long index, EntryCommand command)
@@ -107,7 +88,7 @@ internal sealed class StateMachineApplier : ReceiveActor
         {
             var payload = _serialization.Deserialize(command.Data, command.SerializerId, command.Manifest);
             var result = _stateMachine is ITimedStateMachine timed
-                ? timed.Apply(index, payload, _sessions.Now is { } now ? DateTimeOffset.FromUnixTimeMilliseconds(now) : null)
+                ? timed.Apply(index, payload, _applied.Sessions.Now is { } now ? DateTimeOffset.FromUnixTimeMilliseconds(now) : null)
                 : _stateMachine.Apply(index, payload);
             return new CommandApplied(index, result);
         }
@@ -134,13 +115,24 @@ internal sealed class StateMachineApplier : ReceiveActor
     /// <summary>Writes the state as of the last applied entry into a new snapshot, stages it, and hands it to the node.</summary>
     private async Task TakeSnapshotAsync()
     {
-        _snapshotDue = false;
-        if (_entriesSinceSnapshot == 0)
-            return; // nothing new since the last snapshot, taken or restored
+        try
+        {
+            if (!_applied.SnapshotStarting())
+                return; // nothing new since the last snapshot, taken or restored
+            await WriteSnapshotAsync();
+        }
+        finally
+        {
+            _applied.SnapshotEnded();
+        }
+    }
+
+    private async Task WriteSnapshotAsync()
+    {
         var parent = Context.Parent;
-        var position = _lastApplied;
+        var position = _applied.LastApplied;
         var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-        var sink = _storage.CreateSnapshot(position, _configuration);
+        var sink = _storage.CreateSnapshot(position, _applied.Configuration);
         try
         {
             await WriteStateAsync(sink, (ISnapshotStateMachine)_stateMachine);
@@ -149,20 +141,18 @@ internal sealed class StateMachineApplier : ReceiveActor
         {
             sink.Dispose();
             _log.Error(e, "Writing a snapshot through entry {0} failed; the log stays as it is until the next attempt", position.Index);
-            ResetSnapshotCounters();
             return;
         }
 
         _log.Debug("Snapshot through entry {0} (term {1}) written: {2} bytes", position.Index, position.Term, sink.Length);
         _metrics.SnapshotTaken(startedAt, sink.Length);
-        ResetSnapshotCounters();
         parent.Tell(new SnapshotWritten(sink));
     }
 
     /// <summary>Writes the sessions and the state machine's state as they are now into the sink, and completes it (durable).</summary>
     private async Task WriteStateAsync(SnapshotSink sink, ISnapshotStateMachine stateMachine)
     {
-        await SnapshotContent.WriteAsync(sink.AsStream(), _sessions, _protocolSerializer, stateMachine, CancellationToken.None);
+        await SnapshotContent.WriteAsync(sink.AsStream(), _applied.Sessions, _protocolSerializer, stateMachine, CancellationToken.None);
         await sink.CompleteAsync();
     }
 
@@ -181,10 +171,10 @@ internal sealed class StateMachineApplier : ReceiveActor
             return;
         }
 
-        var position = _lastApplied;
+        var position = _applied.LastApplied;
         try
         {
-            var size = await SnapshotArchive.WriteAsync(path, position, _configuration, sink => WriteStateAsync(sink, stateMachine));
+            var size = await SnapshotArchive.WriteAsync(path, position, _applied.Configuration, sink => WriteStateAsync(sink, stateMachine));
             _log.Info("Snapshot through entry {0} (term {1}) exported to {2}: {3} bytes", position.Index, position.Term, path, size);
             export.Client.Tell(new SnapshotExported(path, position, size));
         }
@@ -215,12 +205,11 @@ internal sealed class StateMachineApplier : ReceiveActor
             var opened = _storage.OpenSnapshot();
             var content = opened.Content;
             position = opened.Position;
-            _configuration = opened.Configuration ?? _bootstrap;
             await using (content)
             {
                 var sessions = await SnapshotContent.ReadSessionsAsync(content, _protocolSerializer, CancellationToken.None);
                 await stateMachine.RestoreAsync(content, CancellationToken.None);
-                _sessions = sessions;
+                _applied.Restored(position, opened.Configuration ?? _bootstrap, sessions);
                 _metrics.ClientSessions = sessions.Count;
             }
         }
@@ -232,16 +221,7 @@ internal sealed class StateMachineApplier : ReceiveActor
         }
 
         _log.Info("State machine restored from the snapshot through entry {0} (term {1})", position.Index, position.Term);
-        _lastApplied = position;
-        _restoredThrough = position.Index;
-        ResetSnapshotCounters();
         parent.Tell(new AppliedThrough(position.Index));
-    }
-
-    private void ResetSnapshotCounters()
-    {
-        _entriesSinceSnapshot = 0;
-        _bytesSinceSnapshot = 0;
     }
 
     private sealed class TakeSnapshot

@@ -5,7 +5,8 @@ namespace RaftActors.Tests.Simulation;
 
 /// <summary>
 /// The simulator proves it catches bugs: each known Raft bug, given to every node's protocol as a
-/// faulty rule (the simulation's <c>FaultyRules</c>) or to its simulated host, must make the CI budget's schedules
+/// faulty rule (the simulation's <c>FaultyRules</c>), to a host component the simulator shares with RaftNode, or to its
+/// simulated host, must make the CI budget's schedules
 /// report a broken invariant — one of Raft's properties, not merely a guard of the protocol
 /// throwing (a follower asked to cut a committed entry refuses). The batch stops at the first
 /// seed that breaks one.
@@ -22,6 +23,7 @@ public sealed class BugInjectionTests(ITestOutputHelper output)
     [InlineData(SimulatedBug.SnapshotAnswerAfterProtocol)]
     [InlineData(SimulatedBug.ApplyConfigurationOnCommit)]
     [InlineData(SimulatedBug.AllowConcurrentMembershipChanges)]
+    [InlineData(SimulatedBug.WriteDuplicateSnapshotChunks)]
     public void TheBudget_FindsTheInjectedBug(SimulatedBug bug)
     {
         var report = SimulationBatch.Run(SimulationBudgetTests.Budget(bug), Environment.ProcessorCount, stopWhen: SimulationBatch.BrokeAnInvariant);
