@@ -212,6 +212,8 @@ public sealed record SimulationOptions
                 command += $" --trailing-entries {Snapshots.TrailingEntries}";
         }
 
+        if (Sessions != SessionPolicy.Default)
+            command += $" --session-expiry-ms {Sessions.ExpiryMilliseconds} --max-sessions {Sessions.MaxSessions}";
         return command;
     }
 }

@@ -52,5 +52,7 @@ public sealed class DeterminismTests
             SimulationOptions.ForSeed(7, SimulatedBug.SendVoteBeforeDurable, clusterSize: 3).ReplayCommand());
         Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 8 --no-membership",
             (SimulationOptions.ForSeed(8) with { Membership = false }).ReplayCommand());
+        Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 9 --session-expiry-ms 1000 --max-sessions 3",
+            (SimulationOptions.ForSeed(9) with { Sessions = new RaftActors.Core.SessionPolicy(TimeSpan.FromSeconds(1), maxSessions: 3) }).ReplayCommand());
     }
 }

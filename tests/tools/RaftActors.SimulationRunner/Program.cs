@@ -90,11 +90,17 @@ static int Replay(SimulationOptions options)
 }
 
 internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int? Nodes, SimulatedBug Bug, int Parallelism,
-    bool NoSnapshots = false, long? SnapshotEvery = null, int? TrailingEntries = null, bool NoMembership = false)
+    bool NoSnapshots = false, long? SnapshotEvery = null, int? TrailingEntries = null, bool NoMembership = false,
+    long? SessionExpiryMs = null, int? MaxSessions = null)
 {
     public SimulationOptions Options(int seed)
     {
         var options = SimulationOptions.ForSeed(seed, Bug, Nodes) with { Membership = !NoMembership };
+        options = options with
+        {
+            Sessions = new RaftActors.Core.SessionPolicy(
+                SessionExpiryMs is { } expiry ? TimeSpan.FromMilliseconds(expiry) : options.Sessions.Expiry, MaxSessions ?? options.Sessions.MaxSessions),
+        };
         if (NoSnapshots)
             return options with { Snapshots = RaftActors.Configuration.SnapshotSettings.Never };
         return options with
@@ -128,12 +134,14 @@ internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int
                     "--snapshot-every" => parsed with { SnapshotEvery = long.Parse(Value()) },
                     "--trailing-entries" => parsed with { TrailingEntries = int.Parse(Value()) },
                     "--no-membership" => parsed with { NoMembership = true },
+                    "--session-expiry-ms" => parsed with { SessionExpiryMs = long.Parse(Value()) },
+                    "--max-sessions" => parsed with { MaxSessions = int.Parse(Value()) },
                     _ => throw new ArgumentException($"unknown option {args[i]}"),
                 };
             }
             catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
             {
-                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots] [--snapshot-every N] [--trailing-entries N] [--no-membership]");
+                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots] [--snapshot-every N] [--trailing-entries N] [--no-membership] [--session-expiry-ms N] [--max-sessions N]");
                 return null;
             }
         }
