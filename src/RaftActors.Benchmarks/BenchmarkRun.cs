@@ -45,6 +45,7 @@ internal static class BenchmarkRun
         Print($"  {throughput.CommitsPerSecond:F0} commits/s: {throughput.Acknowledged} commands acknowledged in {throughput.Window.TotalSeconds:F2} s " +
               $"({throughput.EntriesCommitted} entries committed by the leader meanwhile, {throughput.Failures} client failures)");
         Print($"  cpu: {throughput.CpuMicrosecondsPerCommit:F1} us of processor time per commit (all nodes and clients of this process)");
+        Print($"  per commit: {throughput.AllocatedBytesPerCommit:F0} bytes allocated, {throughput.ThreadPoolWorkItemsPerCommit:F1} thread-pool work items");
         Print($"  wire: {traffic.AppendMessages} AppendEntries carrying {traffic.Entries} entries ({(traffic.AppendMessages == 0 ? 0 : (double)traffic.Entries / traffic.AppendMessages):F1} per message), " +
               $"{traffic.AppendBytes} bytes; {traffic.Replies} replies, {traffic.ReplyBytes} bytes; {traffic.BytesPerEntry:F1} bytes per entry per follower");
         cancel.ThrowIfCancellationRequested();
@@ -85,6 +86,8 @@ internal static class BenchmarkRun
             ["commands_acknowledged"] = throughput.Acknowledged,
             ["client_failures"] = throughput.Failures,
             ["cpu_us_per_commit"] = Round(throughput.CpuMicrosecondsPerCommit, 1),
+            ["allocated_bytes_per_commit"] = Round(throughput.AllocatedBytesPerCommit, 0),
+            ["thread_pool_work_items_per_commit"] = Round(throughput.ThreadPoolWorkItemsPerCommit, 1),
             ["parameters"] = new JsonObject
             {
                 ["nodes"] = options.Nodes,

@@ -9,10 +9,17 @@ namespace RaftActors.Benchmarks;
 internal static class ThroughputWorkload
 {
     public sealed record Result(
-        double CommitsPerSecond, long Acknowledged, TimeSpan Window, long EntriesCommitted, long Failures, ReplicationTrafficMeter.Traffic Traffic, TimeSpan ProcessorTime)
+        double CommitsPerSecond, long Acknowledged, TimeSpan Window, long EntriesCommitted, long Failures, ReplicationTrafficMeter.Traffic Traffic,
+        TimeSpan ProcessorTime, long AllocatedBytes, long ThreadPoolWorkItems)
     {
         /// <summary>CPU time the whole process (every node, every client) spent per acknowledged command: less sensitive to a busy machine than the rate.</summary>
         public double CpuMicrosecondsPerCommit => Acknowledged == 0 ? double.NaN : ProcessorTime.TotalMicroseconds / Acknowledged;
+
+        /// <summary>Managed memory the whole process allocated per acknowledged command: what the collector has to clear up; independent of the machine's load.</summary>
+        public double AllocatedBytesPerCommit => Acknowledged == 0 ? double.NaN : (double)AllocatedBytes / Acknowledged;
+
+        /// <summary>Work items the .NET thread pool ran per acknowledged command (actor mailbox runs, task continuations, socket completions): each is a hand-off between threads, and may wake one.</summary>
+        public double ThreadPoolWorkItemsPerCommit => Acknowledged == 0 ? double.NaN : (double)ThreadPoolWorkItems / Acknowledged;
     }
 
     public static async Task<Result> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, byte[] payload)
@@ -41,11 +48,13 @@ internal static class ThroughputWorkload
         // keeps a core busy for seconds recompiling hot methods) has settled.
         await Task.Delay(TimeSpan.FromSeconds(options.WarmUpSeconds));
         var process = Process.GetCurrentProcess();
-        var before = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
+        var before = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime,
+            Allocated: GC.GetTotalAllocatedBytes(), WorkItems: ThreadPool.CompletedWorkItemCount);
         var clock = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(options.Seconds));
         process.Refresh();
-        var after = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
+        var after = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime,
+            Allocated: GC.GetTotalAllocatedBytes(), WorkItems: ThreadPool.CompletedWorkItemCount);
         var window = clock.Elapsed;
         stop.Cancel();
         await Task.WhenAll(proposers);
@@ -53,7 +62,8 @@ internal static class ThroughputWorkload
             client.Actor.Tell(PoisonPill.Instance);
 
         var count = after.Count - before.Count;
-        return new Result(count / window.TotalSeconds, count, window, after.Commit - before.Commit, after.Failures - before.Failures, after.Traffic - before.Traffic, after.Cpu - before.Cpu);
+        return new Result(count / window.TotalSeconds, count, window, after.Commit - before.Commit, after.Failures - before.Failures, after.Traffic - before.Traffic, after.Cpu - before.Cpu,
+            after.Allocated - before.Allocated, after.WorkItems - before.WorkItems);
     }
 
     private static async Task<long> LeaderCommitAsync(BenchmarkCluster cluster) =>
