@@ -39,6 +39,9 @@ public sealed record BenchmarkOptions
     /// <summary>Seconds of throughput load before the counting starts.</summary>
     public double WarmUpSeconds { get; init; } = 5;
 
+    /// <summary>Seconds the read phase counts linearizable queries (0 skips it).</summary>
+    public double ReadSeconds { get; init; } = 5;
+
     /// <summary>Whether the write-ahead log is fsynced before a write counts as durable.</summary>
     public bool Fsync { get; init; } = true;
 
@@ -95,6 +98,7 @@ public sealed record BenchmarkOptions
         : Seconds <= 0 ? "--seconds must be positive"
         : MaxAppendsInFlight < 1 ? "--max-appends-in-flight must be at least 1"
         : WarmUpSeconds < 0 ? "--warmup must not be negative"
+        : ReadSeconds < 0 ? "--read-seconds must not be negative"
         : LatencyCommands < 1 ? "--latency-commands must be at least 1"
         : FailoverTrials < 0 ? "--failover-trials must not be negative"
         : AkkaLogLevel.ToUpperInvariant() is not ("OFF" or "ERROR" or "WARNING" or "INFO" or "DEBUG") ? "--akka-log-level must be off, error, warning, info or debug"

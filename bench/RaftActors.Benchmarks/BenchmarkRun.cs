@@ -40,14 +40,26 @@ internal static class BenchmarkRun
         Print("");
 
         Print($"throughput: {options.Clients} clients for {options.Seconds} s (after {options.WarmUpSeconds} s to warm up)");
-        var throughput = await ThroughputWorkload.RunAsync(cluster, options, meter, payload);
+        var throughput = await ThroughputWorkload.CommandsAsync(cluster, options, meter, payload);
         var traffic = throughput.Traffic;
-        Print($"  {throughput.CommitsPerSecond:F0} commits/s: {throughput.Acknowledged} commands acknowledged in {throughput.Window.TotalSeconds:F2} s " +
+        Print($"  {throughput.RequestsPerSecond:F0} commits/s: {throughput.Acknowledged} commands acknowledged in {throughput.Window.TotalSeconds:F2} s " +
               $"({throughput.EntriesCommitted} entries committed by the leader meanwhile, {throughput.Failures} client failures)");
-        Print($"  cpu: {throughput.CpuMicrosecondsPerCommit:F1} us of processor time per commit (all nodes and clients of this process)");
+        Print($"  cpu: {throughput.CpuMicrosecondsPerRequest:F1} us of processor time per commit (all nodes and clients of this process)");
+        Print($"  per commit: {throughput.AllocatedBytesPerRequest:F0} bytes allocated, {throughput.ThreadPoolWorkItemsPerRequest:F1} thread-pool work items");
         Print($"  wire: {traffic.AppendMessages} AppendEntries carrying {traffic.Entries} entries ({(traffic.AppendMessages == 0 ? 0 : (double)traffic.Entries / traffic.AppendMessages):F1} per message), " +
               $"{traffic.AppendBytes} bytes; {traffic.Replies} replies, {traffic.ReplyBytes} bytes; {traffic.BytesPerEntry:F1} bytes per entry per follower");
         cancel.ThrowIfCancellationRequested();
+
+        ThroughputWorkload.Result? reads = null;
+        if (options.ReadSeconds > 0)
+        {
+            Print($"reads: {options.Clients} clients, linearizable queries (ReadIndex on the leader) for {options.ReadSeconds} s");
+            reads = await ThroughputWorkload.QueriesAsync(cluster, options, meter);
+            Print($"  {reads.RequestsPerSecond:F0} reads/s: {reads.Acknowledged} queries answered in {reads.Window.TotalSeconds:F2} s ({reads.Failures} client failures)");
+            Print($"  cpu: {reads.CpuMicrosecondsPerRequest:F1} us of processor time per read; {reads.AllocatedBytesPerRequest:F0} bytes allocated, {reads.ThreadPoolWorkItemsPerRequest:F1} thread-pool work items");
+            Print($"  confirmation: {reads.Traffic.AppendMessages} AppendEntries (heartbeats) to followers, {(reads.Acknowledged == 0 ? 0 : (double)reads.Traffic.AppendMessages / reads.Acknowledged):F3} per read");
+            cancel.ThrowIfCancellationRequested();
+        }
 
         Print($"latency: 1 client, {options.LatencyCommands} sequential commands (after 200 more)");
         var latencies = await LatencyWorkload.RunAsync(cluster, options, payload);
@@ -70,7 +82,7 @@ internal static class BenchmarkRun
         machine["load_average_at_end"] = LoadAverage();
         var results = new JsonObject
         {
-            ["commits_per_s"] = Round(throughput.CommitsPerSecond, 0),
+            ["commits_per_s"] = Round(throughput.RequestsPerSecond, 0),
             ["commit_latency_ms_p50"] = Round(Percentiles.Of(latencies, 50), 3),
             ["commit_latency_ms_p99"] = Round(Percentiles.Of(latencies, 99), 3),
             ["failover_ms_p50"] = Round(Percentiles.Of(failovers, 50), 1),
@@ -84,7 +96,12 @@ internal static class BenchmarkRun
             ["failover_ms_trials"] = new JsonArray(failovers.Select(f => (JsonNode?)Round(f, 1)).ToArray()),
             ["commands_acknowledged"] = throughput.Acknowledged,
             ["client_failures"] = throughput.Failures,
-            ["cpu_us_per_commit"] = Round(throughput.CpuMicrosecondsPerCommit, 1),
+            ["cpu_us_per_commit"] = Round(throughput.CpuMicrosecondsPerRequest, 1),
+            ["allocated_bytes_per_commit"] = Round(throughput.AllocatedBytesPerRequest, 0),
+            ["thread_pool_work_items_per_commit"] = Round(throughput.ThreadPoolWorkItemsPerRequest, 1),
+            ["reads_per_s"] = reads is null ? null : Round(reads.RequestsPerSecond, 0),
+            ["cpu_us_per_read"] = reads is null ? null : Round(reads.CpuMicrosecondsPerRequest, 1),
+            ["heartbeats_per_read"] = reads is null || reads.Acknowledged == 0 ? null : Round((double)reads.Traffic.AppendMessages / reads.Acknowledged, 3),
             ["parameters"] = new JsonObject
             {
                 ["nodes"] = options.Nodes,

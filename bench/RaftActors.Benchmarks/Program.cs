@@ -13,6 +13,7 @@ var clientsIn = new Option<ClientPlacement>("--clients-in")
 var payload = new Option<int>("--payload") { Description = "Bytes per command", DefaultValueFactory = _ => 128 };
 var seconds = new Option<double>("--seconds") { Description = "Seconds the throughput phase counts commits (after a warm-up)", DefaultValueFactory = _ => 10 };
 var warmUp = new Option<double>("--warmup") { Description = "Seconds of throughput load before the counting starts (the JIT settles)", DefaultValueFactory = _ => 5 };
+var readSeconds = new Option<double>("--read-seconds") { Description = "Seconds the read phase counts linearizable queries from --clients readers (0 skips it)", DefaultValueFactory = _ => 5 };
 var fsync = new Option<bool>("--fsync") { Description = "fsync the write-ahead log before a write counts as durable (true|false)", DefaultValueFactory = _ => true };
 var json = new Option<string?>("--json") { Description = "Also write the results to this file as one JSON object" };
 var latencyCommands = new Option<int>("--latency-commands") { Description = "Sequential commands timed for the latency figures", DefaultValueFactory = _ => 2000 };
@@ -44,7 +45,7 @@ var snapshotEntries = new Option<long>("--snapshot-entries")
 
 var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
 {
-    nodes, clients, clientsIn, payload, seconds, warmUp, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
+    nodes, clients, clientsIn, payload, seconds, warmUp, readSeconds, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
     preVote, checkQuorum, mode, writes, keys, snapshotEntries, transferTrials, restartTrials,
 };
 root.SetAction(async (parse, cancel) =>
@@ -57,6 +58,7 @@ root.SetAction(async (parse, cancel) =>
         Payload = parse.GetValue(payload),
         Seconds = parse.GetValue(seconds),
         WarmUpSeconds = parse.GetValue(warmUp),
+        ReadSeconds = parse.GetValue(readSeconds),
         Fsync = parse.GetValue(fsync),
         JsonFile = parse.GetValue(json),
         LatencyCommands = parse.GetValue(latencyCommands),

@@ -9,7 +9,8 @@ namespace RaftActors.Benchmarks;
 /// Counts the bytes of replication as the library's real wire serializer writes them: every
 /// AppendEntries a node sends to another (with the entries it carries) and every reply to one.
 /// It sits in front of <see cref="RaftProtocolSerializer"/> in each ActorSystem, bound to those two
-/// message types, and hands every call on unchanged; Akka.Remote calls it only for messages that
+/// message types (bare, or in the <see cref="VersionedPeerMessage"/> envelope peers use once they
+/// know each other's wire version), and hands every call on unchanged; Akka.Remote calls it only for messages that
 /// leave the process's ActorSystem for another, so what it counts is what went over the wire,
 /// minus Akka.Remote's envelope (recipient and sender paths, serializer id, manifest) and TCP's framing.
 /// </summary>
@@ -27,6 +28,7 @@ public sealed class ReplicationTrafficMeter
         system.Serialization.AddSerializer(RaftProtocolSerializer.SerializerName, metered);
         system.Serialization.AddSerializationMap(typeof(AppendEntries), metered);
         system.Serialization.AddSerializationMap(typeof(AppendEntriesResult), metered);
+        system.Serialization.AddSerializationMap(typeof(VersionedPeerMessage), metered);
     }
 
     public Traffic Read() => new(
@@ -38,7 +40,7 @@ public sealed class ReplicationTrafficMeter
 
     private void Count(object message, int bytes)
     {
-        switch (message)
+        switch (message is VersionedPeerMessage versioned ? versioned.Message : message)
         {
             case AppendEntries append:
                 Interlocked.Increment(ref _appendMessages);

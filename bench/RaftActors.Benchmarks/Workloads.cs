@@ -5,20 +5,41 @@ using RaftActors.Messages;
 
 namespace RaftActors.Benchmarks;
 
-/// <summary>Throughput: many proposers at once, each sending its next command when the last is applied.</summary>
+/// <summary>
+/// Throughput: many clients at once, each sending its next request when the last is answered —
+/// commands (each counts once applied), or linearizable queries (each counts once answered).
+/// </summary>
 internal static class ThroughputWorkload
 {
     public sealed record Result(
-        double CommitsPerSecond, long Acknowledged, TimeSpan Window, long EntriesCommitted, long Failures, ReplicationTrafficMeter.Traffic Traffic, TimeSpan ProcessorTime)
+        double RequestsPerSecond, long Acknowledged, TimeSpan Window, long EntriesCommitted, long Failures, ReplicationTrafficMeter.Traffic Traffic,
+        TimeSpan ProcessorTime, long AllocatedBytes, long ThreadPoolWorkItems)
     {
-        /// <summary>CPU time the whole process (every node, every client) spent per acknowledged command: less sensitive to a busy machine than the rate.</summary>
-        public double CpuMicrosecondsPerCommit => Acknowledged == 0 ? double.NaN : ProcessorTime.TotalMicroseconds / Acknowledged;
+        /// <summary>CPU time the whole process (every node, every client) spent per request answered: less sensitive to a busy machine than the rate.</summary>
+        public double CpuMicrosecondsPerRequest => Acknowledged == 0 ? double.NaN : ProcessorTime.TotalMicroseconds / Acknowledged;
+
+        /// <summary>Managed memory the whole process allocated per request answered: what the collector has to clear up; independent of the machine's load.</summary>
+        public double AllocatedBytesPerRequest => Acknowledged == 0 ? double.NaN : (double)AllocatedBytes / Acknowledged;
+
+        /// <summary>Work items the .NET thread pool ran per request answered (actor mailbox runs, task continuations, socket completions): each is a hand-off between threads, and may wake one.</summary>
+        public double ThreadPoolWorkItemsPerRequest => Acknowledged == 0 ? double.NaN : (double)ThreadPoolWorkItems / Acknowledged;
     }
 
-    public static async Task<Result> RunAsync(BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, byte[] payload)
+    /// <summary>Commands for <see cref="BenchmarkOptions.Seconds"/> after <see cref="BenchmarkOptions.WarmUpSeconds"/>.</summary>
+    public static Task<Result> CommandsAsync(BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, byte[] payload) =>
+        RunAsync(cluster, options, meter, "proposer", client => client.SendAsync(payload), TimeSpan.FromSeconds(options.WarmUpSeconds), TimeSpan.FromSeconds(options.Seconds));
+
+    /// <summary>Linearizable queries (ReadIndex on the leader) for <see cref="BenchmarkOptions.ReadSeconds"/>, after a second's warm-up (the write phase warmed the rest).</summary>
+    public static Task<Result> QueriesAsync(BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter) =>
+        RunAsync(cluster, options, meter, "reader", client => client.QueryAsync(CountQuery), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(options.ReadSeconds));
+
+    private static readonly object CountQuery = "count";
+
+    private static async Task<Result> RunAsync(
+        BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, string name, Func<RaftClientFacade, Task> request, TimeSpan warmUp, TimeSpan measured)
     {
         var leader = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
-        var clients = Enumerable.Range(1, options.Clients).Select(i => cluster.StartClient($"proposer-{i}", seed: i, leader.NodeId)).ToList();
+        var clients = Enumerable.Range(1, options.Clients).Select(i => cluster.StartClient($"{name}-{i}", seed: i, leader.NodeId)).ToList();
         long acknowledged = 0, failures = 0;
         using var stop = new CancellationTokenSource();
         var proposers = clients.Select(client => Task.Run(async () =>
@@ -27,7 +48,7 @@ internal static class ThroughputWorkload
             {
                 try
                 {
-                    await client.SendAsync(payload);
+                    await request(client);
                     Interlocked.Increment(ref acknowledged);
                 }
                 catch (RaftClientException)
@@ -39,13 +60,15 @@ internal static class ThroughputWorkload
 
         // Warm up: every client has found the leader, and the JIT's tiered compilation (which
         // keeps a core busy for seconds recompiling hot methods) has settled.
-        await Task.Delay(TimeSpan.FromSeconds(options.WarmUpSeconds));
+        await Task.Delay(warmUp);
         var process = Process.GetCurrentProcess();
-        var before = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
+        var before = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime,
+            Allocated: GC.GetTotalAllocatedBytes(), WorkItems: ThreadPool.CompletedWorkItemCount);
         var clock = Stopwatch.StartNew();
-        await Task.Delay(TimeSpan.FromSeconds(options.Seconds));
+        await Task.Delay(measured);
         process.Refresh();
-        var after = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime);
+        var after = (Count: Interlocked.Read(ref acknowledged), Failures: Interlocked.Read(ref failures), Traffic: meter.Read(), Commit: await LeaderCommitAsync(cluster), Cpu: process.TotalProcessorTime,
+            Allocated: GC.GetTotalAllocatedBytes(), WorkItems: ThreadPool.CompletedWorkItemCount);
         var window = clock.Elapsed;
         stop.Cancel();
         await Task.WhenAll(proposers);
@@ -53,7 +76,8 @@ internal static class ThroughputWorkload
             client.Actor.Tell(PoisonPill.Instance);
 
         var count = after.Count - before.Count;
-        return new Result(count / window.TotalSeconds, count, window, after.Commit - before.Commit, after.Failures - before.Failures, after.Traffic - before.Traffic, after.Cpu - before.Cpu);
+        return new Result(count / window.TotalSeconds, count, window, after.Commit - before.Commit, after.Failures - before.Failures, after.Traffic - before.Traffic, after.Cpu - before.Cpu,
+            after.Allocated - before.Allocated, after.WorkItems - before.WorkItems);
     }
 
     private static async Task<long> LeaderCommitAsync(BenchmarkCluster cluster) =>

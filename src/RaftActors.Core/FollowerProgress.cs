@@ -29,6 +29,12 @@ internal sealed class FollowerProgress
     /// <summary>The sequence of the last message sent.</summary>
     public long LastSentSequence { get; private set; }
 
+    /// <summary>The sequence of the last heartbeat sent to confirm pending reads (ReadIndex).</summary>
+    public long ReadRoundSequence { get; private set; }
+
+    /// <summary>Whether the last heartbeat sent for reads is still unanswered.</summary>
+    public bool ReadRoundOutstanding => ReadRoundSequence > AcknowledgedSequence;
+
     /// <summary>Refusals of messages sent before this sequence belong to an abandoned pipeline.</summary>
     public long PipelineStart { get; private set; }
 
@@ -52,6 +58,9 @@ internal sealed class FollowerProgress
         if (carriesEntries)
             _inFlight.Add(sequence);
     }
+
+    /// <summary>The message just sent (<see cref="LastSentSequence"/>) is a heartbeat for pending reads.</summary>
+    public void SentReadRound() => ReadRoundSequence = LastSentSequence;
 
     /// <summary>
     /// The follower answered message <paramref name="sequence"/>. It handles a leader's messages

@@ -534,12 +534,26 @@ internal sealed class RaftProtocol
             return;
         foreach (var peer in _progress.Keys)
         {
-            var sent = SendEntries(peer);
-            if (!sent && _readRoundNeeded && _progress[peer].LastSentSequence < PendingReadSequence())
-                SendAppend(peer, []);
+            if (!SendEntries(peer) && _readRoundNeeded)
+                SendReadRound(peer);
         }
 
         _readRoundNeeded = false;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="peer"/> a heartbeat that confirms the pending reads, unless a message
+    /// sent after the newest of them is on its way already, or the last heartbeat for reads is still
+    /// unanswered: then its answer sends the next, which serves every read that came meanwhile —
+    /// one confirmation round at a time, however many reads wait for it (etcd batches ReadIndex so).
+    /// </summary>
+    private void SendReadRound(string peer)
+    {
+        var progress = _progress[peer];
+        if (progress.LastSentSequence >= PendingReadSequence() || progress.ReadRoundOutstanding)
+            return;
+        SendAppend(peer, []);
+        progress.SentReadRound();
     }
 
     /// <summary>
@@ -941,7 +955,8 @@ internal sealed class RaftProtocol
         }
 
         ConfirmReads();
-        SendEntries(result.FollowerId);
+        if (!SendEntries(result.FollowerId))
+            SendReadRound(result.FollowerId);
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using RaftActors.Configuration;
 using RaftActors.Core;
+using RaftActors.Discovery;
 using RaftActors.Messages;
 
 namespace RaftActors.Client;
@@ -30,8 +31,9 @@ namespace RaftActors.Client;
 /// attempt can have reached a log; a query fails with <see cref="RaftUnavailableException"/>.</item>
 /// </list>
 /// Many requests may be outstanding at once; each command has its own sequence number.
-/// Nodes are addressed by actor selection on every attempt, so a member that restarts (or is
-/// started after the client) is found at its path.
+/// Nodes are addressed by path — one in another ActorSystem through a reference resolved once
+/// that reaches whatever actor lives at the path, one in the client's own system by selection at
+/// every attempt — so a member that restarts (or is started after the client) is found there.
 /// </summary>
 public sealed class RaftClient : ReceiveActor, IWithTimers
 {
@@ -43,6 +45,8 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private readonly LinkedList<Request> _queued = new();
     private readonly SortedSet<long> _sequencesInFlight = new();
     private readonly Dictionary<IActorRef, int> _requesters = new();
+    private readonly Dictionary<ActorPath, ICanTell> _routes = new();
+    private readonly RequestTimeouts _timeouts;
     private ActorPath? _leader;
     private long _nextRequestId;
     private string _session;
@@ -64,6 +68,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         // which the nodes refuse.
         Serialization.RaftExtension.Get(Context.System);
         _options = options;
+        _timeouts = new RequestTimeouts(Timers, Context.System.Scheduler, options.RequestTimeout, options.Deadline);
         _session = options.ClientId;
         var seed = options.RandomSeed ?? Random.Shared.Next();
         _random = new Random(seed);
@@ -88,12 +93,11 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             }
         });
         Receive<AttemptAnswered>(OnAnswered);
-        Receive<AttemptAborted>(_ => { }); // the Ask was cancelled because the request ended; nothing to do
-        Receive<AttemptTimedOut>(OnAttemptTimedOut);
+        Receive<RequestTimeouts.Due>(_ => _timeouts.Fired(OnAttemptTimedOut, OnDeadline));
         Receive<RetryDue>(OnRetryDue);
-        Receive<DeadlinePassed>(OnDeadline);
         Receive<GetRaftClientStatus>(_ => Sender.Tell(Status()));
-        Receive<Terminated>(OnRequesterGone);
+        Receive<Terminated>(terminated => OnRequesterGone(terminated.ActorRef));
+        Receive<StopWaiting>(stop => OnRequesterGone(stop.Requester));
     }
 
     /// <inheritdoc />
@@ -164,7 +168,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         _requests[request.Id] = request;
         WatchRequester(request.Requester);
         if (_options.HasDeadline)
-            Timers.StartSingleTimer(DeadlineKey(request.Id), new DeadlinePassed(request.Id), _options.Deadline);
+            _timeouts.RequestReceived(request.Id);
         if (kind != RequestKind.Command)
         {
             StartAttempt(request);
@@ -211,8 +215,6 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         _attemptsMade++;
         request.Target = target;
         request.Phase = Phase.InFlight;
-        var attemptCancellation = new CancellationTokenSource();
-        request.AttemptCancellations.Add(attemptCancellation);
         object message = request.Kind switch
         {
             RequestKind.Command => new ClientCommand(request.Payload, request.Session, request.Sequence),
@@ -220,15 +222,23 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             _ => request.Payload,
         };
 
-        var (id, attempt) = (request.Id, request.Attempts);
-        _log.Debug("Client '{0}': {1}, attempt {2}, to {3}", _options.ClientId, request.Describe(), attempt, target);
-        Context.ActorSelection(target)
-            .Ask<object>(message, timeout: null, attemptCancellation.Token)
-            .PipeTo(Self, success: reply => new AttemptAnswered(id, attempt, target, reply), failure: e => new AttemptAborted(id, attempt, e));
+        if (_log.IsDebugEnabled)
+            _log.Debug("Client '{0}': {1}, attempt {2}, to {3}", _options.ClientId, request.Describe(), request.Attempts, target);
+        var reply = new AttemptReply(((IInternalActorRef)Self).Provider, Self, request.Id, request.Attempts, target);
+        request.OpenAttempts.Add(reply);
+        Route(target).Tell(message, reply);
         // A membership change is not sent twice while it may be under way (adding a voter waits
         // for it to catch up): it has until the deadline.
         if (request.Kind != RequestKind.MembershipChange || !_options.HasDeadline)
-            Timers.StartSingleTimer(AttemptKey(id), new AttemptTimedOut(id, attempt), _options.RequestTimeout);
+            _timeouts.AttemptStarted(request.Id, request.Attempts);
+    }
+
+    /// <summary>How to reach a member: see <see cref="ActorPathRoutes.Reach"/> (a local member's selection is resolved at each send).</summary>
+    private ICanTell Route(ActorPath member)
+    {
+        if (!_routes.TryGetValue(member, out var route))
+            _routes[member] = route = ActorPathRoutes.Reach(Context, Context.System, member);
+        return route;
     }
 
     private void OnAnswered(AttemptAnswered answered)
@@ -354,9 +364,9 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         request.Node = later is null ? _queued.AddLast(request) : _queued.AddBefore(later, request);
     }
 
-    private void OnAttemptTimedOut(AttemptTimedOut timedOut)
+    private void OnAttemptTimedOut(long requestId, int attempt)
     {
-        if (!_requests.TryGetValue(timedOut.RequestId, out var request) || request.Phase != Phase.InFlight || request.Attempts != timedOut.Attempt)
+        if (!_requests.TryGetValue(requestId, out var request) || request.Phase != Phase.InFlight || request.Attempts != attempt)
             return;
         var node = request.Target!;
 
@@ -404,9 +414,9 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             StartAttempt(request);
     }
 
-    private void OnDeadline(DeadlinePassed deadline)
+    private void OnDeadline(long requestId)
     {
-        if (_requests.TryGetValue(deadline.RequestId, out var request))
+        if (_requests.TryGetValue(requestId, out var request))
         {
             var problem = request.Phase == Phase.InFlight
                 ? $"no answer yet from {request.Target}"
@@ -453,7 +463,6 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         EndAttempt(request);
         CancelAttempts(request);
         Timers.Cancel(RetryKey(request.Id));
-        Timers.Cancel(DeadlineKey(request.Id));
         if (request.Node is { } node)
             _queued.Remove(node);
         request.Node = null;
@@ -466,46 +475,43 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
     private static void CancelAttempts(Request request)
     {
-        foreach (var attempt in request.AttemptCancellations)
-        {
-            attempt.Cancel();
-            attempt.Dispose();
-        }
-
-        request.AttemptCancellations.Clear();
+        foreach (var attempt in request.OpenAttempts)
+            attempt.Release();
+        request.OpenAttempts.Clear();
     }
 
     /// <summary>
-    /// Stops waiting for the current attempt. Its Ask stays open until the request ends: a late
-    /// definite answer to it is still the request's answer.
+    /// Stops waiting for the current attempt. Its reply address stays open until the request ends:
+    /// a late definite answer to it is still the request's answer.
     /// </summary>
     private void EndAttempt(Request request)
     {
-        Timers.Cancel(AttemptKey(request.Id));
         if (request.Phase == Phase.InFlight)
             request.Phase = Phase.Between;
     }
 
     /// <summary>
     /// A requester that stopped waiting — a cancelled or timed-out Ask (its temporary actor
-    /// terminates), a stopped actor — needs no more retries: its requests are dropped. Only local
-    /// requesters are watched (watching remote actors risks quarantine); a request sent without a
-    /// sender is carried out all the same.
+    /// terminates), a <see cref="RaftClientFacade"/> call that says so (<see cref="StopWaiting"/>),
+    /// a stopped actor — needs no more retries: its requests are dropped. Only local actors are
+    /// watched (watching remote actors risks quarantine; a facade's <see cref="ReplyPromise"/> is
+    /// no actor and says when it stops waiting); a request sent without a sender is carried out all
+    /// the same.
     /// </summary>
-    private void OnRequesterGone(Terminated terminated)
+    private void OnRequesterGone(IActorRef requester)
     {
-        foreach (var request in _requests.Values.Where(r => r.Requester.Equals(terminated.ActorRef)).ToList())
+        foreach (var request in _requests.Values.Where(r => r.Requester.Equals(requester)).ToList())
         {
             _log.Debug("Client '{0}': the requester of {1} is gone; dropping it", _options.ClientId, request.Describe());
             Forget(request);
         }
 
-        _requesters.Remove(terminated.ActorRef);
+        _requesters.Remove(requester);
     }
 
     private void WatchRequester(IActorRef requester)
     {
-        if (requester.IsNobody() || requester is not IInternalActorRef { IsLocal: true })
+        if (requester.IsNobody() || requester is ReplyPromise || requester is not IInternalActorRef { IsLocal: true })
             return;
         if (_requesters.TryGetValue(requester, out var count))
         {
@@ -548,11 +554,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         _queued.Count,
         _attemptsMade);
 
-    private static object AttemptKey(long id) => ("attempt", id);
-
     private static object RetryKey(long id) => ("retry", id);
-
-    private static object DeadlineKey(long id) => ("deadline", id);
 
     private enum Phase
     {
@@ -606,8 +608,8 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         public ActorPath? Target { get; set; }
 
-        /// <summary>One per attempt made: cancelling ends the attempt's Ask.</summary>
-        public List<CancellationTokenSource> AttemptCancellations { get; } = new();
+        /// <summary>The attempts' reply addresses still waiting: releasing one drops its late answer.</summary>
+        public List<AttemptReply> OpenAttempts { get; } = new(1);
 
         /// <summary>Consecutive failed attempts, for the backoff.</summary>
         public int Failures { get; set; }
@@ -628,13 +630,5 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         };
     }
 
-    private sealed record AttemptAnswered(long RequestId, int Attempt, ActorPath Target, object Reply);
-
-    private sealed record AttemptAborted(long RequestId, int Attempt, Exception Error);
-
-    private sealed record AttemptTimedOut(long RequestId, int Attempt);
-
     private sealed record RetryDue(long RequestId);
-
-    private sealed record DeadlinePassed(long RequestId);
 }

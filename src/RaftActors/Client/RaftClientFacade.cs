@@ -99,15 +99,33 @@ public sealed class RaftClientFacade
     public Task<CurrentConfiguration> GetConfigurationAsync(CancellationToken cancellationToken = default) =>
         AskAsync<CurrentConfiguration>(new SendMembershipRequest(GetClusterConfiguration.Instance), "configuration read", cancellationToken);
 
+    /// <summary>
+    /// Sends <paramref name="request"/> to the actor with a <see cref="ReplyPromise"/> as its sender
+    /// and awaits the one reply (no Ask: no death watch, no hop through a task). A call that stops waiting
+    /// (cancelled, or the actor never answered) tells the actor, which drops the request.
+    /// </summary>
     private async Task<T> AskAsync<T>(object request, string what, CancellationToken cancellationToken)
     {
+        var promise = new ReplyPromise(((IInternalActorRef)Actor).Provider);
+        Actor.Tell(request, promise);
         object reply;
         try
         {
-            reply = await Actor.Ask<object>(request, _askTimeout, cancellationToken).ConfigureAwait(false);
+            reply = _askTimeout is { } timeout
+                ? await promise.Reply.WaitAsync(timeout, cancellationToken).ConfigureAwait(false)
+                : await promise.Reply.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (AskTimeoutException)
+        catch (OperationCanceledException)
         {
+            promise.Release();
+            Actor.Tell(new StopWaiting(promise));
+            throw;
+        }
+        catch (TimeoutException)
+        {
+            promise.Release();
+            Actor.Tell(new StopWaiting(promise));
+
             // The actor promises an answer by the deadline; only a dead or wedged actor misses it.
             var problem = $"the Raft client actor {Actor.Path} did not answer within {_askTimeout}";
             throw request switch

@@ -58,3 +58,10 @@ public sealed record RaftClientStatus(
     int BackingOff,
     int Queued,
     long AttemptsMade);
+
+/// <summary>
+/// Tells a <see cref="RaftClient"/> that <see cref="Requester"/> no longer waits for its requests
+/// (a <see cref="RaftClientFacade"/> call was cancelled or gave up): they are dropped, as those of a
+/// requester that terminated.
+/// </summary>
+internal sealed record StopWaiting(IActorRef Requester);

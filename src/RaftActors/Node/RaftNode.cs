@@ -229,18 +229,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     public static Props Props(Akka.Configuration.Config config, IRaftStorage storage, Func<IRaftStateMachine>? stateMachineFactory = null) =>
         Props(RaftMembership.FromConfig(config), RaftSettings.FromConfig(config), storage, stateMachineFactory);
 
-    /// <summary>
-    /// How to reach a peer. A remote path resolves once to a reference that reaches whatever
-    /// actor lives there, across restarts of the peer. A local path gets a selection, resolved
-    /// at each send: a local reference would stay dead if the peer did not exist yet or was
-    /// restarted (in-process clusters, tests).
-    /// </summary>
-    private ICanTell PeerRef(ActorPath path) =>
-        IsRemote(path.Address) ? ((ExtendedActorSystem)Context.System).Provider.ResolveActorRef(path) : Context.ActorSelection(path);
+    /// <summary>How to reach a peer: see <see cref="ActorPathRoutes.Reach"/>.</summary>
+    private ICanTell PeerRef(ActorPath path) => ActorPathRoutes.Reach(Context, Context.System, path);
 
     /// <summary>Whether <paramref name="address"/> is another ActorSystem's: what goes there is serialized.</summary>
-    private bool IsRemote(Address address) =>
-        address.HasGlobalScope && address != ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
+    private bool IsRemote(Address address) => ActorPathRoutes.IsRemote(Context.System, address);
 
     /// <summary>
     /// Sends to a peer: to one in another process in the highest wire version both read, bare
