@@ -24,6 +24,15 @@ namespace RaftActors.Client;
 /// new session (its client id with a "/n" suffix) and sends the command there — unless an earlier
 /// attempt of it may have been applied, in which case it fails with
 /// <see cref="RaftCommandOutcomeUnknownException"/>.</item>
+/// <item>A command may instead be the first and only command of a session of the caller's own
+/// (<see cref="RaftClientFacade.SendIdempotentAsync"/>): it is numbered 1 there, outside the
+/// client's session and its window, and retried in that session, so a second request with the same
+/// session id, from any client, applies it at most once.</item>
+/// <item>In an ActorSystem that also hosts a node, the client hears the node's
+/// <see cref="RaftStateChanged"/> events: once a node names a leader in a newer term, the attempts
+/// in flight or backing off are sent again at once (commands within their session, so at most
+/// once), to the new leader, instead of waiting out an attempt that may have gone to a leader that
+/// died. A membership change or a snapshot export is not moved.</item>
 /// <item><see cref="RequestRejected"/> and <see cref="CommandFailed"/> are final answers.</item>
 /// <item>At the deadline (or the last attempt) a command with no definite answer fails with
 /// <see cref="RaftCommandOutcomeUnknownException"/> — or <see cref="RaftUnavailableException"/> when no
@@ -50,6 +59,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private bool _sessionConfirmed;
     private long _lastSequence;
     private long _attemptsMade;
+    private long _leaderTermHeard;
     private bool _stopping;
 
     public RaftClient(IEnumerable<RaftMember> members, RaftClientOptions options)
@@ -70,17 +80,18 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         _log.Info("Raft client '{0}' for {1} members ({2}), random seed {3}",
             options.ClientId, _members.Count, string.Join(", ", _members.Select(m => m.Id)), seed);
 
-        Receive<SendCommand>(c => Submit(RequestKind.Command, c.Command));
-        Receive<SendQuery>(q => Submit(RequestKind.Query, q.Query));
+        Receive<SendCommand>(c => Submit(RequestKind.Command, c.Command, c.Deadline, c.SessionId));
+        Receive<SendQuery>(q => Submit(RequestKind.Query, q.Query, q.Deadline));
+        Receive<SendSnapshotExport>(e => Submit(RequestKind.SnapshotExport, e.Path is null ? null : new ExportSnapshot(e.Path), e.Deadline));
         Receive<SendMembershipRequest>(m =>
         {
             switch (m.Request)
             {
                 case GetClusterConfiguration:
-                    Submit(RequestKind.ConfigurationRead, m.Request);
+                    Submit(RequestKind.ConfigurationRead, m.Request, m.Deadline);
                     break;
                 case AddMember or RemoveMember or TransferLeadership:
-                    Submit(RequestKind.MembershipChange, m.Request);
+                    Submit(RequestKind.MembershipChange, m.Request, m.Deadline);
                     break;
                 default:
                     Sender.Tell(new Status.Failure(new ArgumentException($"not a membership request: {m.Request?.GetType().Name ?? "null"}", nameof(m))));
@@ -94,6 +105,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         Receive<DeadlinePassed>(OnDeadline);
         Receive<GetRaftClientStatus>(_ => Sender.Tell(Status()));
         Receive<Terminated>(OnRequesterGone);
+        Receive<RaftStateChanged>(OnStateChanged);
     }
 
     /// <inheritdoc />
@@ -144,28 +156,48 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         return members;
     }
 
+    protected override void PreStart()
+    {
+        base.PreStart();
+        Context.System.EventStream.Subscribe(Self, typeof(RaftStateChanged));
+    }
+
     protected override void PostStop()
     {
+        Context.System.EventStream.Unsubscribe(Self);
         _stopping = true;
         foreach (var request in _requests.Values.ToList())
             GiveUp(request, "the client actor stopped");
         base.PostStop();
     }
 
-    private void Submit(RequestKind kind, object? payload)
+    private void Submit(RequestKind kind, object? payload, TimeSpan? deadline, string? ownSession = null)
     {
         if (payload is null)
         {
-            Sender.Tell(new Status.Failure(new ArgumentNullException(kind == RequestKind.Command ? "command" : "query")));
+            Sender.Tell(new Status.Failure(new ArgumentNullException(kind switch
+            {
+                RequestKind.Command => "command",
+                RequestKind.SnapshotExport => "path",
+                _ => "query",
+            })));
             return;
         }
 
-        var request = new Request(++_nextRequestId, kind, payload, Sender, Context.System.Scheduler.Now);
+        var request = new Request(++_nextRequestId, kind, payload, Sender, Context.System.Scheduler.Now, deadline ?? _options.Deadline);
         _requests[request.Id] = request;
         WatchRequester(request.Requester);
-        if (_options.HasDeadline)
-            Timers.StartSingleTimer(DeadlineKey(request.Id), new DeadlinePassed(request.Id), _options.Deadline);
-        if (kind != RequestKind.Command)
+        if (request.HasDeadline)
+            Timers.StartSingleTimer(DeadlineKey(request.Id), new DeadlinePassed(request.Id), request.Deadline);
+        if (ownSession is not null)
+        {
+            // The first and only command of its session: it needs no place in the client's own.
+            request.Session = ownSession;
+            request.Sequence = 1;
+            request.HasOwnSession = true;
+        }
+
+        if (kind != RequestKind.Command || request.HasOwnSession)
         {
             StartAttempt(request);
             return;
@@ -226,9 +258,11 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             .Ask<object>(message, timeout: null, attemptCancellation.Token)
             .PipeTo(Self, success: reply => new AttemptAnswered(id, attempt, target, reply), failure: e => new AttemptAborted(id, attempt, e));
         // A membership change is not sent twice while it may be under way (adding a voter waits
-        // for it to catch up): it has until the deadline.
-        if (request.Kind != RequestKind.MembershipChange || !_options.HasDeadline)
-            Timers.StartSingleTimer(AttemptKey(id), new AttemptTimedOut(id, attempt), _options.RequestTimeout);
+        // for it to catch up), nor a snapshot export while the leader writes the file: each has
+        // until its deadline.
+        if (request.WaitsWholeDeadline)
+            return;
+        Timers.StartSingleTimer(AttemptKey(id), new AttemptTimedOut(id, attempt), _options.RequestTimeout);
     }
 
     private void OnAnswered(AttemptAnswered answered)
@@ -257,6 +291,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
                 return;
             case MembershipChanged or LeadershipTransferred when request.Kind == RequestKind.MembershipChange:
             case CurrentConfiguration when request.Kind == RequestKind.ConfigurationRead:
+            case SnapshotExported when request.Kind == RequestKind.SnapshotExport:
                 Complete(request, answered.Reply);
                 return;
             case MembershipRefused { Reason: not MembershipRefusalReason.LeaderNotReady } refused when request.Kind == RequestKind.MembershipChange:
@@ -272,10 +307,14 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             case RequestRejected rejected:
                 Fail(request, new RaftRequestRejectedException(request.Describe(), rejected.Reason));
                 break;
+            case NotLeader notLeader when request.Kind == RequestKind.SnapshotExport && LeaderOutsideMembers(notLeader):
+                // The leader would write the file on its own disk, which is not among the ones asked for.
+                Complete(request, notLeader);
+                break;
             case NotLeader notLeader:
-                var hint = notLeader.LeaderPath ?? _members.FirstOrDefault(m => m.Id == notLeader.LeaderId)?.Path;
+                var hint = notLeader.LeaderPath ?? MemberPath(notLeader.LeaderId);
                 var problem = hint is null
-                    ? $"{node} is not the leader and knows none"
+                    ? $"{node} is not the leader and knows no leader"
                     : $"{node} is not the leader; it named {notLeader.LeaderId ?? hint.ToString()}";
                 Retry(request, node, problem, hint);
                 break;
@@ -300,6 +339,41 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         }
     }
 
+    private ActorPath? MemberPath(string? id) => id is null ? null : _members.FirstOrDefault(m => m.Id == id)?.Path;
+
+    private bool LeaderOutsideMembers(NotLeader notLeader) =>
+        (notLeader.LeaderId is not null || notLeader.LeaderPath is not null) &&
+        !_members.Any(m => m.Id == notLeader.LeaderId || m.Path!.Equals(notLeader.LeaderPath));
+
+    /// <summary>
+    /// A node in this ActorSystem names a leader. The first such event of a newer term moves every
+    /// request that may be waiting on a leader that is gone — an attempt in flight, or a backoff
+    /// after "no leader known" — on to the new leader at once. Commands are sent again in their
+    /// session, so they apply at most once; membership changes and snapshot exports wait, since
+    /// sending them twice is not safe or not cheap.
+    /// </summary>
+    private void OnStateChanged(RaftStateChanged change)
+    {
+        if (change.LeaderId is not { } leaderId || change.Term <= _leaderTermHeard)
+            return;
+        _leaderTermHeard = change.Term;
+        _leader = MemberPath(leaderId); // a leader outside the members is reached through one of them
+        foreach (var request in _requests.Values.Where(r => r.Phase is Phase.InFlight or Phase.BackingOff && !r.WaitsWholeDeadline).ToList())
+        {
+            var problem = request.Phase == Phase.InFlight
+                ? $"{leaderId} leads in term {change.Term} while the attempt to {request.Target} waited"
+                : $"{leaderId} leads in term {change.Term}";
+            if (request.Phase == Phase.InFlight)
+                request.MayHaveTakenEffect |= request.IsCommand;
+            EndAttempt(request);
+            Timers.Cancel(RetryKey(request.Id));
+            request.LastProblem = problem;
+            request.HintsFollowed = 0;
+            _log.Debug("Client '{0}': {1}: {2}; sending it there now", _options.ClientId, request.Describe(), problem);
+            StartAttempt(request);
+        }
+    }
+
     /// <summary>The cluster knows the session now: the commands after its first may go together.</summary>
     private void ConfirmSession(Request request)
     {
@@ -317,6 +391,13 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (request.MayHaveTakenEffect)
         {
             GiveUp(request, $"{node}: {expired.Reason}, and an earlier attempt may have been applied before the session expired");
+            return;
+        }
+
+        if (request.HasOwnSession)
+        {
+            // The caller's session, which the client does not renumber: certainly not applied.
+            GiveUp(request, $"{node}: {expired.Reason}");
             return;
         }
 
@@ -411,7 +492,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             var problem = request.Phase == Phase.InFlight
                 ? $"no answer yet from {request.Target}"
                 : request.LastProblem;
-            GiveUp(request, $"{problem}; deadline of {RaftCommandOutcomeUnknownException.Describe(_options.Deadline)} passed");
+            GiveUp(request, $"{problem}; deadline of {RaftCommandOutcomeUnknownException.Describe(request.Deadline)} passed");
         }
     }
 
@@ -460,7 +541,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (_requests.Remove(request.Id))
             UnwatchRequester(request.Requester);
         request.Phase = Phase.Done;
-        if (request.Sequence > 0 && request.Session == _session && _sequencesInFlight.Remove(request.Sequence))
+        if (request.Sequence > 0 && !request.HasOwnSession && request.Session == _session && _sequencesInFlight.Remove(request.Sequence))
             StartQueuedCommands();
     }
 
@@ -576,9 +657,12 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         /// <summary>The configuration a node uses: a read, from any node.</summary>
         ConfigurationRead,
+
+        /// <summary>A backup written by the leader on its own disk: sent only to the members, never to a leader outside them.</summary>
+        SnapshotExport,
     }
 
-    private sealed class Request(long id, RequestKind kind, object payload, IActorRef requester, DateTimeOffset received)
+    private sealed class Request(long id, RequestKind kind, object payload, IActorRef requester, DateTimeOffset received, TimeSpan deadline)
     {
         public long Id { get; } = id;
 
@@ -591,6 +675,17 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         public IActorRef Requester { get; } = requester;
 
         public DateTimeOffset Received { get; } = received;
+
+        /// <summary>How long the request may take in all; <see cref="Timeout.InfiniteTimeSpan"/> for no bound but the attempts.</summary>
+        public TimeSpan Deadline { get; } = deadline;
+
+        public bool HasDeadline => Deadline != Timeout.InfiniteTimeSpan;
+
+        /// <summary>Sent once and given its whole deadline: sending it again while it may be under way is not safe, or not cheap.</summary>
+        public bool WaitsWholeDeadline => Kind is RequestKind.MembershipChange or RequestKind.SnapshotExport && HasDeadline;
+
+        /// <summary>A command that is the first and only one of the caller's session <see cref="Session"/>.</summary>
+        public bool HasOwnSession { get; set; }
 
         public Phase Phase { get; set; } = Phase.Queued;
 
@@ -622,6 +717,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         public string Describe() => Kind switch
         {
+            RequestKind.Command when HasOwnSession => $"the command ({Payload.GetType().Name}) of session {Session}",
             RequestKind.Command => Sequence > 0 ? $"command {Sequence} ({Payload.GetType().Name})" : $"command ({Payload.GetType().Name})",
             RequestKind.Query => $"query ({Payload.GetType().Name})",
             _ => $"{Payload}",
