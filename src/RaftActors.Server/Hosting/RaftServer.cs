@@ -91,7 +91,7 @@ public static class RaftServer
                 }),
                 settings.ActorName);
             printer.Tell(new NodeEventPrinter.WatchNode(node));
-            var gateway = new RaftGateway(system, node, settings.RequestTimeout);
+            var gateway = new RaftGateway(system, node, settings.NodeId, settings.RequestTimeout);
 
             app = BuildApp(settings);
             var httpLog = Logging.GetLogger(system, "http");
