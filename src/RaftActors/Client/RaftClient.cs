@@ -47,12 +47,11 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RaftClientOptions _options;
     private readonly IReadOnlyList<RaftMember> _members;
-    private readonly Random _random;
+    private readonly ClientRetryRules<ActorPath> _rules;
     private readonly Dictionary<long, Request> _requests = new();
     private readonly LinkedList<Request> _queued = new();
     private readonly SortedSet<long> _sequencesInFlight = new();
     private readonly Dictionary<IActorRef, int> _requesters = new();
-    private ActorPath? _leader;
     private long _nextRequestId;
     private string _session;
     private int _sessionsOpened;
@@ -76,7 +75,8 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         _options = options;
         _session = options.ClientId;
         var seed = options.RandomSeed ?? Random.Shared.Next();
-        _random = new Random(seed);
+        var paths = _members.Select(m => m.Path!).ToList(); // every member has a path (CheckMembers)
+        _rules = new ClientRetryRules<ActorPath>(() => paths, options, new Random(seed));
         _log.Info("Raft client '{0}' for {1} members ({2}), random seed {3}",
             options.ClientId, _members.Count, string.Join(", ", _members.Select(m => m.Id)), seed);
 
@@ -232,14 +232,13 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
     private void StartAttempt(Request request)
     {
-        if (_options.MaxAttempts is { } max && request.Attempts >= max)
+        if (_rules.OutOfAttempts(request))
         {
-            GiveUp(request, $"{request.LastProblem}; no attempts left ({max})");
+            GiveUp(request, $"{request.LastProblem}; no attempts left ({_options.MaxAttempts})");
             return;
         }
 
-        var target = _leader ??= PickMember(except: null);
-        request.Attempts++;
+        var target = _rules.StartAttempt(request);
         _attemptsMade++;
         request.Target = target;
         request.Phase = Phase.InFlight;
@@ -316,25 +315,17 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
                 var problem = hint is null
                     ? $"{node} is not the leader and knows no leader"
                     : $"{node} is not the leader; it named {notLeader.LeaderId ?? hint.ToString()}";
-                Retry(request, node, problem, hint);
+                Retry(request, node, AttemptEnd.NotLeader, problem, hint);
                 break;
             case MembershipRefused notReady:
-                // A new leader has not committed an entry of its term yet; it will in a round trip.
-                Retry(request, node, $"{node}: {notReady.Message}", hint: null);
-                break;
-            case CommandOutcomeUnknown unknown when request.Kind == RequestKind.MembershipChange:
-                // Sending a change again could do it twice, or be refused for having been done.
-                request.MayHaveTakenEffect = true;
-                GiveUp(request, $"{node} answered outcome unknown: {unknown.Reason}");
+                Retry(request, node, AttemptEnd.LeaderNotReady, $"{node}: {notReady.Message}");
                 break;
             case CommandOutcomeUnknown unknown:
-                request.MayHaveTakenEffect = true;
-                Retry(request, node, $"{node} answered outcome unknown: {unknown.Reason}", hint: null);
+                Retry(request, node, AttemptEnd.OutcomeUnknown, $"{node} answered outcome unknown: {unknown.Reason}");
                 break;
             default:
-                _log.Warning("Client '{0}': unexpected answer {1} from {2} to {3}; retrying", _options.ClientId, answered.Reply, node, request.Describe());
-                request.MayHaveTakenEffect |= request.IsCommand;
-                Retry(request, node, $"{node} gave an unexpected answer {answered.Reply.GetType().Name}", hint: null);
+                _log.Warning("Client '{0}': unexpected answer {1} from {2} to {3}", _options.ClientId, answered.Reply, node, request.Describe());
+                Retry(request, node, AttemptEnd.UnexpectedAnswer, $"{node} gave an unexpected answer {answered.Reply.GetType().Name}");
                 break;
         }
     }
@@ -357,14 +348,15 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (change.LeaderId is not { } leaderId || change.Term <= _leaderTermHeard)
             return;
         _leaderTermHeard = change.Term;
-        _leader = MemberPath(leaderId); // a leader outside the members is reached through one of them
+        // A leader outside the members is reached through one of them: the one tried last, if it is one.
+        _rules.Leader = MemberPath(leaderId) ?? (_members.Any(m => m.Path!.Equals(_rules.Leader)) ? _rules.Leader : null);
         foreach (var request in _requests.Values.Where(r => r.Phase is Phase.InFlight or Phase.BackingOff && !r.WaitsWholeDeadline).ToList())
         {
             var problem = request.Phase == Phase.InFlight
                 ? $"{leaderId} leads in term {change.Term} while the attempt to {request.Target} waited"
                 : $"{leaderId} leads in term {change.Term}";
             if (request.Phase == Phase.InFlight)
-                request.MayHaveTakenEffect |= request.IsCommand;
+                request.MayHaveTakenEffect |= request.ChangesState;
             EndAttempt(request);
             Timers.Cancel(RetryKey(request.Id));
             request.LastProblem = problem;
@@ -440,43 +432,32 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (!_requests.TryGetValue(timedOut.RequestId, out var request) || request.Phase != Phase.InFlight || request.Attempts != timedOut.Attempt)
             return;
         var node = request.Target!;
-
-        // Unanswered: the command may sit in that node's log (and may be committed later).
-        request.MayHaveTakenEffect |= request.IsCommand;
-        Retry(request, node, $"no answer from {node} within {RaftCommandOutcomeUnknownException.Describe(_options.RequestTimeout)}", hint: null);
+        Retry(request, node, AttemptEnd.TimedOut, $"no answer from {node} within {RaftCommandOutcomeUnknownException.Describe(_options.RequestTimeout)}");
     }
 
     /// <summary>
-    /// The attempt to <paramref name="node"/> ended without a definite answer: follow a leader hint
-    /// at once (a few times in a row at most, so two nodes naming each other cannot keep us
-    /// bouncing), otherwise move on to another member after a backoff.
+    /// The attempt to <paramref name="node"/> ended without a definite answer: the retry rules say
+    /// whether it goes again at once (a leader hint), after a backoff, or not at all.
     /// </summary>
-    private void Retry(Request request, ActorPath node, string problem, ActorPath? hint)
+    private void Retry(Request request, ActorPath node, AttemptEnd end, string problem, ActorPath? hint = null)
     {
         EndAttempt(request);
         request.LastProblem = problem;
-        if (hint is not null && !hint.Equals(node) && request.HintsFollowed < _members.Count)
+        var decision = _rules.AfterAttempt(request, node, end, hint);
+        switch (decision.Action)
         {
-            request.HintsFollowed++;
-            _leader = hint;
-            StartAttempt(request);
-            return;
+            case RetryAction.SendNow:
+                StartAttempt(request);
+                break;
+            case RetryAction.SendAfterBackoff:
+                request.Phase = Phase.BackingOff;
+                _log.Debug("Client '{0}': {1}: {2}; retrying in {3}", _options.ClientId, request.Describe(), problem, decision.Delay);
+                Timers.StartSingleTimer(RetryKey(request.Id), new RetryDue(request.Id), decision.Delay);
+                break;
+            default:
+                GiveUp(request, decision.Reason is null ? problem : $"{problem}; {decision.Reason}");
+                break;
         }
-
-        request.HintsFollowed = 0;
-        if (_leader is null || _leader.Equals(node))
-            _leader = PickMember(except: node);
-        if (_options.MaxAttempts is { } max && request.Attempts >= max)
-        {
-            GiveUp(request, $"{problem}; no attempts left ({max})");
-            return;
-        }
-
-        request.Failures++;
-        request.Phase = Phase.BackingOff;
-        var delay = _options.Backoff(request.Failures, _random);
-        _log.Debug("Client '{0}': {1}: {2}; retrying in {3}", _options.ClientId, request.Describe(), problem, delay);
-        Timers.StartSingleTimer(RetryKey(request.Id), new RetryDue(request.Id), delay);
     }
 
     private void OnRetryDue(RetryDue due)
@@ -498,18 +479,16 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
     private void GiveUp(Request request, string problem)
     {
-        if (request.Phase == Phase.InFlight)
-            request.MayHaveTakenEffect |= request.Kind is RequestKind.Command or RequestKind.MembershipChange; // the last attempt may yet land in a log
+        var outcome = ClientRetryRules<ActorPath>.GiveUp(request, attemptInFlight: request.Phase == Phase.InFlight);
         var elapsed = Context.System.Scheduler.Now - request.Received;
         Exception failure = request switch
         {
-            { Kind: RequestKind.MembershipChange, MayHaveTakenEffect: true } => new RaftMembershipOutcomeUnknownException(
+            { Kind: RequestKind.MembershipChange } when outcome == GivenUpOutcome.Unknown => new RaftMembershipOutcomeUnknownException(
                 request.Describe(), request.Attempts, elapsed, problem),
             { IsCommand: true, Phase: Phase.Queued } => new RaftUnavailableException(
                 "a command (never sent: it waited for older commands to be answered)", 0, elapsed, problem),
-            { IsCommand: true, MayHaveTakenEffect: true } => new RaftCommandOutcomeUnknownException(
+            { IsCommand: true } when outcome == GivenUpOutcome.Unknown => new RaftCommandOutcomeUnknownException(
                 request.Session ?? _options.ClientId, request.Sequence, request.Attempts, elapsed, problem),
-            { IsCommand: true } => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
             _ => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
         };
         _log.Info("Client '{0}': giving up on {1}: {2}", _options.ClientId, request.Describe(), failure.Message);
@@ -612,18 +591,10 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         Context.Unwatch(requester);
     }
 
-    private ActorPath PickMember(ActorPath? except)
-    {
-        var candidates = _members.Where(m => except is null || !except.Equals(m.Path)).ToList();
-        if (candidates.Count == 0)
-            candidates = _members.ToList();
-        return candidates[_random.Next(candidates.Count)].Path!; // every member has a path (CheckMembers)
-    }
-
     private RaftClientStatus Status() => new(
         _session,
         _lastSequence,
-        _leader,
+        _rules.Leader,
         _requests.Values.Count(r => r.Phase == Phase.InFlight),
         _requests.Values.Count(r => r.Phase == Phase.BackingOff),
         _queued.Count,
@@ -663,6 +634,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     }
 
     private sealed class Request(long id, RequestKind kind, object payload, IActorRef requester, DateTimeOffset received, TimeSpan deadline)
+        : RetryState(changesState: kind is RequestKind.Command or RequestKind.MembershipChange, sentAgainAfterUnknown: kind != RequestKind.MembershipChange)
     {
         public long Id { get; } = id;
 
@@ -697,21 +669,10 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         public LinkedListNode<Request>? Node { get; set; }
 
-        public int Attempts { get; set; }
-
         public ActorPath? Target { get; set; }
 
         /// <summary>One per attempt made: cancelling ends the attempt's Ask.</summary>
         public List<CancellationTokenSource> AttemptCancellations { get; } = new();
-
-        /// <summary>Consecutive failed attempts, for the backoff.</summary>
-        public int Failures { get; set; }
-
-        /// <summary>Leader hints followed in a row, without a backoff.</summary>
-        public int HintsFollowed { get; set; }
-
-        /// <summary>Whether some attempt may have put the command in a leader's log.</summary>
-        public bool MayHaveTakenEffect { get; set; }
 
         public string LastProblem { get; set; } = "no attempt made yet";
 

@@ -58,6 +58,29 @@ public sealed class RaftClientRequestTests : RaftClientTestKit
     }
 
     [Fact]
+    public void A_leader_named_outside_the_members_is_reached_through_a_member()
+    {
+        var client = StartClient();
+        var requester = CreateTestProbe();
+        var outside = CreateTestProbe("outside");
+        client.Tell(new SendQuery("get x"), requester.Ref);
+        var (_, node, _) = ExpectAtSomeNode<ClientQuery>();
+        node.Reply(new NotLeader("n9", outside.Ref.Path));
+        outside.ExpectMsg<ClientQuery>();
+
+        // The hinted node is not a member: once another leader is named, the query goes to a member.
+        PublishLeader("n7", term: 2);
+        var (member, memberNode, _) = ExpectAtSomeNode<ClientQuery>();
+        outside.ExpectNoMsg(TimeSpan.FromMilliseconds(50));
+        memberNode.Reply(new QueryResult(1));
+        requester.ExpectMsg<QueryResult>();
+
+        // A member the client goes to stays its choice when the leader named is not a member.
+        PublishLeader("n8", term: 3);
+        Assert.Equal(Nodes[member].Ref.Path, Settle(client).Leader);
+    }
+
+    [Fact]
     public void A_membership_change_is_not_moved_to_a_new_leader()
     {
         var client = StartClient();
