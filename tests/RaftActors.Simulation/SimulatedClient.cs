@@ -101,9 +101,9 @@ internal sealed class SimulatedClient
 
     private void Retry(Open open, AttemptEnd end, string? hint = null)
     {
-        var decision = _rules.AfterAttempt(open, open.Target!, end, hint);
-        var delay = decision.Action == RetryAction.SendAfterBackoff ? Micros.Of(decision.Delay) : 0;
-        if (decision.Action == RetryAction.GiveUp || _sim.Queue.Now + delay >= open.Deadline)
+        var timeLeft = TimeSpan.FromTicks((open.Deadline - _sim.Queue.Now) * TimeSpan.TicksPerMicrosecond);
+        var decision = _rules.AfterAttempt(open, open.Target!, end, hint, timeLeft);
+        if (decision.Action == RetryAction.GiveUp || timeLeft <= TimeSpan.Zero)
         {
             if (open.Final)
                 FinalOperationLate(open);
@@ -112,7 +112,7 @@ internal sealed class SimulatedClient
             return;
         }
 
-        Send(open, delay);
+        Send(open, decision.Action == RetryAction.SendAfterBackoff ? Micros.Of(decision.Delay) : 0);
     }
 
     private void Send(Open open, long delay)

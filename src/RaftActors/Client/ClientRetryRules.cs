@@ -104,9 +104,13 @@ internal sealed class ClientRetryRules<TNode>(Func<IReadOnlyList<TNode>> members
 
     /// <summary>
     /// The attempt sent to <paramref name="node"/> ended as <paramref name="end"/>, naming
-    /// <paramref name="hint"/> as the leader (or none): what the client does next.
+    /// <paramref name="hint"/> as the leader (or none), with <paramref name="timeLeft"/> before the
+    /// request's deadline (null: no deadline): what the client does next. A backoff that would
+    /// leave less than the shortest backoff (<see cref="RaftClientOptions.RetryBackoffMin"/>) before
+    /// the deadline ends the request now: an attempt sent then could hardly be answered in time, and
+    /// would leave a command's outcome unknown for nothing.
     /// </summary>
-    public RetryDecision AfterAttempt(RetryState request, TNode node, AttemptEnd end, TNode? hint = null)
+    public RetryDecision AfterAttempt(RetryState request, TNode node, AttemptEnd end, TNode? hint = null, TimeSpan? timeLeft = null)
     {
         if (end is AttemptEnd.OutcomeUnknown or AttemptEnd.TimedOut or AttemptEnd.UnexpectedAnswer && request.ChangesState)
         {
@@ -128,7 +132,10 @@ internal sealed class ClientRetryRules<TNode>(Func<IReadOnlyList<TNode>> members
         if (OutOfAttempts(request))
             return new RetryDecision(RetryAction.GiveUp, Reason: $"no attempts left ({options.MaxAttempts})");
         request.Failures++;
-        return new RetryDecision(RetryAction.SendAfterBackoff, options.Backoff(request.Failures, random));
+        var delay = options.Backoff(request.Failures, random);
+        return timeLeft is null || delay + options.RetryBackoffMin < timeLeft
+            ? new RetryDecision(RetryAction.SendAfterBackoff, delay)
+            : new RetryDecision(RetryAction.GiveUp, Reason: "the deadline comes before the next attempt could be made");
     }
 
     /// <summary>

@@ -443,7 +443,8 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     {
         EndAttempt(request);
         request.LastProblem = problem;
-        var decision = _rules.AfterAttempt(request, node, end, hint);
+        TimeSpan? timeLeft = request.HasDeadline ? request.Deadline - (Context.System.Scheduler.Now - request.Received) : null;
+        var decision = _rules.AfterAttempt(request, node, end, hint, timeLeft);
         switch (decision.Action)
         {
             case RetryAction.SendNow:

@@ -95,6 +95,20 @@ public sealed class ClientRetryRulesTests
     }
 
     [Fact]
+    public void A_backoff_that_would_leave_no_time_for_an_answer_before_the_deadline_ends_the_request_now()
+    {
+        var rules = new ClientRetryRules<string>(() => Members, Options, new Random(1));
+        var command = new RetryState(changesState: true, sentAgainAfterUnknown: true);
+        var decision = rules.AfterAttempt(command, rules.StartAttempt(command), AttemptEnd.NotLeader, timeLeft: TimeSpan.FromMilliseconds(40));
+        Assert.Equal(RetryAction.GiveUp, decision.Action);
+        Assert.Equal(GivenUpOutcome.Unavailable, ClientRetryRules<string>.GiveUp(command, attemptInFlight: false));
+
+        var later = new RetryState(changesState: true, sentAgainAfterUnknown: true);
+        Assert.Equal(RetryAction.SendAfterBackoff,
+            rules.AfterAttempt(later, rules.StartAttempt(later), AttemptEnd.NotLeader, timeLeft: TimeSpan.FromMilliseconds(41)).Action);
+    }
+
+    [Fact]
     public void The_last_attempt_ends_the_request()
     {
         var rules = new ClientRetryRules<string>(() => Members, Options with { MaxAttempts = 2 }, new Random(1));

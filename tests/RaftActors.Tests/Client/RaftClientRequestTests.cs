@@ -150,6 +150,23 @@ public sealed class RaftClientRequestTests : RaftClientTestKit
     }
 
     [Fact]
+    public void A_command_refused_near_its_deadline_is_not_sent_again_into_an_unknown_outcome()
+    {
+        var client = StartClient();
+        var requester = CreateTestProbe();
+
+        // The first backoff is the shortest, 50 ms: with 90 ms left no answer could come in time.
+        client.Tell(new SendCommand("set x", Deadline: TimeSpan.FromMilliseconds(90)), requester.Ref);
+        var (_, node, _) = ExpectAtSomeNode<ClientCommand>();
+        node.Reply(new NotLeader(null, null));
+
+        var failure = ExpectFailure<RaftUnavailableException>(requester);
+        Assert.Contains("the deadline comes before the next attempt could be made", failure.Message);
+        Advance(client, TimeSpan.FromSeconds(1));
+        AssertNoNodeReceivedAnything();
+    }
+
+    [Fact]
     public void A_snapshot_export_waits_for_its_answer_and_comes_back_with_a_leader_outside_the_members()
     {
         var client = StartClient();
