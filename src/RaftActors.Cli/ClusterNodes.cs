@@ -25,8 +25,14 @@ public static class ClusterNodes
         if (listed.Count > 0)
             return listed.Select(n => new NodeEndpoint(null, ParseUrl(n))).ToList();
 
-        var directory = configDirectory ?? FindHoconDirectory()
-            ?? throw new CliException($"no nodes: give --nodes host:port,... (or set {EnvironmentVariable}, or --config-dir DIR with node1.conf, ...)");
+        return ConfigFiles(configDirectory, $"no nodes: give --nodes host:port,... (or set {EnvironmentVariable}, or --config-dir DIR with node1.conf, ...)")
+            .Select(FromConfig).ToList();
+    }
+
+    /// <summary>node1.conf, node2.conf, ... of <paramref name="configDirectory"/> (default: hocon/ of the repository), in order.</summary>
+    public static IReadOnlyList<string> ConfigFiles(string? configDirectory, string noDirectory)
+    {
+        var directory = configDirectory ?? FindHoconDirectory() ?? throw new CliException(noDirectory);
         if (!Directory.Exists(directory))
             throw new CliException($"config directory {directory} does not exist");
         var files = Directory.GetFiles(directory, "node*.conf")
@@ -36,8 +42,8 @@ public static class ClusterNodes
             .Select(f => f.file)
             .ToList();
         if (files.Count == 0)
-            throw new CliException($"no node configs (node1.conf, ...) in {directory}; give --nodes host:port,...");
-        return files.Select(FromConfig).ToList();
+            throw new CliException($"no node configs (node1.conf, ...) in {directory}");
+        return files;
     }
 
     public static Uri ParseUrl(string node)
@@ -48,7 +54,8 @@ public static class ClusterNodes
         return new Uri(url.GetLeftPart(UriPartial.Authority));
     }
 
-    private static NodeEndpoint FromConfig(string file)
+    /// <summary>The node id and HTTP endpoint (<c>raft.server.http</c>) of a node config.</summary>
+    public static NodeEndpoint FromConfig(string file)
     {
         try
         {
@@ -73,13 +80,17 @@ public static class ClusterNodes
         return colon <= 0 ? throw new CliException($"raft.server.http \"{text}\" is not host:port") : (text[..colon], text[(colon + 1)..]);
     }
 
-    /// <summary>hocon/ of the repository (the folder with RaftActors.sln) at or above the working directory.</summary>
-    private static string? FindHoconDirectory()
+    /// <summary>hocon/ of the repository at or above the working directory.</summary>
+    private static string? FindHoconDirectory() =>
+        FindRepositoryRoot() is { } root && Directory.Exists(Path.Combine(root, "hocon")) ? Path.Combine(root, "hocon") : null;
+
+    /// <summary>The repository (the folder with RaftActors.sln) at or above the working directory.</summary>
+    public static string? FindRepositoryRoot()
     {
         for (var directory = new DirectoryInfo(Directory.GetCurrentDirectory()); directory is not null; directory = directory.Parent)
         {
-            if (File.Exists(Path.Combine(directory.FullName, "RaftActors.sln")) && Directory.Exists(Path.Combine(directory.FullName, "hocon")))
-                return Path.Combine(directory.FullName, "hocon");
+            if (File.Exists(Path.Combine(directory.FullName, "RaftActors.sln")))
+                return directory.FullName;
         }
 
         return null;

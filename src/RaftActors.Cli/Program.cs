@@ -289,6 +289,43 @@ foreach (var operation in new[] { "put", "get" })
     bench.Subcommands.Add(command);
 }
 
+// bench failover [--trials 20] [--server PATH] [--json FILE]
+var trialsOption = new Option<int>("--trials") { Description = "Trials without an Idempotency-Key, and as many with one", DefaultValueFactory = _ => 20 };
+var serverOption = new Option<string?>("--server")
+{
+    Description = "The server program, RaftActors.Server.dll or an executable (default: the repository's Release build, else its Debug build)",
+};
+var failover = new Command(
+    "failover",
+    "Start a server per node config (--config-dir), SIGKILL the leader and at that moment PUT once to a survivor; print latency and how often it was applied exactly once")
+{
+    trialsOption, serverOption, jsonOption,
+};
+failover.SetAction(async (parse, cancel) => await Reported(async () =>
+{
+    if (parse.GetValue(nodesOption) is { Length: > 0 })
+        throw new CliException("bench failover starts its own servers from the node configs: give --config-dir, not --nodes");
+    var trials = parse.GetValue(trialsOption);
+    if (trials is < 1 or > 1000)
+        throw new CliException("--trials must be 1 to 1000");
+    var configs = ClusterNodes.ConfigFiles(parse.GetValue(configDirOption), "no node configs: give --config-dir DIR with node1.conf, node2.conf, ...");
+    if (configs.Count < 3)
+        throw new CliException($"bench failover needs at least three node configs, got {configs.Count}");
+    var options = new FailoverOptions(trials, configs, parse.GetValue(serverOption) ?? DefaultServer());
+    var runs = await FailoverBench.RunAsync(options, Console.WriteLine, cancel);
+    var summaries = new[] { false, true }.Select(withKey => FailoverSummary.Of(withKey, runs.Where(r => r.WithKey == withKey).ToList())).ToList();
+    foreach (var summary in summaries)
+    {
+        Console.WriteLine($"{(summary.WithKey ? "with an Idempotency-Key:   " : "without an Idempotency-Key:")} {summary.Succeeded}/{summary.Trials} succeeded, " +
+                          $"{summary.AppliedOnce}/{summary.Trials} applied exactly once; ms p50 {summary.P50Ms:F0}  p99 {summary.P99Ms:F0}  max {summary.MaxMs:F0}");
+    }
+
+    if (parse.GetValue(jsonOption) is { } file)
+        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(new { summaries, trials = runs }, new JsonSerializerOptions { WriteIndented = true }), cancel);
+    return summaries.All(s => s.AllApplied) ? ExitCodes.Ok : ExitCodes.Unavailable;
+}));
+bench.Subcommands.Add(failover);
+
 root.Subcommands.Add(bench);
 
 var parsed = root.Parse(args);
@@ -330,6 +367,14 @@ async Task<int> Reported(Func<Task<int>> action)
         Console.Error.WriteLine("raftctl: interrupted");
         return 130;
     }
+}
+
+// The repository's build of the server, Release first.
+string DefaultServer()
+{
+    var root = ClusterNodes.FindRepositoryRoot() ?? throw new CliException("give --server PATH (RaftActors.Server.dll): no repository around the working directory");
+    return new[] { "Release", "Debug" }.Select(c => Path.Combine(root, "src", "RaftActors.Server", "bin", c, "net10.0", "RaftActors.Server.dll")).FirstOrDefault(File.Exists)
+        ?? throw new CliException("give --server PATH, or build the server first: dotnet build -c Release src/RaftActors.Server");
 }
 
 string KeyPath(string key) => key.Length == 0 ? throw new CliException("the key cannot be empty") : "/kv/" + Uri.EscapeDataString(key);

@@ -1,26 +1,37 @@
+using RaftActors.Client;
 using RaftActors.Core;
 
 namespace RaftActors.Simulation;
 
 /// <summary>
-/// A client process with one operation open at a time, as <c>RaftClient</c> behaves: it sends to
-/// the node it believes leads, follows NotLeader hints, moves on to the next node when a request
-/// times out, and retries a write whose outcome is unknown under the same session sequence (so it
-/// applies at most once, and the retry learns the first result). An operation without a definite
-/// answer by its deadline is given up: its outcome stays unknown in the history. Reads go through
-/// the leader's ReadIndex. A write answered SessionExpired (the cluster does not know its session)
-/// goes again as the first command of a new session, as RaftClient does, unless an earlier attempt
-/// of it may have been applied: then it is given up.
+/// A client process with one operation open at a time, on <see cref="RaftClient"/>'s own retry
+/// rules (<see cref="ClientRetryRules{TNode}"/>, the same class): it sends to the node it believes
+/// leads, follows NotLeader hints at once, after a timeout or an answer without a definite outcome
+/// tries another node after a backoff, and retries a write whose outcome is unknown under the same
+/// session sequence (so it applies at most once, and the retry learns the first result). An
+/// operation without a definite answer by its deadline is given up: its outcome stays unknown in
+/// the history. Reads go through the leader's ReadIndex. A write answered SessionExpired (the
+/// cluster does not know its session) goes again as the first command of a new session, as
+/// RaftClient does, unless an earlier attempt of it may have been applied: then it is given up.
 /// In the history a client is a process with one operation open at a time; an operation given up
 /// stays open for ever (it may still take effect), so the client goes on as a new process.
 /// </summary>
 internal sealed class SimulatedClient
 {
-    private static readonly long RequestTimeout = Micros.Millis(300);
-    private static readonly long OperationDeadline = Micros.Millis(2500);
+    private static readonly RaftClientOptions Options = new()
+    {
+        RequestTimeout = TimeSpan.FromMilliseconds(300),
+        RetryBackoffMin = TimeSpan.FromMilliseconds(5),
+        RetryBackoffMax = TimeSpan.FromMilliseconds(100),
+        Deadline = TimeSpan.FromMilliseconds(2500),
+    };
+
+    private static readonly long RequestTimeout = Micros.Of(Options.RequestTimeout);
+    private static readonly long OperationDeadline = Micros.Of(Options.Deadline);
 
     private readonly ClusterSimulation _sim;
     private readonly Random _random;
+    private readonly ClientRetryRules<string> _rules;
     private readonly string _clientId;
     private string _sessionId;
     private int _sessionsOpened;
@@ -29,7 +40,6 @@ internal sealed class SimulatedClient
     private long _attempts;
     private int _process;
     private Open? _open;
-    private int _target;
     private bool _finalRequested;
 
     public SimulatedClient(ClusterSimulation sim, int index, Random random)
@@ -38,9 +48,9 @@ internal sealed class SimulatedClient
         Index = index;
         _process = index;
         _random = random;
+        _rules = new ClientRetryRules<string>(Servers, Options, random);
         _clientId = $"c{index}";
         _sessionId = _clientId;
-        _target = random.Next(sim.Options.ClusterSize);
     }
 
     public int Index { get; }
@@ -58,12 +68,13 @@ internal sealed class SimulatedClient
         var final = _finalRequested;
         var command = _sim.NextCommand(_random, Index);
         var commandId = _sim.Register(command);
-        var entry = command.Kind == KvKind.Get ? null : CommandIds.Entry(commandId, _sessionId, ++_sequence);
+        var write = command.Kind != KvKind.Get;
+        var entry = write ? CommandIds.Entry(commandId, _sessionId, ++_sequence) : null;
         var handle = _sim.History.Invoke(_process, command, _sim.Queue.Now);
         var deadline = _sim.Queue.Now + (final ? Micros.Of(_sim.Options.FinalOperationBound) : OperationDeadline);
         _operationId++;
-        _open = new Open(_operationId, new ClientRequest(Index, _operationId, commandId, command, entry), handle, deadline, final) { Attempt = ++_attempts };
-        Send();
+        _open = new Open(_operationId, new ClientRequest(Index, _operationId, commandId, command, entry), handle, deadline, final, write);
+        Send(_open, 0);
     }
 
     public void OnReply(ClientReply reply)
@@ -79,29 +90,19 @@ internal sealed class SimulatedClient
                 End(open);
                 return;
             case ReplyKind.NotLeader:
-                _target = reply.LeaderHint >= 0 && reply.LeaderHint != _target ? reply.LeaderHint : NextNode();
+                Retry(open, AttemptEnd.NotLeader, reply.LeaderHint >= 0 ? _sim.Nodes[reply.LeaderHint].Id : null);
                 break;
             case ReplyKind.OutcomeUnknown:
-                open.MayHaveTakenEffect = true;
-                break; // the same node may lead again; the session makes the retry safe
+                Retry(open, AttemptEnd.OutcomeUnknown);
+                break;
             case ReplyKind.SessionExpired when open.MayHaveTakenEffect:
                 GiveUp(open);
-                return;
+                break;
             case ReplyKind.SessionExpired:
                 OpenSession(open);
+                Send(open, 0);
                 break;
         }
-
-        Retry(open, Micros.Millis(5 + _random.NextDouble() * 25));
-    }
-
-    public void OnRequestTimeout(long attempt)
-    {
-        if (_open is not { } open || attempt != open.Attempt)
-            return;
-        open.MayHaveTakenEffect = true;
-        _target = NextNode();
-        Retry(open, 0);
     }
 
     /// <summary>The cluster does not know the session: the write goes again as command 1 of a new one.</summary>
@@ -112,32 +113,39 @@ internal sealed class SimulatedClient
         open.Request = open.Request with { Entry = CommandIds.Entry(open.Request.CommandId, _sessionId, _sequence) };
     }
 
-    private void Retry(Open open, long backoff)
+    public void OnRequestTimeout(long attempt)
     {
-        if (_sim.Queue.Now + backoff >= open.Deadline)
+        if (_open is { } open && attempt == open.Attempt)
+            Retry(open, AttemptEnd.TimedOut);
+    }
+
+    private void Retry(Open open, AttemptEnd end, string? hint = null)
+    {
+        var timeLeft = TimeSpan.FromTicks((open.Deadline - _sim.Queue.Now) * TimeSpan.TicksPerMicrosecond);
+        var decision = _rules.AfterAttempt(open, open.Target!, end, hint, timeLeft);
+        if (decision.Action == RetryAction.GiveUp || timeLeft <= TimeSpan.Zero)
         {
             GiveUp(open);
             return;
         }
 
-        open.Attempt = ++_attempts;
-        open.Backoff = backoff;
-        Send();
+        Send(open, decision.Action == RetryAction.SendAfterBackoff ? Micros.Of(decision.Delay) : 0);
     }
 
     private void GiveUp(Open open)
     {
         if (open.Final)
             FinalOperationLate(open);
-        _process += _sim.Options.Clients; // the outcome stays unknown
+        _process += _sim.Options.Clients; // given up: the outcome stays unknown
         End(open);
     }
 
-    private void Send()
+    private void Send(Open open, long delay)
     {
-        var open = _open!;
-        _sim.SendToNode(_target, open.Request, open.Backoff);
-        _sim.Queue.After(open.Backoff + RequestTimeout, new SimEvent(EventKind.ClientRequestTimeout, Index, open.Attempt));
+        open.Target = _rules.StartAttempt(open);
+        open.Attempt = ++_attempts;
+        _sim.SendToNode(ClusterSimulation.IndexOf(open.Target), open.Request, delay);
+        _sim.Queue.After(delay + RequestTimeout, new SimEvent(EventKind.ClientRequestTimeout, Index, open.Attempt));
     }
 
     private void End(Open open)
@@ -158,25 +166,19 @@ internal sealed class SimulatedClient
                                                 $"got no definite answer within {_sim.Options.FinalOperationBound.TotalSeconds} s");
 
     /// <summary>
-    /// The next member of the cluster after the current target: the operator keeps the clients' list of
-    /// servers up to date with the configuration (so a removed server's stale leader hint, which may
-    /// name a server long gone, leads the client astray for one timeout at most).
+    /// The servers the client knows: the operator keeps the clients' list up to date with the
+    /// configuration (so a removed server's stale leader hint, which may name a server long gone,
+    /// leads the client astray for one timeout at most).
     /// </summary>
-    private int NextNode()
+    private IReadOnlyList<string> Servers()
     {
-        var slots = _sim.Nodes.Length;
         var members = _sim.CurrentConfiguration();
-        for (var i = 1; i < slots; i++)
-        {
-            var candidate = (_target + i) % slots;
-            if (_sim.Nodes[candidate] is { Created: true, Retired: false } node && members.IsMember(node.Id))
-                return candidate;
-        }
-
-        return (_target + 1) % slots;
+        var servers = _sim.Nodes.Where(n => n is { Created: true, Retired: false } && members.IsMember(n.Id)).Select(n => n.Id).ToList();
+        return servers.Count > 0 ? servers : members.Members.Select(m => m.Id).ToList();
     }
 
-    private sealed class Open(long id, ClientRequest request, int handle, long deadline, bool final)
+    private sealed class Open(long id, ClientRequest request, int handle, long deadline, bool final, bool write)
+        : RetryState(changesState: write, sentAgainAfterUnknown: true)
     {
         public long Id { get; } = id;
 
@@ -188,11 +190,10 @@ internal sealed class SimulatedClient
 
         public bool Final { get; } = final;
 
+        /// <summary>The attempt now awaited (a client-wide number, which timeouts name).</summary>
         public long Attempt { get; set; }
 
-        public long Backoff { get; set; }
-
-        /// <summary>An attempt may have reached a log (its outcome was unknown, or it timed out).</summary>
-        public bool MayHaveTakenEffect { get; set; }
+        /// <summary>The node the attempt went to.</summary>
+        public string? Target { get; set; }
     }
 }

@@ -208,7 +208,7 @@ public static class RaftServer
     private static void MapHttpApi(
         WebApplication app, ServerSettings settings, ActorSystem system, IActorRef node, Func<KeyValueStore?> current, ServerOutput output, bool faultInjection)
     {
-        var gateway = new RaftGateway(system, node, settings.RequestTimeout);
+        var gateway = new RaftGateway(system, node, settings.NodeId, settings.RequestTimeout);
         var httpLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger($"{ServerOutput.Category}.Http");
         KvEndpoints.Map(app, gateway, current, settings.MaxValueBytes, message => httpLog.LogWarning("{Message}", message));
         MembershipEndpoints.Map(app, gateway);

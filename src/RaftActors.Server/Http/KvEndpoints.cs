@@ -3,6 +3,8 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using RaftActors.Client;
+using RaftActors.Messages;
 using RaftActors.Server.KeyValue;
 
 namespace RaftActors.Server.Http;
@@ -23,7 +25,8 @@ namespace RaftActors.Server.Http;
 /// what the first one did, for as long as the cluster keeps the session (<c>raft.sessions.expiry</c>
 /// after its last use). <c>Request-Id</c>, the header's former name, is still read (deprecated).
 /// A write without the header gets a session of its own too, so the server may resend it within
-/// the request (after a leader change, say) without applying it twice.
+/// the request (after a leader change, say) without applying it twice. The gateway's
+/// <see cref="RaftClient"/> does the resending; its failures map to the status codes here.
 /// </summary>
 public static class KvEndpoints
 {
@@ -45,7 +48,7 @@ public static class KvEndpoints
     public static void Map(IEndpointRouteBuilder app, RaftGateway gateway, Func<KeyValueStore?> localStore, int maxValueBytes, Action<string> warn)
     {
         var warned = 0;
-        WriteSession? Session(HttpRequest request)
+        string? Session(HttpRequest request)
         {
             var session = ReadSession(request, out var deprecatedHeader);
             if (deprecatedHeader && Interlocked.Exchange(ref warned, 1) == 0)
@@ -96,13 +99,16 @@ public static class KvEndpoints
                 return local is null ? NotFound(key) : Results.Json(new { key, value = local });
             }
 
-            var result = await gateway.QueryAsync(new Get(key), http.RequestAborted);
-            return result switch
+            try
             {
-                { Outcome: GatewayOutcome.Done, Result: GetResult { Value: { } value } } => Results.Json(new { key, value }),
-                { Outcome: GatewayOutcome.Done, Result: GetResult or null } => NotFound(key),
-                _ => Failure(result),
-            };
+                return await gateway.Client.QueryAsync(new Get(key), http.RequestAborted) is GetResult { Value: { } value }
+                    ? Results.Json(new { key, value })
+                    : NotFound(key);
+            }
+            catch (RaftClientException failure)
+            {
+                return Failure(failure);
+            }
         });
 
         app.MapPut("/kv/{key}", async (string key, HttpContext http) =>
@@ -115,8 +121,7 @@ public static class KvEndpoints
                 return problem;
             if (Session(http.Request) is not { } session)
                 return BadRequestId();
-            var result = await gateway.ProposeAsync(new Put(key, value!), session.ClientId, session.Sequence, http.RequestAborted);
-            return result.Outcome == GatewayOutcome.Done ? Results.Json(new { index = result.Index }) : Failure(result);
+            return await WriteAsync(gateway, new Put(key, value!), session, http, applied => Results.Json(new { index = applied.Index }));
         });
 
         app.MapDelete("/kv/{key}", async (string key, HttpContext http) =>
@@ -126,10 +131,8 @@ public static class KvEndpoints
                 return bad;
             if (Session(http.Request) is not { } session)
                 return BadRequestId();
-            var result = await gateway.ProposeAsync(new Delete(key), session.ClientId, session.Sequence, http.RequestAborted);
-            return result.Outcome == GatewayOutcome.Done
-                ? Results.Json(new { index = result.Index, existed = result.Result is DeleteResult { Existed: true } })
-                : Failure(result);
+            return await WriteAsync(gateway, new Delete(key), session, http,
+                applied => Results.Json(new { index = applied.Index, existed = applied.Result is DeleteResult { Existed: true } }));
         });
 
         app.MapPost("/kv/{key}/cas", async (string key, HttpContext http) =>
@@ -147,16 +150,30 @@ public static class KvEndpoints
                 return Error(StatusCodes.Status400BadRequest, $"the value is larger than raft.server.max-value-size ({maxValueBytes} bytes)");
             if (Session(http.Request) is not { } session)
                 return BadRequestId();
-            var result = await gateway.ProposeAsync(new Cas(key, expected, value), session.ClientId, session.Sequence, http.RequestAborted);
-            return result switch
+            return await WriteAsync(gateway, new Cas(key, expected, value), session, http, applied => applied.Result switch
             {
-                { Outcome: GatewayOutcome.Done, Result: CasResult { Ok: true } } => Results.Json(new { ok = true, index = result.Index }),
-                { Outcome: GatewayOutcome.Done, Result: CasResult { Ok: false } cas } =>
-                    Results.Json(new { ok = false, current = cas.Current, index = result.Index }, statusCode: StatusCodes.Status409Conflict),
-                { Outcome: GatewayOutcome.Done } => Error(StatusCodes.Status500InternalServerError, $"unexpected result {result.Result}"),
-                _ => Failure(result),
-            };
+                CasResult { Ok: true } => Results.Json(new { ok = true, index = applied.Index }),
+                CasResult { Ok: false } cas =>
+                    Results.Json(new { ok = false, current = cas.Current, index = applied.Index }, statusCode: StatusCodes.Status409Conflict),
+                _ => Error(StatusCodes.Status500InternalServerError, $"unexpected result {applied.Result}"),
+            });
         });
+    }
+
+    /// <summary>Has <paramref name="command"/> applied as the only command of <paramref name="session"/>, and answers with <paramref name="done"/> or the failure's status.</summary>
+    private static async Task<IResult> WriteAsync(RaftGateway gateway, object command, string session, HttpContext http, Func<CommandApplied, IResult> done)
+    {
+        CommandApplied applied;
+        try
+        {
+            applied = await gateway.Client.SendIdempotentAsync(command, session, http.RequestAborted);
+        }
+        catch (RaftClientException failure)
+        {
+            return Failure(failure);
+        }
+
+        return done(applied);
     }
 
     /// <summary>The body of a CAS: <c>{"expected": string or null, "value": string}</c>, both required.</summary>
@@ -191,27 +208,25 @@ public static class KvEndpoints
         }
     }
 
-    private sealed record WriteSession(string ClientId, long Sequence);
-
     /// <summary>
-    /// A write's client session: <c>http:{key}</c> with sequence 1 (a key's first and only command
-    /// opens its session), or a new <c>http-auto:</c> one without the header; null when the header
-    /// is malformed. The deprecated header counts only when the new one is absent.
+    /// A write's client session, whose first and only command it is: <c>http:{key}</c>, or a new
+    /// <c>http-auto:</c> one without the header; null when the header is malformed. The deprecated
+    /// header counts only when the new one is absent.
     /// </summary>
-    private static WriteSession? ReadSession(HttpRequest request, out bool deprecatedHeader)
+    private static string? ReadSession(HttpRequest request, out bool deprecatedHeader)
     {
         var keys = request.Headers[IdempotencyKeyHeader];
         deprecatedHeader = keys.Count == 0 && request.Headers.ContainsKey(DeprecatedRequestIdHeader);
         if (deprecatedHeader)
             keys = request.Headers[DeprecatedRequestIdHeader];
         if (keys.Count == 0)
-            return new WriteSession($"http-auto:{Guid.NewGuid():N}", 1); // a session of its own: safe to resend within this request
+            return $"http-auto:{Guid.NewGuid():N}"; // a session of its own: safe to resend within this request
         if (keys.Count > 1)
             return null;
         var key = keys[0];
         if (string.IsNullOrWhiteSpace(key) || key.Length > MaxIdempotencyKeyLength || key.Any(char.IsControl))
             return null;
-        return new WriteSession("http:" + key, 1);
+        return "http:" + key;
     }
 
     private static IResult BadRequestId() =>
@@ -255,12 +270,18 @@ public static class KvEndpoints
 
     private static IResult NotFound(string key) => Results.Json(new { key, error = "not found" }, statusCode: StatusCodes.Status404NotFound);
 
-    internal static IResult Failure(GatewayResult result) => result.Outcome switch
+    /// <summary>
+    /// The status of a request the gateway's client gave up on: 504 when it may still be applied,
+    /// 503 when it certainly was not, 500 when the state machine failed on it.
+    /// </summary>
+    internal static IResult Failure(RaftClientException failure) => failure switch
     {
-        GatewayOutcome.Unknown => Error(StatusCodes.Status504GatewayTimeout, result.Problem ?? "the outcome is unknown"),
-        GatewayOutcome.Unavailable or GatewayOutcome.Rejected => Error(StatusCodes.Status503ServiceUnavailable, result.Problem ?? "not applied"),
-        GatewayOutcome.Failed => Results.Json(new { error = $"the state machine failed on entry {result.Index}: {result.Problem}", index = result.Index }, statusCode: StatusCodes.Status500InternalServerError),
-        _ => Error(StatusCodes.Status500InternalServerError, $"unexpected result {result}"),
+        RaftCommandOutcomeUnknownException or RaftMembershipOutcomeUnknownException => Error(StatusCodes.Status504GatewayTimeout, failure.Message),
+        RaftCommandFailedException failed => Results.Json(
+            new { error = $"the state machine failed on entry {failed.Index}: {failed.Reason}", index = failed.Index },
+            statusCode: StatusCodes.Status500InternalServerError),
+        RaftRequestRejectedException rejected => Error(StatusCodes.Status503ServiceUnavailable, rejected.Reason),
+        _ => Error(StatusCodes.Status503ServiceUnavailable, failure.Message),
     };
 
     internal static IResult Error(int status, string error) => Results.Json(new { error }, statusCode: status);

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using RaftActors.Client;
 using RaftActors.Core;
 using RaftActors.Messages;
 using static RaftActors.Server.Http.KvEndpoints;
@@ -48,22 +49,49 @@ public static class MembershipEndpoints
             if (fields.GetValueOrDefault("id") is not { Length: > 0 } id)
                 return Error(StatusCodes.Status400BadRequest, "\"id\" must be a non-empty string");
             var request = new AddMember(id, fields.GetValueOrDefault("address"), Promote: promote.Count == 0 || bool.Parse(promote[0]!));
-            return Changed(await gateway.ChangeMembershipAsync(request, http.RequestAborted));
+            return await ChangeAsync<MembershipChanged>(gateway, request, http, Changed);
         });
 
         app.MapDelete("/members/{id}", async (string id, HttpContext http) =>
-            Changed(await gateway.ChangeMembershipAsync(new RemoveMember(id), http.RequestAborted)));
+            await ChangeAsync<MembershipChanged>(gateway, new RemoveMember(id), http, Changed));
 
         app.MapPost("/leader/transfer", async (HttpContext http) =>
         {
             var (body, problem) = await ReadJsonObjectAsync(http.Request, ["to"], optional: true);
             if (problem is not null)
                 return problem;
-            var result = await gateway.ChangeMembershipAsync(new TransferLeadership(body?.GetValueOrDefault("to")), http.RequestAborted);
-            return result.Result is LeadershipTransferred transferred
-                ? Results.Json(new { leader = transferred.LeaderId, term = transferred.Term })
-                : Refusal(result);
+            return await ChangeAsync<LeadershipTransferred>(gateway, new TransferLeadership(body?.GetValueOrDefault("to")), http,
+                transferred => Results.Json(new { leader = transferred.LeaderId, term = transferred.Term }));
         });
+    }
+
+    /// <summary>
+    /// Takes a change or a transfer to the leader (<see cref="RaftGateway.MembershipTimeout"/>; not
+    /// sent again once its outcome may be unknown) and answers with <paramref name="done"/> or the
+    /// failure's status.
+    /// </summary>
+    private static async Task<IResult> ChangeAsync<T>(RaftGateway gateway, object change, HttpContext http, Func<T, IResult> done)
+    {
+        T answer;
+        try
+        {
+            answer = await gateway.Client.ChangeMembershipAsync<T>(change, RaftGateway.MembershipTimeout, http.RequestAborted);
+        }
+        catch (RaftMembershipRefusedException refused)
+        {
+            return Error(refused.Reason == MembershipRefusalReason.NotAMember ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict, refused.Refusal);
+        }
+        catch (RaftRequestRejectedException rejected)
+        {
+            // The node refused the request itself as malformed (an address that does not parse): 400, not "unavailable".
+            return Error(StatusCodes.Status400BadRequest, rejected.Reason);
+        }
+        catch (RaftClientException failure)
+        {
+            return Failure(failure);
+        }
+
+        return done(answer);
     }
 
     /// <summary>A configuration as the API shows it: each member's Akka address (its node actor's path without <c>/user/...</c>) and whether it votes.</summary>
@@ -81,19 +109,8 @@ public static class MembershipEndpoints
     private static string? AddressOf(string? path) =>
         path is not null && ActorPath.TryParse(path, out var parsed) && parsed is not null ? parsed.Address.ToString() : path;
 
-    private static IResult Changed(GatewayResult result) => result.Result is MembershipChanged changed
-        ? Results.Json(new { index = changed.Index, committed = true, members = MemberList(changed.Configuration) })
-        : Refusal(result);
-
-    private static IResult Refusal(GatewayResult result) => result.Result switch
-    {
-        MembershipRefused { Reason: MembershipRefusalReason.NotAMember } refused => Error(StatusCodes.Status404NotFound, refused.Message),
-        MembershipRefused refused => Error(StatusCodes.Status409Conflict, refused.Message),
-
-        // The node refused the request itself as malformed (an address that does not parse): 400, not "unavailable".
-        _ when result.Outcome == GatewayOutcome.Rejected => Error(StatusCodes.Status400BadRequest, result.Problem ?? "malformed request"),
-        _ => Failure(result),
-    };
+    private static IResult Changed(MembershipChanged changed) =>
+        Results.Json(new { index = changed.Index, committed = true, members = MemberList(changed.Configuration) });
 
     /// <summary>Reads a JSON object of string (or null) fields, all of them among <paramref name="fields"/>; an empty body is no object when <paramref name="optional"/>.</summary>
     private static async Task<(Dictionary<string, string?>? Body, IResult? Problem)> ReadJsonObjectAsync(HttpRequest request, string[] fields, bool optional = false)

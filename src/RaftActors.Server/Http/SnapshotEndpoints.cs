@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using RaftActors.Client;
 using RaftActors.Messages;
 using static RaftActors.Server.Http.KvEndpoints;
 
@@ -13,6 +14,7 @@ namespace RaftActors.Server.Http;
 /// (<c>application/octet-stream</c>), its index and term in the <c>Raft-Snapshot-Index</c> and
 /// <c>Raft-Snapshot-Term</c> headers. A follower answers 503 <c>{"error","leader"}</c>, naming the
 /// leader to ask (null while none is known); 500 when the leader could not write the snapshot.
+/// The gateway's client asks the local node alone, again while it knows no leader.
 /// </summary>
 public static class SnapshotEndpoints
 {
@@ -30,8 +32,21 @@ public static class SnapshotEndpoints
             FileStream? file = null;
             try
             {
-                var result = await gateway.ExportSnapshotAsync(path, http.RequestAborted);
-                switch (result.Result)
+                IClientReply reply;
+                try
+                {
+                    reply = await gateway.Client.ExportSnapshotAsync(path, RaftGateway.SnapshotTimeout, http.RequestAborted);
+                }
+                catch (RaftRequestRejectedException rejected)
+                {
+                    return Error(StatusCodes.Status500InternalServerError, rejected.Reason);
+                }
+                catch (RaftUnavailableException unavailable)
+                {
+                    return NotLeaderHere(unavailable.Message, leader: null);
+                }
+
+                switch (reply)
                 {
                     case SnapshotExported exported:
                         // The asker's copy only: deleted once sent, or once the asker is gone.
@@ -41,11 +56,9 @@ public static class SnapshotEndpoints
                         http.Response.Headers[TermHeader] = exported.Position.Term.ToString(CultureInfo.InvariantCulture);
                         return Results.Stream(file, "application/octet-stream");
                     case NotLeader notLeader:
-                        return Results.Json(new { error = result.Problem, leader = notLeader.LeaderId }, statusCode: StatusCodes.Status503ServiceUnavailable);
+                        return NotLeaderHere($"this node is not the leader: ask {notLeader.LeaderId ?? notLeader.LeaderPath?.ToString()}, which writes the snapshot", notLeader.LeaderId);
                     default:
-                        return result.Outcome == GatewayOutcome.Rejected
-                            ? Error(StatusCodes.Status500InternalServerError, result.Problem ?? "the snapshot could not be written")
-                            : Failure(result);
+                        return Error(StatusCodes.Status500InternalServerError, $"unexpected answer {reply.GetType().Name}");
                 }
             }
             finally
@@ -55,4 +68,7 @@ public static class SnapshotEndpoints
             }
         });
     }
+
+    private static IResult NotLeaderHere(string error, string? leader) =>
+        Results.Json(new { error, leader }, statusCode: StatusCodes.Status503ServiceUnavailable);
 }

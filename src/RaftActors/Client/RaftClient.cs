@@ -25,6 +25,15 @@ namespace RaftActors.Client;
 /// new session (its client id with a "/n" suffix) and sends the command there — unless an earlier
 /// attempt of it may have been applied, in which case it fails with
 /// <see cref="RaftCommandOutcomeUnknownException"/>.</item>
+/// <item>A command may instead be the first and only command of a session of the caller's own
+/// (<see cref="RaftClientFacade.SendIdempotentAsync"/>): it is numbered 1 there, outside the
+/// client's session and its window, and retried in that session, so a second request with the same
+/// session id, from any client, applies it at most once.</item>
+/// <item>In an ActorSystem that also hosts a node, the client hears the node's
+/// <see cref="RaftStateChanged"/> events: once a node names a leader in a newer term, the attempts
+/// in flight or backing off are sent again at once (commands within their session, so at most
+/// once), to the new leader, instead of waiting out an attempt that may have gone to a leader that
+/// died. A membership change or a snapshot export is not moved.</item>
 /// <item><see cref="RequestRejected"/> and <see cref="CommandFailed"/> are final answers.</item>
 /// <item>At the deadline (or the last attempt) a command with no definite answer fails with
 /// <see cref="RaftCommandOutcomeUnknownException"/> — or <see cref="RaftUnavailableException"/> when no
@@ -40,20 +49,20 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RaftClientOptions _options;
     private readonly IReadOnlyList<RaftMember> _members;
-    private readonly Random _random;
+    private readonly ClientRetryRules<ActorPath> _rules;
     private readonly Dictionary<long, Request> _requests = new();
     private readonly LinkedList<Request> _queued = new();
     private readonly SortedSet<long> _sequencesInFlight = new();
     private readonly Dictionary<IActorRef, int> _requesters = new();
     private readonly Dictionary<ActorPath, ICanTell> _routes = new();
     private readonly RequestTimeouts _timeouts;
-    private ActorPath? _leader;
     private long _nextRequestId;
     private string _session;
     private int _sessionsOpened;
     private bool _sessionConfirmed;
     private long _lastSequence;
     private long _attemptsMade;
+    private long _leaderTermHeard;
     private bool _stopping;
 
     public RaftClient(IEnumerable<RaftMember> members, RaftClientOptions options)
@@ -68,24 +77,26 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         // which the nodes refuse.
         Serialization.RaftExtension.Get(Context.System);
         _options = options;
-        _timeouts = new RequestTimeouts(Timers, Context.System.Scheduler, options.RequestTimeout, options.Deadline);
+        _timeouts = new RequestTimeouts(Timers, Context.System.Scheduler, options.RequestTimeout);
         _session = options.ClientId;
         var seed = options.RandomSeed ?? Random.Shared.Next();
-        _random = new Random(seed);
+        var paths = _members.Select(m => m.Path!).ToList(); // every member has a path (CheckMembers)
+        _rules = new ClientRetryRules<ActorPath>(() => paths, options, new Random(seed));
         _log.Info("Raft client '{0}' for {1} members ({2}), random seed {3}",
             options.ClientId, _members.Count, string.Join(", ", _members.Select(m => m.Id)), seed);
 
-        Receive<SendCommand>(c => Submit(RequestKind.Command, c.Command));
-        Receive<SendQuery>(q => Submit(RequestKind.Query, q.Query));
+        Receive<SendCommand>(c => Submit(RequestKind.Command, c.Command, c.Deadline, c.SessionId));
+        Receive<SendQuery>(q => Submit(RequestKind.Query, q.Query, q.Deadline));
+        Receive<SendSnapshotExport>(e => Submit(RequestKind.SnapshotExport, e.Path is null ? null : new ExportSnapshot(e.Path), e.Deadline));
         Receive<SendMembershipRequest>(m =>
         {
             switch (m.Request)
             {
                 case GetClusterConfiguration:
-                    Submit(RequestKind.ConfigurationRead, m.Request);
+                    Submit(RequestKind.ConfigurationRead, m.Request, m.Deadline);
                     break;
                 case AddMember or RemoveMember or TransferLeadership:
-                    Submit(RequestKind.MembershipChange, m.Request);
+                    Submit(RequestKind.MembershipChange, m.Request, m.Deadline);
                     break;
                 default:
                     Sender.Tell(new Status.Failure(new ArgumentException($"not a membership request: {m.Request?.GetType().Name ?? "null"}", nameof(m))));
@@ -98,6 +109,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         Receive<GetRaftClientStatus>(_ => Sender.Tell(Status()));
         Receive<Terminated>(terminated => OnRequesterGone(terminated.ActorRef));
         Receive<StopWaiting>(stop => OnRequesterGone(stop.Requester));
+        Receive<RaftStateChanged>(OnStateChanged);
     }
 
     /// <inheritdoc />
@@ -148,28 +160,48 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         return members;
     }
 
+    protected override void PreStart()
+    {
+        base.PreStart();
+        Context.System.EventStream.Subscribe(Self, typeof(RaftStateChanged));
+    }
+
     protected override void PostStop()
     {
+        Context.System.EventStream.Unsubscribe(Self);
         _stopping = true;
         foreach (var request in _requests.Values.ToList())
             GiveUp(request, "the client actor stopped");
         base.PostStop();
     }
 
-    private void Submit(RequestKind kind, object? payload)
+    private void Submit(RequestKind kind, object? payload, TimeSpan? deadline, string? ownSession = null)
     {
         if (payload is null)
         {
-            Sender.Tell(new Status.Failure(new ArgumentNullException(kind == RequestKind.Command ? "command" : "query")));
+            Sender.Tell(new Status.Failure(new ArgumentNullException(kind switch
+            {
+                RequestKind.Command => "command",
+                RequestKind.SnapshotExport => "path",
+                _ => "query",
+            })));
             return;
         }
 
-        var request = new Request(++_nextRequestId, kind, payload, Sender, Context.System.Scheduler.Now);
+        var request = new Request(++_nextRequestId, kind, payload, Sender, Context.System.Scheduler.Now, deadline ?? _options.Deadline);
         _requests[request.Id] = request;
         WatchRequester(request.Requester);
-        if (_options.HasDeadline)
-            _timeouts.RequestReceived(request.Id);
-        if (kind != RequestKind.Command)
+        if (request.HasDeadline)
+            _timeouts.RequestReceived(request.Id, request.Deadline);
+        if (ownSession is not null)
+        {
+            // The first and only command of its session: it needs no place in the client's own.
+            request.Session = ownSession;
+            request.Sequence = 1;
+            request.HasOwnSession = true;
+        }
+
+        if (kind != RequestKind.Command || request.HasOwnSession)
         {
             StartAttempt(request);
             return;
@@ -204,14 +236,13 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
     private void StartAttempt(Request request)
     {
-        if (_options.MaxAttempts is { } max && request.Attempts >= max)
+        if (_rules.OutOfAttempts(request))
         {
-            GiveUp(request, $"{request.LastProblem}; no attempts left ({max})");
+            GiveUp(request, $"{request.LastProblem}; no attempts left ({_options.MaxAttempts})");
             return;
         }
 
-        var target = _leader ??= PickMember(except: null);
-        request.Attempts++;
+        var target = _rules.StartAttempt(request);
         _attemptsMade++;
         request.Target = target;
         request.Phase = Phase.InFlight;
@@ -228,8 +259,9 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         request.OpenAttempts.Add(reply);
         Route(target).Tell(message, reply);
         // A membership change is not sent twice while it may be under way (adding a voter waits
-        // for it to catch up): it has until the deadline.
-        if (request.Kind != RequestKind.MembershipChange || !_options.HasDeadline)
+        // for it to catch up), nor a snapshot export while the leader writes the file: each has
+        // until its deadline.
+        if (!request.WaitsWholeDeadline)
             _timeouts.AttemptStarted(request.Id, request.Attempts);
     }
 
@@ -267,6 +299,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
                 return;
             case MembershipChanged or LeadershipTransferred when request.Kind == RequestKind.MembershipChange:
             case CurrentConfiguration when request.Kind == RequestKind.ConfigurationRead:
+            case SnapshotExported when request.Kind == RequestKind.SnapshotExport:
                 Complete(request, answered.Reply);
                 return;
             case MembershipRefused { Reason: not MembershipRefusalReason.LeaderNotReady } refused when request.Kind == RequestKind.MembershipChange:
@@ -282,31 +315,63 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             case RequestRejected rejected:
                 Fail(request, new RaftRequestRejectedException(request.Describe(), rejected.Reason));
                 break;
+            case NotLeader notLeader when request.Kind == RequestKind.SnapshotExport && LeaderOutsideMembers(notLeader):
+                // The leader would write the file on its own disk, which is not among the ones asked for.
+                Complete(request, notLeader);
+                break;
             case NotLeader notLeader:
-                var hint = notLeader.LeaderPath ?? _members.FirstOrDefault(m => m.Id == notLeader.LeaderId)?.Path;
+                var hint = notLeader.LeaderPath ?? MemberPath(notLeader.LeaderId);
                 var problem = hint is null
-                    ? $"{node} is not the leader and knows none"
+                    ? $"{node} is not the leader and knows no leader"
                     : $"{node} is not the leader; it named {notLeader.LeaderId ?? hint.ToString()}";
-                Retry(request, node, problem, hint);
+                Retry(request, node, AttemptEnd.NotLeader, problem, hint);
                 break;
             case MembershipRefused notReady:
-                // A new leader has not committed an entry of its term yet; it will in a round trip.
-                Retry(request, node, $"{node}: {notReady.Message}", hint: null);
-                break;
-            case CommandOutcomeUnknown unknown when request.Kind == RequestKind.MembershipChange:
-                // Sending a change again could do it twice, or be refused for having been done.
-                request.MayHaveTakenEffect = true;
-                GiveUp(request, $"{node} answered outcome unknown: {unknown.Reason}");
+                Retry(request, node, AttemptEnd.LeaderNotReady, $"{node}: {notReady.Message}");
                 break;
             case CommandOutcomeUnknown unknown:
-                request.MayHaveTakenEffect = true;
-                Retry(request, node, $"{node} answered outcome unknown: {unknown.Reason}", hint: null);
+                Retry(request, node, AttemptEnd.OutcomeUnknown, $"{node} answered outcome unknown: {unknown.Reason}");
                 break;
             default:
-                _log.Warning("Client '{0}': unexpected answer {1} from {2} to {3}; retrying", _options.ClientId, answered.Reply, node, request.Describe());
-                request.MayHaveTakenEffect |= request.IsCommand;
-                Retry(request, node, $"{node} gave an unexpected answer {answered.Reply.GetType().Name}", hint: null);
+                _log.Warning("Client '{0}': unexpected answer {1} from {2} to {3}", _options.ClientId, answered.Reply, node, request.Describe());
+                Retry(request, node, AttemptEnd.UnexpectedAnswer, $"{node} gave an unexpected answer {answered.Reply.GetType().Name}");
                 break;
+        }
+    }
+
+    private ActorPath? MemberPath(string? id) => id is null ? null : _members.FirstOrDefault(m => m.Id == id)?.Path;
+
+    private bool LeaderOutsideMembers(NotLeader notLeader) =>
+        (notLeader.LeaderId is not null || notLeader.LeaderPath is not null) &&
+        !_members.Any(m => m.Id == notLeader.LeaderId || m.Path!.Equals(notLeader.LeaderPath));
+
+    /// <summary>
+    /// A node in this ActorSystem names a leader. The first such event of a newer term moves every
+    /// request that may be waiting on a leader that is gone — an attempt in flight, or a backoff
+    /// after "no leader known" — on to the new leader at once. Commands are sent again in their
+    /// session, so they apply at most once; membership changes and snapshot exports wait, since
+    /// sending them twice is not safe or not cheap.
+    /// </summary>
+    private void OnStateChanged(RaftStateChanged change)
+    {
+        if (change.LeaderId is not { } leaderId || change.Term <= _leaderTermHeard)
+            return;
+        _leaderTermHeard = change.Term;
+        // A leader outside the members is reached through one of them: the one tried last, if it is one.
+        _rules.Leader = MemberPath(leaderId) ?? (_members.Any(m => m.Path!.Equals(_rules.Leader)) ? _rules.Leader : null);
+        foreach (var request in _requests.Values.Where(r => r.Phase is Phase.InFlight or Phase.BackingOff && !r.WaitsWholeDeadline).ToList())
+        {
+            var problem = request.Phase == Phase.InFlight
+                ? $"{leaderId} leads in term {change.Term} while the attempt to {request.Target} waited"
+                : $"{leaderId} leads in term {change.Term}";
+            if (request.Phase == Phase.InFlight)
+                request.MayHaveTakenEffect |= request.ChangesState;
+            EndAttempt(request);
+            Timers.Cancel(RetryKey(request.Id));
+            request.LastProblem = problem;
+            request.HintsFollowed = 0;
+            _log.Debug("Client '{0}': {1}: {2}; sending it there now", _options.ClientId, request.Describe(), problem);
+            StartAttempt(request);
         }
     }
 
@@ -327,6 +392,13 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (request.MayHaveTakenEffect)
         {
             GiveUp(request, $"{node}: {expired.Reason}, and an earlier attempt may have been applied before the session expired");
+            return;
+        }
+
+        if (request.HasOwnSession)
+        {
+            // The caller's session, which the client does not renumber: certainly not applied.
+            GiveUp(request, $"{node}: {expired.Reason}");
             return;
         }
 
@@ -369,43 +441,33 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (!_requests.TryGetValue(requestId, out var request) || request.Phase != Phase.InFlight || request.Attempts != attempt)
             return;
         var node = request.Target!;
-
-        // Unanswered: the command may sit in that node's log (and may be committed later).
-        request.MayHaveTakenEffect |= request.IsCommand;
-        Retry(request, node, $"no answer from {node} within {RaftCommandOutcomeUnknownException.Describe(_options.RequestTimeout)}", hint: null);
+        Retry(request, node, AttemptEnd.TimedOut, $"no answer from {node} within {RaftCommandOutcomeUnknownException.Describe(_options.RequestTimeout)}");
     }
 
     /// <summary>
-    /// The attempt to <paramref name="node"/> ended without a definite answer: follow a leader hint
-    /// at once (a few times in a row at most, so two nodes naming each other cannot keep us
-    /// bouncing), otherwise move on to another member after a backoff.
+    /// The attempt to <paramref name="node"/> ended without a definite answer: the retry rules say
+    /// whether it goes again at once (a leader hint), after a backoff, or not at all.
     /// </summary>
-    private void Retry(Request request, ActorPath node, string problem, ActorPath? hint)
+    private void Retry(Request request, ActorPath node, AttemptEnd end, string problem, ActorPath? hint = null)
     {
         EndAttempt(request);
         request.LastProblem = problem;
-        if (hint is not null && !hint.Equals(node) && request.HintsFollowed < _members.Count)
+        TimeSpan? timeLeft = request.HasDeadline ? request.Deadline - (Context.System.Scheduler.Now - request.Received) : null;
+        var decision = _rules.AfterAttempt(request, node, end, hint, timeLeft);
+        switch (decision.Action)
         {
-            request.HintsFollowed++;
-            _leader = hint;
-            StartAttempt(request);
-            return;
+            case RetryAction.SendNow:
+                StartAttempt(request);
+                break;
+            case RetryAction.SendAfterBackoff:
+                request.Phase = Phase.BackingOff;
+                _log.Debug("Client '{0}': {1}: {2}; retrying in {3}", _options.ClientId, request.Describe(), problem, decision.Delay);
+                Timers.StartSingleTimer(RetryKey(request.Id), new RetryDue(request.Id), decision.Delay);
+                break;
+            default:
+                GiveUp(request, decision.Reason is null ? problem : $"{problem}; {decision.Reason}");
+                break;
         }
-
-        request.HintsFollowed = 0;
-        if (_leader is null || _leader.Equals(node))
-            _leader = PickMember(except: node);
-        if (_options.MaxAttempts is { } max && request.Attempts >= max)
-        {
-            GiveUp(request, $"{problem}; no attempts left ({max})");
-            return;
-        }
-
-        request.Failures++;
-        request.Phase = Phase.BackingOff;
-        var delay = _options.Backoff(request.Failures, _random);
-        _log.Debug("Client '{0}': {1}: {2}; retrying in {3}", _options.ClientId, request.Describe(), problem, delay);
-        Timers.StartSingleTimer(RetryKey(request.Id), new RetryDue(request.Id), delay);
     }
 
     private void OnRetryDue(RetryDue due)
@@ -421,24 +483,22 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             var problem = request.Phase == Phase.InFlight
                 ? $"no answer yet from {request.Target}"
                 : request.LastProblem;
-            GiveUp(request, $"{problem}; deadline of {RaftCommandOutcomeUnknownException.Describe(_options.Deadline)} passed");
+            GiveUp(request, $"{problem}; deadline of {RaftCommandOutcomeUnknownException.Describe(request.Deadline)} passed");
         }
     }
 
     private void GiveUp(Request request, string problem)
     {
-        if (request.Phase == Phase.InFlight)
-            request.MayHaveTakenEffect |= request.Kind is RequestKind.Command or RequestKind.MembershipChange; // the last attempt may yet land in a log
+        var outcome = ClientRetryRules<ActorPath>.GiveUp(request, attemptInFlight: request.Phase == Phase.InFlight);
         var elapsed = Context.System.Scheduler.Now - request.Received;
         Exception failure = request switch
         {
-            { Kind: RequestKind.MembershipChange, MayHaveTakenEffect: true } => new RaftMembershipOutcomeUnknownException(
+            { Kind: RequestKind.MembershipChange } when outcome == GivenUpOutcome.Unknown => new RaftMembershipOutcomeUnknownException(
                 request.Describe(), request.Attempts, elapsed, problem),
             { IsCommand: true, Phase: Phase.Queued } => new RaftUnavailableException(
                 "a command (never sent: it waited for older commands to be answered)", 0, elapsed, problem),
-            { IsCommand: true, MayHaveTakenEffect: true } => new RaftCommandOutcomeUnknownException(
+            { IsCommand: true } when outcome == GivenUpOutcome.Unknown => new RaftCommandOutcomeUnknownException(
                 request.Session ?? _options.ClientId, request.Sequence, request.Attempts, elapsed, problem),
-            { IsCommand: true } => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
             _ => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
         };
         _log.Info("Client '{0}': giving up on {1}: {2}", _options.ClientId, request.Describe(), failure.Message);
@@ -469,7 +529,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         if (_requests.Remove(request.Id))
             UnwatchRequester(request.Requester);
         request.Phase = Phase.Done;
-        if (request.Sequence > 0 && request.Session == _session && _sequencesInFlight.Remove(request.Sequence))
+        if (request.Sequence > 0 && !request.HasOwnSession && request.Session == _session && _sequencesInFlight.Remove(request.Sequence))
             StartQueuedCommands();
     }
 
@@ -537,18 +597,10 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         Context.Unwatch(requester);
     }
 
-    private ActorPath PickMember(ActorPath? except)
-    {
-        var candidates = _members.Where(m => except is null || !except.Equals(m.Path)).ToList();
-        if (candidates.Count == 0)
-            candidates = _members.ToList();
-        return candidates[_random.Next(candidates.Count)].Path!; // every member has a path (CheckMembers)
-    }
-
     private RaftClientStatus Status() => new(
         _session,
         _lastSequence,
-        _leader,
+        _rules.Leader,
         _requests.Values.Count(r => r.Phase == Phase.InFlight),
         _requests.Values.Count(r => r.Phase == Phase.BackingOff),
         _queued.Count,
@@ -578,9 +630,13 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         /// <summary>The configuration a node uses: a read, from any node.</summary>
         ConfigurationRead,
+
+        /// <summary>A backup written by the leader on its own disk: sent only to the members, never to a leader outside them.</summary>
+        SnapshotExport,
     }
 
-    private sealed class Request(long id, RequestKind kind, object payload, IActorRef requester, DateTimeOffset received)
+    private sealed class Request(long id, RequestKind kind, object payload, IActorRef requester, DateTimeOffset received, TimeSpan deadline)
+        : RetryState(changesState: kind is RequestKind.Command or RequestKind.MembershipChange, sentAgainAfterUnknown: kind != RequestKind.MembershipChange)
     {
         public long Id { get; } = id;
 
@@ -594,6 +650,17 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         public DateTimeOffset Received { get; } = received;
 
+        /// <summary>How long the request may take in all; <see cref="Timeout.InfiniteTimeSpan"/> for no bound but the attempts.</summary>
+        public TimeSpan Deadline { get; } = deadline;
+
+        public bool HasDeadline => Deadline != Timeout.InfiniteTimeSpan;
+
+        /// <summary>Sent once and given its whole deadline: sending it again while it may be under way is not safe, or not cheap.</summary>
+        public bool WaitsWholeDeadline => Kind is RequestKind.MembershipChange or RequestKind.SnapshotExport && HasDeadline;
+
+        /// <summary>A command that is the first and only one of the caller's session <see cref="Session"/>.</summary>
+        public bool HasOwnSession { get; set; }
+
         public Phase Phase { get; set; } = Phase.Queued;
 
         /// <summary>The client session the command is numbered in; null for queries and for commands still queued.</summary>
@@ -604,26 +671,16 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         public LinkedListNode<Request>? Node { get; set; }
 
-        public int Attempts { get; set; }
-
         public ActorPath? Target { get; set; }
 
         /// <summary>The attempts' reply addresses still waiting: releasing one drops its late answer.</summary>
         public List<AttemptReply> OpenAttempts { get; } = new(1);
 
-        /// <summary>Consecutive failed attempts, for the backoff.</summary>
-        public int Failures { get; set; }
-
-        /// <summary>Leader hints followed in a row, without a backoff.</summary>
-        public int HintsFollowed { get; set; }
-
-        /// <summary>Whether some attempt may have put the command in a leader's log.</summary>
-        public bool MayHaveTakenEffect { get; set; }
-
         public string LastProblem { get; set; } = "no attempt made yet";
 
         public string Describe() => Kind switch
         {
+            RequestKind.Command when HasOwnSession => $"the command ({Payload.GetType().Name}) of session {Session}",
             RequestKind.Command => Sequence > 0 ? $"command {Sequence} ({Payload.GetType().Name})" : $"command ({Payload.GetType().Name})",
             RequestKind.Query => $"query ({Payload.GetType().Name})",
             _ => $"{Payload}",

@@ -10,15 +10,19 @@ namespace RaftActors.Client;
 /// or <see cref="Status.Failure"/> with a <see cref="RaftCommandFailedException"/>,
 /// <see cref="RaftRequestRejectedException"/>, <see cref="RaftCommandOutcomeUnknownException"/> or
 /// <see cref="RaftUnavailableException"/>.
+/// With <see cref="SessionId"/> the command is instead the first and only command of that session
+/// (sequence 1), retried there. <see cref="Deadline"/> replaces the client's
+/// <see cref="RaftClientOptions.Deadline"/> for this command.
 /// </summary>
-internal sealed record SendCommand(object Command);
+internal sealed record SendCommand(object Command, string? SessionId = null, TimeSpan? Deadline = null);
 
 /// <summary>
 /// Asks a <see cref="RaftClient"/> for the leader's linearizable answer to <see cref="Query"/>.
 /// The sender gets exactly one reply: <see cref="QueryResult"/>, or <see cref="Status.Failure"/> with a
 /// <see cref="RaftRequestRejectedException"/> or <see cref="RaftUnavailableException"/>.
+/// <see cref="Deadline"/> replaces the client's <see cref="RaftClientOptions.Deadline"/> for this query.
 /// </summary>
-internal sealed record SendQuery(object Query);
+internal sealed record SendQuery(object Query, TimeSpan? Deadline = null);
 
 /// <summary>
 /// Asks a <see cref="RaftClient"/> to take <see cref="Request"/> — an <see cref="AddMember"/>,
@@ -30,8 +34,22 @@ internal sealed record SendQuery(object Query);
 /// <see cref="CurrentConfiguration"/>, or <see cref="Status.Failure"/> with a
 /// <see cref="RaftMembershipRefusedException"/>, <see cref="RaftRequestRejectedException"/>,
 /// <see cref="RaftMembershipOutcomeUnknownException"/> or <see cref="RaftUnavailableException"/>.
+/// <see cref="Deadline"/> replaces the client's <see cref="RaftClientOptions.Deadline"/> for this request.
 /// </summary>
-internal sealed record SendMembershipRequest(object Request);
+internal sealed record SendMembershipRequest(object Request, TimeSpan? Deadline = null);
+
+/// <summary>
+/// Asks a <see cref="RaftClient"/> to have the leader write a backup to <see cref="Path"/>
+/// (<see cref="ExportSnapshot"/>), a path on the leader's own disk. It goes only to the client's
+/// members: a client of one member asks that node alone. A member that knows no leader is asked
+/// again after a backoff; the attempt that reaches the leader gets the whole deadline (the leader
+/// writes the whole state before it answers) and is not sent twice. The sender gets exactly one
+/// reply: <see cref="SnapshotExported"/>; the <see cref="NotLeader"/> of a member that names a
+/// leader outside the members; or <see cref="Status.Failure"/> with a
+/// <see cref="RaftRequestRejectedException"/> (the file could not be written) or
+/// <see cref="RaftUnavailableException"/>.
+/// </summary>
+internal sealed record SendSnapshotExport(string Path, TimeSpan? Deadline = null);
 
 /// <summary>Asks a <see cref="RaftClient"/> for its <see cref="RaftClientStatus"/>.</summary>
 public sealed class GetRaftClientStatus

@@ -4,18 +4,18 @@ namespace RaftActors.Client;
 
 /// <summary>
 /// The attempt timeouts and deadlines of a <see cref="RaftClient"/>'s requests under one actor
-/// timer, armed for the earliest. Every attempt waits the same <see cref="RaftClientOptions.RequestTimeout"/>
-/// and every request the same <see cref="RaftClientOptions.Deadline"/>, so each kind falls due in
-/// the order it was set and a queue per kind keeps them sorted. Nothing is cancelled: a request
+/// timer, armed for the earliest. Every attempt waits the same <see cref="RaftClientOptions.RequestTimeout"/>,
+/// so attempts fall due in the order they started and a queue keeps them sorted; deadlines differ
+/// per request (most take the client's, some their own), so a priority queue orders them. Nothing is cancelled: a request
 /// answered leaves its entries to fall due, and the client ignores those of requests and attempts
 /// that ended — cheaper, at a command's rate, than starting and cancelling two timers per command.
 /// </summary>
-internal sealed class RequestTimeouts(ITimerScheduler timers, IScheduler clock, TimeSpan attemptTimeout, TimeSpan deadline)
+internal sealed class RequestTimeouts(ITimerScheduler timers, IScheduler clock, TimeSpan attemptTimeout)
 {
     private static readonly object TimerKey = new();
 
     private readonly Queue<(DateTimeOffset Due, long RequestId, int Attempt)> _attempts = new();
-    private readonly Queue<(DateTimeOffset Due, long RequestId)> _deadlines = new();
+    private readonly PriorityQueue<long, DateTimeOffset> _deadlines = new();
     private DateTimeOffset? _armedFor;
 
     /// <summary>Attempt <paramref name="attempt"/> of request <paramref name="requestId"/> times out after the attempt timeout from now.</summary>
@@ -26,11 +26,11 @@ internal sealed class RequestTimeouts(ITimerScheduler timers, IScheduler clock, 
         ArmFor(due);
     }
 
-    /// <summary>Request <paramref name="requestId"/> reaches its deadline after the deadline from now.</summary>
-    public void RequestReceived(long requestId)
+    /// <summary>Request <paramref name="requestId"/> reaches its deadline <paramref name="deadline"/> from now.</summary>
+    public void RequestReceived(long requestId, TimeSpan deadline)
     {
         var due = clock.Now + deadline;
-        _deadlines.Enqueue((due, requestId));
+        _deadlines.Enqueue(requestId, due);
         ArmFor(due);
     }
 
@@ -45,8 +45,8 @@ internal sealed class RequestTimeouts(ITimerScheduler timers, IScheduler clock, 
         while (true)
         {
             var attemptDue = _attempts.TryPeek(out var attempt) && attempt.Due <= now;
-            var deadlineDue = _deadlines.TryPeek(out var passed) && passed.Due <= now;
-            if (attemptDue && (!deadlineDue || attempt.Due <= passed.Due))
+            var deadlineDue = _deadlines.TryPeek(out var passedId, out var passedDue) && passedDue <= now;
+            if (attemptDue && (!deadlineDue || attempt.Due <= passedDue))
             {
                 _attempts.Dequeue();
                 attemptTimedOut(attempt.RequestId, attempt.Attempt);
@@ -54,7 +54,7 @@ internal sealed class RequestTimeouts(ITimerScheduler timers, IScheduler clock, 
             else if (deadlineDue)
             {
                 _deadlines.Dequeue();
-                deadlinePassed(passed.RequestId);
+                deadlinePassed(passedId);
             }
             else
                 break;
@@ -62,8 +62,8 @@ internal sealed class RequestTimeouts(ITimerScheduler timers, IScheduler clock, 
 
         if (_attempts.TryPeek(out var nextAttempt))
             ArmFor(nextAttempt.Due);
-        if (_deadlines.TryPeek(out var nextDeadline))
-            ArmFor(nextDeadline.Due);
+        if (_deadlines.TryPeek(out _, out var nextDeadline))
+            ArmFor(nextDeadline);
     }
 
     private void ArmFor(DateTimeOffset due)

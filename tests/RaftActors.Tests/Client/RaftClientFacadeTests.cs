@@ -25,6 +25,19 @@ public sealed class RaftClientFacadeTests : RaftClientTestKit
     }
 
     [Fact]
+    public async Task SendIdempotentAsync_sends_the_command_as_the_first_of_the_keys_session()
+    {
+        var client = RaftClientFacade.Start(Sys, Members, Options());
+
+        var sent = client.SendIdempotentAsync("set x", "order-17");
+        var (_, node, command) = ExpectAtSomeNode<ClientCommand>();
+        Assert.Equal(new ClientCommand("set x", "order-17", 1), command);
+        node.Reply(new CommandApplied(5, "ok"));
+        Assert.Equal(new CommandApplied(5, "ok"), await sent);
+        await Assert.ThrowsAsync<ArgumentException>(() => client.SendIdempotentAsync("set x", " "));
+    }
+
+    [Fact]
     public async Task Final_answers_become_exceptions_that_say_what_happened()
     {
         var client = RaftClientFacade.Start(Sys, Members, Options());
