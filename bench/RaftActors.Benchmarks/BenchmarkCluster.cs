@@ -43,7 +43,7 @@ public sealed class BenchmarkCluster : IAsyncDisposable
         _meter = meter;
         Root = root;
         _ownsDirectory = ownsDirectory;
-        var ports = FreePorts(options.Nodes);
+        var ports = LoopbackPorts.Free(options.Nodes);
         _nodes = Enumerable.Range(1, options.Nodes)
             .Select(i => new BenchmarkNode($"n{i}", ports[i - 1], Path.Combine(root, $"n{i}")))
             .ToList();
@@ -303,20 +303,6 @@ public sealed class BenchmarkCluster : IAsyncDisposable
 
     private BenchmarkNode NodeById(string nodeId) => _nodes.Single(n => n.Id == nodeId);
 
-    /// <summary>Ports free now on 127.0.0.1, picked by the OS.</summary>
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        try
-        {
-            listeners.ForEach(l => l.Start());
-            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        }
-        finally
-        {
-            listeners.ForEach(l => l.Stop());
-        }
-    }
 
     private static Config RemotingConfig(int port, string logLevel) => ConfigurationFactory.ParseString($$"""
         akka {

@@ -41,20 +41,4 @@ internal static class LeaseRaftCluster
         return statuses.Any(s => s.Role == RaftRole.Leader);
     }
 
-    /// <summary>Creates the actor once the gate opens (on the actor's own thread, inside Akka's creation context).</summary>
-    private sealed class GatedProducer(ManualResetEventSlim gate, Func<ActorBase> create) : IIndirectActorProducer
-    {
-        public Type ActorType => typeof(RaftNode);
-
-        public ActorBase Produce()
-        {
-            if (!gate.Wait(TimeSpan.FromSeconds(10)))
-                throw new TimeoutException("the cluster's actors were not all created in time");
-            return create();
-        }
-
-        public void Release(ActorBase actor)
-        {
-        }
-    }
 }

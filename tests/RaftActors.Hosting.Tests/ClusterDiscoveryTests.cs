@@ -15,7 +15,7 @@ public class ClusterDiscoveryTests
     [Fact]
     public async Task A_node_found_through_akka_cluster_serves_the_injected_client()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var host = new HostBuilder()
             .ConfigureServices(services =>
             {

@@ -36,7 +36,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task A_restarted_host_recovers_the_applied_state_from_its_data_directory()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var dataDirectory = Path.Combine(_dataRoot, "n1");
 
         var first = TestHosts.Build(port, o => SingleNode(o, port, dataDirectory));
@@ -63,7 +63,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task A_node_configured_by_hocon_alone_starts_and_applies()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var hocon = ConfigurationFactory.ParseString($$"""
             raft {
               node-id = n1
@@ -88,7 +88,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task A_state_machine_factory_is_given_the_hosts_services_and_its_state_machine_applies()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var made = new List<Counter>();
         var host = TestHosts.Build(port, o => SingleNode(o, port, Path.Combine(_dataRoot, "n1")), createStateMachine: services =>
         {
@@ -120,7 +120,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task Three_hosts_in_one_process_elect_one_leader_and_replicate()
     {
-        var ports = new[] { TestHosts.FreePort(), TestHosts.FreePort(), TestHosts.FreePort() };
+        var ports = LoopbackPorts.Free(3);
         void Cluster(RaftOptions options, int i)
         {
             options.NodeId = $"n{i + 1}";
@@ -159,7 +159,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task Readiness_is_unhealthy_until_a_leader_is_known_and_liveness_holds_throughout()
     {
-        var ports = new[] { TestHosts.FreePort(), TestHosts.FreePort() };
+        var ports = LoopbackPorts.Free(2);
         void Pair(RaftOptions options, int i)
         {
             options.NodeId = $"n{i + 1}";
@@ -203,7 +203,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task Liveness_is_unhealthy_once_the_node_actor_has_stopped()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var host = TestHosts.Build(port, o => { SingleNode(o, port, ""); o.DataDirectory = null; o.InMemoryStorage = true; });
         await host.StartAsync(TestContext.Current.CancellationToken);
         try
@@ -229,7 +229,7 @@ public class HostedNodeTests : IDisposable
     [InlineData("node-id", "raft.node-id", "RaftOptions.NodeId")]
     public async Task A_bad_option_fails_the_start_naming_its_key_and_the_option(string bad, string key, string option)
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var host = TestHosts.Build(port, o =>
         {
             SingleNode(o, port, Path.Combine(_dataRoot, "n1"));
@@ -254,7 +254,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task The_file_storage_options_reach_the_store()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var host = TestHosts.Build(port, o =>
         {
             SingleNode(o, port, Path.Combine(_dataRoot, "n1"));
@@ -270,7 +270,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task A_state_machine_the_container_cannot_make_fails_the_start_naming_it()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var host = TestHosts.Build<NeedsAnUnregisteredService>(port, o => SingleNode(o, port, Path.Combine(_dataRoot, "n1")));
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
@@ -283,7 +283,7 @@ public class HostedNodeTests : IDisposable
     [Fact]
     public async Task The_actor_system_starts_with_raft_defaults_beneath_the_remoting_settings()
     {
-        var port = TestHosts.FreePort();
+        var port = LoopbackPorts.Free();
         var host = TestHosts.Build(port, o => { SingleNode(o, port, ""); o.DataDirectory = null; o.InMemoryStorage = true; });
         await host.StartAsync(TestContext.Current.CancellationToken);
         try

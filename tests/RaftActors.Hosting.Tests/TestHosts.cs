@@ -69,14 +69,6 @@ public static class TestHosts
 
     public static string Address(int port) => $"akka.tcp://raft@127.0.0.1:{port}";
 
-    /// <summary>A port free on loopback now (the OS does not hand it out again at once).</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     public static string TempDirectory()
     {
         var path = Path.Combine(Path.GetTempPath(), "raft-hosting-tests", Guid.NewGuid().ToString("N"));

@@ -18,7 +18,7 @@ public sealed class OneProcessPerNodeTests(ITestOutputHelper output)
 
         // n1's config on other ports (its own member entry moved along): the data directory is taken.
         var twinConfig = Path.Combine(cluster.Root, "twin.conf");
-        var twinPorts = TestCluster.FreePorts(2);
+        var twinPorts = LoopbackPorts.Free(2);
         File.WriteAllText(twinConfig, File.ReadAllText(cluster.Servers[0].ConfigFile)
             .Replace($"127.0.0.1:{cluster.AkkaPorts[0]}", $"127.0.0.1:{twinPorts[0]}")
             .Replace($"port = {cluster.AkkaPorts[0]}", $"port = {twinPorts[0]}")
@@ -33,7 +33,7 @@ public sealed class OneProcessPerNodeTests(ITestOutputHelper output)
         var config = Path.Combine(cluster.Root, "intruder.conf");
         File.WriteAllText(config, File.ReadAllText(cluster.Servers[0].ConfigFile)
             .Replace("\"data/n1\"", "\"data/intruder\"")
-            .Replace($"127.0.0.1:{cluster.HttpPorts[0]}", $"127.0.0.1:{TestCluster.FreePorts(1)[0]}"));
+            .Replace($"127.0.0.1:{cluster.HttpPorts[0]}", $"127.0.0.1:{LoopbackPorts.Free()}"));
         using var intruder = new ServerProcess("intruder", config);
         intruder.Start();
         Assert.Equal(1, await intruder.WaitForExitAsync(Bound));

@@ -20,7 +20,7 @@ public sealed class RemotingRestartTests(ITestOutputHelper output)
     [Fact(Timeout = 120_000)]
     public async Task A_peer_restarted_on_its_address_and_a_survivor_that_both_start_sending_at_once_hear_each_other_both_ways()
     {
-        var ports = TestCluster.FreePorts(2);
+        var ports = LoopbackPorts.Free(2);
         var clock = Stopwatch.StartNew();
         using var survivor = new PeerProcess("survivor", ports[0], ports[1], "s", clock);
         try

@@ -16,7 +16,7 @@ public sealed class ServerHostingTests(ITestOutputHelper output)
     public async Task An_environment_variable_overrides_the_HOCON_files_HTTP_endpoint()
     {
         using var cluster = new TestCluster(output, size: 1);
-        var overridden = TestCluster.FreePorts(1)[0];
+        var overridden = LoopbackPorts.Free();
         cluster.Servers[0].EnvironmentVariables["Raft__Server__Http"] = $"127.0.0.1:{overridden}";
         cluster.Start(0);
 
@@ -29,7 +29,7 @@ public sealed class ServerHostingTests(ITestOutputHelper output)
     public async Task A_Kestrel_endpoint_in_appsettings_json_is_where_HTTP_listens()
     {
         using var cluster = new TestCluster(output, size: 1);
-        var configured = TestCluster.FreePorts(1)[0];
+        var configured = LoopbackPorts.Free();
         File.WriteAllText(Path.Combine(cluster.Root, "appsettings.json"), $$"""
             { "Kestrel": { "Endpoints": { "Api": { "Url": "http://127.0.0.1:{{configured}}" } } } }
             """);

@@ -17,7 +17,7 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
     [InlineData("fault-injection-not-a-switch", "raft.server.fault-injection")]
     public async Task A_bad_configuration_fails_at_start_naming_the_key(string problem, string key)
     {
-        var ports = TestCluster.FreePorts(2);
+        var ports = LoopbackPorts.Free(2);
         var lines = new List<string>
         {
             $"akka.remote.dot-netty.tcp {{ hostname = \"127.0.0.1\", port = {ports[0]} }}",
@@ -76,7 +76,7 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         var httpPort = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var akkaPort = TestCluster.FreePorts(1)[0];
+        var akkaPort = LoopbackPorts.Free();
         using var server = new ServerProcess("n1", WriteConfig($$"""
             akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{akkaPort}} }
             raft {

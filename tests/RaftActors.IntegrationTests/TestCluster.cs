@@ -37,7 +37,7 @@ public sealed class TestCluster : IDisposable
         _output = output;
         Root = Path.Combine(Path.GetTempPath(), $"raftactors-it-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Root);
-        var ports = FreePorts(2 * size);
+        var ports = LoopbackPorts.Free(2 * size);
         AkkaPorts = ports.Take(size).ToArray();
         HttpPorts = ports.Skip(size).ToArray();
         for (var i = 1; i <= size; i++)
@@ -333,20 +333,6 @@ public sealed class TestCluster : IDisposable
         }
     }
 
-    /// <summary>Distinct free loopback ports, all held open until every one is chosen.</summary>
-    public static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ =>
-        {
-            var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return listener;
-        }).ToList();
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var listener in listeners)
-            listener.Stop();
-        return ports;
-    }
 }
 
 /// <summary>What GET /status says.</summary>

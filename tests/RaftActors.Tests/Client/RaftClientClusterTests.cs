@@ -210,20 +210,4 @@ public sealed class RaftClientClusterTests : Akka.TestKit.Xunit2.TestKit
         return leader!;
     }
 
-    /// <summary>Creates the actor once the gate opens (on the actor's own thread, inside Akka's creation context).</summary>
-    private sealed class GatedProducer(ManualResetEventSlim gate, Func<ActorBase> create) : IIndirectActorProducer
-    {
-        public Type ActorType => typeof(RaftNode);
-
-        public ActorBase Produce()
-        {
-            if (!gate.Wait(TimeSpan.FromSeconds(10)))
-                throw new TimeoutException("the cluster's actors were not all created in time");
-            return create();
-        }
-
-        public void Release(ActorBase actor)
-        {
-        }
-    }
 }
