@@ -75,8 +75,6 @@ public sealed record RaftClientOptions
                 nameof(MaxCommandsInFlight));
     }
 
-    internal bool HasDeadline => Deadline != Timeout.InfiniteTimeSpan;
-
     /// <summary>The delay before the <paramref name="failures"/>-th consecutive retry, jittered by <paramref name="random"/>.</summary>
     internal TimeSpan Backoff(int failures, Random random)
     {
