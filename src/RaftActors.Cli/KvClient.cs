@@ -23,9 +23,12 @@ public sealed record NodeStatus(
 public sealed record NodeScrape(NodeEndpoint Node, string? Text, string? Problem);
 
 /// <summary>
-/// Talks to the cluster's HTTP API. Every write carries an Idempotency-Key (given, or a new one), so it
-/// can be sent again to another node when a node is unreachable, answers 503 (certainly not
-/// applied) or 504 (outcome unknown): the servers apply one key at most once.
+/// Talks to the cluster's HTTP API. A node's gateway finds the leader and retries what is safe
+/// within its request timeout (its <c>RaftClient</c>: the one retry layer), so this client only
+/// looks for a node that serves: it asks the nodes once each, in turn, and moves on when one is
+/// unreachable, answers 503 (certainly not applied) or 504 (outcome unknown). Every write carries
+/// an Idempotency-Key (given, or a new one), so sending it to the next node is safe: the servers
+/// apply one key at most once.
 /// </summary>
 public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout) : IDisposable
 {
@@ -35,8 +38,10 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
     public IReadOnlyList<NodeEndpoint> Nodes => nodes;
 
     /// <summary>
-    /// Sends the request to the nodes in turn, starting at <paramref name="first"/>, until one
-    /// gives a final answer (anything but 503, 504 or no answer) or <c>--timeout</c> passes. With
+    /// Sends the request to the nodes in turn, starting at <paramref name="first"/>, each once,
+    /// until one gives a final answer (anything but 503, 504 or no answer) or <c>--timeout</c>
+    /// passes. It neither pauses nor comes back to a node: the node's gateway has already waited
+    /// for a leader and retried for as long as its request timeout allows. With
     /// <paramref name="download"/>, a 200's body is not read as JSON but handed to it as it streams in.
     /// </summary>
     public async Task<ApiReply> SendAsync(
@@ -47,11 +52,9 @@ public sealed class KvClient(IReadOnlyList<NodeEndpoint> nodes, TimeSpan timeout
         var problems = new List<string>();
         var unknown = false;
         ApiReply? last = null;
-        for (var attempt = 0; attempt < nodes.Count * 3 && clock.Elapsed < timeout; attempt++)
+        for (var attempt = 0; attempt < nodes.Count && clock.Elapsed < timeout; attempt++)
         {
             var node = nodes[(first + attempt) % nodes.Count];
-            if (attempt > 0 && attempt % nodes.Count == 0)
-                await Task.Delay(TimeSpan.FromMilliseconds(300), cancel); // every node said no: give an election time
             using var request = new HttpRequestMessage(method, new Uri(node.Url, path)) { Content = content() };
             if (idempotencyKey is not null)
                 request.Headers.Add("Idempotency-Key", idempotencyKey);
