@@ -15,13 +15,15 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES]" >&2; exit 2 ;;
   esac
 done
+[ "$seconds" -ge 3 ] || { echo "--seconds must be at least 3" >&2; exit 2; }
 
 if ! command -v etcd >/dev/null; then
   apt-get install -y etcd-server >/dev/null || { apt-get update >/dev/null && apt-get install -y etcd-server >/dev/null; }
 fi
 
 work=$(mktemp -d /tmp/compare-etcd.XXXXXX)
-pids=()
+pids=() etcd_pids=() raft_pids=()
+warmup=2 # raftctl bench's own warm-up seconds, not counted in its figures
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -43,7 +45,7 @@ for i in 1 2 3; do
     --listen-client-urls "http://127.0.0.1:$((12379 + 10 * i))" --advertise-client-urls "http://127.0.0.1:$((12379 + 10 * i))" \
     --listen-peer-urls "http://127.0.0.1:$((12380 + 10 * i))" --initial-advertise-peer-urls "http://127.0.0.1:$((12380 + 10 * i))" \
     --initial-cluster "$cluster" --initial-cluster-state new --log-level error >"$work/e$i.log" 2>&1 &
-  pids+=($!)
+  pids+=($!) etcd_pids+=($!)
 done
 etcd_nodes="127.0.0.1:12389,127.0.0.1:12399,127.0.0.1:12409"
 
@@ -51,7 +53,7 @@ etcd_nodes="127.0.0.1:12389,127.0.0.1:12399,127.0.0.1:12409"
 for i in 1 2 3; do
   sed "s|\"data/n$i\"|\"$work/raft/n$i\"|" "hocon/node$i.conf" >"$work/node$i.conf"
   dotnet "$server" --config "$work/node$i.conf" >"$work/n$i.log" 2>&1 &
-  pids+=($!)
+  pids+=($!) raft_pids+=($!)
 done
 raft_nodes="127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083"
 
@@ -63,14 +65,34 @@ wait_for() { # what, command...
 wait_for "etcd" curl -sf -X POST "http://127.0.0.1:12389/v3/kv/put" -d '{"key":"cmVhZHk=","value":"MQ=="}'
 wait_for "RaftActors" curl -sf -X PUT "http://127.0.0.1:8081/kv/ready" -d 1
 
+# Processor time (user + system) of a system's three processes, in clock ticks.
+ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $t; }
+hz=$(getconf CLK_TCK)
+
 run() { # name api operation connections [flags]
   local name=$1 api=$2 op=$3 connections=$4; shift 4
-  local nodes=$raft_nodes
-  [ "$api" = Etcd ] && nodes=$etcd_nodes
+  local nodes=$raft_nodes procs=("${raft_pids[@]}")
+  [ "$api" = Etcd ] && nodes=$etcd_nodes procs=("${etcd_pids[@]}")
   echo "== $name"
   dotnet "$raftctl" --nodes "$nodes" bench "$op" --api "$api" --conns "$connections" --seconds "$seconds" --payload "$payload" \
-    --json "$work/$name.json" "$@" 2>/dev/null || true
+    --json "$work/$name.json" "$@" 2>/dev/null &
+  local bench=$!
+  # The processes' processor time over the measured seconds (after the bench's own warm-up).
+  sleep $((warmup + 1))
+  local t0 c0 t1 c1
+  t0=$(date +%s.%N) c0=$(ticks "${procs[@]}")
+  sleep $((seconds - 2))
+  t1=$(date +%s.%N) c1=$(ticks "${procs[@]}")
+  wait $bench || true
+  echo "$((c1 - c0)) $hz $t0 $t1" >"$work/$name.cpu"
 }
+
+# Warm-up, not measured: the servers' JIT compiles the hot paths in their first seconds of load.
+for api in RaftActors Etcd; do
+  nodes=$raft_nodes; [ "$api" = Etcd ] && nodes=$etcd_nodes
+  dotnet "$raftctl" --nodes "$nodes" bench put --api "$api" --conns "$conns" --seconds 10 --payload "$payload" >/dev/null 2>&1 || true
+done
+
 run raft-put RaftActors put "$conns"
 run etcd-put Etcd put "$conns"
 run raft-get RaftActors get "$conns"
@@ -86,6 +108,15 @@ work, conns, seconds, payload = sys.argv[1:]
 def load(name):
     path = os.path.join(work, name + ".json")
     return json.load(open(path)) if os.path.exists(path) else None
+def cpu_us(name, result):
+    # Processor time of the system's three processes per request, over the sampled window.
+    path = os.path.join(work, name + ".cpu")
+    if not result or not os.path.exists(path):
+        return None
+    ticks, hz, t0, t1 = open(path).read().split()
+    return int(ticks) / int(hz) * 1e6 / (result["RequestsPerSecond"] * (float(t1) - float(t0)))
+def us(value):
+    return "-" if value is None else f"{value:,.0f}"
 print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client")
 print(f"| workload | RaftActors | etcd | RaftActors / etcd |")
 print(f"| --- | --- | --- | --- |")
@@ -96,4 +127,7 @@ for label, name in [("writes/s", "put"), ("linearizable reads/s", "get"), ("loca
         continue
     print(f"| {label} | {r['RequestsPerSecond']:,.0f} | {e['RequestsPerSecond']:,.0f} | {r['RequestsPerSecond'] / e['RequestsPerSecond']:.2f} |")
     print(f"| {label[:-2]} p50 / p99 ms | {r['P50Ms']:.2f} / {r['P99Ms']:.2f} | {e['P50Ms']:.2f} / {e['P99Ms']:.2f} | |")
+    rc, ec = cpu_us("raft-" + name, r), cpu_us("etcd-" + name, e)
+    ratio = f"{rc / ec:.2f}" if rc and ec else "-"
+    print(f"| {label[:-2]}: processor time per request, three processes (us) | {us(rc)} | {us(ec)} | {ratio} |")
 PY
