@@ -19,8 +19,11 @@ internal sealed class DiskSync(bool fsync)
 {
     private long _count;
 
-    /// <summary>fsync calls made (files and directories).</summary>
+    /// <summary>fsync calls made (files and directories) on the write path.</summary>
     public long Count => Interlocked.Read(ref _count);
+
+    /// <summary>Whether writes are forced to disk.</summary>
+    public bool IsOn => fsync;
 
     /// <summary>
     /// Test seam: asked before every write and fsync with the operation and the file (the

@@ -127,6 +127,10 @@ internal sealed partial class WriteAheadLog : IDisposable
     private bool _unsynced;        // the last segment has writes not yet fsynced
     private FileStream? _segment;  // the last segment, opened at its first write
 
+    // The next segment's temporary file being filled with zeros off the writer's path, once the
+    // last segment is half full; null when none is.
+    private (long Sequence, Task Task)? _preparing;
+
     private WriteAheadLog(string directory, long segmentSize, DiskSync sync, List<(long Sequence, long LastIndexBefore)> segments, long length, long capacity)
     {
         _directory = directory;
@@ -523,6 +527,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         }
 
         Sync();
+        PrepareNextSegment();
     }
 
     /// <summary>
@@ -580,16 +585,19 @@ internal sealed partial class WriteAheadLog : IDisposable
     /// Makes segment <paramref name="sequence"/> exist, complete with its header and preallocated
     /// to the segment size with zeros actually written (a sparse file's first write to each block
     /// would again change metadata), or not at all: written and fsynced as a temporary file,
-    /// renamed, and the directory fsynced.
+    /// renamed, and the directory fsynced. The zeros are usually written already, by
+    /// <see cref="PrepareNextSegment"/>; then only the header is.
     /// </summary>
     private void StartSegment(long sequence, long lastIndexBefore)
     {
         var path = Path.Combine(_directory, SegmentFileName(sequence));
         var temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
+        var prepared = TakePrepared(sequence);
+        using (var file = new FileStream(temporary, prepared ? FileMode.Open : FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
         {
             _sync.Write(file, SegmentHeader(sequence, lastIndexBefore));
-            WriteZeros(file, _segmentSize - SegmentHeaderSize);
+            if (!prepared)
+                WriteZeros(file, _segmentSize - SegmentHeaderSize);
             _sync.File(file);
         }
 
@@ -605,9 +613,53 @@ internal sealed partial class WriteAheadLog : IDisposable
         _unsynced = false;
     }
 
+    /// <summary>
+    /// Once the last segment is half full, starts writing the next one's temporary file full of
+    /// zeros (and fsyncing it) on the thread pool, so that moving on to it costs the writer only
+    /// its header, an fsync, the rename and the directory's fsync — not 16 MiB of writes. Until
+    /// then nothing is prepared: a store that writes little keeps no second file.
+    /// </summary>
+    private void PrepareNextSegment()
+    {
+        if (_preparing is not null || (_length - SegmentHeaderSize) * 2 < _capacity - SegmentHeaderSize)
+            return;
+        var temporary = Path.Combine(_directory, SegmentFileName(_sequence + 1)) + ".tmp";
+        var size = _segmentSize;
+        var fsync = _sync.IsOn;
+        _preparing = (_sequence + 1, Task.Run(() =>
+        {
+            using var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            WriteZeros(file, size);
+            file.Flush(flushToDisk: fsync);
+        }));
+    }
+
+    /// <summary>
+    /// Waits for the preparation under way, if any; whether it left segment
+    /// <paramref name="sequence"/>'s temporary file whole. If it failed the caller makes the file
+    /// itself, and meets the failure (a full disk) where it is reported.
+    /// </summary>
+    private bool TakePrepared(long sequence)
+    {
+        if (_preparing is not { } preparing)
+            return false;
+        _preparing = null;
+        WaitQuietly(preparing.Task);
+        return preparing.Task.IsCompletedSuccessfully && preparing.Sequence == sequence;
+    }
+
+    /// <summary>Waits for <paramref name="task"/> to end, however it ends.</summary>
+    private static void WaitQuietly(Task task) => task.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Wait();
+
     public void Dispose()
     {
         _segment?.Dispose();
         _segment = null;
+        if (_preparing is { } preparing)
+        {
+            _preparing = null;
+            WaitQuietly(preparing.Task);
+            File.Delete(Path.Combine(_directory, SegmentFileName(preparing.Sequence)) + ".tmp");
+        }
     }
 }

@@ -589,6 +589,41 @@ public sealed class WriteAheadLogTests : IDisposable
         Assert.Equal(expected, Open(options: Page).Entries);
     }
 
+    // Once the last segment is half full, the next one's file is written with zeros off the
+    // writer's path, and moving on to it writes only its header; closed before that, the store
+    // removes it.
+    [Fact]
+    public async Task TheNextSegment_IsPreparedOnceTheLastIsHalfFull_ThenUsed_OrRemovedAtClose()
+    {
+        var prepared = SegmentPath(2) + ".tmp";
+        var store = Open(options: Page);
+        var expected = Range(1, 10, 1).ToList();
+        await store.WriteAsync(Append([.. expected]));
+        Assert.True(WalFiles.RecordsEnd(SegmentPath(1)) * 2 < Page.SegmentSize);
+        Assert.False(File.Exists(prepared));
+
+        async Task WriteOneMore()
+        {
+            var entry = Command(expected.Count + 1, 1);
+            await store.WriteAsync(Append(entry));
+            expected.Add(entry);
+        }
+
+        while (WalFiles.RecordsEnd(SegmentPath(1)) * 2 < Page.SegmentSize)
+            await WriteOneMore();
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(prepared), TimeSpan.FromSeconds(10)), "the next segment is not being prepared");
+        store.Dispose();
+        Assert.False(File.Exists(prepared));
+
+        store = Open(options: Page);
+        while (!File.Exists(SegmentPath(2)))
+            await WriteOneMore();
+        Assert.Equal(Page.SegmentSize, new FileInfo(SegmentPath(2)).Length);
+        Assert.False(File.Exists(prepared));
+        Assert.Equal(expected, store.Entries);
+        Assert.Equal(expected, Open(options: Page).Entries);
+    }
+
     // ---- preallocated segments: the end of the records -------------------------------------
 
     // Bytes that are not zero after the end of the last segment's records are a write cut short
