@@ -65,8 +65,9 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 /// <para>Segments are numbered consecutively (zero-padded to 16 digits), from 1 until compaction
 /// deletes the oldest. A new segment is made complete on the side — <c>.tmp</c> with its header
 /// and the rest of the segment size written as zeros (really written: a sparse file's first write
-/// to each block is again a metadata change), fsync, rename, fsync of the directory — and only
-/// after the previous one is durable, so every segment but the last ends on a whole record, and
+/// to each block is again a metadata change; the zeros are written ahead, off the writer's path,
+/// once the last segment is half full), fsync, rename, fsync of the directory — and only after
+/// the previous one is durable, so every segment but the last ends on a whole record, and
 /// only the last can hold a torn write. Writes into the preallocated file change neither its
 /// size nor its blocks, so each group commit makes only the data durable (fdatasync on Linux).
 /// Its header's "last index before" is the log's last index where it begins: replay checks it,
