@@ -83,11 +83,11 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 /// when no valid record follows it anywhere, or, in a preallocated segment, when a sector
 /// between it and the next valid record was never written (zeros from the record, or the
 /// sector's start, to the sector's end: a disk may write the sectors of one write in any order,
-/// and what follows such a gap was never acknowledged): it and everything after it are cut off (a version 1 file is truncated, a version 2
-/// file zeroed again to its end). Any other damage — in a segment before the last, any byte
-/// after the end that is not zero — and records that pass their checksum but make no sense
-/// (entries out of sequence, an impossible truncation), refuse the open with a
-/// <see cref="RaftStorageException"/> naming the file and byte offset.</para>
+/// and what follows such a gap was never acknowledged): it and everything after it are cut off
+/// (a version 1 file is truncated, a version 2 file zeroed again to its end). Any other damage —
+/// in a segment before the last, any byte after the end that is not zero — and records that
+/// pass their checksum but make no sense (entries out of sequence, an impossible truncation),
+/// refuse the open with a <see cref="RaftStorageException"/> naming the file and byte offset.</para>
 /// </remarks>
 internal sealed partial class WriteAheadLog : IDisposable
 {

@@ -356,18 +356,26 @@ public sealed class WriteAheadLogTests : IDisposable
         Assert.Contains($"{SegmentPath(1)}: damaged record at byte offset {WriteAheadLog.SegmentHeaderSize}", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Writes entries 1 to <paramref name="last"/>, enough for several segments, and closes the
+    /// store; returns the first segment: its path, its bytes and where its records end.
+    /// </summary>
+    private async Task<(string Path, byte[] Bytes, int End)> FirstOfSeveralSegments(FileRaftStorageOptions options, int last)
+    {
+        var store = Open(options: options);
+        await store.WriteAsync(Append([.. Range(1, last, 1)]));
+        store.Dispose();
+        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count >= 2);
+        var bytes = File.ReadAllBytes(SegmentPath(1));
+        return (SegmentPath(1), bytes, WalFiles.RecordsEnd(bytes));
+    }
+
     // Every segment but the last was fsynced before the next began, so damage at its end is not
     // a torn write either.
     [Fact]
     public async Task DamageAtTheEndOfASegmentThatIsNotTheLast_IsRefused()
     {
-        var store = Open(options: Small);
-        await store.WriteAsync(Append([.. Range(1, 30, 1)]));
-        store.Dispose();
-        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count >= 3);
-        var path = SegmentPath(1);
-        var bytes = File.ReadAllBytes(path);
-        var end = WalFiles.RecordsEnd(bytes);
+        var (path, bytes, end) = await FirstOfSeveralSegments(Small, 30);
 
         File.WriteAllBytes(path, bytes[..(end - 1)]);
         var cut = Assert.Throws<RaftStorageException>(() => Open(options: Small));
@@ -660,13 +668,7 @@ public sealed class WriteAheadLogTests : IDisposable
     [InlineData(true)]
     public async Task NonZeroBytesAfterTheEndOfAnEarlierSegment_AreRefusedNamingTheFileAndOffset(bool atTheFileEnd)
     {
-        var store = Open(options: Page);
-        await store.WriteAsync(Append([.. Range(1, 200, 1)]));
-        store.Dispose();
-        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count >= 2);
-        var path = SegmentPath(1);
-        var bytes = File.ReadAllBytes(path);
-        var end = WalFiles.RecordsEnd(bytes);
+        var (path, bytes, end) = await FirstOfSeveralSegments(Page, 200);
         var at = atTheFileEnd ? bytes.Length - 1 : end + WriteAheadLog.RecordHeaderSize;
         Assert.True(at > end && end + WriteAheadLog.RecordHeaderSize < bytes.Length);
         bytes[at] = 1;
