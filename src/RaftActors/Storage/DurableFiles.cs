@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 
 namespace RaftActors.Storage;
 
@@ -140,8 +139,19 @@ internal static class DurableFiles
         }
 
         file.Flush(flushToDisk: false);
-        if (NativeMethods.fdatasync(file.SafeFileHandle) != 0)
-            throw ErrnoException($"fdatasync of {file.Name} failed");
+        var handle = file.SafeFileHandle;
+        var referenced = false;
+        try
+        {
+            handle.DangerousAddRef(ref referenced); // the descriptor stays open during the call
+            if (NativeMethods.fdatasync((int)handle.DangerousGetHandle()) != 0)
+                throw ErrnoException($"fdatasync of {file.Name} failed");
+        }
+        finally
+        {
+            if (referenced)
+                handle.DangerousRelease();
+        }
     }
 
     /// <summary>The failed call's OS error, by name and number, as .NET reports those of files (the number in HResult).</summary>
@@ -163,6 +173,6 @@ internal static class DurableFiles
         public static extern int close(int fd);
 
         [DllImport("libc", SetLastError = true)]
-        public static extern int fdatasync(SafeFileHandle fd);
+        public static extern int fdatasync(int fd);
     }
 }
