@@ -7,7 +7,7 @@ namespace RaftActors.Storage;
 /// <summary>
 /// Durable storage in a directory: the hard state in one small file, the latest snapshot in a
 /// checksummed file (see <see cref="SnapshotFile"/>), the log after it in a write-ahead log of
-/// append-only segment files (see <see cref="WriteAheadLog"/> for the format).
+/// segment files preallocated and filled in order (see <see cref="WriteAheadLog"/> for the format).
 /// </summary>
 /// <remarks>
 /// <para>The hard state file is replaced atomically: write a temporary file, fsync it, rename it

@@ -18,7 +18,9 @@ public sealed record FileRaftStorageOptions
     /// <summary>
     /// The size at which the write-ahead log moves on to a new segment file. A segment is
     /// closed before a record would take it past this size, so segments stay at or below it,
-    /// except that a single record larger than the size gets a segment of its own.
+    /// except that a single record larger than the size gets a segment of its own. Each segment
+    /// is created full size (written with zeros), so this is also what the segment being written
+    /// takes on disk from its start.
     /// </summary>
     public long SegmentSize { get; init; } = DefaultSegmentSize;
 

@@ -43,14 +43,14 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 }
 
 /// <summary>
-/// The log's write-ahead log: append-only segment files <c>wal-&lt;sequence&gt;.log</c> in the
-/// store's directory, replayed in order at open.
+/// The log's write-ahead log: segment files <c>wal-&lt;sequence&gt;.log</c> in the store's
+/// directory, preallocated with zeros and filled with records, replayed in order at open.
 /// </summary>
 /// <remarks>
-/// <para>A segment starts with a 32-byte header, then records back to back. All integers are
-/// little-endian.</para>
+/// <para>A segment starts with a 32-byte header, then records back to back, then zeros to the
+/// end of the file. All integers are little-endian.</para>
 /// <code>
-/// header  magic "RAFTWAL\x01" (8) | sequence u64 (8) | last index before this segment i64 (8)
+/// header  magic "RAFTWAL\x02" (8) | sequence u64 (8) | last index before this segment i64 (8)
 ///         | reserved u32 = 0 (4) | crc32c of the previous 28 bytes (4)
 /// record  length u32 (4) | crc32c u32 (4) of type+payload | type u8 (1) | payload (length - 1)
 ///         type 1, entry:    payload = <see cref="LogEntryFormat"/> encoding of the entry
@@ -58,21 +58,36 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 ///         type 3, reset:    payload = afterIndex i64 (8); every entry is deleted, and the log
 ///                           continues after afterIndex (a snapshot's last entry)
 /// </code>
+/// <para>A record's length counts its type byte, so it is never 0: a record header of zeros is
+/// no record, and marks the end of the records. Version 1 segments (magic "RAFTWAL\x01", same
+/// layout) were not preallocated: they end where the file ends. They are still read, and the
+/// last one is written on until it is full; new segments are version 2.</para>
 /// <para>Segments are numbered consecutively (zero-padded to 16 digits), from 1 until compaction
-/// deletes the oldest. A new segment is made complete on the side (<c>.tmp</c>, fsync, rename,
-/// fsync of the directory) and only after the previous one is fsynced, so every segment but the
-/// last ends on a whole record, and only the last can hold a torn write. Its header's "last index
-/// before" is the log's last index where it begins: replay checks it, and replay starts there when
-/// the segments before were deleted. Once a snapshot covers every entry of the segments before
-/// segment k (the "last index before" of k is at most the snapshot's index), compaction deletes
-/// them, oldest first. A crash can leave some of them behind (deletions are not fsynced one by
-/// one): at open, the log is the last run of consecutive segments, and older leftovers are
-/// deleted, provided a snapshot covers everything before the run.</para>
-/// <para>Recovery reads every record and checks its checksum. In the last segment, a damaged or
-/// incomplete record with no valid record anywhere after it is a write cut short by a crash:
-/// it and everything after it are cut off. Any other damage, and records that pass their
-/// checksum but make no sense (entries out of sequence, an impossible truncation), refuse the
-/// open with a <see cref="RaftStorageException"/> naming the file and byte offset.</para>
+/// deletes the oldest. A new segment is made complete on the side — <c>.tmp</c> with its header
+/// and the rest of the segment size written as zeros (really written: a sparse file's first write
+/// to each block is again a metadata change; the zeros are written ahead, off the writer's path,
+/// once the last segment is half full), fsync, rename, fsync of the directory — and only after
+/// the previous one is durable, so every segment but the last ends on a whole record, and
+/// only the last can hold a torn write. Writes into the preallocated file change neither its
+/// size nor its blocks, so each group commit makes only the data durable (fdatasync on Linux).
+/// Its header's "last index before" is the log's last index where it begins: replay checks it,
+/// and replay starts there when the segments before were deleted. Once a snapshot covers every
+/// entry of the segments before segment k (the "last index before" of k is at most the
+/// snapshot's index), compaction deletes them, oldest first. A crash can leave some of them
+/// behind (deletions are not fsynced one by one): at open, the log is the last run of
+/// consecutive segments, and older leftovers are deleted, provided a snapshot covers everything
+/// before the run.</para>
+/// <para>Recovery reads every record and checks its checksum. The records end where a record
+/// header is all zeros and every byte after it is zero too (in version 1, in the last segment
+/// only). In the last segment, a damaged or incomplete record is a write cut short by a crash
+/// when no valid record follows it anywhere, or, in a preallocated segment, when a sector
+/// between it and the next valid record was never written (zeros from the record, or the
+/// sector's start, to the sector's end: a disk may write the sectors of one write in any order,
+/// and what follows such a gap was never acknowledged): it and everything after it are cut off
+/// (a version 1 file is truncated, a version 2 file zeroed again to its end). Any other damage —
+/// in a segment before the last, any byte after the end that is not zero — and records that
+/// pass their checksum but make no sense (entries out of sequence, an impossible truncation),
+/// refuse the open with a <see cref="RaftStorageException"/> naming the file and byte offset.</para>
 /// </remarks>
 internal sealed partial class WriteAheadLog : IDisposable
 {
@@ -86,7 +101,18 @@ internal sealed partial class WriteAheadLog : IDisposable
     // Bytes buffered in memory before they are written (not yet fsynced) to the segment.
     private const int FlushThreshold = 1 << 20;
 
-    private static ReadOnlySpan<byte> SegmentMagic => "RAFTWAL\u0001"u8;
+    // Bytes of a sector, the unit a disk writes whole: a torn write leaves some unwritten.
+    private const int SectorSize = 512;
+
+    // The format versions (the magic's last byte): 1, segments that grow as records are appended;
+    // 2, segments preallocated full size with zeros. This build writes 2 and reads both.
+    private const byte AppendedVersion = 1;
+    private const byte PreallocatedVersion = 2;
+
+    private static ReadOnlySpan<byte> SegmentMagic => "RAFTWAL\u0002"u8;
+
+    // Written to fill a new segment; never written to.
+    private static readonly byte[] Zeros = new byte[256 * 1024];
 
     private readonly string _directory;
     private readonly long _segmentSize;
@@ -98,10 +124,15 @@ internal sealed partial class WriteAheadLog : IDisposable
 
     private long _sequence;        // the last segment's number; 0 while there is none
     private long _length;          // bytes of the last segment written so far
+    private long _capacity;        // where records in the last segment stop fitting: its preallocated size
     private bool _unsynced;        // the last segment has writes not yet fsynced
     private FileStream? _segment;  // the last segment, opened at its first write
 
-    private WriteAheadLog(string directory, long segmentSize, DiskSync sync, List<(long Sequence, long LastIndexBefore)> segments, long length)
+    // The next segment's temporary file being filled with zeros off the writer's path, once the
+    // last segment is half full; null when none is.
+    private (long Sequence, Task Task)? _preparing;
+
+    private WriteAheadLog(string directory, long segmentSize, DiskSync sync, List<(long Sequence, long LastIndexBefore)> segments, long length, long capacity)
     {
         _directory = directory;
         _segmentSize = segmentSize;
@@ -109,6 +140,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         _segments = segments;
         _sequence = segments.Count == 0 ? 0 : segments[^1].Sequence;
         _length = length;
+        _capacity = capacity;
     }
 
     /// <summary>Segment files on disk now.</summary>
@@ -146,11 +178,12 @@ internal sealed partial class WriteAheadLog : IDisposable
             runStart--;
         var segments = new List<(long Sequence, long LastIndexBefore)>();
         long lastLength = 0;
+        var lastCapacity = segmentSize;
         for (var i = Math.Max(runStart, 0); i < all.Count; i++)
         {
             var (sequence, path) = all[i];
             var bytes = File.ReadAllBytes(path);
-            var lastIndexBefore = ReadHeader(path, sequence, bytes);
+            var (lastIndexBefore, preallocated) = ReadHeader(path, sequence, bytes);
             if (segments.Count == 0)
             {
                 if (lastIndexBefore > snapshotIndex)
@@ -167,11 +200,12 @@ internal sealed partial class WriteAheadLog : IDisposable
                     $"before it ends at entry {log.LastIndex}; the store will not open");
             }
 
-            var end = Replay(path, bytes, isLast: i == all.Count - 1, log);
+            var end = Replay(path, bytes, isLast: i == all.Count - 1, preallocated, log);
             if (end < bytes.Length)
-                CutTornTail(path, end, sync);
+                CutTornTail(path, bytes, end, preallocated, sync);
             segments.Add((sequence, lastIndexBefore));
             lastLength = end;
+            lastCapacity = preallocated ? bytes.Length : segmentSize; // an appended segment grows to the size now configured
         }
 
         // Older segments, cut off from the run by a gap, are what a compaction interrupted by a
@@ -179,11 +213,11 @@ internal sealed partial class WriteAheadLog : IDisposable
         for (var i = 0; i < runStart; i++)
             File.Delete(all[i].Path);
 
-        return new WriteAheadLog(directory, segmentSize, sync, segments, lastLength);
+        return new WriteAheadLog(directory, segmentSize, sync, segments, lastLength, lastCapacity);
     }
 
     /// <summary>Replays one segment into <paramref name="log"/>; returns where its valid records end.</summary>
-    private static long Replay(string path, byte[] bytes, bool isLast, LogBuffer log)
+    private static long Replay(string path, byte[] bytes, bool isLast, bool preallocated, LogBuffer log)
     {
         var offset = SegmentHeaderSize;
         while (offset < bytes.Length)
@@ -196,8 +230,21 @@ internal sealed partial class WriteAheadLog : IDisposable
                 continue;
             }
 
-            if (isLast && !AnyValidRecord(bytes, offset + 1))
-                return offset; // a torn write: the crash came before the write finished
+            var nonZero = bytes.AsSpan(offset).IndexOfAnyExcept((byte)0);
+            if (nonZero < 0 && (preallocated || isLast))
+                return offset; // the end: zeros preallocated, or space the file system gave and no write reached
+            if (isLast)
+            {
+                var next = NextValidRecord(bytes, offset + 1);
+                if (next < 0 || (preallocated && HasUnwrittenSector(bytes, offset, next)))
+                    return offset; // a torn write: the crash came before the write finished
+            }
+
+            if (!isLast && nonZero >= RecordHeaderSize)
+                throw new RaftStorageException(
+                    $"{path}: the records end at byte offset {offset} (a record header of zeros), but byte offset {offset + nonZero} " +
+                    "after the end is not zero. It is not in the last segment, so it is not a write cut short by a crash; " +
+                    "the log is damaged and the store will not open");
             throw new RaftStorageException(
                 $"{path}: damaged record at byte offset {offset}: {problem}. " +
                 (isLast
@@ -209,14 +256,17 @@ internal sealed partial class WriteAheadLog : IDisposable
         return offset;
     }
 
-    private static long ReadHeader(string path, long sequence, byte[] bytes)
+    /// <summary>Checks a segment's header; returns the log's last index where the segment begins, and whether it was preallocated.</summary>
+    private static (long LastIndexBefore, bool Preallocated) ReadHeader(string path, long sequence, byte[] bytes)
     {
         FileFormat.RefuseNewer(path, bytes, SegmentMagic, "write-ahead log segment");
         if (bytes.Length < SegmentHeaderSize)
             throw new RaftStorageException(
                 $"{path}: segment header cut short at byte offset {bytes.Length} ({SegmentHeaderSize} bytes needed); the store will not open");
         var header = bytes.AsSpan(0, SegmentHeaderSize);
-        if (!header[..8].SequenceEqual(SegmentMagic))
+        var version = header[FileFormat.MagicLength - 1];
+        if (!header[..(FileFormat.MagicLength - 1)].SequenceEqual(SegmentMagic[..(FileFormat.MagicLength - 1)]) ||
+            version is not (AppendedVersion or PreallocatedVersion))
             throw new RaftStorageException($"{path}: not a RaftActors WAL segment (bad magic at byte offset 0); the store will not open");
         if (Crc32C.Compute(header[..28]) != BinaryPrimitives.ReadUInt32LittleEndian(header[28..]))
             throw new RaftStorageException($"{path}: segment header checksum mismatch at byte offset 0; the store will not open");
@@ -226,7 +276,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         var lastIndexBefore = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
         if (lastIndexBefore < 0 || BinaryPrimitives.ReadUInt32LittleEndian(header[24..]) != 0)
             throw new RaftStorageException($"{path}: inconsistent segment header at byte offset 16; the store will not open");
-        return lastIndexBefore;
+        return (lastIndexBefore, version == PreallocatedVersion);
     }
 
     private static void ApplyRecord(string path, long offset, byte type, ReadOnlySpan<byte> payload, LogBuffer log)
@@ -275,24 +325,68 @@ internal sealed partial class WriteAheadLog : IDisposable
         }
     }
 
-    /// <summary>Is there a whole, checksummed record starting anywhere at or after <paramref name="start"/>?</summary>
-    private static bool AnyValidRecord(byte[] bytes, int start)
+    /// <summary>Where the first whole, checksummed record at or after <paramref name="start"/> begins; -1 if there is none.</summary>
+    private static int NextValidRecord(byte[] bytes, int start)
     {
         for (var at = start; at <= bytes.Length - RecordHeaderSize - 1; at++)
         {
             if (ReadRecord(bytes.AsSpan(at), out var type, out _, out _, out _) == RecordStatus.Valid &&
                 type is EntryRecord or TruncateRecord or ResetRecord)
+                return at;
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// Does a preallocated segment show, between the damaged record at <paramref name="offset"/>
+    /// and the next valid record at <paramref name="next"/>, a sector the last write never
+    /// reached: from the record (or a sector's start) to a sector's end, all zeros? A disk writes
+    /// a sector whole, but the sectors of one write in any order: valid records after such a gap
+    /// are part of a write that did not finish, never acknowledged, and the gap makes this a torn
+    /// write rather than damage. A sector that holds the start of the next valid record was
+    /// written, so only sectors that end at or before it count.
+    /// </summary>
+    private static bool HasUnwrittenSector(byte[] bytes, int offset, int next)
+    {
+        for (var sectorEnd = (offset / SectorSize + 1) * SectorSize; sectorEnd <= next; sectorEnd += SectorSize)
+        {
+            var start = Math.Max(offset, sectorEnd - SectorSize);
+            if (bytes.AsSpan(start, sectorEnd - start).IndexOfAnyExcept((byte)0) < 0)
                 return true;
         }
 
         return false;
     }
 
-    private static void CutTornTail(string path, long end, DiskSync sync)
+    /// <summary>
+    /// Cuts off a torn tail at <paramref name="end"/>: an appended segment is truncated there; in
+    /// a preallocated one the bytes after it are zeroed again, so that the file keeps its size.
+    /// </summary>
+    private static void CutTornTail(string path, byte[] bytes, long end, bool preallocated, DiskSync sync)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        file.SetLength(end);
+        var lastNonZero = bytes.AsSpan().LastIndexOfAnyExcept((byte)0);
+        if (preallocated && lastNonZero < end)
+            return; // zeros only: nothing to cut
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        if (preallocated)
+        {
+            file.Position = end;
+            WriteZeros(file, lastNonZero + 1 - end);
+        }
+        else
+        {
+            file.SetLength(end);
+        }
+
         sync.File(file);
+    }
+
+    /// <summary>Writes <paramref name="count"/> zero bytes at <paramref name="file"/>'s position.</summary>
+    private static void WriteZeros(FileStream file, long count)
+    {
+        for (var left = count; left > 0; left -= Zeros.Length)
+            file.Write(Zeros, 0, (int)Math.Min(left, Zeros.Length));
     }
 
     internal enum RecordStatus
@@ -409,7 +503,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         foreach (var record in records)
         {
             var used = _length + _buffer.WrittenCount;
-            if (used > SegmentHeaderSize && used + RecordSize(record) > _segmentSize)
+            if (used > SegmentHeaderSize && used + RecordSize(record) > _capacity)
             {
                 Sync();
                 StartSegment(_sequence + 1, lastIndex);
@@ -434,6 +528,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         }
 
         Sync();
+        PrepareNextSegment();
     }
 
     /// <summary>
@@ -473,27 +568,37 @@ internal sealed partial class WriteAheadLog : IDisposable
         _buffer.ResetWrittenCount();
     }
 
-    /// <summary>Writes what is buffered and fsyncs the last segment if anything reached it since its last fsync.</summary>
+    /// <summary>
+    /// Writes what is buffered and makes the last segment's data durable (fdatasync) if anything
+    /// reached it since. Into a preallocated segment a write changes no metadata, so that is all
+    /// the disk has to commit; an appended segment's growth is committed by fdatasync too.
+    /// </summary>
     private void Sync()
     {
         Flush();
         if (!_unsynced)
             return;
-        _sync.File(_segment!);
+        _sync.Data(_segment!);
         _unsynced = false;
     }
 
     /// <summary>
-    /// Makes segment <paramref name="sequence"/> exist, complete with its header, or not at all:
-    /// written and fsynced as a temporary file, renamed, and the directory fsynced.
+    /// Makes segment <paramref name="sequence"/> exist, complete with its header and preallocated
+    /// to the segment size with zeros actually written (a sparse file's first write to each block
+    /// would again change metadata), or not at all: written and fsynced as a temporary file,
+    /// renamed, and the directory fsynced. The zeros are usually written already, by
+    /// <see cref="PrepareNextSegment"/>; then only the header is.
     /// </summary>
     private void StartSegment(long sequence, long lastIndexBefore)
     {
         var path = Path.Combine(_directory, SegmentFileName(sequence));
         var temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        var prepared = TakePrepared(sequence);
+        using (var file = new FileStream(temporary, prepared ? FileMode.Open : FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
         {
             _sync.Write(file, SegmentHeader(sequence, lastIndexBefore));
+            if (!prepared)
+                WriteZeros(file, _segmentSize - SegmentHeaderSize);
             _sync.File(file);
         }
 
@@ -505,12 +610,57 @@ internal sealed partial class WriteAheadLog : IDisposable
         _segments.Add((sequence, lastIndexBefore));
         _sequence = sequence;
         _length = SegmentHeaderSize;
+        _capacity = _segmentSize;
         _unsynced = false;
     }
+
+    /// <summary>
+    /// Once the last segment is half full, starts writing the next one's temporary file full of
+    /// zeros (and fsyncing it) on the thread pool, so that moving on to it costs the writer only
+    /// its header, an fsync, the rename and the directory's fsync — not 16 MiB of writes. Until
+    /// then nothing is prepared: a store that writes little keeps no second file.
+    /// </summary>
+    private void PrepareNextSegment()
+    {
+        if (_preparing is not null || (_length - SegmentHeaderSize) * 2 < _capacity - SegmentHeaderSize)
+            return;
+        var temporary = Path.Combine(_directory, SegmentFileName(_sequence + 1)) + ".tmp";
+        var size = _segmentSize;
+        var fsync = _sync.IsOn;
+        _preparing = (_sequence + 1, Task.Run(() =>
+        {
+            using var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            WriteZeros(file, size);
+            file.Flush(flushToDisk: fsync);
+        }));
+    }
+
+    /// <summary>
+    /// Waits for the preparation under way, if any; whether it left segment
+    /// <paramref name="sequence"/>'s temporary file whole. If it failed the caller makes the file
+    /// itself, and meets the failure (a full disk) where it is reported.
+    /// </summary>
+    private bool TakePrepared(long sequence)
+    {
+        if (_preparing is not { } preparing)
+            return false;
+        _preparing = null;
+        WaitQuietly(preparing.Task);
+        return preparing.Task.IsCompletedSuccessfully && preparing.Sequence == sequence;
+    }
+
+    /// <summary>Waits for <paramref name="task"/> to end, however it ends.</summary>
+    private static void WaitQuietly(Task task) => task.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Wait();
 
     public void Dispose()
     {
         _segment?.Dispose();
         _segment = null;
+        if (_preparing is { } preparing)
+        {
+            _preparing = null;
+            WaitQuietly(preparing.Task);
+            File.Delete(Path.Combine(_directory, SegmentFileName(preparing.Sequence)) + ".tmp");
+        }
     }
 }

@@ -74,17 +74,18 @@ public sealed class DiskFailureStorageTests : IDisposable
         var store = Open();
         var acknowledged = Entries(1, 10);
         await store.WriteAsync(Append(acknowledged));
-        var acknowledgedLength = new FileInfo(SegmentPath).Length;
+        var acknowledgedEnd = WalFiles.RecordsEnd(SegmentPath);
         store.Fault = DiskFaults.FailFrom(DiskOperation.Write, "wal-");
 
         await Assert.ThrowsAsync<RaftStorageException>(() => store.WriteAsync(Append(Entry(11))));
         store.Dispose();
-        Assert.True(new FileInfo(SegmentPath).Length > acknowledgedLength, "the failed append left no partial record to recover from");
+        Assert.False(WalFiles.ZerosFrom(SegmentPath, acknowledgedEnd), "the failed append left no partial record to recover from");
 
         var reopened = Open();
 
         Assert.Equal(acknowledged, reopened.Entries);
-        Assert.Equal(acknowledgedLength, new FileInfo(SegmentPath).Length);
+        Assert.Equal(acknowledgedEnd, WalFiles.RecordsEnd(SegmentPath));
+        Assert.True(WalFiles.ZerosFrom(SegmentPath, acknowledgedEnd), "the partial record is still there");
         await reopened.WriteAsync(Append(Entries(11, 12)));
         reopened.Dispose();
         Assert.Equal(Entries(1, 12), Open().Entries);

@@ -14,25 +14,26 @@ public sealed class FileFormatVersionTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    public static TheoryData<string> FileKinds() => new() { "hardstate", "wal-*.log", "snapshot-*.snap" };
+    // Each kind with this build's version of it.
+    public static TheoryData<string, byte> FileKinds() => new() { { "hardstate", 1 }, { "wal-*.log", 2 }, { "snapshot-*.snap", 1 } };
 
     [Theory]
     [MemberData(nameof(FileKinds))]
-    public async Task A_file_of_a_newer_format_version_refuses_to_open_naming_the_file_and_both_versions(string pattern)
+    public async Task A_file_of_a_newer_format_version_refuses_to_open_naming_the_file_and_both_versions(string pattern, byte version)
     {
         await WriteStore();
         var path = Directory.GetFiles(_dir.Path, pattern).OrderBy(p => p, StringComparer.Ordinal).Last();
         var bytes = File.ReadAllBytes(path);
-        Assert.Equal(1, bytes[7]); // this build's version of every kind
-        bytes[7] = 2;
+        Assert.Equal(version, bytes[7]);
+        bytes[7] = (byte)(version + 1);
         File.WriteAllBytes(path, bytes);
         var before = Snapshot();
 
         var e = Assert.Throws<RaftStorageException>(() => FileRaftStorage.Open(_dir.Path).Dispose());
 
         Assert.Contains(path, e.Message);
-        Assert.Contains("format version 2", e.Message);
-        Assert.Contains("reads version 1", e.Message);
+        Assert.Contains($"format version {version + 1}", e.Message);
+        Assert.Contains($"reads version {version}", e.Message);
         Assert.Contains("newer release", e.Message);
         Assert.Equal(before, Snapshot()); // nothing truncated, deleted or rewritten
     }

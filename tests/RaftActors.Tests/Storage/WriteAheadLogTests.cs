@@ -15,6 +15,9 @@ public sealed class WriteAheadLogTests : IDisposable
 {
     private static readonly FileRaftStorageOptions Small = new() { SegmentSize = 256 };
 
+    // Small enough that tests cutting a file at every offset copy little, large enough for a few sectors.
+    private static readonly FileRaftStorageOptions Page = new() { SegmentSize = 4096 };
+
     private readonly TempDirectory _dir = new();
     private readonly List<FileRaftStorage> _stores = [];
 
@@ -164,12 +167,13 @@ public sealed class WriteAheadLogTests : IDisposable
     {
         var store = Open();
         await store.WriteAsync(Append(NoOp(1, 1), NoOp(2, 1)));
-        var length = new FileInfo(SegmentPath(1)).Length;
+        var end = WalFiles.RecordsEnd(SegmentPath(1));
 
         var write = store.WriteAsync(new StorageWrite(new HardState(9, "n9"), [new AppendToLog([NoOp(3, 1)]), new AppendToLog([NoOp(index, 1)])]));
 
         await Assert.ThrowsAsync<ArgumentException>(() => write);
-        Assert.Equal(length, new FileInfo(SegmentPath(1)).Length);
+        Assert.Equal(end, WalFiles.RecordsEnd(SegmentPath(1)));
+        Assert.True(WalFiles.ZerosFrom(SegmentPath(1), end));
         Assert.Equal(2, store.Entries.Count);
         Assert.Equal(HardState.Initial, store.HardState);
         await store.WriteAsync(Append(NoOp(3, 1)));
@@ -198,37 +202,44 @@ public sealed class WriteAheadLogTests : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    // A crash while the last record was being written leaves any prefix of it on disk. At every
-    // such length the store opens with exactly the entries before that record, cuts the partial
-    // record off the file, and takes writes again.
+    // A crash while the last record was being written leaves any prefix of it on disk, followed
+    // by the segment's preallocated zeros. At every such length the store opens with exactly the
+    // entries before that record, zeroes the partial record, and takes writes again.
     [Theory]
     [MemberData(nameof(LastRecords))]
     public async Task AFileCutAtEveryByteOffsetWithinItsLastRecord_RecoversTheEntriesBeforeIt(string kind)
     {
-        var store = Open();
+        var store = Open(options: Page);
         LogEntry[] before = [NoOp(1, 1), Command(2, 1)];
         await store.WriteAsync(new StorageWrite(new HardState(1, "n2"), [new AppendToLog(before)]));
-        var recordStart = (int)new FileInfo(SegmentPath(1)).Length;
+        var recordStart = WalFiles.RecordsEnd(SegmentPath(1));
         await store.WriteAsync(new StorageWrite(null, [LastOperation(kind)]));
         store.Dispose();
         var whole = File.ReadAllBytes(SegmentPath(1));
-        Assert.True(whole.Length > recordStart + WriteAheadLog.RecordHeaderSize);
+        var recordEnd = WalFiles.RecordsEnd(whole);
+        Assert.True(recordEnd > recordStart + WriteAheadLog.RecordHeaderSize);
+        Assert.Equal(Page.SegmentSize, whole.Length);
 
-        for (var cut = recordStart; cut < whole.Length; cut++)
+        for (var cut = recordStart; cut < recordEnd; cut++)
         {
+            if (whole.AsSpan(cut, recordEnd - cut).IndexOfAnyExcept((byte)0) < 0)
+                break; // the rest of the record is zeros (a truncation's index): cut there, it is on disk whole
+
             var directory = CopyDirectory($"cut-{cut}");
             var segment = SegmentPath(1, directory);
-            File.WriteAllBytes(segment, whole[..cut]);
+            File.WriteAllBytes(segment, [.. whole[..cut], .. new byte[whole.Length - cut]]);
 
-            var recovered = Open(directory);
+            var recovered = Open(directory, Page);
 
             Assert.True(before.SequenceEqual(recovered.Entries), $"{kind}, cut at {cut}: {recovered.Entries.Count} entries");
             Assert.Equal(new HardState(1, "n2"), recovered.HardState);
-            Assert.Equal(recordStart, new FileInfo(segment).Length);
+            Assert.Equal(recordStart, WalFiles.RecordsEnd(segment));
+            Assert.True(WalFiles.ZerosFrom(segment, recordStart), $"{kind}, cut at {cut}: the partial record is still there");
+            Assert.Equal(whole.Length, new FileInfo(segment).Length);
 
             await recovered.WriteAsync(Append(Command(3, 5)));
             recovered.Dispose();
-            Assert.Equal([.. before, Command(3, 5)], Open(directory).Entries);
+            Assert.Equal([.. before, Command(3, 5)], Open(directory, Page).Entries);
         }
     }
 
@@ -236,27 +247,27 @@ public sealed class WriteAheadLogTests : IDisposable
     [Fact]
     public async Task AFileCutAnywhereInItsLastBatch_KeepsTheWholeRecordsBeforeTheCut()
     {
-        var store = Open();
+        var store = Open(options: Page);
         await store.WriteAsync(Append(NoOp(1, 1)));
-        var ends = new List<long> { new FileInfo(SegmentPath(1)).Length };
+        var ends = new List<int> { WalFiles.RecordsEnd(SegmentPath(1)) };
         var batch = Range(2, 6, 1).ToArray();
         foreach (var entry in batch) // learn where each record of the batch ends
         {
             await store.WriteAsync(Append(entry));
-            ends.Add(new FileInfo(SegmentPath(1)).Length);
+            ends.Add(WalFiles.RecordsEnd(SegmentPath(1)));
         }
 
         store.Dispose();
         var whole = File.ReadAllBytes(SegmentPath(1));
 
-        for (var cut = (int)ends[0]; cut < whole.Length; cut += 3)
+        for (var cut = ends[0]; cut < ends[^1]; cut += 3)
         {
             var directory = CopyDirectory($"cut-{cut}");
-            File.WriteAllBytes(SegmentPath(1, directory), whole[..cut]);
+            File.WriteAllBytes(SegmentPath(1, directory), [.. whole[..cut], .. new byte[whole.Length - cut]]);
 
             var whole_records = ends.Count(end => end <= cut) - 1;
 
-            Assert.Equal([NoOp(1, 1), .. batch[..whole_records]], Open(directory).Entries);
+            Assert.Equal([NoOp(1, 1), .. batch[..whole_records]], Open(directory, Page).Entries);
         }
     }
 
@@ -269,19 +280,20 @@ public sealed class WriteAheadLogTests : IDisposable
     [InlineData(20, 100)]
     public async Task ZerosAfterTheTail_AreTheEnd_NotCorruption(int partialRecordBytes, int zeros)
     {
-        var store = Open();
+        var store = Open(options: Page);
         LogEntry[] entries = [.. Range(1, 3, 1)];
         await store.WriteAsync(Append(entries));
-        var end = new FileInfo(SegmentPath(1)).Length;
+        var end = WalFiles.RecordsEnd(SegmentPath(1));
         await store.WriteAsync(Append(Command(4, 1)));
         store.Dispose();
         var bytes = File.ReadAllBytes(SegmentPath(1));
-        File.WriteAllBytes(SegmentPath(1), [.. bytes[..(int)(end + partialRecordBytes)], .. new byte[zeros]]);
+        File.WriteAllBytes(SegmentPath(1), [.. bytes[..(end + partialRecordBytes)], .. new byte[zeros]]);
 
-        var reopened = Open();
+        var reopened = Open(options: Page);
 
         Assert.Equal(entries, reopened.Entries);
-        Assert.Equal(end, new FileInfo(SegmentPath(1)).Length);
+        Assert.Equal(end, WalFiles.RecordsEnd(SegmentPath(1)));
+        Assert.True(WalFiles.ZerosFrom(SegmentPath(1), end));
     }
 
     // ---- damage before the tail ------------------------------------------------------------
@@ -295,11 +307,11 @@ public sealed class WriteAheadLogTests : IDisposable
     [MemberData(nameof(EarlyRecords))]
     public async Task AFlippedBitInARecordBeforeTheLast_IsRefusedNamingTheFileAndOffset(int record)
     {
-        var store = Open();
+        var store = Open(options: Page);
         var starts = new List<int>();
         foreach (var entry in new[] { Command(1, 1), NoOp(2, 1), Command(3, 1) })
         {
-            starts.Add((int)(File.Exists(SegmentPath(1)) ? new FileInfo(SegmentPath(1)).Length : WriteAheadLog.SegmentHeaderSize));
+            starts.Add(File.Exists(SegmentPath(1)) ? WalFiles.RecordsEnd(SegmentPath(1)) : WriteAheadLog.SegmentHeaderSize);
             await store.WriteAsync(Append(entry));
         }
 
@@ -316,7 +328,7 @@ public sealed class WriteAheadLogTests : IDisposable
             damaged[offset] ^= (byte)(1 << bit);
             File.WriteAllBytes(path, damaged);
 
-            var e = Assert.Throws<RaftStorageException>(() => Open());
+            var e = Assert.Throws<RaftStorageException>(() => Open(options: Page));
 
             Assert.True(e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Contains($"byte offset {start}", StringComparison.Ordinal),
                 $"record {record}, byte {offset}, bit {bit}: {e.Message}");
@@ -344,21 +356,30 @@ public sealed class WriteAheadLogTests : IDisposable
         Assert.Contains($"{SegmentPath(1)}: damaged record at byte offset {WriteAheadLog.SegmentHeaderSize}", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Writes entries 1 to <paramref name="last"/>, enough for several segments, and closes the
+    /// store; returns the first segment: its path, its bytes and where its records end.
+    /// </summary>
+    private async Task<(string Path, byte[] Bytes, int End)> FirstOfSeveralSegments(FileRaftStorageOptions options, int last)
+    {
+        var store = Open(options: options);
+        await store.WriteAsync(Append([.. Range(1, last, 1)]));
+        store.Dispose();
+        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count >= 2);
+        var bytes = File.ReadAllBytes(SegmentPath(1));
+        return (SegmentPath(1), bytes, WalFiles.RecordsEnd(bytes));
+    }
+
     // Every segment but the last was fsynced before the next began, so damage at its end is not
     // a torn write either.
     [Fact]
     public async Task DamageAtTheEndOfASegmentThatIsNotTheLast_IsRefused()
     {
-        var store = Open(options: Small);
-        await store.WriteAsync(Append([.. Range(1, 30, 1)]));
-        store.Dispose();
-        Assert.True(WriteAheadLog.ListSegments(_dir.Path).Count >= 3);
-        var path = SegmentPath(1);
-        var bytes = File.ReadAllBytes(path);
+        var (path, bytes, end) = await FirstOfSeveralSegments(Small, 30);
 
-        File.WriteAllBytes(path, bytes[..^1]);
+        File.WriteAllBytes(path, bytes[..(end - 1)]);
         var cut = Assert.Throws<RaftStorageException>(() => Open(options: Small));
-        bytes[^1] ^= 1;
+        bytes[end - 1] ^= 1;
         File.WriteAllBytes(path, bytes);
         var flipped = Assert.Throws<RaftStorageException>(() => Open(options: Small));
 
@@ -477,7 +498,8 @@ public sealed class WriteAheadLogTests : IDisposable
         var segments = WriteAheadLog.ListSegments(_dir.Path);
         Assert.True(segments.Count >= 10, $"{segments.Count} segments");
         Assert.Equal(Enumerable.Range(1, segments.Count).Select(i => (long)i), segments.Select(s => s.Sequence));
-        Assert.All(segments, s => Assert.InRange(new FileInfo(s.Path).Length, WriteAheadLog.SegmentHeaderSize + 1, Small.SegmentSize));
+        Assert.All(segments, s => Assert.InRange(WalFiles.RecordsEnd(s.Path), WriteAheadLog.SegmentHeaderSize + 1, Small.SegmentSize));
+        Assert.All(segments, s => Assert.Equal(Small.SegmentSize, new FileInfo(s.Path).Length)); // preallocated whole
         Assert.Equal(expected, store.Entries);
 
         Assert.Equal(expected, Open(options: Small).Entries);
@@ -540,17 +562,202 @@ public sealed class WriteAheadLogTests : IDisposable
         Assert.True(segments.Count >= 3);
         var last = segments[^1].Path;
         var length = new FileInfo(last).Length;
+        var end = WalFiles.RecordsEnd(last);
         var record = new ArrayBufferWriter<byte>();
         WriteAheadLog.WriteEntryRecord(record, Command(31, 1));
-        using (var file = new FileStream(last, FileMode.Append))
-            file.Write(record.WrittenSpan[..tornBytes]);
+        using (var file = new FileStream(last, FileMode.Open))
+        {
+            file.Position = end;
+            file.Write(record.WrittenSpan[..Math.Min(tornBytes, (int)(length - end))]);
+        }
 
         var reopened = Open(options: Small);
 
         Assert.Equal(Range(1, 30, 1), reopened.Entries);
         Assert.Equal(length, new FileInfo(last).Length);
+        Assert.True(WalFiles.ZerosFrom(last, end));
         await reopened.WriteAsync(Append(Command(31, 2)));
         Assert.Equal([.. Range(1, 30, 1), Command(31, 2)], Open(options: Small).Entries);
+    }
+
+    // Writes issued without waiting fill segment after segment, each preallocated whole.
+    [Fact]
+    public async Task Segments_RollOver_UnderWritesIssuedWithoutWaiting()
+    {
+        var store = Open(options: Page);
+        var expected = Enumerable.Range(1, 400).Select(i => Command(i, 1)).ToList();
+
+        await Task.WhenAll(expected.Select(entry => store.WriteAsync(Append(entry))).ToList());
+
+        var segments = WriteAheadLog.ListSegments(_dir.Path);
+        Assert.True(segments.Count >= 4, $"{segments.Count} segments");
+        Assert.Equal(segments.Count, store.SegmentCount);
+        Assert.All(segments, s => Assert.Equal(Page.SegmentSize, new FileInfo(s.Path).Length));
+        Assert.Equal(expected, store.Entries);
+        Assert.Equal(expected, Open(options: Page).Entries);
+    }
+
+    // Once the last segment is half full, the next one's file is written with zeros off the
+    // writer's path, and moving on to it writes only its header; closed before that, the store
+    // removes it.
+    [Fact]
+    public async Task TheNextSegment_IsPreparedOnceTheLastIsHalfFull_ThenUsed_OrRemovedAtClose()
+    {
+        var prepared = SegmentPath(2) + ".tmp";
+        var store = Open(options: Page);
+        var expected = Range(1, 10, 1).ToList();
+        await store.WriteAsync(Append([.. expected]));
+        Assert.True(WalFiles.RecordsEnd(SegmentPath(1)) * 2 < Page.SegmentSize);
+        Assert.False(File.Exists(prepared));
+
+        async Task WriteOneMore()
+        {
+            var entry = Command(expected.Count + 1, 1);
+            await store.WriteAsync(Append(entry));
+            expected.Add(entry);
+        }
+
+        while (WalFiles.RecordsEnd(SegmentPath(1)) * 2 < Page.SegmentSize)
+            await WriteOneMore();
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(prepared), TimeSpan.FromSeconds(10)), "the next segment is not being prepared");
+        store.Dispose();
+        Assert.False(File.Exists(prepared));
+
+        store = Open(options: Page);
+        while (!File.Exists(SegmentPath(2)))
+            await WriteOneMore();
+        Assert.Equal(Page.SegmentSize, new FileInfo(SegmentPath(2)).Length);
+        Assert.False(File.Exists(prepared));
+        Assert.Equal(expected, store.Entries);
+        Assert.Equal(expected, Open(options: Page).Entries);
+    }
+
+    // ---- preallocated segments: the end of the records -------------------------------------
+
+    // Bytes that are not zero after the end of the last segment's records are a write cut short
+    // (whatever they are): cut off by zeroing them, the file keeping its size.
+    [Theory]
+    [InlineData(0)]    // where the next record's header goes
+    [InlineData(100)]  // in the same sector
+    [InlineData(3000)] // sectors later
+    public async Task NonZeroBytesAfterTheEndOfTheLastSegment_AreCutOff(int distance)
+    {
+        var store = Open(options: Page);
+        await store.WriteAsync(Append([.. Range(1, 5, 1)]));
+        store.Dispose();
+        var path = SegmentPath(1);
+        var bytes = File.ReadAllBytes(path);
+        var end = WalFiles.RecordsEnd(bytes);
+        bytes[end + distance] = 0x5A;
+        bytes[end + distance + 1] = 0x17;
+        File.WriteAllBytes(path, bytes);
+
+        var reopened = Open(options: Page);
+
+        Assert.Equal(Range(1, 5, 1), reopened.Entries);
+        Assert.True(WalFiles.ZerosFrom(path, end));
+        Assert.Equal(Page.SegmentSize, new FileInfo(path).Length);
+        await reopened.WriteAsync(Append(Command(6, 1)));
+        Assert.Equal([.. Range(1, 5, 1), Command(6, 1)], Open(options: Page).Entries);
+    }
+
+    // A segment before the last was durable before the next began: anything but zeros after its
+    // records is damage, refused naming the file, where the records end and the byte that is not zero.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task NonZeroBytesAfterTheEndOfAnEarlierSegment_AreRefusedNamingTheFileAndOffset(bool atTheFileEnd)
+    {
+        var (path, bytes, end) = await FirstOfSeveralSegments(Page, 200);
+        var at = atTheFileEnd ? bytes.Length - 1 : end + WriteAheadLog.RecordHeaderSize;
+        Assert.True(at > end && end + WriteAheadLog.RecordHeaderSize < bytes.Length);
+        bytes[at] = 1;
+        File.WriteAllBytes(path, bytes);
+
+        var e = Assert.Throws<RaftStorageException>(() => Open(options: Page));
+
+        Assert.Contains($"{path}: the records end at byte offset {end}", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"byte offset {at} after the end is not zero", e.Message, StringComparison.Ordinal);
+        Assert.Equal(bytes, File.ReadAllBytes(path));
+    }
+
+    // A disk writes the sectors of one write in any order: a crash can leave a later sector of the
+    // last batch written and an earlier one not (still zeros). The records after that gap were
+    // never acknowledged: the log ends at the first record it damaged.
+    [Fact]
+    public async Task ABatchWithAnUnwrittenSectorBeforeWrittenOnes_IsCutAtTheFirstRecordItDamaged()
+    {
+        var store = Open(options: Page);
+        await store.WriteAsync(Append(NoOp(1, 1)));
+        var batch = Range(2, 60, 1).ToArray();
+        await store.WriteAsync(Append(batch));
+        store.Dispose();
+        var path = SegmentPath(1);
+        var bytes = File.ReadAllBytes(path);
+        var ends = WalFiles.RecordEnds(bytes);
+        Assert.True(ends[^1] > 1536, $"the batch ends at {ends[^1]}, before its fourth sector");
+        Array.Clear(bytes, 512, 512);
+        File.WriteAllBytes(path, bytes);
+        var kept = ends.Count(end => end <= 512);
+
+        var reopened = Open(options: Page);
+
+        Assert.Equal([NoOp(1, 1), .. batch[..(kept - 1)]], reopened.Entries);
+        Assert.True(WalFiles.ZerosFrom(path, ends[kept - 1]));
+    }
+
+    // ---- logs of the first format: segments appended to, not preallocated ------------------
+
+    /// <summary>A version 1 segment as the appending writer made it: header, records, nothing after them.</summary>
+    private static byte[] AppendedSegment(long sequence, long lastIndexBefore, IEnumerable<LogEntry> entries)
+    {
+        var header = WriteAheadLog.SegmentHeader(sequence, lastIndexBefore);
+        header[7] = 1;
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(28), Crc32C.Compute(header.AsSpan(0, 28)));
+        var writer = new ArrayBufferWriter<byte>();
+        writer.Write(header);
+        foreach (var entry in entries)
+            WriteAheadLog.WriteEntryRecord(writer, entry);
+        return writer.WrittenSpan.ToArray();
+    }
+
+    [Fact]
+    public async Task AnAppendedLogOfTheFirstFormat_Opens_LosesItsTornTail_AndIsWrittenOn()
+    {
+        var first = AppendedSegment(1, 0, Range(1, 10, 1));
+        var last = AppendedSegment(2, 10, Range(11, 15, 1));
+        var torn = new ArrayBufferWriter<byte>();
+        WriteAheadLog.WriteEntryRecord(torn, Command(16, 1));
+        File.WriteAllBytes(SegmentPath(1), first);
+        File.WriteAllBytes(SegmentPath(2), [.. last, .. torn.WrittenSpan[..5]]);
+
+        var store = Open(options: Page);
+
+        Assert.Equal(Range(1, 15, 1), store.Entries);
+        Assert.Equal(last.Length, new FileInfo(SegmentPath(2)).Length); // truncated, as a version 1 file is
+
+        // the last segment grows as before until it is full; the segments after it are preallocated
+        await store.WriteAsync(Append([.. Range(16, 200, 1)]));
+        Assert.Equal(1, File.ReadAllBytes(SegmentPath(2))[7]);
+        Assert.InRange(new FileInfo(SegmentPath(2)).Length, last.Length + 1, Page.SegmentSize);
+        Assert.Equal(WalFiles.RecordsEnd(SegmentPath(2)), new FileInfo(SegmentPath(2)).Length);
+        Assert.Equal(2, File.ReadAllBytes(SegmentPath(3))[7]);
+        Assert.Equal(Page.SegmentSize, new FileInfo(SegmentPath(3)).Length);
+        Assert.Equal(Range(1, 200, 1), Open(options: Page).Entries);
+        Assert.Equal(Range(1, 200, 1), Open().Entries);
+    }
+
+    // A version 1 segment before the last ended on its last record: zeros after it are damage.
+    [Fact]
+    public void ZerosAfterTheRecordsOfAnEarlierSegmentOfTheFirstFormat_AreRefused()
+    {
+        File.WriteAllBytes(SegmentPath(1), [.. AppendedSegment(1, 0, Range(1, 10, 1)), .. new byte[100]]);
+        File.WriteAllBytes(SegmentPath(2), AppendedSegment(2, 10, Range(11, 15, 1)));
+
+        var e = Assert.Throws<RaftStorageException>(() => Open());
+
+        Assert.Contains(SegmentPath(1), e.Message, StringComparison.Ordinal);
+        Assert.Contains("not in the last segment", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -612,11 +819,13 @@ public sealed class WriteAheadLogTests : IDisposable
 
         var bytes = File.ReadAllBytes(_dir.File("wal-0000000000000001.log"));
 
-        Assert.Equal("RAFTWAL\u0001"u8.ToArray(), bytes[..8]);
+        Assert.Equal("RAFTWAL\u0002"u8.ToArray(), bytes[..8]);
+        Assert.Equal(FileRaftStorageOptions.DefaultSegmentSize, bytes.Length);
         Assert.Equal(1, BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(8)));
         Assert.Equal(0, BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(16)));
         Assert.Equal(Crc32C.Compute(bytes.AsSpan(0, 28)), BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28)));
-        var records = bytes[32..];
+        var records = bytes[32..WalFiles.RecordsEnd(bytes)];
+        Assert.True(WalFiles.ZerosFrom(_dir.File("wal-0000000000000001.log"), 32 + records.Length));
         Assert.Equal(
             new byte[] { 4, 0, 0, 0 }.Concat(Crc(1, 0, 1, 7)).Concat(new byte[] { 1, 0, 1, 7 })
                 .Concat(new byte[] { 4, 0, 0, 0 }).Concat(Crc(1, 0, 2, 7)).Concat(new byte[] { 1, 0, 2, 7 })
