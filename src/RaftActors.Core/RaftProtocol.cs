@@ -190,9 +190,17 @@ internal sealed class RaftProtocol
     /// </summary>
     internal Func<bool> StampEntries { get; init; } = static () => true;
 
-    // The leader's policy is not in its term's log yet: it rides on the first entry written with the
-    // session fields, the no-op unless StampEntries was off then.
-    private bool _policyPending;
+    /// <summary>
+    /// Whether a leader may write the session policy's minimum idle age (every member reads it);
+    /// otherwise it writes its policy without one, which the log's readers all apply alike, and
+    /// writes it again with one once they may.
+    /// </summary>
+    internal Func<bool> SessionMinIdle { get; init; } = static () => true;
+
+    // The policy this leader wrote in its term, null before it wrote one: it rides on the first
+    // entry written with the session fields (the no-op unless StampEntries was off then), and again
+    // when what may be written of it changes.
+    private SessionPolicy? _policyWritten;
 
     // This leader's cluster time: its term's first stamp and the monotonic clock then; null until
     // its first stamp.
@@ -810,7 +818,7 @@ internal sealed class RaftProtocol
         // tells the leader what is committed before it serves reads (§8).
         _progress.Clear();
         UpdateReplicationTargets();
-        _policyPending = true;
+        _policyWritten = null;
         _termTime = null;
         _termStartIndex = AppendAsLeader(command: null).Index;
         ReportTransferredLeadership();
@@ -1076,13 +1084,14 @@ internal sealed class RaftProtocol
     private LogEntry AppendAsLeader(EntryCommand? command, ClusterConfiguration? configuration = null)
     {
         var stamp = StampEntries();
+        var policy = !stamp || SessionPolicy is null ? null : SessionMinIdle() ? SessionPolicy : SessionPolicy.WithoutMinIdle();
         var entry = new LogEntry(_log.LastIndex + 1, Term, command, configuration)
         {
             Timestamp = stamp ? ClusterTime() : null,
-            SessionPolicy = stamp && _policyPending ? SessionPolicy : null,
+            SessionPolicy = policy == _policyWritten ? null : policy,
         };
         if (stamp)
-            _policyPending = false;
+            _policyWritten = policy;
         _log.Append(entry);
         Emit(new PersistEntries(AppendDecision.NoTruncation, [entry], entry.Position));
         return entry;

@@ -121,6 +121,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             // Only once every member reads them: a node of the previous release refuses the whole
             // AppendEntries. (Called once the protocol exists, after this assignment.)
             StampEntries = () => _protocol!.MayUse(WireVersions.EntrySessionFields),
+            SessionMinIdle = () => _protocol!.MayUse(WireVersions.SessionMinIdle),
         };
         _peers.Configure(_protocol.Configuration, membership.SelfId);
         _metrics.Configure(_protocol.Configuration, membership.SelfId);

@@ -208,13 +208,13 @@ public sealed class ClientSessionsTests : IDisposable
         var sessions = await SnapshotContent.ReadSessionsAsync(content, _serializer, CancellationToken.None);
 
         Assert.Equal("state", Encoding.UTF8.GetString(content.ToArray()[(int)content.Position..]));
-        Assert.Equal((null, SessionPolicy.Default, 1), (sessions.Now, sessions.Policy, sessions.Count));
+        Assert.Equal((null, SessionPolicy.Initial, 1), (sessions.Now, sessions.Policy, sessions.Count));
         Assert.Equal(reply, Apply(sessions, Command(41, Start, "old-client", 3)));
 
         // Its sessions count as active at the first stamp: they get a full expiry from there.
-        Apply(sessions, NoOp(42, Start + (long)SessionPolicy.Default.Expiry.TotalMilliseconds));
+        Apply(sessions, NoOp(42, Start + (long)SessionPolicy.Initial.Expiry.TotalMilliseconds));
         Assert.Equal(1, sessions.Count);
-        Apply(sessions, NoOp(43, Start + (long)SessionPolicy.Default.Expiry.TotalMilliseconds + 1));
+        Apply(sessions, NoOp(43, Start + (long)SessionPolicy.Initial.Expiry.TotalMilliseconds + 1));
         Assert.Equal(0, sessions.Count);
     }
 
@@ -222,14 +222,14 @@ public sealed class ClientSessionsTests : IDisposable
     public async Task A_snapshot_of_a_newer_sessions_format_is_refused_naming_the_version()
     {
         var content = new MemoryStream();
-        content.Write("RAFTSM\0\u0003"u8);
+        content.Write("RAFTSM\0\u0004"u8);
         content.Write(BitConverter.GetBytes(0));
         content.Position = 0;
 
         var e = await Assert.ThrowsAsync<System.Runtime.Serialization.SerializationException>(
             () => SnapshotContent.ReadSessionsAsync(content, _serializer, CancellationToken.None));
 
-        Assert.Contains("format version 3", e.Message, StringComparison.Ordinal);
+        Assert.Contains("format version 4", e.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -269,7 +269,7 @@ public sealed class ClientSessionsTests : IDisposable
     private IClientReply? Apply(ClientSessions table, LogEntry entry) =>
         table.Apply(entry, _ => new CommandApplied(entry.Index, null));
 
-    private ClientSessions RoundTrip(ClientSessions table) => ClientSessions.FromBinary(table.ToBinary(_serializer), _serializer);
+    private ClientSessions RoundTrip(ClientSessions table) => ClientSessions.FromBinary(table.ToBinary(_serializer), _serializer, table.WriteVersion);
 
     private static LogEntry NoOp(long index, long? stamp, SessionPolicy? policy = null) =>
         new(index, 1, null) { Timestamp = stamp, SessionPolicy = policy };

@@ -173,7 +173,7 @@ public class LogEntryFormatTests
     public static TheoryData<string, byte[], string> MalformedInputs() => new()
     {
         { "empty", [], "ends at byte offset 0" },
-        { "unknown flag bit 5", [0x20, 1, 1], "unknown flags" },
+        { "unknown flag bit 6", [0x40, 1, 1], "unknown flags" },
         { "unknown flag bit 7", [0x80, 1, 1], "unknown flags" },
         { "timestamp missing", [0x08, 1, 1], "timestamp" },
         { "session policy cut short", [0x10, 1, 1, 5], "session maximum" },
