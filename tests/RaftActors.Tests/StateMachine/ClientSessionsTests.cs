@@ -231,18 +231,10 @@ public sealed class ClientSessionsTests : IDisposable
             w.Long(active);
             w.Long(1);
             w.Varint(1);
-            w.Long(1);
-            var reply = new CommandApplied(active - Start + 2, null);
-            w.String(_serializer.Manifest(reply), "result manifest");
-            w.Bytes(_serializer.ToBinary(reply));
+            WriteResult(w, 1, new CommandApplied(active - Start + 2, null));
         }
 
-        var table = w.ToArray();
-        var content = new MemoryStream();
-        content.Write("RAFTSM\0\u0002"u8);
-        content.Write(BitConverter.GetBytes(table.Length));
-        content.Write(table);
-        content.Position = 0;
+        var content = SnapshotContentOf(2, w.ToArray(), []);
 
         var sessions = await SnapshotContent.ReadSessionsAsync(content, _serializer, CancellationToken.None);
 
@@ -338,17 +330,9 @@ public sealed class ClientSessionsTests : IDisposable
         w.String("old-client", "client id");
         w.Long(3);
         w.Varint(1);
-        w.Long(3);
         var reply = new CommandApplied(40, null);
-        w.String(_serializer.Manifest(reply), "result manifest");
-        w.Bytes(_serializer.ToBinary(reply));
-        var table = w.ToArray();
-        var content = new MemoryStream();
-        content.Write("RAFTSM\0\u0001"u8);
-        content.Write(BitConverter.GetBytes(table.Length));
-        content.Write(table);
-        content.Write("state"u8);
-        content.Position = 0;
+        WriteResult(w, 3, reply);
+        var content = SnapshotContentOf(1, w.ToArray(), "state"u8);
 
         var sessions = await SnapshotContent.ReadSessionsAsync(content, _serializer, CancellationToken.None);
 
@@ -414,6 +398,27 @@ public sealed class ClientSessionsTests : IDisposable
 
     private IClientReply? Apply(ClientSessions table, LogEntry entry) =>
         table.Apply(entry, _ => new CommandApplied(entry.Index, null));
+
+    /// <summary>A result as the table's formats write it: its sequence, manifest and bytes.</summary>
+    private void WriteResult(WireWriter w, long sequence, IClientReply reply)
+    {
+        w.Long(sequence);
+        w.String(_serializer.Manifest(reply), "result manifest");
+        w.Bytes(_serializer.ToBinary(reply));
+    }
+
+    /// <summary>A node's snapshot content: the header with the sessions' format <paramref name="version"/>, the table, the state machine's bytes.</summary>
+    private static MemoryStream SnapshotContentOf(byte version, byte[] table, ReadOnlySpan<byte> state)
+    {
+        var content = new MemoryStream();
+        content.Write("RAFTSM\0"u8);
+        content.WriteByte(version);
+        content.Write(BitConverter.GetBytes(table.Length));
+        content.Write(table);
+        content.Write(state);
+        content.Position = 0;
+        return content;
+    }
 
     private ClientSessions RoundTrip(ClientSessions table) => ClientSessions.FromBinary(table.ToBinary(_serializer), _serializer, table.WriteVersion);
 
