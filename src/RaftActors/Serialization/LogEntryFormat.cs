@@ -35,7 +35,7 @@ namespace RaftActors.Serialization;
 ///   id         varint byte count, then UTF-8
 ///   address    varint byte count, then UTF-8; present only when bit 1 is set
 /// -- only when bit 3 is set --
-/// timestamp    varint   the leader's clock in Unix milliseconds
+/// timestamp    varint   cluster time in Unix milliseconds, as the leader stamped it
 /// -- only when bit 4 is set: the session policy --
 /// expiry       varint   milliseconds, at least 1
 /// max          varint   sessions, 1 to 2^31-1
