@@ -9,8 +9,8 @@ namespace RaftActors.Coordination;
 /// sends it commands.
 /// </summary>
 /// <remarks>
-/// <para>Time is the cluster's (<see cref="ITimedStateMachine"/>): the Raft leader's clock as
-/// stamped into the entries, never a replica's own, so every replica grants and refuses the same.
+/// <para>Time is the cluster's (<see cref="ITimedStateMachine"/>): cluster time as the Raft leaders
+/// stamp it into the entries, never a replica's own clock, so every replica grants and refuses the same.
 /// A record is in force while that time is before its expiry; an expired record is free.</para>
 /// <list type="bullet">
 /// <item><see cref="AcquireLease"/>: a free lease is granted, with the command's log index as its

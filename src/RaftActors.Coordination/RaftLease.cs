@@ -13,7 +13,8 @@ namespace RaftActors.Coordination;
 /// (<c>raft.members</c>, as the nodes list them); Akka's <see cref="LeaseProvider"/> creates it.
 /// </summary>
 /// <remarks>
-/// <para>The Raft cluster grants the lease for <c>heartbeat-timeout</c> by its leader's clock;
+/// <para>The Raft cluster grants the lease for <c>heartbeat-timeout</c> by its cluster time (which
+/// runs no faster than real time);
 /// this lease renews it every <c>heartbeat-interval</c>. Locally it counts itself the holder until
 /// <c>heartbeat-timeout</c> minus one <c>heartbeat-interval</c> after it SENT the last renewal that
 /// succeeded: the cluster stamped that renewal after it was sent, so the local view ends before

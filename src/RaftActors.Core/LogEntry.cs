@@ -28,9 +28,11 @@ public sealed record LogEntry
     public ClusterConfiguration? Configuration { get; init; }
 
     /// <summary>
-    /// The leader's clock when it appended this entry, in Unix milliseconds; null in entries
-    /// written without one (older logs). The state machines take time from these stamps alone,
-    /// so every replica sees the same time at the same index (thesis §6.3, session expiry).
+    /// Cluster time when the leader appended this entry, in Unix milliseconds (see
+    /// <see cref="RaftProtocol.Clock"/>: it continues from the previous leaders' stamps by a
+    /// monotonic clock); null in entries written without one (older logs). The state machines take
+    /// time from these stamps alone, so every replica sees the same time at the same index
+    /// (thesis §6.3, session expiry).
     /// </summary>
     public long? Timestamp { get; init; }
 

@@ -154,12 +154,27 @@ internal sealed class RaftProtocol
     public bool CheckQuorum { get; init; }
 
     /// <summary>
-    /// The host's clock in Unix milliseconds (the node: the system clock; the simulator: its virtual
-    /// one). A leader stamps every entry it appends with it, and the state machines take time from
+    /// The host's wall clock in Unix milliseconds (the node: the system clock; the simulator: its
+    /// virtual one): where cluster time starts when a leader's log holds no stamp yet. A leader
+    /// stamps every entry it appends with the cluster time, and the state machines take time from
     /// those stamps only (thesis §6.3, session expiry), so the protocol itself never reads a clock.
     /// Null: entries are not stamped, and client sessions expire only by <see cref="SessionPolicy"/>'s cap.
     /// </summary>
+    /// <remarks>
+    /// Cluster time never goes back and never jumps: a new leader continues from the highest stamp
+    /// in its log (which holds every stamp applied anywhere, being up to date) and advances it by
+    /// <see cref="MonotonicClock"/>'s elapsed time alone, so a wall clock set forward or back on any
+    /// node moves no stamp. Time between the last stamp of one term and the first of the next is
+    /// not counted: sessions then live longer, never shorter.
+    /// </remarks>
     public Func<long>? Clock { get; init; }
+
+    /// <summary>
+    /// A clock in milliseconds from any origin that never jumps (the node: the scheduler's
+    /// monotonic clock; the simulator: its virtual time): how far a leader's cluster time has
+    /// advanced since its term's first stamp. Null: <see cref="Clock"/>'s elapsed time counts.
+    /// </summary>
+    public Func<long>? MonotonicClock { get; init; }
 
     /// <summary>
     /// The client session policy a leader writes into the no-op of its term, for every state
@@ -175,9 +190,21 @@ internal sealed class RaftProtocol
     /// </summary>
     internal Func<bool> StampEntries { get; init; } = static () => true;
 
-    // The leader's policy is not in its term's log yet: it rides on the first entry written with the
-    // session fields, the no-op unless StampEntries was off then.
-    private bool _policyPending;
+    /// <summary>
+    /// Whether a leader may write the session policy's minimum idle age (every member reads it);
+    /// otherwise it writes its policy without one, which the log's readers all apply alike, and
+    /// writes it again with one once they may.
+    /// </summary>
+    internal Func<bool> SessionMinIdle { get; init; } = static () => true;
+
+    // The policy this leader wrote in its term, null before it wrote one: it rides on the first
+    // entry written with the session fields (the no-op unless StampEntries was off then), and again
+    // when what may be written of it changes.
+    private SessionPolicy? _policyWritten;
+
+    // This leader's cluster time: its term's first stamp and the monotonic clock then; null until
+    // its first stamp.
+    private (long Stamp, long Monotonic)? _termTime;
 
     /// <summary>Whether this node is canvassing pre-votes (a follower, term unchanged, about to campaign if a majority agrees).</summary>
     public bool IsPreCandidate => _preVotes is not null;
@@ -791,7 +818,8 @@ internal sealed class RaftProtocol
         // tells the leader what is committed before it serves reads (§8).
         _progress.Clear();
         UpdateReplicationTargets();
-        _policyPending = true;
+        _policyWritten = null;
+        _termTime = null;
         _termStartIndex = AppendAsLeader(command: null).Index;
         ReportTransferredLeadership();
         Replicate();
@@ -1056,16 +1084,49 @@ internal sealed class RaftProtocol
     private LogEntry AppendAsLeader(EntryCommand? command, ClusterConfiguration? configuration = null)
     {
         var stamp = StampEntries();
+        var policy = !stamp || SessionPolicy is null ? null : SessionMinIdle() ? SessionPolicy : SessionPolicy.WithoutMinIdle();
         var entry = new LogEntry(_log.LastIndex + 1, Term, command, configuration)
         {
-            Timestamp = stamp ? Clock?.Invoke() : null,
-            SessionPolicy = stamp && _policyPending ? SessionPolicy : null,
+            Timestamp = stamp ? ClusterTime() : null,
+            SessionPolicy = policy == _policyWritten ? null : policy,
         };
         if (stamp)
-            _policyPending = false;
+            _policyWritten = policy;
         _log.Append(entry);
         Emit(new PersistEntries(AppendDecision.NoTruncation, [entry], entry.Position));
         return entry;
+    }
+
+    /// <summary>
+    /// The stamp of an entry this leader appends now (see <see cref="Clock"/>): its term's first
+    /// stamp continues from the highest stamp in its log — the last, since stamps never decrease
+    /// along a log — or the wall clock when there is none; the next ones add the monotonic time
+    /// elapsed since. Null without a clock.
+    /// </summary>
+    private long? ClusterTime()
+    {
+        if (Clock is null)
+            return null;
+        var monotonic = MonotonicClock?.Invoke() ?? Clock();
+        if (_termTime is not { } start)
+        {
+            _termTime = (LastStamp() ?? Clock(), monotonic);
+            return _termTime.Value.Stamp;
+        }
+
+        return start.Stamp + Math.Max(0, monotonic - start.Monotonic);
+    }
+
+    /// <summary>The stamp of the last stamped entry in the log (since the snapshot); null when none is stamped.</summary>
+    private long? LastStamp()
+    {
+        for (var index = _log.LastIndex; index > _log.Base.Index; index--)
+        {
+            if (_log[index].Timestamp is { } stamp)
+                return stamp;
+        }
+
+        return null;
     }
 
     /// <summary>A leader appends a new configuration, in force at once (thesis §4.1); returns its index.</summary>

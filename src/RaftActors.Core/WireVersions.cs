@@ -27,8 +27,14 @@ public static class WireVersions
     /// </summary>
     public const int EntrySessionFields = Announced;
 
+    /// <summary>
+    /// <c>LogEntryFormat</c>'s minimum idle age in a session policy (flag bit 5), which a node of
+    /// version 2 refuses as an unknown flag: the node's <c>RaftProtocol.SessionMinIdle</c>.
+    /// </summary>
+    public const int SessionMinIdle = 3;
+
     /// <summary>The highest version this build reads and writes.</summary>
-    public const int Highest = Announced;
+    public const int Highest = SessionMinIdle;
 }
 
 /// <summary>

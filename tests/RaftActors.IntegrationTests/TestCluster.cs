@@ -297,7 +297,7 @@ public sealed class TestCluster : IDisposable
             request.Headers.Add(header, idempotencyKey);
         using var response = await Http(node).SendAsync(request, cancel);
         var body = await response.Content.ReadAsStringAsync(cancel);
-        return new Reply((int)response.StatusCode, body);
+        return new Reply((int)response.StatusCode, body) { RetryAfter = response.Headers.RetryAfter?.Delta };
     }
 
     /// <summary>Polls <paramref name="condition"/> until it holds or the time is up (then fails with <paramref name="what"/>).</summary>
@@ -363,6 +363,9 @@ public sealed record NodeStatus(
 /// <summary>An HTTP answer: status code and body.</summary>
 public sealed record Reply(int Status, string Body)
 {
+    /// <summary>The Retry-After header, when the response has one in seconds.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     public JsonElement Json
     {
         get

@@ -11,12 +11,13 @@ public static class HistoryCheck
     /// <summary>The run's history in the checker's terms (its clock: virtual microseconds).</summary>
     public static IReadOnlyList<KvOperation> ToKvOperations(IReadOnlyList<ClientOperation> history)
     {
-        var operations = new KvOperation[history.Count];
-        for (var i = 0; i < history.Count; i++)
+        var operations = new List<KvOperation>(history.Count);
+        foreach (var operation in history)
         {
-            var operation = history[i];
+            if (operation.NotApplied)
+                continue; // refused by the cluster: it constrains nothing
             var command = operation.Command;
-            operations[i] = new KvOperation(
+            operations.Add(new KvOperation(
                 operation.Process,
                 command.Kind switch
                 {
@@ -30,7 +31,7 @@ public static class HistoryCheck
                 command.Expected,
                 operation.Call,
                 operation.Return,
-                operation.Result is { } result ? new KvOutput(result.Ok, result.Value) : null);
+                operation.Result is { } result ? new KvOutput(result.Ok, result.Value) : null));
         }
 
         return operations;

@@ -228,6 +228,9 @@ internal enum ReplyKind : byte
 
     /// <summary>Certainly not applied: the command's client session is unknown to the cluster (expired, evicted, or never opened).</summary>
     SessionExpired,
+
+    /// <summary>Certainly not applied: the command would open a session, but the cluster's table is full of sessions too young to evict.</summary>
+    TooManySessions,
 }
 
 internal sealed record ClientReply(int Client, long OperationId, ReplyKind Kind, KvResult Result = default, int LeaderHint = -1);

@@ -13,6 +13,9 @@ namespace RaftActors.Simulation;
 /// the history. Reads go through the leader's ReadIndex. A write answered SessionExpired (the
 /// cluster does not know its session) goes again as the first command of a new session, as
 /// RaftClient does, unless an earlier attempt of it may have been applied: then it is given up.
+/// A write answered TooManySessions (its new session finds the table full of young sessions) goes
+/// again in the same session after a backoff, as RaftClient does; given up at its deadline with no
+/// attempt that may have been applied, it is certainly not applied, and the history says so.
 /// In the history a client is a process with one operation open at a time; an operation given up
 /// stays open for ever (it may still take effect), so the client goes on as a new process.
 /// </summary>
@@ -102,6 +105,9 @@ internal sealed class SimulatedClient
                 OpenSession(open);
                 Send(open, 0);
                 break;
+            case ReplyKind.TooManySessions:
+                Retry(open, AttemptEnd.TooManySessions);
+                break;
         }
     }
 
@@ -121,6 +127,7 @@ internal sealed class SimulatedClient
 
     private void Retry(Open open, AttemptEnd end, string? hint = null)
     {
+        open.LastEnd = end;
         var timeLeft = TimeSpan.FromTicks((open.Deadline - _sim.Queue.Now) * TimeSpan.TicksPerMicrosecond);
         var decision = _rules.AfterAttempt(open, open.Target!, end, hint, timeLeft);
         if (decision.Action == RetryAction.GiveUp || timeLeft <= TimeSpan.Zero)
@@ -136,6 +143,8 @@ internal sealed class SimulatedClient
     {
         if (open.Final)
             FinalOperationLate(open);
+        if (open.LastEnd == AttemptEnd.TooManySessions && ClientRetryRules<string>.GiveUp(open, attemptInFlight: false) == GivenUpOutcome.Unavailable)
+            _sim.History.NotApplied(open.Handle); // refused, and no attempt of it may have been applied
         _process += _sim.Options.Clients; // given up: the outcome stays unknown
         End(open);
     }
@@ -195,5 +204,8 @@ internal sealed class SimulatedClient
 
         /// <summary>The node the attempt went to.</summary>
         public string? Target { get; set; }
+
+        /// <summary>How the last attempt without a definite answer ended.</summary>
+        public AttemptEnd? LastEnd { get; set; }
     }
 }

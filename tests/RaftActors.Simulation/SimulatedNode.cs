@@ -388,6 +388,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
         CommandApplied { Result: KvResult result } => new ClientReply(request.Client, request.OperationId, ReplyKind.Done, result),
         CommandOutcomeUnknown => new ClientReply(request.Client, request.OperationId, ReplyKind.OutcomeUnknown),
         SessionExpired => new ClientReply(request.Client, request.OperationId, ReplyKind.SessionExpired),
+        TooManySessions => new ClientReply(request.Client, request.OperationId, ReplyKind.TooManySessions),
         _ => throw new SimulationFailure(ClusterSimulation.HarnessError, $"the key-value store answered {request.Command} with {reply}"),
     };
 

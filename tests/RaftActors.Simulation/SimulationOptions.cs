@@ -72,7 +72,15 @@ public sealed record SimulationOptions
     public SimulatedBug Bug { get; init; } = SimulatedBug.None;
 
     /// <summary>The client sessions' policy each leader writes into the log, as RaftNode's <c>raft.sessions</c>.</summary>
-    public SessionPolicy Sessions { get; init; } = SessionPolicy.Default;
+    public SessionPolicy Sessions { get; init; } = DefaultSessions;
+
+    /// <summary>
+    /// The built-in policy with a minimum idle age for the simulated clients: above their deadline
+    /// (2.5 s, the longest they retry a command), below <see cref="FinalOperationBound"/>, so that
+    /// a client refused for a full table (a small <c>--max-sessions</c>) gets in once the others are
+    /// done.
+    /// </summary>
+    public static SessionPolicy DefaultSessions { get; } = new(SessionPolicy.Default.Expiry, SessionPolicy.Default.MaxSessions, TimeSpan.FromSeconds(3));
 
     public TimeSpan ElectionTimeoutMin { get; init; } = TimeSpan.FromMilliseconds(150);
 
@@ -212,8 +220,12 @@ public sealed record SimulationOptions
                 command += $" --trailing-entries {Snapshots.TrailingEntries}";
         }
 
-        if (Sessions != SessionPolicy.Default)
+        if (Sessions != DefaultSessions)
+        {
             command += $" --session-expiry-ms {Sessions.ExpiryMilliseconds} --max-sessions {Sessions.MaxSessions}";
+            if (Sessions.MinIdle != DefaultSessions.MinIdle)
+                command += $" --session-min-idle-ms {Sessions.MinIdleMilliseconds}";
+        }
         return command;
     }
 }

@@ -272,10 +272,13 @@ public static class KvEndpoints
 
     /// <summary>
     /// The status of a request the gateway's client gave up on: 504 when it may still be applied,
-    /// 503 when it certainly was not, 500 when the state machine failed on it.
+    /// 503 when it certainly was not (with Retry-After when the cluster's session table was full:
+    /// every write of the gateway opens a session, and one frees up within raft.sessions.min-idle),
+    /// 500 when the state machine failed on it.
     /// </summary>
     internal static IResult Failure(RaftClientException failure) => failure switch
     {
+        RaftUnavailableException { TooManySessions: true } => new RetryAfter(Error(StatusCodes.Status503ServiceUnavailable, failure.Message), TooManySessionsRetryAfterSeconds),
         RaftCommandOutcomeUnknownException or RaftMembershipOutcomeUnknownException => Error(StatusCodes.Status504GatewayTimeout, failure.Message),
         RaftCommandFailedException failed => Results.Json(
             new { error = $"the state machine failed on entry {failed.Index}: {failed.Reason}", index = failed.Index },
@@ -285,4 +288,17 @@ public static class KvEndpoints
     };
 
     internal static IResult Error(int status, string error) => Results.Json(new { error }, statusCode: status);
+
+    /// <summary>The Retry-After of a write refused for a full session table, in seconds.</summary>
+    internal const int TooManySessionsRetryAfterSeconds = 1;
+
+    /// <summary>A result with a Retry-After header.</summary>
+    private sealed class RetryAfter(IResult result, int seconds) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return result.ExecuteAsync(httpContext);
+        }
+    }
 }

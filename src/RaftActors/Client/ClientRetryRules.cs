@@ -17,6 +17,12 @@ internal enum AttemptEnd
 
     /// <summary>An answer the client does not know: treated as no answer.</summary>
     UnexpectedAnswer,
+
+    /// <summary>
+    /// The leader's session table has no room for the command's new session yet: certainly not
+    /// applied; sent again to the same leader after a backoff, when an older session may have made room.
+    /// </summary>
+    TooManySessions,
 }
 
 /// <summary>What a client does next with a request whose attempt ended without a definite answer.</summary>
@@ -127,7 +133,7 @@ internal sealed class ClientRetryRules<TNode>(Func<IReadOnlyList<TNode>> members
         }
 
         request.HintsFollowed = 0;
-        if (Leader is null || Leader.Equals(node))
+        if (end != AttemptEnd.TooManySessions && (Leader is null || Leader.Equals(node)))
             Leader = Pick(except: node);
         if (OutOfAttempts(request))
             return new RetryDecision(RetryAction.GiveUp, Reason: $"no attempts left ({options.MaxAttempts})");

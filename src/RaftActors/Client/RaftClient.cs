@@ -34,6 +34,11 @@ namespace RaftActors.Client;
 /// in flight or backing off are sent again at once (commands within their session, so at most
 /// once), to the new leader, instead of waiting out an attempt that may have gone to a leader that
 /// died. A membership change or a snapshot export is not moved.</item>
+/// <item>A command that would open a session while the cluster's session table is full of sessions
+/// too young to evict (<c>raft.sessions.min-idle</c>) is answered <see cref="TooManySessions"/>,
+/// certainly not applied: the client sends it again in the same session after a backoff, until its
+/// deadline, when it fails with <see cref="RaftUnavailableException"/> (<see cref="RaftUnavailableException.TooManySessions"/>)
+/// unless another attempt of it may have been applied.</item>
 /// <item><see cref="RequestRejected"/> and <see cref="CommandFailed"/> are final answers.</item>
 /// <item>At the deadline (or the last attempt) a command with no definite answer fails with
 /// <see cref="RaftCommandOutcomeUnknownException"/> — or <see cref="RaftUnavailableException"/> when no
@@ -332,6 +337,9 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
             case CommandOutcomeUnknown unknown:
                 Retry(request, node, AttemptEnd.OutcomeUnknown, $"{node} answered outcome unknown: {unknown.Reason}");
                 break;
+            case TooManySessions full when request.IsCommand:
+                Retry(request, node, AttemptEnd.TooManySessions, $"{node}: {full.Reason}");
+                break;
             default:
                 _log.Warning("Client '{0}': unexpected answer {1} from {2} to {3}", _options.ClientId, answered.Reply, node, request.Describe());
                 Retry(request, node, AttemptEnd.UnexpectedAnswer, $"{node} gave an unexpected answer {answered.Reply.GetType().Name}");
@@ -452,6 +460,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     {
         EndAttempt(request);
         request.LastProblem = problem;
+        request.LastEnd = end;
         TimeSpan? timeLeft = request.HasDeadline ? request.Deadline - (Context.System.Scheduler.Now - request.Received) : null;
         var decision = _rules.AfterAttempt(request, node, end, hint, timeLeft);
         switch (decision.Action)
@@ -499,7 +508,10 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
                 "a command (never sent: it waited for older commands to be answered)", 0, elapsed, problem),
             { IsCommand: true } when outcome == GivenUpOutcome.Unknown => new RaftCommandOutcomeUnknownException(
                 request.Session ?? _options.ClientId, request.Sequence, request.Attempts, elapsed, problem),
-            _ => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem),
+            _ => new RaftUnavailableException(request.Describe(), request.Attempts, elapsed, problem)
+            {
+                TooManySessions = request.LastEnd == AttemptEnd.TooManySessions,
+            },
         };
         _log.Info("Client '{0}': giving up on {1}: {2}", _options.ClientId, request.Describe(), failure.Message);
         Fail(request, failure);
@@ -677,6 +689,9 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         public List<AttemptReply> OpenAttempts { get; } = new(1);
 
         public string LastProblem { get; set; } = "no attempt made yet";
+
+        /// <summary>How the last attempt without a definite answer ended; null before one did.</summary>
+        public AttemptEnd? LastEnd { get; set; }
 
         public string Describe() => Kind switch
         {

@@ -105,6 +105,12 @@ public sealed class RaftUnavailableException : RaftClientException
 
     /// <summary>What went wrong with the last attempt (or why none was made).</summary>
     public string LastProblem { get; }
+
+    /// <summary>
+    /// The last attempt was refused because the cluster's session table was full of sessions too
+    /// young to evict (<see cref="Messages.TooManySessions"/>): retry after a while.
+    /// </summary>
+    public bool TooManySessions { get; init; }
 }
 
 /// <summary>A node refused the request, which certainly had no effect; retrying it unchanged will not help.</summary>

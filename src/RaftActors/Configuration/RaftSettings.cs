@@ -148,6 +148,11 @@ public sealed record RaftSettings
         var max = HoconReader.Read(raft, "raft.sessions.max", c => c.GetInt("raft.sessions.max"));
         if (max < 1)
             throw new RaftConfigurationException("raft.sessions.max", $"must be at least 1, got {max}");
-        return new SessionPolicy(expiry, max);
+        var minIdle = HoconReader.Duration(raft, "raft.sessions.min-idle");
+        if (minIdle < TimeSpan.Zero || minIdle.Ticks % TimeSpan.TicksPerMillisecond != 0)
+            throw new RaftConfigurationException("raft.sessions.min-idle", $"must be a whole number of milliseconds, 0 or more, got {minIdle}");
+        if (minIdle > expiry)
+            throw new RaftConfigurationException("raft.sessions.expiry", $"must be at least raft.sessions.min-idle ({minIdle}), got {expiry}");
+        return new SessionPolicy(expiry, max, minIdle);
     }
 }

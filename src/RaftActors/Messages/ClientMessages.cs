@@ -65,3 +65,12 @@ public sealed record SnapshotExported(string Path, LogPosition Position, long Si
 /// been applied.
 /// </summary>
 public sealed record SessionExpired(long Index, string Reason) : IClientReply;
+
+/// <summary>
+/// The command would open a client session (it is numbered 1 on a session the cluster does not
+/// know), but the cluster holds <c>raft.sessions.max</c> sessions and none has been idle for
+/// <c>raft.sessions.min-idle</c>, the least the cluster keeps a session a client may still be
+/// retrying into. So it was refused at <see cref="Index"/>, certainly not applied. Send it again,
+/// in the same session, after a backoff: a session will become old enough to make room.
+/// </summary>
+public sealed record TooManySessions(long Index, string Reason) : IClientReply;

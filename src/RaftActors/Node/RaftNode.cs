@@ -99,7 +99,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             $"Raft node {membership.SelfId} starting at term {storage.HardState.Term} (vote {storage.HardState.VotedFor ?? "none"}) " +
             $"with a snapshot through entry {snapshot.Index} and {durableLog.Count} log entries, election timeout seed {seed}");
         WarnOfPassiveConnections();
-        // The system clock, through the scheduler so that virtual time (TestScheduler) governs tests.
+        // The system clocks, through the scheduler so that virtual time (TestScheduler) governs tests.
         var scheduler = Context.System.Scheduler;
         _protocol = new RaftProtocol(
             membership.SelfId,
@@ -116,10 +116,12 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             PreVote = settings.PreVote,
             CheckQuorum = settings.CheckQuorum,
             Clock = () => scheduler.Now.ToUnixTimeMilliseconds(),
+            MonotonicClock = Serialization.RaftExtension.Get(Context.System).MonotonicClock,
             SessionPolicy = settings.Sessions,
             // Only once every member reads them: a node of the previous release refuses the whole
             // AppendEntries. (Called once the protocol exists, after this assignment.)
             StampEntries = () => _protocol!.MayUse(WireVersions.EntrySessionFields),
+            SessionMinIdle = () => _protocol!.MayUse(WireVersions.SessionMinIdle),
         };
         _peers.Configure(_protocol.Configuration, membership.SelfId);
         _metrics.Configure(_protocol.Configuration, membership.SelfId);

@@ -19,7 +19,8 @@ namespace RaftActors.Serialization;
 ///                       bit 2: a cluster configuration follows (never with bit 0)
 ///                       bit 3: the leader's time stamp follows
 ///                       bit 4: a client session policy follows
-///                       bits 5..7: zero (reserved; a reader refuses anything else)
+///                       bit 5: the policy has a minimum idle age (only with bit 4)
+///                       bits 6..7: zero (reserved; a reader refuses anything else)
 /// index        varint
 /// term         varint
 /// -- only when bit 0 is set --
@@ -34,13 +35,16 @@ namespace RaftActors.Serialization;
 ///   id         varint byte count, then UTF-8
 ///   address    varint byte count, then UTF-8; present only when bit 1 is set
 /// -- only when bit 3 is set --
-/// timestamp    varint   the leader's clock in Unix milliseconds
+/// timestamp    varint   cluster time in Unix milliseconds, as the leader stamped it
 /// -- only when bit 4 is set: the session policy --
 /// expiry       varint   milliseconds, at least 1
 /// max          varint   sessions, 1 to 2^31-1
+/// minIdle      varint   milliseconds, 1 to expiry; present only when bit 5 is set (absent: 0)
 /// </code>
-/// <para>Bits 3 and 4 are optional: an entry without them (the no-op of an older leader, any
-/// entry of an older log) is as valid as ever.</para>
+/// <para>Bits 3, 4 and 5 are optional: an entry without them (the no-op of an older leader, any
+/// entry of an older log) is as valid as ever. A policy without a minimum idle age is written
+/// without bit 5, byte for byte as before bit 5 existed, so a leader whose cluster includes a node
+/// that does not read bit 5 writes its policy without one (<c>RaftProtocol.SessionMinIdle</c>).</para>
 /// <para>The encoding carries no length of its own and no checksum: the container (a WAL record,
 /// a message frame) delimits and guards it. <see cref="Read(ReadOnlySpan{byte})"/> takes exactly
 /// one encoding; <see cref="Read(ReadOnlySpan{byte}, out int)"/> reads one from the front of a
@@ -54,7 +58,8 @@ internal static class LogEntryFormat
     private const byte HasConfiguration = 4;
     private const byte HasTimestamp = 8;
     private const byte HasSessionPolicy = 16;
-    private const byte KnownFlags = HasCommand | HasClientId | HasConfiguration | HasTimestamp | HasSessionPolicy;
+    private const byte HasSessionMinIdle = 32;
+    private const byte KnownFlags = HasCommand | HasClientId | HasConfiguration | HasTimestamp | HasSessionPolicy | HasSessionMinIdle;
     private const byte MemberVotes = 1;
     private const byte MemberHasAddress = 2;
     private const byte KnownMemberFlags = MemberVotes | MemberHasAddress;
@@ -92,7 +97,11 @@ internal static class LogEntryFormat
         if (entry.Timestamp is { } timestamp)
             size += VarintSize((ulong)timestamp);
         if (entry.SessionPolicy is { } policy)
+        {
             size += VarintSize((ulong)policy.ExpiryMilliseconds) + VarintSize((ulong)policy.MaxSessions);
+            if (policy.MinIdleMilliseconds > 0)
+                size += VarintSize((ulong)policy.MinIdleMilliseconds);
+        }
 
         if (size > Array.MaxLength)
             throw new ArgumentException($"entry {entry.Index} would encode to {size} bytes, more than an array holds");
@@ -116,6 +125,8 @@ internal static class LogEntryFormat
             flags |= HasTimestamp;
         if (entry.SessionPolicy is not null)
             flags |= HasSessionPolicy;
+        if (entry.SessionPolicy is { MinIdleMilliseconds: > 0 })
+            flags |= HasSessionMinIdle;
         destination[0] = flags;
         var at = 1;
         at += WriteVarint(destination[at..], (ulong)entry.Index);
@@ -140,6 +151,8 @@ internal static class LogEntryFormat
         {
             at += WriteVarint(destination[at..], (ulong)policy.ExpiryMilliseconds);
             at += WriteVarint(destination[at..], (ulong)policy.MaxSessions);
+            if (policy.MinIdleMilliseconds > 0)
+                at += WriteVarint(destination[at..], (ulong)policy.MinIdleMilliseconds);
         }
 
         return at;
@@ -270,6 +283,8 @@ internal static class LogEntryFormat
             throw new FormatException("log entry: flags at byte offset 0 give a client id to an entry without a command");
         if ((flags & HasCommand) != 0 && (flags & HasConfiguration) != 0)
             throw new FormatException("log entry: flags at byte offset 0 give one entry both a command and a configuration");
+        if ((flags & HasSessionPolicy) == 0 && (flags & HasSessionMinIdle) != 0)
+            throw new FormatException("log entry: flags at byte offset 0 give a minimum idle age to an entry without a session policy");
 
         var index = (long)reader.Varint("index");
         var term = (long)reader.Varint("term");
@@ -286,21 +301,25 @@ internal static class LogEntryFormat
 
         var configuration = (flags & HasConfiguration) != 0 ? ReadConfiguration(ref reader) : null;
         long? timestamp = (flags & HasTimestamp) != 0 ? (long)reader.Varint("timestamp") : null;
-        var policy = (flags & HasSessionPolicy) != 0 ? ReadSessionPolicy(ref reader) : null;
+        var policy = (flags & HasSessionPolicy) != 0 ? ReadSessionPolicy(ref reader, (flags & HasSessionMinIdle) != 0) : null;
         bytesConsumed = reader.Position;
         return new LogEntry(index, term, command, configuration) { Timestamp = timestamp, SessionPolicy = policy };
     }
 
-    private static SessionPolicy ReadSessionPolicy(ref Reader reader)
+    private static SessionPolicy ReadSessionPolicy(ref Reader reader, bool hasMinIdle)
     {
         var start = reader.Position;
         var expiry = reader.Varint("session expiry");
         var max = reader.Varint("session maximum");
+        var minIdle = hasMinIdle ? reader.Varint("session minimum idle age") : 0;
         if (expiry is 0 or > long.MaxValue / TimeSpan.TicksPerMillisecond)
             throw new FormatException($"log entry: the session expiry at byte offset {start} ({expiry} ms) is out of range");
         if (max is 0 or > int.MaxValue)
             throw new FormatException($"log entry: the session maximum after byte offset {start} ({max}) is out of range");
-        return new SessionPolicy(TimeSpan.FromTicks((long)expiry * TimeSpan.TicksPerMillisecond), (int)max);
+        if (hasMinIdle && (minIdle == 0 || minIdle > expiry))
+            throw new FormatException($"log entry: the session minimum idle age after byte offset {start} ({minIdle} ms) is not from 1 ms to the expiry ({expiry} ms)");
+        return new SessionPolicy(
+            TimeSpan.FromTicks((long)expiry * TimeSpan.TicksPerMillisecond), (int)max, TimeSpan.FromTicks((long)minIdle * TimeSpan.TicksPerMillisecond));
     }
 
     private static void CheckCommand(EntryCommand command)

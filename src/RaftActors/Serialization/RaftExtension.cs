@@ -33,6 +33,8 @@ public sealed class RaftExtension : IExtension
     internal RaftExtension(ExtendedActorSystem system)
     {
         system.Settings.InjectTopLevelFallback(RaftSettings.DefaultConfig);
+        var scheduler = system.Scheduler;
+        MonotonicClock = () => (long)scheduler.MonotonicClock.TotalMilliseconds;
         var serialization = system.Serialization;
 
         ProtocolSerializer = new RaftProtocolSerializer(system);
@@ -67,6 +69,14 @@ public sealed class RaftExtension : IExtension
 
     /// <summary>The binary serializer of the Raft protocol and client messages registered in this system.</summary>
     public RaftProtocolSerializer ProtocolSerializer { get; }
+
+    /// <summary>
+    /// The clock, in milliseconds from any origin, by whose elapsed time this system's leaders
+    /// advance cluster time (<c>RaftProtocol.MonotonicClock</c>): the scheduler's monotonic clock.
+    /// Tests in virtual time set it to the virtual clock (Akka's TestScheduler advances its
+    /// <c>Now</c> only; its monotonic clock is the real one).
+    /// </summary>
+    internal Func<long> MonotonicClock { get; set; }
 
     /// <summary>The allow-listed Hyperion serializer registered in this system.</summary>
     public RaftCommandSerializer CommandSerializer { get; }

@@ -98,6 +98,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
     private const string RequestRejectedManifest = "RR";
     private const string CommandOutcomeUnknownManifest = "COU";
     private const string SessionExpiredManifest = "SE";
+    private const string TooManySessionsManifest = "TMS";
     private const string TimeoutNowManifest = "TN";
     private const string AddMemberManifest = "AM";
     private const string RemoveMemberManifest = "RM";
@@ -129,6 +130,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
         [typeof(RequestRejected)] = RequestRejectedManifest,
         [typeof(CommandOutcomeUnknown)] = CommandOutcomeUnknownManifest,
         [typeof(SessionExpired)] = SessionExpiredManifest,
+        [typeof(TooManySessions)] = TooManySessionsManifest,
         [typeof(TimeoutNow)] = TimeoutNowManifest,
         [typeof(AddMember)] = AddMemberManifest,
         [typeof(RemoveMember)] = RemoveMemberManifest,
@@ -324,6 +326,10 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
                 w.Long(m.Index);
                 w.String(m.Reason, "reason");
                 break;
+            case TooManySessions m:
+                w.Long(m.Index);
+                w.String(m.Reason, "reason");
+                break;
             case ExportSnapshot m:
                 w.String(m.Path, "path");
                 break;
@@ -373,6 +379,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
         RequestRejectedManifest => nameof(RequestRejected),
         CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
         SessionExpiredManifest => nameof(SessionExpired),
+        TooManySessionsManifest => nameof(TooManySessions),
         TimeoutNowManifest => nameof(TimeoutNow),
         AddMemberManifest => nameof(AddMember),
         RemoveMemberManifest => nameof(RemoveMember),
@@ -464,6 +471,7 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
             RequestRejectedManifest => new RequestRejected(r.RequiredString("reason")),
             CommandOutcomeUnknownManifest => new CommandOutcomeUnknown(r.RequiredString("reason")),
             SessionExpiredManifest => new SessionExpired(r.Long("index"), r.RequiredString("reason")),
+            TooManySessionsManifest => new TooManySessions(r.Long("index"), r.RequiredString("reason")),
             TimeoutNowManifest => new TimeoutNow(r.Long("term"), r.RequiredString("leader id")),
             AddMemberManifest => new AddMember(r.RequiredString("member id"), r.String("member address"), r.Bool("promote")),
             RemoveMemberManifest => new RemoveMember(r.RequiredString("member id")),

@@ -5,10 +5,11 @@ namespace RaftActors.StateMachine;
 /// clock of its own: replicas apply an entry at different moments, and a replica's clock would
 /// make them disagree. It gets the cluster's time at each entry instead, which every replica
 /// sees the same at the same index: the highest time stamp a leader wrote into the entries
-/// applied so far (<see cref="Core.LogEntry.Timestamp"/>, the leader's clock when it appended the
-/// entry). It never goes backwards, even under a new leader whose clock is behind; it stands
-/// still between entries, and moves with every entry a leader appends, the no-op of a new term
-/// included.
+/// applied so far (<see cref="Core.LogEntry.Timestamp"/>, cluster time when the leader appended
+/// the entry: it starts at a leader's wall clock and advances by the leaders' monotonic clocks,
+/// each new leader continuing from the last stamp, so no wall clock moves it and it may lag wall
+/// time by the time between terms). It never goes backwards; it stands still between entries,
+/// and moves with every entry a leader appends, the no-op of a new term included.
 /// </summary>
 public interface ITimedStateMachine : IRaftStateMachine
 {

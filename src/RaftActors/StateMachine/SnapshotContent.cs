@@ -13,7 +13,7 @@ namespace RaftActors.StateMachine;
 /// magic "RAFTSM\0" (7) | sessions format version (1) | sessions length i32 (4)
 /// | sessions (<see cref="ClientSessions.ToBinary"/>) | the state machine's bytes (<see cref="ISnapshotStateMachine.WriteSnapshotAsync"/>)
 /// </code>
-/// <para>The version byte is <see cref="ClientSessions.FormatVersion"/> when written; every
+/// <para>The version byte is <see cref="ClientSessions.WriteVersion"/> when written; every
 /// version up to it is read (<see cref="ClientSessions.FromBinary"/>).</para>
 /// </remarks>
 internal static class SnapshotContent
@@ -28,7 +28,7 @@ internal static class SnapshotContent
         var table = sessions.ToBinary(replies);
         var header = new byte[HeaderSize];
         Magic.CopyTo(header);
-        header[7] = ClientSessions.FormatVersion;
+        header[7] = sessions.WriteVersion;
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), table.Length);
         await destination.WriteAsync(header, cancellationToken).ConfigureAwait(false);
         await destination.WriteAsync(table, cancellationToken).ConfigureAwait(false);

@@ -374,6 +374,51 @@ public sealed class RaftClientTests : RaftClientTestKit
         AssertNoNodeReceivedAnything();
     }
 
+    [Fact]
+    public void TooManySessions_is_retried_in_the_same_session_to_the_same_leader_after_a_backoff()
+    {
+        var client = StartClient();
+        var requester = CreateTestProbe();
+        client.Tell(new SendCommand("c1"), requester.Ref);
+        var (leader, node, first) = ExpectAtSomeNode<ClientCommand>();
+        Assert.Equal(new ClientCommand("c1", ClientId, 1), first);
+
+        // The table is full of young sessions: certainly not applied; no new session would help.
+        node.Reply(new TooManySessions(3, "no room"));
+        AssertNoNodeReceivedAnything();
+        Advance(client, BackoffMax);
+
+        var (again, retryNode, retry) = ExpectAtSomeNode<ClientCommand>();
+        Assert.Equal((leader, new ClientCommand("c1", ClientId, 1)), (again, retry));
+        retryNode.Reply(new CommandApplied(4, "ok"));
+        Assert.Equal(new CommandApplied(4, "ok"), requester.ExpectMsg<CommandApplied>());
+        Assert.Equal(ClientId, Settle(client).ClientId);
+    }
+
+    [Fact]
+    public void TooManySessions_until_the_deadline_fails_as_unavailable_saying_so()
+    {
+        var client = StartClient();
+        var requester = CreateTestProbe();
+        client.Tell(new SendCommand("c1"), requester.Ref);
+
+        // Every attempt is refused; the backoffs add up to the deadline.
+        var attempts = 0;
+        while (!requester.HasMessages)
+        {
+            var (_, node, _) = ExpectAtSomeNode<ClientCommand>();
+            node.Reply(new TooManySessions(3, "no room"));
+            attempts++;
+            AwaitStatus(client, s => s.InFlight == 0, "the refusal handled");
+            Advance(client, BackoffMax);
+        }
+
+        Assert.InRange(attempts, 3, int.MaxValue);
+        var unavailable = ExpectFailure<RaftUnavailableException>(requester);
+        Assert.True(unavailable.TooManySessions);
+        Assert.Contains("no room", unavailable.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>The client's first command, applied: the cluster knows its session from then on. Returns the node that answered.</summary>
     private TestProbe OpenSession(IActorRef client, TestProbe requester)
     {

@@ -116,14 +116,14 @@ public class RaftSettingsTests
     }
 
     [Fact]
-    public void Sessions_DefaultToTenMinutesAndAHundredThousand_AndAreRead()
+    public void Sessions_DefaultToTenMinutesTwoHundredThousandAndFifteenSecondsMinIdle_AndAreRead()
     {
-        Assert.Equal(new SessionPolicy(TimeSpan.FromMinutes(10), 100_000), RaftSettings.Default.Sessions);
+        Assert.Equal(new SessionPolicy(TimeSpan.FromMinutes(10), 200_000, TimeSpan.FromSeconds(15)), RaftSettings.Default.Sessions);
         Assert.Equal(SessionPolicy.Default, RaftSettings.Default.Sessions);
 
-        var settings = Parse("raft.sessions { expiry = 90s, max = 500 }");
+        var settings = Parse("raft.sessions { expiry = 90s, max = 500, min-idle = 20s }");
 
-        Assert.Equal(new SessionPolicy(TimeSpan.FromSeconds(90), 500), settings.Sessions);
+        Assert.Equal(new SessionPolicy(TimeSpan.FromSeconds(90), 500, TimeSpan.FromSeconds(20)), settings.Sessions);
     }
 
     [Theory]
@@ -136,12 +136,24 @@ public class RaftSettingsTests
     [InlineData("raft.sessions.max", "-5")]
     [InlineData("raft.sessions.max", "many")]
     [InlineData("raft.sessions.max", "3000000000")]
+    [InlineData("raft.sessions.min-idle", "-1s")]
+    [InlineData("raft.sessions.min-idle", "1500us")]
+    [InlineData("raft.sessions.min-idle", "banana")]
     public void MalformedSessionSetting_FailsNamingItsKey(string key, string value)
     {
         var e = Fails($"{key} = {value}");
 
         Assert.Equal(key, e.Key);
         Assert.StartsWith(key, e.Message);
+    }
+
+    [Fact]
+    public void An_expiry_shorter_than_the_minimum_idle_age_fails_naming_the_expiry()
+    {
+        var e = Fails("raft.sessions { expiry = 10s, min-idle = 15s }");
+
+        Assert.Equal("raft.sessions.expiry", e.Key);
+        Assert.Contains("raft.sessions.min-idle", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]

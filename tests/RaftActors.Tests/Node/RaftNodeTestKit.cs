@@ -5,6 +5,7 @@ using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
 using RaftActors.Node;
+using RaftActors.Serialization;
 using RaftActors.StateMachine;
 using RaftActors.Storage;
 
@@ -27,6 +28,8 @@ public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
     protected RaftNodeTestKit()
         : base(VirtualTime)
     {
+        // Cluster time advances with the virtual clock too.
+        RaftExtension.Get(Sys).MonotonicClock = () => Scheduler.Now.ToUnixTimeMilliseconds();
     }
 
     protected TestScheduler Scheduler => (TestScheduler)Sys.Scheduler;

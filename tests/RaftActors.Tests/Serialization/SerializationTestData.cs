@@ -89,6 +89,7 @@ public static class SerializationTestData
         { "RequestRejected non-ASCII", new RequestRejected("переполнено 🙂") },
         { "CommandOutcomeUnknown", new CommandOutcomeUnknown("leadership lost before the command was committed") },
         { "SessionExpired", new SessionExpired(42, "client session c is unknown; command 7 was not applied") },
+        { "TooManySessions", new TooManySessions(43, "the cluster holds 3 client sessions, none idle for 15000 ms; client session d was not opened") },
         { "ExportSnapshot", new ExportSnapshot("/var/backups/raft-é.snap") },
         { "SnapshotExported", new SnapshotExported("/var/backups/raft.snap", new LogPosition(1234, 7), 1L << 33) },
     };

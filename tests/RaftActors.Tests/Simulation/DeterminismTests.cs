@@ -52,7 +52,9 @@ public sealed class DeterminismTests
             SimulationOptions.ForSeed(7, SimulatedBug.SendVoteBeforeDurable, clusterSize: 3).ReplayCommand());
         Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 8 --no-membership",
             (SimulationOptions.ForSeed(8) with { Membership = false }).ReplayCommand());
-        Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 9 --session-expiry-ms 1000 --max-sessions 3",
+        Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 9 --session-expiry-ms 5000 --max-sessions 3",
+            (SimulationOptions.ForSeed(9) with { Sessions = new RaftActors.Core.SessionPolicy(TimeSpan.FromSeconds(5), 3, SimulationOptions.DefaultSessions.MinIdle) }).ReplayCommand());
+        Assert.Equal("dotnet run -c Release --project tests/tools/RaftActors.SimulationRunner -- --seed 9 --session-expiry-ms 1000 --max-sessions 3 --session-min-idle-ms 0",
             (SimulationOptions.ForSeed(9) with { Sessions = new RaftActors.Core.SessionPolicy(TimeSpan.FromSeconds(1), maxSessions: 3) }).ReplayCommand());
     }
 }

@@ -41,6 +41,8 @@ public class LogEntryFormatTests
         { "stamped command", new LogEntry(12, 5, new EntryCommand(42, "kv.Put", [1, 2], "http:key", 1)) { Timestamp = 1_767_225_600_001 } },
         { "stamped configuration", new LogEntry(13, 5, null, ClusterConfiguration.OfVoters(["n1", "n2"])) { Timestamp = 0 } },
         { "largest session policy", new LogEntry(14, 5, null) { SessionPolicy = new SessionPolicy(TimeSpan.FromMilliseconds(long.MaxValue / TimeSpan.TicksPerMillisecond), int.MaxValue) } },
+        { "session policy with a minimum idle age", new LogEntry(15, 5, null) { Timestamp = 7, SessionPolicy = new SessionPolicy(TimeSpan.FromMinutes(10), 200_000, TimeSpan.FromSeconds(15)) } },
+        { "minimum idle age equal to the expiry", new LogEntry(16, 5, null) { SessionPolicy = new SessionPolicy(TimeSpan.FromSeconds(15), 1, TimeSpan.FromSeconds(15)) } },
     };
 
     [Theory]
@@ -111,6 +113,27 @@ public class LogEntryFormatTests
                 0x0A,               // at most 10 sessions
             },
             LogEntryFormat.ToArray(new LogEntry(5, 2, null) { Timestamp = 1000, SessionPolicy = new SessionPolicy(TimeSpan.FromMinutes(1), 10) }));
+
+        Assert.Equal(
+            new byte[]
+            {
+                0b111000,           // flags: time stamp, session policy, its minimum idle age
+                5, 2,               // index 5, term 2
+                0xE8, 0x07,         // timestamp 1000 ms
+                0xE0, 0xD4, 0x03,   // expiry 60000 ms
+                0x0A,               // at most 10 sessions
+                0x98, 0x75,         // none evicted before 15000 ms idle
+            },
+            LogEntryFormat.ToArray(new LogEntry(5, 2, null) { Timestamp = 1000, SessionPolicy = new SessionPolicy(TimeSpan.FromMinutes(1), 10, TimeSpan.FromSeconds(15)) }));
+    }
+
+    [Fact]
+    public void A_session_policy_written_before_the_minimum_idle_age_reads_as_one_without()
+    {
+        // The bytes of a leader of the previous release: no bit 5, no minimum idle age.
+        var entry = LogEntryFormat.Read([0b11000, 5, 2, 0xE8, 0x07, 0xE0, 0xD4, 0x03, 0x0A]);
+
+        Assert.Equal(new SessionPolicy(TimeSpan.FromMinutes(1), 10, TimeSpan.Zero), entry.SessionPolicy);
     }
 
     [Fact]
@@ -173,13 +196,17 @@ public class LogEntryFormatTests
     public static TheoryData<string, byte[], string> MalformedInputs() => new()
     {
         { "empty", [], "ends at byte offset 0" },
-        { "unknown flag bit 5", [0x20, 1, 1], "unknown flags" },
+        { "unknown flag bit 6", [0x40, 1, 1], "unknown flags" },
         { "unknown flag bit 7", [0x80, 1, 1], "unknown flags" },
         { "timestamp missing", [0x08, 1, 1], "timestamp" },
         { "session policy cut short", [0x10, 1, 1, 5], "session maximum" },
         { "session expiry of zero", [0x10, 1, 1, 0, 5], "session expiry" },
         { "session maximum of zero", [0x10, 1, 1, 5, 0], "session maximum" },
         { "session maximum beyond 2^31-1", [0x10, 1, 1, 5, 0x80, 0x80, 0x80, 0x80, 0x08], "session maximum" },
+        { "minimum idle age without a session policy", [0x20, 1, 1], "without a session policy" },
+        { "minimum idle age cut short", [0x30, 1, 1, 5, 5], "session minimum idle age" },
+        { "minimum idle age of zero", [0x30, 1, 1, 5, 5, 0], "minimum idle age" },
+        { "minimum idle age beyond the expiry", [0x30, 1, 1, 5, 5, 6], "minimum idle age" },
         { "client id without a command", [0x02, 1, 1], "without a command" },
         { "a command and a configuration", [0x05, 1, 1], "both a command and a configuration" },
         { "configuration cut short", [0x04, 1, 1, 2, 1, 2, (byte)'n', (byte)'1', 1], "member id" },

@@ -91,7 +91,7 @@ static int Replay(SimulationOptions options)
 
 internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int? Nodes, SimulatedBug Bug, int Parallelism,
     bool NoSnapshots = false, long? SnapshotEvery = null, int? TrailingEntries = null, bool NoMembership = false,
-    long? SessionExpiryMs = null, int? MaxSessions = null)
+    long? SessionExpiryMs = null, int? MaxSessions = null, long? SessionMinIdleMs = null)
 {
     public SimulationOptions Options(int seed)
     {
@@ -99,7 +99,9 @@ internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int
         options = options with
         {
             Sessions = new RaftActors.Core.SessionPolicy(
-                SessionExpiryMs is { } expiry ? TimeSpan.FromMilliseconds(expiry) : options.Sessions.Expiry, MaxSessions ?? options.Sessions.MaxSessions),
+                SessionExpiryMs is { } expiry ? TimeSpan.FromMilliseconds(expiry) : options.Sessions.Expiry,
+                MaxSessions ?? options.Sessions.MaxSessions,
+                SessionMinIdleMs is { } minIdle ? TimeSpan.FromMilliseconds(minIdle) : options.Sessions.MinIdle),
         };
         if (NoSnapshots)
             return options with { Snapshots = RaftActors.Configuration.SnapshotSettings.Never };
@@ -136,12 +138,13 @@ internal sealed record Arguments(int? Seed, int Count, int? From, bool Long, int
                     "--no-membership" => parsed with { NoMembership = true },
                     "--session-expiry-ms" => parsed with { SessionExpiryMs = long.Parse(Value()) },
                     "--max-sessions" => parsed with { MaxSessions = int.Parse(Value()) },
+                    "--session-min-idle-ms" => parsed with { SessionMinIdleMs = long.Parse(Value()) },
                     _ => throw new ArgumentException($"unknown option {args[i]}"),
                 };
             }
             catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
             {
-                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots] [--snapshot-every N] [--trailing-entries N] [--no-membership] [--session-expiry-ms N] [--max-sessions N]");
+                Console.Error.WriteLine($"{e.Message}{Environment.NewLine}usage: --seed N | [--seeds N] [--from S] [--long] [--nodes N] [--bug NAME] [--parallel P] [--no-snapshots] [--snapshot-every N] [--trailing-entries N] [--no-membership] [--session-expiry-ms N] [--max-sessions N] [--session-min-idle-ms N]");
                 return null;
             }
         }
