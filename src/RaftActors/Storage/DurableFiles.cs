@@ -59,21 +59,16 @@ internal sealed class DiskSync(bool fsync)
     }
 
     /// <summary>Writes <paramref name="file"/>'s buffered bytes and, when fsync is on, forces them to disk.</summary>
-    public void File(FileStream file)
-    {
-        if (Fault?.Invoke(DiskOperation.Fsync, file.Name) is { } failure)
-            throw failure;
-        file.Flush(flushToDisk: fsync);
-        if (fsync)
-            Interlocked.Increment(ref _count);
-    }
+    public void File(FileStream file) => Force(file, dataOnly: false);
 
     /// <summary>
     /// Like <see cref="File"/>, but forces only the data and what reading it back needs (on Linux
     /// fdatasync): for writes into a file whose size and blocks are already durable, such as a
     /// preallocated log segment, it spares the journal commit of the modification time.
     /// </summary>
-    public void Data(FileStream file)
+    public void Data(FileStream file) => Force(file, dataOnly: true);
+
+    private void Force(FileStream file, bool dataOnly)
     {
         if (Fault?.Invoke(DiskOperation.Fsync, file.Name) is { } failure)
             throw failure;
@@ -83,7 +78,10 @@ internal sealed class DiskSync(bool fsync)
             return;
         }
 
-        DurableFiles.FlushData(file);
+        if (dataOnly)
+            DurableFiles.FlushData(file);
+        else
+            file.Flush(flushToDisk: true);
         Interlocked.Increment(ref _count);
     }
 
