@@ -22,4 +22,11 @@ internal sealed class ElectionTimeouts
     public TimeSpan Max { get; }
 
     public TimeSpan Next() => Min + TimeSpan.FromTicks(_random.NextInt64((Max - Min).Ticks));
+
+    /// <summary>
+    /// The short wait before a candidate that lost a split vote campaigns again, uniform in
+    /// [0, (max - min) / 4): a quarter of the ordinary spread, so that the few candidates that take
+    /// it rarely collide again, and short beside an ordinary timeout.
+    /// </summary>
+    public TimeSpan NextAfterSplitVote() => TimeSpan.FromTicks(_random.NextInt64((Max - Min).Ticks / 4));
 }

@@ -37,6 +37,9 @@ internal sealed class RaftProtocol
     // What remains of the randomized election timeout once that first stretch is over.
     private TimeSpan _restOfElectionTimeout;
 
+    // The term in which this candidate shortened its timer after a split vote: once per term.
+    private long _splitVoteRetryTerm;
+
     // A leader's clock: its heartbeat timer's firings in its term, by which it measures
     // CheckQuorum's window, a leadership transfer's deadline and a learner's catch-up rounds.
     private long _heartbeatTicks;
@@ -865,7 +868,10 @@ internal sealed class RaftProtocol
     private void HandleRequestVote(RequestVote request)
     {
         // Figure 2: the vote is on stable storage before the candidate hears of it.
-        var granted = VoteRules.Decide(HardState, LastLog, request) == VoteDecision.Granted;
+        var decision = VoteRules.Decide(HardState, LastLog, request);
+        var granted = decision == VoteDecision.Granted;
+        if (decision == VoteDecision.AlreadyVotedForAnother && VoteRules.HurriesAfterSplitVote(NodeId, Role, HardState, request))
+            RetrySoonAfterSplitVote();
         Rules.PersistThenRespond(
             persist: () =>
             {
@@ -873,6 +879,22 @@ internal sealed class RaftProtocol
                     GrantVote(request.CandidateId);
             },
             respond: () => Emit(new SendMessage(request.CandidateId, new RequestVoteResult(Term, NodeId, granted))));
+    }
+
+    /// <summary>
+    /// Two candidates of one term split the vote: without help both would wait a whole election
+    /// timeout and, with PreVote, canvass again — the tail of a failover. The candidate whose id
+    /// orders first campaigns again after a short randomized wait instead; the other keeps its
+    /// timer and, still a candidate of the older term, grants the pre-vote and the vote for the
+    /// next. Only when an election happens is changed, never who may vote for whom.
+    /// </summary>
+    private void RetrySoonAfterSplitVote()
+    {
+        if (_splitVoteRetryTerm == Term)
+            return;
+        _splitVoteRetryTerm = Term;
+        _leaderRecentlyHeard = false;
+        Emit(new ResetElectionTimer(_timeouts.NextAfterSplitVote()));
     }
 
     private void GrantVote(string candidateId)

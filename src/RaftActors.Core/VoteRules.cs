@@ -52,6 +52,14 @@ internal static class VoteRules
         return ByLog(voterLastLog, request);
     }
 
+    /// <summary>
+    /// Whether a refused vote shows a split vote that this node should resolve by campaigning again
+    /// soon: it is a candidate that voted for itself in the request's term, and its id orders before
+    /// the other candidate's (ordinal), so of two candidates exactly one hurries.
+    /// </summary>
+    public static bool HurriesAfterSplitVote(string nodeId, RaftRole role, HardState state, RequestVote request) =>
+        role == RaftRole.Candidate && request.Term == state.Term && state.VotedFor == nodeId && string.CompareOrdinal(nodeId, request.CandidateId) < 0;
+
     /// <summary>§5.4.1, for votes and pre-votes alike: granted only to a candidate whose log is at least as up to date as the voter's.</summary>
     private static VoteDecision ByLog(LogPosition voterLastLog, RequestVote request) =>
         new LogPosition(request.LastLogIndex, request.LastLogTerm).IsAtLeastAsUpToDateAs(voterLastLog)

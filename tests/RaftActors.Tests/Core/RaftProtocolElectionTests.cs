@@ -86,6 +86,32 @@ public class RaftProtocolElectionTests
             Sends(effects).OrderBy(s => s.To, StringComparer.Ordinal));
     }
 
+    // Raft §5.2 leaves a split vote to the next randomized timeout; here the survivors of a dead
+    // leader who time out together (n1 and n2 of three, n3 gone) resolve it sooner: n1, whose id
+    // orders first, campaigns again after a short wait while n2 keeps its full timeout, and n2
+    // grants the next term's pre-vote and vote. PreVote and CheckQuorum on, as by default.
+    [Fact]
+    public void SplitVote_TheCandidateWhoseIdOrdersFirstCampaignsAgainSoon()
+    {
+        var (network, nodes) = NewCluster(3, preVote: true, checkQuorum: true, absent: ["n3"]);
+        network.Do("n1", n => n.ElectionTimeoutElapsed());
+        network.Do("n2", n => n.ElectionTimeoutElapsed());
+        var before = nodes.Keys.ToDictionary(id => id, id => network.EffectsOf(id).Count);
+
+        network.RunUntilQuiet();
+
+        Assert.All(nodes.Values, n => Assert.Equal((RaftRole.Candidate, 1L), (n.Role, n.Term)));
+        TimeSpan LastTimer(string id) => network.EffectsOf(id).Skip(before[id]).OfType<ResetElectionTimer>().Last().Timeout;
+        Assert.True(LastTimer("n1") < (TimeoutMax - TimeoutMin) / 4, network.TraceTail());
+        Assert.True(LastTimer("n2") >= TimeoutMin, network.TraceTail());
+
+        network.Do("n1", n => n.ElectionTimeoutElapsed());
+        network.RunUntilQuiet();
+
+        Assert.Equal((RaftRole.Leader, 2L), (nodes["n1"].Role, nodes["n1"].Term));
+        Assert.Equal((RaftRole.Follower, 2L, "n1"), (nodes["n2"].Role, nodes["n2"].Term, nodes["n2"].LeaderId));
+    }
+
     // Raft §5.2: each election is counted afresh: a grant from the previous term's round does not
     // count toward the new one.
     [Fact]
@@ -340,7 +366,8 @@ public class RaftProtocolElectionTests
         Assert.Equal(new HardState(1, "n2"), node.HardState);
     }
 
-    // Raft §5.2: a candidate has voted for itself in its term and refuses other candidates of it.
+    // Raft §5.2: a candidate has voted for itself in its term and refuses other candidates of it
+    // (the one it refuses hurries to campaign again when its id orders after this one's).
     [Fact]
     public void Candidate_RefusesAnotherCandidateOfItsTerm_5_2()
     {
@@ -348,7 +375,9 @@ public class RaftProtocolElectionTests
 
         node.Step(new RequestVote(2, "n3", 0, 0));
 
-        Assert.Equal(new SendMessage("n3", new RequestVoteResult(2, Self, false)), Assert.Single(node.DrainEffects()));
+        var effects = node.DrainEffects();
+        Assert.Equal(new SendMessage("n3", new RequestVoteResult(2, Self, false)), Assert.Single(Sends(effects)));
+        Assert.All(effects, e => Assert.True(e is SendMessage or ResetElectionTimer, Describe(effects)));
         Assert.Equal(RaftRole.Candidate, node.Role);
         Assert.Equal(new HardState(2, Self), node.HardState);
     }

@@ -31,11 +31,15 @@ public class RaftProtocolElectionTimerTests
             ["candidate: election timeout starts a new election"] =
                 (() => InRole(RaftRole.Candidate, 3), n => n.ElectionTimeoutElapsed()),
 
+            // and, beyond the paper, a split vote: the candidate whose id orders first campaigns again soon
+            ["candidate: vote refused to a candidate of its term ordered after it (split vote)"] =
+                (() => InRole(RaftRole.Candidate, 3), n => n.Step(new RequestVote(3, "n2", 0, 0))),
+
             // everything else leaves the timer running
             ["follower: vote refused, already voted for another"] =
                 (() => Voted(RaftRole.Follower, "n3"), n => n.Step(new RequestVote(3, "n2", 0, 0))),
-            ["candidate: vote refused, voted for itself"] =
-                (() => InRole(RaftRole.Candidate, 3), n => n.Step(new RequestVote(3, "n2", 0, 0))),
+            ["candidate: vote refused to a candidate of its term ordered before it"] =
+                (() => InRole(RaftRole.Candidate, 3), n => n.Step(new RequestVote(3, "n0", 0, 0))),
             ["follower: RequestVote of a stale term"] =
                 (() => InRole(RaftRole.Follower, 3), n => n.Step(new RequestVote(2, "n2", 0, 0))),
             ["follower: AppendEntries of a stale term"] =
@@ -89,7 +93,8 @@ public class RaftProtocolElectionTimerTests
         { "follower: election timeout starts an election", true },
         { "candidate: election timeout starts a new election", true },
         { "follower: vote refused, already voted for another", false },
-        { "candidate: vote refused, voted for itself", false },
+        { "candidate: vote refused to a candidate of its term ordered after it (split vote)", true },
+        { "candidate: vote refused to a candidate of its term ordered before it", false },
         { "follower: RequestVote of a stale term", false },
         { "follower: AppendEntries of a stale term", false },
         { "candidate: AppendEntries of a stale term", false },
@@ -109,7 +114,8 @@ public class RaftProtocolElectionTimerTests
     };
 
     // Raft §5.2; Students' Guide to Raft, "the election timer is reset only when you get an
-    // AppendEntries from the current leader, start an election, or grant a vote".
+    // AppendEntries from the current leader, start an election, or grant a vote" — and here also
+    // when a candidate refuses another of its term and hurries (a split vote, shorter than the range).
     [Theory]
     [MemberData(nameof(Cases))]
     public void ElectionTimer_IsResetOnlyByLeaderAppendEntries_VoteGrant_OrElectionStart_5_2(string scenario, bool expectReset)
@@ -123,7 +129,10 @@ public class RaftProtocolElectionTimerTests
         Assert.True(
             expectReset == effects.Any(e => e is ResetElectionTimer),
             $"{scenario}: expected {(expectReset ? "a" : "no")} ResetElectionTimer, got{Environment.NewLine}{Describe(effects)}");
-        AssertTimeoutsInRange(effects);
+        if (scenario.Contains("(split vote)"))
+            Assert.InRange(Assert.Single(effects.OfType<ResetElectionTimer>()).Timeout, TimeSpan.Zero, (TimeoutMax - TimeoutMin) / 4);
+        else
+            AssertTimeoutsInRange(effects);
     }
 
     [Fact]

@@ -84,4 +84,20 @@ public class VoteRulesTests
 
         Assert.Equal(Enum.Parse<VoteDecision>(expected), decision);
     }
+
+    // A split vote: a candidate refusing another candidate of its own term hurries its next
+    // campaign only when its id orders first, so that of the two exactly one does.
+    [Theory]
+    [InlineData("n1", RaftRole.Candidate, 4, "n1", 4, "n2", true)]
+    [InlineData("n2", RaftRole.Candidate, 4, "n2", 4, "n1", false)] // the other candidate hurries
+    [InlineData("n1", RaftRole.Candidate, 4, "n1", 5, "n2", false)] // not the same term
+    [InlineData("n1", RaftRole.Follower, 4, "n3", 4, "n2", false)] // voted for another: no candidate of its own
+    [InlineData("n1", RaftRole.Leader, 4, "n1", 4, "n2", false)]
+    [InlineData("n10", RaftRole.Candidate, 4, "n10", 4, "n2", true)] // ordinal order, not numeric
+    public void SplitVote_TheCandidateWhoseIdOrdersFirstHurries(string self, RaftRole role, long term, string votedFor, long requestTerm, string candidate, bool hurries)
+    {
+        var request = new RequestVote(requestTerm, candidate, 0, 0);
+
+        Assert.Equal(hurries, VoteRules.HurriesAfterSplitVote(self, role, new HardState(term, votedFor), request));
+    }
 }
