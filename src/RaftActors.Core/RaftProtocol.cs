@@ -1068,6 +1068,14 @@ internal sealed class RaftProtocol
     /// <summary>
     /// Sends the follower's next entries if it lacks some and its window has room; a follower that
     /// needs an entry this log has dropped gets the snapshot instead (§7).
+    /// <para>
+    /// Like Nagle's algorithm, only full messages are pipelined: while a message with entries is
+    /// in flight, the entries pending for the follower leave only when they fill a message (as
+    /// many as a message takes, or the byte limit cut them short of the log's end); fewer wait
+    /// for the answer, so the commands
+    /// that arrive during a round trip travel, are synced and are answered together. One command
+    /// at a time leaves at once; a follower catching up gets full messages, up to the window.
+    /// </para>
     /// </summary>
     private bool SendEntries(string peer)
     {
@@ -1077,12 +1085,21 @@ internal sealed class RaftProtocol
         {
             if (_log.IsCompacted(progress.NextIndex - 1))
             {
-                progress.BeginSnapshot();
-                Emit(new SendSnapshot(peer));
+                // A snapshot, too, waits for the answer to what is in flight: a follower that
+                // stays silent is not sent one.
+                if (progress.InFlight == 0)
+                {
+                    progress.BeginSnapshot();
+                    Emit(new SendSnapshot(peer));
+                }
+
                 break;
             }
 
             var entries = _log.Slice(progress.NextIndex, _limits.MaxEntriesPerAppend, _limits.MaxBytesPerAppend);
+            var fillsAMessage = entries.Count >= _limits.MaxEntriesPerAppend || progress.NextIndex + entries.Count <= _log.LastIndex;
+            if (progress.InFlight > 0 && !fillsAMessage)
+                break;
             SendAppend(peer, entries);
             sent = true;
         }

@@ -155,11 +155,17 @@ public class RaftProtocolReplicationPaperTests
         leader.Propose(Command("some data"));
         leader.Replicate();
 
+        // Every AppendEntries accepted, those the answers release included (the command waits
+        // for the answer to the no-op's message).
         var effects = new List<RaftEffect>();
-        foreach (var send in Sends(electionEffects.Concat(leader.DrainEffects()).ToList()))
+        var pending = new Queue<SendMessage>(Sends(electionEffects.Concat(leader.DrainEffects()).ToList()));
+        while (pending.TryDequeue(out var send))
         {
             leader.Step(AcceptAndReply(send));
-            effects.AddRange(leader.DrainEffects());
+            var released = leader.DrainEffects();
+            effects.AddRange(released);
+            foreach (var next in Sends(released))
+                pending.Enqueue(next);
         }
 
         var li = log.Length;

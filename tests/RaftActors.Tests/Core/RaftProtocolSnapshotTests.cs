@@ -119,6 +119,40 @@ public class RaftProtocolSnapshotTests
         Assert.DoesNotContain(leader.DrainEffects(), e => e is SendSnapshot || e is SendMessage { To: "n2", Message: AppendEntries { Entries.Count: > 0 } });
     }
 
+    // A follower with an unanswered message in flight is not sent a snapshot when the log is
+    // compacted past it: it may be gone, and a live one answers soon. Its answer starts the transfer.
+    [Fact]
+    public void AFollowerWithAMessageInFlight_GetsTheSnapshotOnlyOnceItAnswers()
+    {
+        var leader = LeaderWithSilentFollower();
+        leader.HeartbeatTimeoutElapsed();
+        var heartbeat = Appends(leader.DrainEffects()).Single(a => a.To == "n2").Message;
+        leader.Step(new AppendEntriesResult(2, "n2", true, MatchIndex: 11, Sequence: heartbeat.Sequence)); // n2 holds the no-op
+
+        // n2 is sent entry 12 and stays silent; entry 13 waits for its answer. n3 takes both.
+        AppendEntries? ofX = null;
+        foreach (var text in new[] { "x", "y" })
+        {
+            leader.Propose(Command(text));
+            leader.Replicate();
+            var effects = leader.DrainEffects();
+            ofX ??= Appends(effects).Single(a => a.To == "n2").Message;
+            foreach (var (to, append) in Appends(effects).Where(a => a.To == "n3"))
+                leader.Step(new AppendEntriesResult(2, to, true, MatchIndex: append.PrevLogIndex + append.Entries.Count, Sequence: append.Sequence));
+        }
+
+        leader.Persisted(leader.LastLog);
+        Assert.Equal(13, leader.CommitIndex);
+        Assert.True(leader.SnapshotTaken(new LogPosition(13, 2))); // n2's next entry, 13, is behind the snapshot now
+        leader.Replicate();
+        leader.HeartbeatTimeoutElapsed();
+        Assert.DoesNotContain(leader.DrainEffects(), e => e is SendSnapshot);
+
+        leader.Step(new AppendEntriesResult(2, "n2", true, MatchIndex: 12, Sequence: ofX!.Sequence));
+
+        Assert.Equal(new SendSnapshot("n2"), Assert.Single(leader.DrainEffects().OfType<SendSnapshot>()));
+    }
+
     [Fact]
     public void TheFollowersDoneAnswer_ResumesAppendEntriesRightAfterTheSnapshot()
     {

@@ -21,14 +21,14 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
         var appends = peers.ToDictionary(p => p.Key, p => p.Value.ExpectMsg<AppendEntries>());
         foreach (var append in appends.Values)
         {
-            Assert.Equal((1L, "n1", 1L, 1L, 0L), (append.Term, append.LeaderId, append.PrevLogIndex, append.PrevLogTerm, append.LeaderCommit));
+            Assert.Equal((1L, "n1", 1L, 1L, 1L), (append.Term, append.LeaderId, append.PrevLogIndex, append.PrevLogTerm, append.LeaderCommit));
             var entry = Assert.Single(append.Entries);
             Assert.Equal((2L, 1L), (entry.Index, entry.Term));
             Assert.Equal("a", TextOf(entry));
         }
 
         SettleWithApplier(node);
-        Assert.Equal(0, node.StateData.CommitIndex);
+        Assert.Equal(1, node.StateData.CommitIndex); // the no-op's
         Assert.False(client.HasMessages);
         Assert.Empty(machine.Applied);
 
@@ -57,9 +57,11 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
         await first.WaitAsync(Bound);
         Settle(node);
 
-        foreach (var peer in peers.Values)
+        foreach (var (id, peer) in peers)
         {
-            Assert.Equal(["z"], peer.ExpectMsg<AppendEntries>().Entries.Select(TextOf));
+            var ofZ = peer.ExpectMsg<AppendEntries>();
+            Assert.Equal(["z"], ofZ.Entries.Select(TextOf));
+            Acknowledge(node, id, ofZ);
             var batch = peer.ExpectMsg<AppendEntries>();
             Assert.Equal(["a", "b", "c"], batch.Entries.Select(TextOf));
             Assert.Equal(2, batch.PrevLogIndex);
@@ -72,7 +74,7 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
     public void Commands_that_wait_for_a_full_window_travel_together_when_it_opens()
     {
         var settings = new RaftSettings(ElectionMin, ElectionMax, Heartbeat, 1, new ReplicationLimits(512, 1 << 20, MaxAppendsInFlight: 1), preVote: false, checkQuorum: false);
-        var (node, peers) = StartLeader(new InMemoryRaftStorage(), settings: settings);
+        var (node, peers) = StartLeader(new InMemoryRaftStorage(), settings: settings, acknowledgeNoOp: false);
         var noOpToN2 = peers["n2"].LastMessage as AppendEntries;
         Assert.NotNull(noOpToN2);
         var client = CreateTestProbe();
@@ -168,7 +170,7 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
 
         first.ExpectMsg<CommandOutcomeUnknown>();
         second.ExpectMsg<CommandOutcomeUnknown>();
-        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 2, "n3", null, LastLogIndex: 3), Settle(node));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Follower, 2, "n3", null, LastLogIndex: 3, CommitIndex: 1), Settle(node) with { LastApplied = 0 });
 
         // Later entries are committed by the new leader; the old clients were answered once.
         node.Tell(new AppendEntries(2, "n3", 3, 1, [], LeaderCommit: 3));
@@ -193,11 +195,14 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
         node.Tell(Command("a", "c2", 1), other.Ref); // another session: a command of its own
         Assert.Equal(4, Settle(node).LastLogIndex);
 
+        // n2 acknowledges each message; the entries that wait for an answer follow it.
         AppendEntries last;
         do
+        {
             last = peers["n2"].ExpectMsg<AppendEntries>();
+            Acknowledge(node, "n2", last);
+        }
         while (last.PrevLogIndex + last.Entries.Count < 4);
-        Acknowledge(node, "n2", last);
 
         Assert.Equal(new CommandApplied(2, "a#1"), first.ExpectMsg<CommandApplied>());
         Assert.Equal(new CommandApplied(2, "a#1"), retry.ExpectMsg<CommandApplied>());
@@ -209,15 +214,15 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
     public void RaftStatus_reports_the_last_log_index_the_commit_index_and_the_last_applied_index()
     {
         var (node, peers) = StartLeader(new InMemoryRaftStorage(), () => new ListStateMachine());
-        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1", LastLogIndex: 1, CommitIndex: 0, LastApplied: 0), Settle(node));
+        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1", LastLogIndex: 1, CommitIndex: 1), Settle(node) with { LastApplied = 0 });
         var client = CreateTestProbe();
 
         node.Tell(Command("a"), client.Ref);
-        node.Tell(Command("b"), client.Ref);
-        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1", LastLogIndex: 3, CommitIndex: 0, LastApplied: 0), Settle(node));
-
         var toN2 = peers["n2"].ExpectMsg<AppendEntries>();
         Assert.Equal(2, toN2.Entries.Single().Index);
+        node.Tell(Command("b"), client.Ref); // waits for the answer to "a"'s message
+        Assert.Equal(new RaftStatus("n1", RaftRole.Leader, 1, "n1", "n1", LastLogIndex: 3, CommitIndex: 1), Settle(node) with { LastApplied = 0 });
+
         Acknowledge(node, "n2", toN2);
         client.ExpectMsg<CommandApplied>();
         SettleWithApplier(node);

@@ -164,7 +164,7 @@ public sealed class ElectionTests : RaftNodeTestKit
     [Fact]
     public void A_leader_sends_heartbeats_to_every_peer_at_once_and_then_every_interval()
     {
-        var (node, peers) = StartLeader(new InMemoryRaftStorage());
+        var (node, peers) = StartLeader(new InMemoryRaftStorage(), acknowledgeNoOp: false);
 
         AssertSilent(peers.Values.ToArray());
         Advance(node, Heartbeat);

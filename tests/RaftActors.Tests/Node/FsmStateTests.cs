@@ -13,10 +13,10 @@ public sealed class FsmStateTests : RaftNodeTestKit
     private const int Steps = 400;
 
     [Theory]
-    [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(4)]
+    [InlineData(5)]
     public void After_every_message_the_FSM_state_is_the_role_the_node_reports(int seed)
     {
         var random = new Random(seed);

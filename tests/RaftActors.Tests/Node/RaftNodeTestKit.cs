@@ -89,17 +89,26 @@ public abstract class RaftNodeTestKit : Akka.TestKit.Xunit2.TestKit
             Assert.False(probe.HasMessages, $"{probe.Ref.Path.Name} received a message it should not have");
     }
 
-    /// <summary>Makes n1 leader of term 1 in a 3-node cluster, with n2's vote.</summary>
+    /// <summary>
+    /// Makes n1 leader of term 1 in a 3-node cluster, with n2's vote. Unless told otherwise, n2 and
+    /// n3 acknowledge its no-op (entry 1): nothing is in flight to them, so the next entries leave
+    /// at once (with a message unanswered, only full ones would).
+    /// </summary>
     protected (TestFSMRef<RaftNode, RaftRole, RaftStatus> Node, Dictionary<string, TestProbe> Peers) StartLeader(
-        IRaftStorage storage, Func<IRaftStateMachine>? stateMachineFactory = null, RaftSettings? settings = null)
+        IRaftStorage storage, Func<IRaftStateMachine>? stateMachineFactory = null, RaftSettings? settings = null, bool acknowledgeNoOp = true)
     {
         var (node, peers) = StartNode(storage, settings, stateMachineFactory: stateMachineFactory);
         TimeOutElection(node);
         foreach (var peer in peers.Values)
             peer.ExpectMsg<RequestVote>();
         node.Tell(new RequestVoteResult(1, "n2", true));
-        foreach (var peer in peers.Values)
-            peer.ExpectMsg<AppendEntries>();
+        foreach (var (id, peer) in peers)
+        {
+            var noop = peer.ExpectMsg<AppendEntries>();
+            if (acknowledgeNoOp)
+                node.Tell(new AppendEntriesResult(noop.Term, id, Success: true, MatchIndex: noop.PrevLogIndex + noop.Entries.Count, Sequence: noop.Sequence));
+        }
+
         Assert.Equal(RaftRole.Leader, Settle(node).Role);
         return (node, peers);
     }

@@ -66,7 +66,7 @@ public sealed class TermAndVoteTests : RaftNodeTestKit
     [Fact]
     public void An_old_leader_steps_down_at_the_first_message_of_the_new_term()
     {
-        var (node, peers) = StartLeader(new InMemoryRaftStorage());
+        var (node, peers) = StartLeader(new InMemoryRaftStorage(), acknowledgeNoOp: false);
 
         node.Tell(new AppendEntries(2, "n3", 0, 0, [], 0));
 
