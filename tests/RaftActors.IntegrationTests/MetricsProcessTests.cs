@@ -33,6 +33,11 @@ public sealed class MetricsProcessTests(ITestOutputHelper output)
             Assert.True(Value(text, "raft_log_commit_index", id) >= 4, $"{id}'s commit index: a no-op and three writes");
             Assert.Equal(id == leader.Id ? 1 : 0, Value(text, "raft_node_role", id, "raft_role=\"leader\""));
             Assert.Contains("raftactors_raft_storage_write_duration_bucket{", text);
+
+            // ASP.NET Core's request series are there; its per-buffer memory pool and per-match routing series are not.
+            Assert.Contains("microsoft_aspnetcore_hosting_http_server_request_duration", text);
+            Assert.DoesNotContain("memory_pool", text);
+            Assert.DoesNotContain("aspnetcore_routing", text);
             if (id == leader.Id)
                 Assert.True(Value(text, "raft_proposals", id, "raft_proposal_outcome=\"applied\"") >= 3, "the leader's applied proposals");
         }
