@@ -21,6 +21,24 @@ internal enum ProposalOutcome
 
     /// <summary>Proposed, but the leader lost its leadership or stopped before it committed: it may or may not take effect.</summary>
     Unknown,
+
+    /// <summary>Committed, but its client session had expired: not applied.</summary>
+    SessionExpired,
+
+    /// <summary>Committed, but it would have opened a client session the full table had no room for: not applied.</summary>
+    TooManySessions,
+}
+
+internal static class ProposalOutcomes
+{
+    /// <summary>What a committed command came to, by the applier's answer.</summary>
+    public static ProposalOutcome OfCommitted(IClientReply reply) => reply switch
+    {
+        CommandFailed => ProposalOutcome.Failed,
+        SessionExpired => ProposalOutcome.SessionExpired,
+        TooManySessions => ProposalOutcome.TooManySessions,
+        _ => ProposalOutcome.Applied,
+    };
 }
 
 /// <summary>
@@ -44,6 +62,8 @@ internal sealed class RaftNodeMetrics
         new(RaftMetrics.OutcomeTag, "refused"),
         new(RaftMetrics.OutcomeTag, "not_leader"),
         new(RaftMetrics.OutcomeTag, "unknown"),
+        new(RaftMetrics.OutcomeTag, "session_expired"),
+        new(RaftMetrics.OutcomeTag, "too_many_sessions"),
     ];
 
     private static readonly KeyValuePair<string, object?> Taken = new(RaftMetrics.SnapshotKindTag, "taken");

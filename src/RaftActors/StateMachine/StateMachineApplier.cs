@@ -71,7 +71,7 @@ internal sealed class StateMachineApplier : ReceiveActor
                 continue;
             if (batch.Clients.TryGetValue(entry.Index, out var client))
             {
-                _metrics.Proposal(reply is CommandFailed ? ProposalOutcome.Failed : ProposalOutcome.Applied);
+                _metrics.Proposal(ProposalOutcomes.OfCommitted(reply));
                 client.Tell(reply);
             }
         }
