@@ -13,6 +13,9 @@ public sealed record FileRaftStorageOptions
     /// <summary>The smallest segment size accepted: a segment header and one small record.</summary>
     public const long MinimumSegmentSize = 64;
 
+    /// <summary>The largest segment size accepted: a segment's header records where the one before it ends, in 32 bits.</summary>
+    public const long MaximumSegmentSize = uint.MaxValue;
+
     public static readonly FileRaftStorageOptions Default = new();
 
     /// <summary>
@@ -35,7 +38,7 @@ public sealed record FileRaftStorageOptions
 
     internal void Validate()
     {
-        if (SegmentSize < MinimumSegmentSize)
-            throw new ArgumentOutOfRangeException(nameof(SegmentSize), SegmentSize, $"a segment must be at least {MinimumSegmentSize} bytes");
+        if (SegmentSize is < MinimumSegmentSize or > MaximumSegmentSize)
+            throw new ArgumentOutOfRangeException(nameof(SegmentSize), SegmentSize, $"a segment must be {MinimumSegmentSize} to {MaximumSegmentSize} bytes");
     }
 }

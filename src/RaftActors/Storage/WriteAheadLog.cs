@@ -51,7 +51,7 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 /// end of the file. All integers are little-endian.</para>
 /// <code>
 /// header  magic "RAFTWAL\x02" (8) | sequence u64 (8) | last index before this segment i64 (8)
-///         | reserved u32 = 0 (4) | crc32c of the previous 28 bytes (4)
+///         | previous segment's records end u32 (4) | crc32c of the previous 28 bytes (4)
 /// record  length u32 (4) | crc32c u32 (4) of type+payload | type u8 (1) | payload (length - 1)
 ///         type 1, entry:    payload = <see cref="LogEntryFormat"/> encoding of the entry
 ///         type 2, truncate: payload = fromIndex i64 (8); entries fromIndex.. are deleted
@@ -70,8 +70,13 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 /// the previous one is durable, so every segment but the last ends on a whole record, and
 /// only the last can hold a torn write. Writes into the preallocated file change neither its
 /// size nor its blocks, so each group commit makes only the data durable (fdatasync on Linux).
-/// Its header's "last index before" is the log's last index where it begins: replay checks it,
-/// and replay starts there when the segments before were deleted. Once a snapshot covers every
+/// Its header's "last index before" is the log's last index where it begins, and "previous
+/// segment's records end" the byte offset where the segment before it ends (0 for the first
+/// segment, and in segments written before this field was): replay checks both against the
+/// segment before, so records lost at an earlier segment's end — zeros where they were, which
+/// read as an earlier end — are found even when the last index did not move (a truncation and
+/// the appends after it). Replay starts at "last index before" when the segments before were
+/// deleted. Once a snapshot covers every
 /// entry of the segments before segment k (the "last index before" of k is at most the
 /// snapshot's index), compaction deletes them, oldest first. A crash can leave some of them
 /// behind (deletions are not fsynced one by one): at open, the log is the last run of
@@ -183,7 +188,14 @@ internal sealed partial class WriteAheadLog : IDisposable
         {
             var (sequence, path) = all[i];
             var bytes = File.ReadAllBytes(path);
-            var (lastIndexBefore, preallocated) = ReadHeader(path, sequence, bytes);
+            var (lastIndexBefore, previousEnd, preallocated) = ReadHeader(path, sequence, bytes);
+            if (segments.Count > 0 && previousEnd != 0 && previousEnd != lastLength)
+            {
+                throw new RaftStorageException(
+                    $"{all[i - 1].Path}: the records end at byte offset {lastLength}, but the next segment's header (byte offset 24) says " +
+                    $"they end at byte offset {previousEnd}: records at the end of the segment are lost, and the store will not open");
+            }
+
             if (segments.Count == 0)
             {
                 if (lastIndexBefore > snapshotIndex)
@@ -257,7 +269,7 @@ internal sealed partial class WriteAheadLog : IDisposable
     }
 
     /// <summary>Checks a segment's header; returns the log's last index where the segment begins, and whether it was preallocated.</summary>
-    private static (long LastIndexBefore, bool Preallocated) ReadHeader(string path, long sequence, byte[] bytes)
+    private static (long LastIndexBefore, long PreviousEnd, bool Preallocated) ReadHeader(string path, long sequence, byte[] bytes)
     {
         FileFormat.RefuseNewer(path, bytes, SegmentMagic, "write-ahead log segment");
         if (bytes.Length < SegmentHeaderSize)
@@ -274,9 +286,10 @@ internal sealed partial class WriteAheadLog : IDisposable
         if (stored != sequence)
             throw new RaftStorageException($"{path}: the header at byte offset 8 says segment {stored}, the file name says {sequence}; the store will not open");
         var lastIndexBefore = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
-        if (lastIndexBefore < 0 || BinaryPrimitives.ReadUInt32LittleEndian(header[24..]) != 0)
+        var previousEnd = BinaryPrimitives.ReadUInt32LittleEndian(header[24..]);
+        if (lastIndexBefore < 0 || previousEnd is > 0 and < SegmentHeaderSize)
             throw new RaftStorageException($"{path}: inconsistent segment header at byte offset 16; the store will not open");
-        return (lastIndexBefore, version == PreallocatedVersion);
+        return (lastIndexBefore, previousEnd, version == PreallocatedVersion);
     }
 
     private static void ApplyRecord(string path, long offset, byte type, ReadOnlySpan<byte> payload, LogBuffer log)
@@ -476,12 +489,13 @@ internal sealed partial class WriteAheadLog : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(record[4..], Crc32C.Compute(record.Slice(RecordHeaderSize, length)));
     }
 
-    internal static byte[] SegmentHeader(long sequence, long lastIndexBefore)
+    internal static byte[] SegmentHeader(long sequence, long lastIndexBefore, long previousEnd = 0)
     {
         var header = new byte[SegmentHeaderSize];
         SegmentMagic.CopyTo(header);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), sequence);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), lastIndexBefore);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(24), checked((uint)previousEnd));
         BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(28), Crc32C.Compute(header.AsSpan(0, 28)));
         return header;
     }
@@ -596,7 +610,7 @@ internal sealed partial class WriteAheadLog : IDisposable
         var prepared = TakePrepared(sequence);
         using (var file = new FileStream(temporary, prepared ? FileMode.Open : FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
         {
-            _sync.Write(file, SegmentHeader(sequence, lastIndexBefore));
+            _sync.Write(file, SegmentHeader(sequence, lastIndexBefore, previousEnd: _sequence == 0 ? 0 : _length));
             if (!prepared)
                 WriteZeros(file, _segmentSize - SegmentHeaderSize);
             _sync.File(file);

@@ -388,6 +388,31 @@ public sealed class WriteAheadLogTests : IDisposable
         Assert.Contains(path, flipped.Message, StringComparison.Ordinal);
     }
 
+    // Zeros in place of an earlier segment's last records read as an earlier end. Here they hide
+    // a truncation and the appends after it, so the log's last index where the next segment
+    // begins is the same either way: only the next header's record of where the segment ends
+    // tells, and the store must not open with the truncated entries back.
+    [Fact]
+    public async Task RecordsLostAtTheEndOfAnEarlierSegment_AreRefused_EvenWhenTheLastIndexIsTheSame()
+    {
+        var store = Open(options: Small);
+        await store.WriteAsync(Append(NoOp(1, 1), NoOp(2, 1), NoOp(3, 1)));
+        await store.WriteAsync(new StorageWrite(null, [new TruncateLog(2), new AppendToLog([NoOp(2, 2), NoOp(3, 2)])]));
+        await store.WriteAsync(Append(Command(4, 2, dataLength: 150))); // too big for what is left of segment 1
+        store.Dispose();
+        var first = File.ReadAllBytes(SegmentPath(1));
+        var ends = WalFiles.RecordEnds(first);
+        Assert.Equal(6, ends.Count); // three appends, the truncation, two appends
+        Assert.Equal((uint)ends[^1], BinaryPrimitives.ReadUInt32LittleEndian(File.ReadAllBytes(SegmentPath(2)).AsSpan(24)));
+
+        first.AsSpan(ends[2], ends[5] - ends[2]).Clear();
+        File.WriteAllBytes(SegmentPath(1), first);
+
+        var refused = Assert.Throws<RaftStorageException>(() => Open(options: Small));
+        Assert.Contains(SegmentPath(1), refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"end at byte offset {ends[2]}, but the next segment's header", refused.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AFlippedBitInASegmentHeader_IsRefusedNamingTheFile()
     {
@@ -803,10 +828,12 @@ public sealed class WriteAheadLogTests : IDisposable
         Assert.Equal(2, Open().Entries.Count);
     }
 
-    [Fact]
-    public void SegmentSize_BelowTheMinimum_IsRefused()
+    [Theory]
+    [InlineData(10)]
+    [InlineData(FileRaftStorageOptions.MaximumSegmentSize + 1)]
+    public void SegmentSize_OutsideItsRange_IsRefused(long size)
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => FileRaftStorage.Open(_dir.Path, new FileRaftStorageOptions { SegmentSize = 10 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FileRaftStorage.Open(_dir.Path, new FileRaftStorageOptions { SegmentSize = size }));
     }
 
     // The layout documented on WriteAheadLog, pinned so that a change of format is a deliberate one.
@@ -823,6 +850,7 @@ public sealed class WriteAheadLogTests : IDisposable
         Assert.Equal(FileRaftStorageOptions.DefaultSegmentSize, bytes.Length);
         Assert.Equal(1, BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(8)));
         Assert.Equal(0, BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(16)));
+        Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(24))); // the first segment: none before it
         Assert.Equal(Crc32C.Compute(bytes.AsSpan(0, 28)), BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28)));
         var records = bytes[32..WalFiles.RecordsEnd(bytes)];
         Assert.True(WalFiles.ZerosFrom(_dir.File("wal-0000000000000001.log"), 32 + records.Length));
