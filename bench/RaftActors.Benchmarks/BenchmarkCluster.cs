@@ -250,7 +250,7 @@ public sealed class BenchmarkCluster : IAsyncDisposable
 
         var settings = new RaftSettings(
             _options.ElectionTimeoutMin, _options.ElectionTimeoutMax, _options.HeartbeatInterval,
-            replication: ReplicationLimits.Default with { MaxAppendsInFlight = _options.MaxAppendsInFlight },
+            replication: ReplicationLimits.Default with { MaxAppendsInFlight = _options.MaxAppendsInFlight, PipelinePartialAppends = _options.PipelinePartialAppends },
             snapshots: _options.Snapshots,
             preVote: _options.PreVote,
             checkQuorum: _options.CheckQuorum)

@@ -78,6 +78,9 @@ public sealed record BenchmarkOptions
     /// <summary>raft.max-appends-in-flight of every node (the library's default unless given).</summary>
     public int MaxAppendsInFlight { get; init; } = Core.ReplicationLimits.Default.MaxAppendsInFlight;
 
+    /// <summary>raft.pipeline-partial-appends of every node (off, the library's default, unless given).</summary>
+    public bool PipelinePartialAppends { get; init; }
+
     /// <summary>raft.pre-vote of every node (on, the library's default, unless given).</summary>
     public bool PreVote { get; init; } = true;
 

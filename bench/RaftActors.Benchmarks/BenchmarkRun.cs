@@ -25,7 +25,7 @@ internal static class BenchmarkRun
         PrintMachine(machine);
         Print($"  parameters   nodes {options.Nodes}, clients {options.Clients}, payload {options.Payload} B, seconds {options.Seconds}, " +
               $"fsync {(options.Fsync ? "on" : "off")}, latency commands {options.LatencyCommands}, failover trials {options.FailoverTrials}, " +
-              $"max appends in flight {options.MaxAppendsInFlight}, pre-vote {(options.PreVote ? "on" : "off")}, check-quorum {(options.CheckQuorum ? "on" : "off")}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
+              $"max appends in flight {options.MaxAppendsInFlight}{(options.PipelinePartialAppends ? " (partial ones pipelined)" : "")}, pre-vote {(options.PreVote ? "on" : "off")}, check-quorum {(options.CheckQuorum ? "on" : "off")}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
         Print($"  clients      {ClientMethod(options.ClientsIn)}");
 
         var payload = new byte[options.Payload];
@@ -116,6 +116,7 @@ internal static class BenchmarkRun
                 ["election_timeout_ms"] = $"{options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0}",
                 ["heartbeat_ms"] = options.HeartbeatInterval.TotalMilliseconds,
                 ["max_appends_in_flight"] = options.MaxAppendsInFlight,
+                ["pipeline_partial_appends"] = options.PipelinePartialAppends,
                 ["pre_vote"] = options.PreVote,
                 ["check_quorum"] = options.CheckQuorum,
             },

@@ -24,6 +24,11 @@ var maxAppendsInFlight = new Option<int>("--max-appends-in-flight")
     Description = "raft.max-appends-in-flight of every node: AppendEntries with entries a leader keeps unacknowledged per follower",
     DefaultValueFactory = _ => RaftActors.Core.ReplicationLimits.Default.MaxAppendsInFlight,
 };
+var pipelinePartialAppends = new Option<bool>("--pipeline-partial-appends")
+{
+    Description = "raft.pipeline-partial-appends of every node: pipeline partial AppendEntries too (true|false)",
+    DefaultValueFactory = _ => false,
+};
 var preVote = new Option<bool>("--pre-vote") { Description = "raft.pre-vote of every node (true|false)", DefaultValueFactory = _ => true };
 var checkQuorum = new Option<bool>("--check-quorum") { Description = "raft.check-quorum of every node (true|false)", DefaultValueFactory = _ => true };
 var dataDir = new Option<string?>("--data-dir") { Description = "Keep the nodes' logs here (default: a temporary directory, removed at the end)" };
@@ -46,7 +51,7 @@ var snapshotEntries = new Option<long>("--snapshot-entries")
 var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
 {
     nodes, clients, clientsIn, payload, seconds, warmUp, readSeconds, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
-    preVote, checkQuorum, mode, writes, keys, snapshotEntries, transferTrials, restartTrials,
+    pipelinePartialAppends, preVote, checkQuorum, mode, writes, keys, snapshotEntries, transferTrials, restartTrials,
 };
 root.SetAction(async (parse, cancel) =>
 {
@@ -66,6 +71,7 @@ root.SetAction(async (parse, cancel) =>
         DataDirectory = parse.GetValue(dataDir),
         AkkaLogLevel = parse.GetValue(akkaLogLevel)!,
         MaxAppendsInFlight = parse.GetValue(maxAppendsInFlight),
+        PipelinePartialAppends = parse.GetValue(pipelinePartialAppends),
         PreVote = parse.GetValue(preVote),
         CheckQuorum = parse.GetValue(checkQuorum),
         Mode = parse.GetValue(mode),

@@ -1075,6 +1075,7 @@ internal sealed class RaftProtocol
     /// for the answer, so the commands
     /// that arrive during a round trip travel, are synced and are answered together. One command
     /// at a time leaves at once; a follower catching up gets full messages, up to the window.
+    /// <see cref="ReplicationLimits.PipelinePartialAppends"/> turns the rule off, for long round trips.
     /// </para>
     /// </summary>
     private bool SendEntries(string peer)
@@ -1098,7 +1099,7 @@ internal sealed class RaftProtocol
 
             var entries = _log.Slice(progress.NextIndex, _limits.MaxEntriesPerAppend, _limits.MaxBytesPerAppend);
             var fillsAMessage = entries.Count >= _limits.MaxEntriesPerAppend || progress.NextIndex + entries.Count <= _log.LastIndex;
-            if (progress.InFlight > 0 && !fillsAMessage)
+            if (progress.InFlight > 0 && !fillsAMessage && !_limits.PipelinePartialAppends)
                 break;
             SendAppend(peer, entries);
             sent = true;

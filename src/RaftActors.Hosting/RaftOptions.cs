@@ -67,6 +67,9 @@ public sealed class RaftOptions
     /// <summary><c>raft.max-appends-in-flight</c>.</summary>
     public int? MaxAppendsInFlight { get; set; }
 
+    /// <summary><c>raft.pipeline-partial-appends</c>.</summary>
+    public bool? PipelinePartialAppends { get; set; }
+
     /// <summary><c>raft.snapshot.*</c>: when snapshots are taken and how they travel.</summary>
     public RaftSnapshotOptions Snapshot { get; } = new();
 
@@ -130,6 +133,7 @@ public sealed class RaftOptions
         hocon.Number("raft.max-entries-per-append", nameof(MaxEntriesPerAppend), MaxEntriesPerAppend);
         hocon.Number("raft.max-bytes-per-append", nameof(MaxBytesPerAppend), MaxBytesPerAppend);
         hocon.Number("raft.max-appends-in-flight", nameof(MaxAppendsInFlight), MaxAppendsInFlight);
+        hocon.Switch("raft.pipeline-partial-appends", nameof(PipelinePartialAppends), PipelinePartialAppends);
         const string snapshot = nameof(Snapshot) + ".";
         hocon.Number("raft.snapshot.entries-threshold", snapshot + nameof(RaftSnapshotOptions.EntriesThreshold), Snapshot.EntriesThreshold);
         hocon.Number("raft.snapshot.bytes-threshold", snapshot + nameof(RaftSnapshotOptions.BytesThreshold), Snapshot.BytesThreshold);

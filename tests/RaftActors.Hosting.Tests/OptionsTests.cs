@@ -28,6 +28,7 @@ public class OptionsTests
           max-entries-per-append = 64
           max-bytes-per-append = 65536
           max-appends-in-flight = 3
+          pipeline-partial-appends = on
           snapshot {
             entries-threshold = 1000
             bytes-threshold = 1048576
@@ -58,6 +59,7 @@ public class OptionsTests
             MaxEntriesPerAppend = 64,
             MaxBytesPerAppend = 65536,
             MaxAppendsInFlight = 3,
+            PipelinePartialAppends = true,
             DataDirectory = "data/n2",
             Snapshot = { EntriesThreshold = 1000, BytesThreshold = 1 << 20, TrailingEntries = 10, ChunkSize = 4096, ChunksInFlight = 2 },
         };

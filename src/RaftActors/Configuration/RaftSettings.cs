@@ -126,7 +126,10 @@ public sealed record RaftSettings
             new ReplicationLimits(
                 HoconReader.Read(raft, "raft.max-entries-per-append", c => c.GetInt("raft.max-entries-per-append")),
                 HoconReader.Read(raft, "raft.max-bytes-per-append", c => checked((int)(c.GetByteSize("raft.max-bytes-per-append") ?? 0))),
-                HoconReader.Read(raft, "raft.max-appends-in-flight", c => c.GetInt("raft.max-appends-in-flight"))),
+                HoconReader.Read(raft, "raft.max-appends-in-flight", c => c.GetInt("raft.max-appends-in-flight")))
+            {
+                PipelinePartialAppends = HoconReader.Read(raft, "raft.pipeline-partial-appends", c => c.GetBoolean("raft.pipeline-partial-appends")),
+            },
             HoconReader.Read(raft, "raft.forward-to-leader", c => c.GetBoolean("raft.forward-to-leader")),
             SnapshotSettings.FromConfig(raft),
             HoconReader.Read(raft, "raft.pre-vote", c => c.GetBoolean("raft.pre-vote")),

@@ -97,6 +97,23 @@ public class RaftProtocolPipeliningTests
         Assert.Equal([6L], rest.Entries.Select(e => e.Index));
     }
 
+    // raft.pipeline-partial-appends: for long round trips, every flush sends what is new, up to the window.
+    [Fact]
+    public void WithPartialAppendsPipelined_EveryFlushSendsWhatIsNew()
+    {
+        var limits = new ReplicationLimits(MaxEntriesPerAppend: 3, MaxBytesPerAppend: 1 << 20, MaxAppendsInFlight: 2) { PipelinePartialAppends = true };
+        var leader = LeaderWithCommittedNoop(term: 1, limits: limits);
+        var sent = new List<long[]>();
+        foreach (var text in new[] { "a", "b", "c" })
+        {
+            leader.Propose(Command(text));
+            leader.Replicate();
+            sent.Add(AppendsTo("n2", leader.DrainEffects()).SelectMany(a => a.Message.Entries).Select(e => e.Index).ToArray());
+        }
+
+        Assert.Equal([[2L], [3L], []], sent); // the third waits for the window, not for a full message
+    }
+
     // The byte limit makes a message full too: entries cut short of the log's end leave at once.
     [Fact]
     public void AMessageFullByItsBytes_LeavesWhileAnotherIsInFlight()
