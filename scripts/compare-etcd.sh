@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # RaftActors' key-value server beside etcd, on this machine, with the same client: three members
 # of each on loopback, `raftctl bench` against both with identical parameters, and a table of the
-# ratios. Usage: scripts/compare-etcd.sh [--conns 64] [--seconds 10] [--payload 128]
+# ratios. Usage: scripts/compare-etcd.sh [--conns 64] [--seconds 10] [--payload 128] [--rounds 1]
+# With --rounds N every workload runs N times, alternating which system goes first, and the table
+# gives the medians (rates and processor time move by a third from run to run on a small machine).
 # Installs Debian's etcd-server when etcd is missing (root and the Debian registry needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-conns=64 seconds=10 payload=128
+conns=64 seconds=10 payload=128 rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) conns=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --payload) payload=$2; shift 2 ;;
-    *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES]" >&2; exit 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES] [--rounds N]" >&2; exit 2 ;;
   esac
 done
 [ "$seconds" -ge 3 ] || { echo "--seconds must be at least 3" >&2; exit 2; }
+[ "$rounds" -ge 1 ] || { echo "--rounds must be at least 1" >&2; exit 2; }
 
 if ! command -v etcd >/dev/null; then
   apt-get install -y etcd-server >/dev/null || { apt-get update >/dev/null && apt-get install -y etcd-server >/dev/null; }
@@ -93,31 +97,48 @@ for api in RaftActors Etcd; do
   dotnet "$raftctl" --nodes "$nodes" bench put --api "$api" --conns "$conns" --seconds 10 --payload "$payload" >/dev/null 2>&1 || true
 done
 
-run raft-put RaftActors put "$conns"
-run etcd-put Etcd put "$conns"
-run raft-get RaftActors get "$conns"
-run etcd-get Etcd get "$conns"
-run raft-get-local RaftActors get "$conns" --serializable
-run etcd-get-local Etcd get "$conns" --serializable
-run raft-put-1 RaftActors put 1
-run etcd-put-1 Etcd put 1
+pair() { # round workload operation connections [flags]: both systems, the first alternating by round
+  local round=$1 workload=$2; shift 2
+  if [ $((round % 2)) -eq 1 ]; then
+    run "raft-$workload.$round" RaftActors "$@"; run "etcd-$workload.$round" Etcd "$@"
+  else
+    run "etcd-$workload.$round" Etcd "$@"; run "raft-$workload.$round" RaftActors "$@"
+  fi
+}
+for round in $(seq 1 "$rounds"); do
+  pair "$round" put put "$conns"
+  pair "$round" get get "$conns"
+  pair "$round" get-local get "$conns" --serializable
+  pair "$round" put-1 put 1
+done
 
-python3 - "$work" "$conns" "$seconds" "$payload" <<'PY'
-import json, sys, os
-work, conns, seconds, payload = sys.argv[1:]
-def load(name):
+python3 - "$work" "$conns" "$seconds" "$payload" "$rounds" <<'PY'
+import json, sys, os, statistics
+work, conns, seconds, payload, rounds = sys.argv[1:]
+def load_one(name):
     path = os.path.join(work, name + ".json")
     return json.load(open(path)) if os.path.exists(path) else None
-def cpu_us(name, result):
+def load(name):
+    # The median round's figures: each field the median over the rounds that produced a result.
+    runs = [r for r in (load_one(f"{name}.{k}") for k in range(1, int(rounds) + 1)) if r]
+    if not runs:
+        return None
+    merged = {key: statistics.median(r[key] for r in runs) for key in ("RequestsPerSecond", "P50Ms", "P99Ms")}
+    merged["cpu"] = [c for c in (cpu_one(f"{name}.{k}", load_one(f"{name}.{k}")) for k in range(1, int(rounds) + 1)) if c]
+    return merged
+def cpu_one(name, result):
     # Processor time of the system's three processes per request, over the sampled window.
     path = os.path.join(work, name + ".cpu")
     if not result or not os.path.exists(path):
         return None
     ticks, hz, t0, t1 = open(path).read().split()
     return int(ticks) / int(hz) * 1e6 / (result["RequestsPerSecond"] * (float(t1) - float(t0)))
+def cpu_us(name, result):
+    return statistics.median(result["cpu"]) if result and result["cpu"] else None
 def us(value):
     return "-" if value is None else f"{value:,.0f}"
-print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client")
+medians = f", medians of {rounds} rounds" if int(rounds) > 1 else ""
+print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client{medians}")
 print(f"| workload | RaftActors | etcd | RaftActors / etcd |")
 print(f"| --- | --- | --- | --- |")
 for label, name in [("writes/s", "put"), ("linearizable reads/s", "get"), ("local reads/s", "get-local"), ("sequential writes/s", "put-1")]:
