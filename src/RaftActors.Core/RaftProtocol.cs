@@ -868,9 +868,8 @@ internal sealed class RaftProtocol
     private void HandleRequestVote(RequestVote request)
     {
         // Figure 2: the vote is on stable storage before the candidate hears of it.
-        var decision = VoteRules.Decide(HardState, LastLog, request);
-        var granted = decision == VoteDecision.Granted;
-        if (decision == VoteDecision.AlreadyVotedForAnother && VoteRules.HurriesAfterSplitVote(NodeId, Role, HardState, request))
+        var granted = VoteRules.Decide(HardState, LastLog, request) == VoteDecision.Granted;
+        if (VoteRules.HurriesAfterSplitVote(NodeId, Role, HardState, request))
             RetrySoonAfterSplitVote();
         Rules.PersistThenRespond(
             persist: () =>
@@ -1072,9 +1071,9 @@ internal sealed class RaftProtocol
     /// Like Nagle's algorithm, only full messages are pipelined: while a message with entries is
     /// in flight, the entries pending for the follower leave only when they fill a message (as
     /// many as a message takes, or the byte limit cut them short of the log's end); fewer wait
-    /// for the answer, so the commands
-    /// that arrive during a round trip travel, are synced and are answered together. One command
-    /// at a time leaves at once; a follower catching up gets full messages, up to the window.
+    /// for the answer, so the commands that arrive during a round trip travel, are synced and are
+    /// answered together. One command at a time leaves at once; a follower catching up gets full
+    /// messages, up to the window.
     /// <see cref="ReplicationLimits.PipelinePartialAppends"/> turns the rule off, for long round trips.
     /// </para>
     /// </summary>

@@ -7,16 +7,12 @@ namespace RaftActors.Server.Http;
 
 /// <summary>
 /// <c>GET /metrics</c>: the RaftActors meter (docs/metrics.md), ASP.NET Core's request and
-/// connection meters and the runtime's, in Prometheus text format, by prometheus-net's adapter for System.Diagnostics.Metrics. The
-/// adapter names a series after its meter and instrument (<c>raft.node.term</c> of the RaftActors
+/// connection meters and the runtime's (<see cref="ExportedMeters"/>), in Prometheus text format,
+/// by prometheus-net's adapter for System.Diagnostics.Metrics. The adapter names a series after its meter and instrument (<c>raft.node.term</c> of the RaftActors
 /// meter is <c>raftactors_raft_node_term</c>) and turns tags into labels (<c>raft_node_id</c>).
 /// </summary>
 public static class MetricsEndpoints
 {
-    /// <summary>
-    /// Starts counting, before the node starts: prometheus-net's own adapter would start at the
-    /// first scrape and miss what was counted before it (the first election, the first writes).
-    /// </summary>
     /// <summary>
     /// The meters exported. Not ASP.NET Core's memory pool meter (an update per buffer rented and
     /// returned) or its routing meter (one per route match): under load the adapter's work for those
@@ -30,6 +26,10 @@ public static class MetricsEndpoints
         "Microsoft.AspNetCore.Server.Kestrel",
     };
 
+    /// <summary>
+    /// Starts counting, before the node starts: prometheus-net's own adapter would start at the
+    /// first scrape and miss what was counted before it (the first election, the first writes).
+    /// </summary>
     public static IDisposable StartExport()
     {
         Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressMeters = true });

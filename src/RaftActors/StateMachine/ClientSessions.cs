@@ -363,12 +363,15 @@ internal sealed class ClientSessions
             var forgetTo = Math.Min(sequence - RememberedResultsPerClient, HighestSequence);
             HighestSequence = sequence;
             for (var old = forgetFrom; old <= forgetTo; old++)
-            {
-                if (_results is not null)
-                    _results.Remove(old);
-                else if (_only is not null && _onlySequence == old)
-                    _only = null;
-            }
+                ForgetResult(old);
+        }
+
+        private void ForgetResult(long sequence)
+        {
+            if (_results is not null)
+                _results.Remove(sequence);
+            else if (_only is not null && _onlySequence == sequence)
+                _only = null;
         }
     }
 }

@@ -76,9 +76,8 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 /// segment before, so records lost at an earlier segment's end — zeros where they were, which
 /// read as an earlier end — are found even when the last index did not move (a truncation and
 /// the appends after it). Replay starts at "last index before" when the segments before were
-/// deleted. Once a snapshot covers every
-/// entry of the segments before segment k (the "last index before" of k is at most the
-/// snapshot's index), compaction deletes them, oldest first. A crash can leave some of them
+/// deleted. Once a snapshot covers every entry of the segments before segment k (the "last index
+/// before" of k is at most the snapshot's index), compaction deletes them, oldest first. A crash can leave some of them
 /// behind (deletions are not fsynced one by one): at open, the log is the last run of
 /// consecutive segments, and older leftovers are deleted, provided a snapshot covers everything
 /// before the run.</para>
@@ -268,7 +267,10 @@ internal sealed partial class WriteAheadLog : IDisposable
         return offset;
     }
 
-    /// <summary>Checks a segment's header; returns the log's last index where the segment begins, and whether it was preallocated.</summary>
+    /// <summary>
+    /// Checks a segment's header; returns the log's last index where the segment begins, where the
+    /// segment before it ends (0: not recorded), and whether it was preallocated.
+    /// </summary>
     private static (long LastIndexBefore, long PreviousEnd, bool Preallocated) ReadHeader(string path, long sequence, byte[] bytes)
     {
         FileFormat.RefuseNewer(path, bytes, SegmentMagic, "write-ahead log segment");
@@ -286,9 +288,11 @@ internal sealed partial class WriteAheadLog : IDisposable
         if (stored != sequence)
             throw new RaftStorageException($"{path}: the header at byte offset 8 says segment {stored}, the file name says {sequence}; the store will not open");
         var lastIndexBefore = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
-        var previousEnd = BinaryPrimitives.ReadUInt32LittleEndian(header[24..]);
-        if (lastIndexBefore < 0 || previousEnd is > 0 and < SegmentHeaderSize)
+        if (lastIndexBefore < 0)
             throw new RaftStorageException($"{path}: inconsistent segment header at byte offset 16; the store will not open");
+        var previousEnd = BinaryPrimitives.ReadUInt32LittleEndian(header[24..]);
+        if (previousEnd is > 0 and < SegmentHeaderSize)
+            throw new RaftStorageException($"{path}: inconsistent segment header at byte offset 24; the store will not open");
         return (lastIndexBefore, previousEnd, version == PreallocatedVersion);
     }
 
