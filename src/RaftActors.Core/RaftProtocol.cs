@@ -22,7 +22,8 @@ internal sealed class RaftProtocol
     private readonly int _trailingEntries;
     private readonly Dictionary<string, FollowerProgress> _progress = new(StringComparer.Ordinal);
     private readonly List<PendingRead> _reads = new();
-    private readonly List<long> _readsAwaitingTermStart = new();
+    private readonly List<ReadAsker> _readsAwaitingTermStart = new();
+    private readonly FollowerReads _followerReads;
     private readonly int _quorumCheckTicks;
     private readonly int _transferTicks;
     private ElectionTally? _tally;
@@ -47,6 +48,9 @@ internal sealed class RaftProtocol
     private long _sequence;
     private long _termStartIndex;
     private bool _readRoundNeeded;
+
+    // Whether this follower started the heartbeat timer for the reads it holds (FollowerReads' clock).
+    private bool _followerReadTimer;
     private ConfigurationChanged? _announced;
     private PendingChange? _change;
     private Transfer? _transfer;
@@ -106,6 +110,9 @@ internal sealed class RaftProtocol
 
         // A leadership transfer has an election timeout to finish, in the same ticks.
         _transferTicks = (int)Math.Max(1, Math.Ceiling(timeouts.Max / heartbeatInterval));
+
+        // A follower's read unanswered for an election timeout fails: its leader is gone, or ignores it.
+        _followerReads = new FollowerReads(nodeId, _transferTicks);
         _limits = limits ?? ReplicationLimits.Default;
         ArgumentOutOfRangeException.ThrowIfNegative(trailingEntries);
         _trailingEntries = trailingEntries;
@@ -199,6 +206,13 @@ internal sealed class RaftProtocol
     /// writes it again with one once they may.
     /// </summary>
     internal Func<bool> SessionMinIdle { get; init; } = static () => true;
+
+    /// <summary>
+    /// Whether the leader named may be asked for a read index (it reads <see cref="ReadIndexRequest"/>),
+    /// so that this node, following it, serves linearizable reads itself; otherwise
+    /// <see cref="RequestRead"/> refuses them, and the host forwards them to the leader.
+    /// </summary>
+    internal Func<string, bool> LeaderServesReadIndex { get; init; } = static _ => true;
 
     // The policy this leader wrote in its term, null before it wrote one: it rides on the first
     // entry written with the session fields (the no-op unless StampEntries was off then), and again
@@ -332,17 +346,23 @@ internal sealed class RaftProtocol
             StartPreVote();
         else
             StartElection();
+        FailFollowerReadsOfAnotherLeader();
     }
 
     /// <summary>
     /// The heartbeat timer fired: a leader asserts its leadership to every peer. The heartbeat ticks
     /// are the leader's clock for CheckQuorum: a leader that no majority has answered within the
-    /// minimum election timeout's worth of ticks steps down (same term) instead.
+    /// minimum election timeout's worth of ticks steps down (same term) instead. A follower runs
+    /// the timer while it holds reads, to ask for their read index again, or give up on it.
     /// </summary>
     public void HeartbeatTimeoutElapsed()
     {
         if (Role != RaftRole.Leader)
+        {
+            FollowerReadTick();
             return;
+        }
+
         _heartbeatTicks++;
         if (CheckQuorum && !QuorumActive())
         {
@@ -437,11 +457,19 @@ internal sealed class RaftProtocol
             case TimeoutNow timeoutNow:
                 HandleTimeoutNow(timeoutNow);
                 break;
+            case ReadIndexRequest request when Role == RaftRole.Leader && request.Term == Term && _progress.ContainsKey(request.FollowerId):
+                StartLeaderRead(new ReadAsker(request.RequestId, request.FollowerId));
+                Replicate(); // the confirming round leaves now: a follower's request already stands for many reads
+                break;
+            case ReadIndexResult result when Role == RaftRole.Follower && result.Term == Term && result.LeaderId == LeaderId:
+                HandleReadIndexResult(result);
+                break;
 
             // Replies of an older term, or to a role this node no longer has, change nothing
             // beyond the term rule above (§5.1; "ignore replies of another term").
         }
 
+        FailFollowerReadsOfAnotherLeader();
         return true;
     }
 
@@ -590,17 +618,99 @@ internal sealed class RaftProtocol
     /// Starts a linearizable read (ReadIndex, thesis §6.4): the leader notes its commit index and
     /// confirms it is still the leader with a round of heartbeats answered by a majority; then
     /// <see cref="ServeRead"/> says from which applied index the read may run. A new leader
-    /// starts no read before the no-op of its term is committed. Returns false when not leader.
+    /// starts no read before the no-op of its term is committed. A follower asks its leader for
+    /// the read index instead (<see cref="FollowerReads"/>) and serves the read once its own
+    /// commit index reaches it. Returns false when this node neither leads nor follows a leader
+    /// it may ask (see <see cref="LeaderServesReadIndex"/>): the host sends the read elsewhere.
     /// </summary>
     public bool RequestRead(long readId)
     {
-        if (Role != RaftRole.Leader)
+        if (Role == RaftRole.Leader)
+        {
+            StartLeaderRead(new ReadAsker(readId, Follower: null));
+            return true;
+        }
+
+        if (Role != RaftRole.Follower || IsPreCandidate || LeaderId is not { } leader || !LeaderServesReadIndex(leader))
             return false;
-        if (CommitIndex < _termStartIndex)
-            _readsAwaitingTermStart.Add(readId);
-        else
-            RegisterRead(readId);
+        FailFollowerReadsOfAnotherLeader();
+        if (_followerReads.Add(readId, Term, leader) is { } request)
+            Emit(new SendMessage(leader, request));
+        if (!_followerReadTimer)
+        {
+            _followerReadTimer = true;
+            Emit(new StartHeartbeatTimer(_heartbeatInterval));
+        }
+
         return true;
+    }
+
+    /// <summary>A leader's read, its own or a follower's: confirmed at once, or once the no-op of its term is committed.</summary>
+    private void StartLeaderRead(ReadAsker asker)
+    {
+        if (CommitIndex < _termStartIndex)
+            _readsAwaitingTermStart.Add(asker);
+        else
+            RegisterRead(asker);
+    }
+
+    /// <summary>The leader answered a read index: its reads are served as soon as this node has committed that far.</summary>
+    private void HandleReadIndexResult(ReadIndexResult result)
+    {
+        var next = _followerReads.Answered(result, out var matched);
+        if (!matched)
+            return;
+        ServeFollowerReads();
+        if (next is not null)
+            Emit(new SendMessage(result.LeaderId, next));
+    }
+
+    private void ServeFollowerReads()
+    {
+        if (_followerReads.IsEmpty)
+            return;
+        foreach (var (readId, readIndex) in _followerReads.TakeServable(readIndex => Rules.FollowerMayServe(readIndex, CommitIndex)))
+            Emit(new ServeRead(readId, readIndex));
+    }
+
+    /// <summary>
+    /// A follower's heartbeat tick while it holds reads: an unanswered request goes again, or fails
+    /// its reads once it waited an election timeout; with no read left the timer stops.
+    /// </summary>
+    private void FollowerReadTick()
+    {
+        if (!_followerReadTimer)
+            return;
+        if (_followerReads.IsEmpty)
+        {
+            _followerReadTimer = false;
+            Emit(new StopHeartbeatTimer());
+            return;
+        }
+
+        var (resend, expired) = _followerReads.Tick();
+        if (expired)
+            Emit(new FailReads(_followerReads.TakeAll()));
+        else if (resend is not null && _followerReads.AskedOf is { } of)
+            Emit(new SendMessage(of.Leader, resend));
+    }
+
+    /// <summary>
+    /// The reads a follower holds were asked of one leader in one term. Once this node follows
+    /// another leader, or none, or campaigns or leads, they fail: the client tries again, where a
+    /// leader is known. (A read index answered stays valid under a new leader, but a read is cheap
+    /// to retry and this keeps one leader's requests from mixing with the next's.)
+    /// </summary>
+    private void FailFollowerReadsOfAnotherLeader()
+    {
+        if (_followerReads.AskedOf is not { } of)
+            return;
+        if (Role == RaftRole.Follower && !IsPreCandidate && of.Term == Term && of.Leader == LeaderId)
+            return;
+        Emit(new FailReads(_followerReads.TakeAll()));
+        if (_followerReadTimer && Role != RaftRole.Leader)
+            Emit(new StopHeartbeatTimer());
+        _followerReadTimer = false;
     }
 
     /// <summary>The host made the log durable up to <paramref name="lastDurable"/>.</summary>
@@ -679,6 +789,7 @@ internal sealed class RaftProtocol
         CommitIndex = snapshot.Index;
         Emit(new PersistSnapshot(snapshot, DiscardLog: !keepLog, compactThrough));
         Emit(new RestoreSnapshot(snapshot));
+        ServeFollowerReads();
         AnnounceConfiguration();
         AcknowledgeSnapshot(lastChunk);
         return true;
@@ -846,7 +957,8 @@ internal sealed class RaftProtocol
         if (wasLeader)
         {
             _progress.Clear();
-            var unconfirmed = _reads.Select(r => r.Id).Concat(_readsAwaitingTermStart).ToList();
+            // A follower's reads are dropped with them: it fails them when it learns of another leader.
+            var unconfirmed = _reads.Select(r => r.Asker).Concat(_readsAwaitingTermStart).Where(a => a.Follower is null).Select(a => a.Id).ToList();
             _reads.Clear();
             _readsAwaitingTermStart.Clear();
             if (unconfirmed.Count > 0)
@@ -1225,6 +1337,7 @@ internal sealed class RaftProtocol
         var configurationCommitted = CommitIndex < _configurations.LatestIndex && newCommitIndex >= _configurations.LatestIndex;
         CommitIndex = newCommitIndex;
         Emit(new ApplyEntries(committed));
+        ServeFollowerReads();
         if (configurationCommitted)
         {
             AnnounceConfiguration();
@@ -1245,17 +1358,17 @@ internal sealed class RaftProtocol
 
         if (Role == RaftRole.Leader && CommitIndex >= _termStartIndex && _readsAwaitingTermStart.Count > 0)
         {
-            foreach (var readId in _readsAwaitingTermStart)
-                RegisterRead(readId);
+            foreach (var asker in _readsAwaitingTermStart)
+                RegisterRead(asker);
             _readsAwaitingTermStart.Clear();
             Replicate();
         }
     }
 
-    private void RegisterRead(long readId)
+    private void RegisterRead(ReadAsker asker)
     {
         // Confirmed by answers to messages sent after now, that is, with a later sequence.
-        _reads.Add(new PendingRead(readId, CommitIndex, _sequence + 1));
+        _reads.Add(new PendingRead(asker, CommitIndex, _sequence + 1));
         _readRoundNeeded = true;
         ConfirmReads();
     }
@@ -1269,7 +1382,10 @@ internal sealed class RaftProtocol
         {
             if (VotersWhere(p => p.AcknowledgedSequence >= read.Sequence) < Configuration.Majority)
                 break;
-            Emit(new ServeRead(read.Id, read.ReadIndex));
+            if (read.Asker.Follower is { } follower)
+                Emit(new SendMessage(follower, new ReadIndexResult(Term, NodeId, read.Asker.Id, read.ReadIndex)));
+            else
+                Emit(new ServeRead(read.Asker.Id, read.ReadIndex));
             confirmed++;
         }
 
@@ -1428,7 +1544,10 @@ internal sealed class RaftProtocol
 
     private void Emit(RaftEffect effect) => _effects.Add(effect);
 
-    private sealed record PendingRead(long Id, long ReadIndex, long Sequence);
+    /// <summary>Who asked a leader's read: a client of this node (<see cref="Id"/> is the read's), or a follower (<see cref="Id"/> is its request's).</summary>
+    private readonly record struct ReadAsker(long Id, string? Follower);
+
+    private sealed record PendingRead(ReadAsker Asker, long ReadIndex, long Sequence);
 
     private enum ChangeStage
     {

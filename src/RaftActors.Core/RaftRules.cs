@@ -45,6 +45,12 @@ internal class RaftRules
     public virtual long LeaderCommitIndex(RaftLog log, long currentTerm, long currentCommit, IEnumerable<long> matchIndexes, int clusterSize) =>
         ReplicationRules.LeaderCommitIndex(log, currentTerm, currentCommit, matchIndexes, clusterSize);
 
+    /// <summary>
+    /// Thesis §6.4: a follower serves a read at the read index its leader confirmed only once it
+    /// has committed (and so applied) through that index.
+    /// </summary>
+    public virtual bool FollowerMayServe(long readIndex, long commitIndex) => readIndex <= commitIndex;
+
     /// <summary>Thesis §4.1: membership changes one at a time — a new one starts only once the last is committed.</summary>
     public virtual bool MayStartMembershipChange(bool anotherUnderWay) => !anotherUnderWay;
 }

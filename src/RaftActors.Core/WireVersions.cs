@@ -33,8 +33,14 @@ public static class WireVersions
     /// </summary>
     public const int SessionMinIdle = 3;
 
+    /// <summary>
+    /// <c>ReadIndexRequest</c> and <c>ReadIndexResult</c>, which a node of version 3 does not know: a
+    /// follower serves linearizable reads itself once its leader reads them; until then it forwards them.
+    /// </summary>
+    public const int FollowerReads = 4;
+
     /// <summary>The highest version this build reads and writes.</summary>
-    public const int Highest = SessionMinIdle;
+    public const int Highest = FollowerReads;
 }
 
 /// <summary>

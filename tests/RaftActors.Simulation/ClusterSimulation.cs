@@ -37,6 +37,7 @@ public sealed class ClusterSimulation
     private long _messagesSent;
     private long _messagesLost;
     private SnapshotCounts _snapshots;
+    private ReadCounts _reads;
     private MembershipCounts _configurationChanges;
     private int _created;
 
@@ -377,6 +378,9 @@ public sealed class ClusterSimulation
         return _commands.Count - 1;
     }
 
+    internal void ReadServed(bool byLeader) =>
+        _reads = byLeader ? _reads with { ByLeaders = _reads.ByLeaders + 1 } : _reads with { ByFollowers = _reads.ByFollowers + 1 };
+
     internal void SnapshotTaken() => _snapshots = _snapshots with { Taken = _snapshots.Taken + 1 };
 
     internal void SnapshotInstalled()
@@ -538,6 +542,7 @@ public sealed class ClusterSimulation
         _trace?.ToArray() ?? [])
     {
         Snapshots = _snapshots,
+        Reads = _reads,
         Membership = _configurationChanges + (Operator?.Counts ?? default),
     };
 }

@@ -20,6 +20,7 @@ internal static class FaultyRules
         SimulatedBug.TruncateOnStaleAppend => new TruncateOnStaleAppend(),
         SimulatedBug.ApplyConfigurationOnCommit => new ApplyConfigurationOnCommit(),
         SimulatedBug.AllowConcurrentMembershipChanges => new AllowConcurrentMembershipChanges(),
+        SimulatedBug.ServeFollowerReadsBeforeCommit => new ServeFollowerReadsBeforeCommit(),
         _ => throw new ArgumentOutOfRangeException(nameof(bug), bug, null),
     };
 
@@ -84,5 +85,11 @@ internal static class FaultyRules
     private sealed class AllowConcurrentMembershipChanges : RaftRules
     {
         public override bool MayStartMembershipChange(bool anotherUnderWay) => true;
+    }
+
+    /// <summary>A follower serves a read as soon as its leader answers the read index, before it has committed that far.</summary>
+    private sealed class ServeFollowerReadsBeforeCommit : RaftRules
+    {
+        public override bool FollowerMayServe(long readIndex, long commitIndex) => true;
     }
 }

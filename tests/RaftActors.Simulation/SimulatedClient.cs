@@ -10,7 +10,8 @@ namespace RaftActors.Simulation;
 /// tries another node after a backoff, and retries a write whose outcome is unknown under the same
 /// session sequence (so it applies at most once, and the retry learns the first result). An
 /// operation without a definite answer by its deadline is given up: its outcome stays unknown in
-/// the history. Reads go through the leader's ReadIndex. A write answered SessionExpired (the
+/// the history. Reads go to the leader, or half of them to any server, which asks the leader for
+/// the read index (ReadIndex, FollowerReads). A write answered SessionExpired (the
 /// cluster does not know its session) goes again as the first command of a new session, as
 /// RaftClient does, unless an earlier attempt of it may have been applied: then it is given up.
 /// A write answered TooManySessions (its new session finds the table full of young sessions) goes
@@ -34,6 +35,10 @@ internal sealed class SimulatedClient
 
     private readonly ClusterSimulation _sim;
     private readonly Random _random;
+
+    // Which reads go to any server: a stream of its own, so that the rest of a seed's schedule
+    // (commands, backoffs, pauses) draws the same numbers as before follower reads existed.
+    private readonly Random _readTargets;
     private readonly ClientRetryRules<string> _rules;
     private readonly string _clientId;
     private string _sessionId;
@@ -51,6 +56,7 @@ internal sealed class SimulatedClient
         Index = index;
         _process = index;
         _random = random;
+        _readTargets = new Random(unchecked((sim.Options.Seed * 7919) + index));
         _rules = new ClientRetryRules<string>(Servers, Options, random);
         _clientId = $"c{index}";
         _sessionId = _clientId;
@@ -152,6 +158,13 @@ internal sealed class SimulatedClient
     private void Send(Open open, long delay)
     {
         open.Target = _rules.StartAttempt(open);
+        if (!open.ChangesState && _readTargets.Next(2) == 0)
+        {
+            // Half the reads go to any server: a follower serves them at the read index its leader confirms.
+            var servers = Servers();
+            open.Target = servers[_readTargets.Next(servers.Count)];
+        }
+
         open.Attempt = ++_attempts;
         _sim.SendToNode(ClusterSimulation.IndexOf(open.Target), open.Request, delay);
         _sim.Queue.After(delay + RequestTimeout, new SimEvent(EventKind.ClientRequestTimeout, Index, open.Attempt));

@@ -239,10 +239,8 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
             return;
         ScheduleHeartbeat();
         if (Protocol.Role == RaftRole.Leader)
-        {
             _sender!.Tick();
-            Run(p => p.HeartbeatTimeoutElapsed());
-        }
+        Run(p => p.HeartbeatTimeoutElapsed()); // a follower's ticks time its reads (FollowerReads)
     }
 
     public void OnFlush(long incarnation)
@@ -261,6 +259,16 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
 
     public void OnClientRequest(ClientRequest request)
     {
+        if (request.Entry is null && Protocol.Role != RaftRole.Leader && _sim.Options.Bug != SimulatedBug.ServeReadsLocally)
+        {
+            // As RaftNode: a follower serves a read itself, at the read index its leader confirms.
+            var read = new WaitingRead(request, _sim.Checker.CommittedCount);
+            var taken = false;
+            Step(() => taken = Driver.Read(read));
+            if (taken)
+                return;
+        }
+
         if (Protocol.Role != RaftRole.Leader)
         {
             var leader = Protocol.LeaderId;
@@ -520,12 +528,16 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
         TellStore(() => ApplyToStore(entries, clients));
     }
 
-    void IRaftProtocolHost<NodeRequest, WaitingRead>.ServeRead(WaitingRead read, long readIndex) => TellStore(() =>
+    void IRaftProtocolHost<NodeRequest, WaitingRead>.ServeRead(WaitingRead read, long readIndex)
     {
-        _sim.Checker.ReadServed(this, readIndex, read.CommittedWhenAsked);
-        var request = read.Request;
-        _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Replica.Store.Read(request.Command.Key))));
-    });
+        _sim.ReadServed(byLeader: Protocol.Role == RaftRole.Leader);
+        TellStore(() =>
+        {
+            _sim.Checker.ReadServed(this, readIndex, read.CommittedWhenAsked);
+            var request = read.Request;
+            _sim.ReplyToClient(request, new ClientReply(request.Client, request.OperationId, ReplyKind.Done, new KvResult(true, Replica.Store.Read(request.Command.Key))));
+        });
+    }
 
     void IRaftProtocolHost<NodeRequest, WaitingRead>.FailRead(WaitingRead read, string? leaderId) =>
         _sim.ReplyToClient(read.Request, new ClientReply(read.Request.Client, read.Request.OperationId, ReplyKind.NotLeader,

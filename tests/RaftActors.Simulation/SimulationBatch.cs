@@ -19,6 +19,7 @@ public sealed record BatchReport(
     int HistoriesUndecided,
     IReadOnlyList<long> FaultsByKind,
     SnapshotCounts Snapshots,
+    ReadCounts Reads,
     MembershipCounts Membership,
     int SchedulesWithMembership,
     IReadOnlyList<SimulationResult> Failures,
@@ -34,7 +35,7 @@ public sealed record BatchReport(
             return $"{Schedules} schedules in {Elapsed.TotalSeconds:0.0} s ({SchedulesPerSecond:0.0}/s): " +
                    $"{ClientOperations} client operations ({UnknownOutcomes} outcome unknown; at least {MinClientOperations} per schedule), " +
                    $"{Faults} faults (at least {MinFaults} per schedule: {kinds}), {LeaderTerms} leader terms, " +
-                   $"{CommittedEntries} entries committed, {MessagesSent} messages, {VirtualSeconds:0} s of virtual time; {Snapshots}; " +
+                   $"{CommittedEntries} entries committed, {MessagesSent} messages, {VirtualSeconds:0} s of virtual time; {Snapshots}; {Reads}; " +
                    $"membership in {SchedulesWithMembership} schedules: {Membership}; " +
                    $"{HistoriesLinearizable} histories linearizable, {HistoriesUndecided} undecided within the checker's budget; " +
                    $"{Failures.Count} failed";
@@ -61,6 +62,7 @@ public static class SimulationBatch
         var byKind = new long[Enum.GetValues<FaultKind>().Length];
         int count = 0, minOperations = int.MaxValue, minFaults = int.MaxValue, linearizable = 0, undecided = 0;
         var snapshots = default(SnapshotCounts);
+        var reads = default(ReadCounts);
         var membership = default(MembershipCounts);
         var withMembership = 0;
         long operations = 0, unknown = 0, faults = 0, terms = 0, committed = 0, messages = 0, virtualMicros = 0;
@@ -89,6 +91,7 @@ public static class SimulationBatch
                     messages += result.MessagesSent;
                     virtualMicros += result.VirtualMicros;
                     snapshots += result.Snapshots;
+                    reads += result.Reads;
                     membership += result.Membership;
                     if (result.Options.Membership)
                         withMembership++;
@@ -121,7 +124,7 @@ public static class SimulationBatch
 
         failures.Sort((a, b) => a.Options.Seed.CompareTo(b.Options.Seed));
         return new BatchReport(count, operations, unknown, faults, terms, committed, messages, virtualMicros / 1e6,
-            minOperations == int.MaxValue ? 0 : minOperations, minFaults == int.MaxValue ? 0 : minFaults, linearizable, undecided, byKind, snapshots, membership, withMembership, failures, stopwatch.Elapsed);
+            minOperations == int.MaxValue ? 0 : minOperations, minFaults == int.MaxValue ? 0 : minFaults, linearizable, undecided, byKind, snapshots, reads, membership, withMembership, failures, stopwatch.Elapsed);
     }
 
     /// <summary>Whether a run broke one of Raft's properties (not merely tripped a guard of the protocol or the harness).</summary>

@@ -37,6 +37,9 @@ public enum SimulatedBug
     /// <summary>A server uses the latest committed configuration in its log rather than the latest appended (thesis §4.1).</summary>
     ApplyConfigurationOnCommit,
 
+    /// <summary>A follower serves a read once its leader answers the read index, before it has committed through it (thesis §6.4).</summary>
+    ServeFollowerReadsBeforeCommit,
+
     /// <summary>A leader starts a membership change while another is not committed yet (thesis §4.1: one at a time).</summary>
     AllowConcurrentMembershipChanges,
 

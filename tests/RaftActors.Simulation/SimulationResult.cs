@@ -24,6 +24,9 @@ public sealed record SimulationResult(
     /// <summary>What the run did with snapshots: taken, installed from a leader, restarts from one.</summary>
     public SnapshotCounts Snapshots { get; init; }
 
+    /// <summary>The linearizable reads served, by leaders and by followers.</summary>
+    public ReadCounts Reads { get; init; }
+
     /// <summary>What the run did with membership: changes committed, transfers done, the operator's requests.</summary>
     public MembershipCounts Membership { get; init; }
 
@@ -33,7 +36,7 @@ public sealed record SimulationResult(
     public string Summary =>
         $"seed {Options.Seed}: {Options.ClusterSize} nodes (pre-vote {(Options.PreVote ? "on" : "off")}, check-quorum {(Options.CheckQuorum ? "on" : "off")}), {ClientOperations} client operations, {Faults} faults, " +
         $"{LeaderTerms} leader terms, {CommittedEntries} entries committed, {MessagesSent} messages ({MessagesLost} lost), " +
-        $"{Snapshots}, " +
+        $"{Snapshots}, {Reads}, " +
         (Options.Membership ? $"{Membership}, " : "membership off, ") +
         $"{VirtualMicros / 1_000_000.0:0.0} s virtual, {Events} events, fingerprint {Fingerprint:x16}";
 }
@@ -49,4 +52,12 @@ public readonly record struct SnapshotCounts(long Taken, long Installed, long Re
         new(a.Taken + b.Taken, a.Installed + b.Installed, a.RestartsFromSnapshot + b.RestartsFromSnapshot);
 
     public override string ToString() => $"{Taken} snapshots taken, {Installed} installed from a leader, {RestartsFromSnapshot} restarts from a snapshot";
+}
+
+/// <summary>Linearizable reads served in a run or a batch: by leaders (ReadIndex) and by followers (at the read index their leader confirmed).</summary>
+public readonly record struct ReadCounts(long ByLeaders, long ByFollowers)
+{
+    public static ReadCounts operator +(ReadCounts a, ReadCounts b) => new(a.ByLeaders + b.ByLeaders, a.ByFollowers + b.ByFollowers);
+
+    public override string ToString() => $"{ByLeaders + ByFollowers} reads served ({ByFollowers} by followers)";
 }

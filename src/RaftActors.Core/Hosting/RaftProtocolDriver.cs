@@ -98,21 +98,25 @@ internal sealed class RaftProtocolDriver<TClient, TRead>
         ScheduleFlush();
     });
 
-    /// <summary>A leader starts a linearizable read (ReadIndex); its confirming heartbeat round leaves at the next <see cref="Flush"/>.</summary>
-    public void Read(TRead read)
+    /// <summary>
+    /// Starts a linearizable read (ReadIndex): a leader's confirming heartbeat round leaves at the
+    /// next <see cref="Flush"/>; a follower asks its leader for the read index. Returns false, the
+    /// read not taken, when this node can do neither (see <see cref="RaftProtocol.RequestRead"/>).
+    /// </summary>
+    public bool Read(TRead read)
     {
         var readId = ++_nextReadId;
         _reads[readId] = read;
+        var taken = false;
         Run(protocol =>
         {
-            if (!protocol.RequestRead(readId))
-            {
+            taken = protocol.RequestRead(readId);
+            if (!taken)
                 _reads.Remove(readId);
-                throw NotLeader();
-            }
-
-            ScheduleFlush();
+            else if (protocol.Role == RaftRole.Leader)
+                ScheduleFlush();
         });
+        return taken;
     }
 
     /// <summary>

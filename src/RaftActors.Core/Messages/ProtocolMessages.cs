@@ -152,3 +152,23 @@ public sealed record TimeoutNow(long Term, string LeaderId) : IRaftProtocolMessa
 {
     public string From => LeaderId;
 }
+
+/// <summary>
+/// A follower asks its leader for a read index (thesis §6.4, etcd's MsgReadIndex), on behalf of
+/// the linearizable reads its clients sent it: one request for every read waiting, one outstanding
+/// at a time. <see cref="RequestId"/> matches the answer to the request.
+/// </summary>
+public sealed record ReadIndexRequest(long Term, string FollowerId, long RequestId) : IRaftProtocolMessage
+{
+    public string From => FollowerId;
+}
+
+/// <summary>
+/// The leader's answer to <see cref="ReadIndexRequest"/>: its commit index when the request
+/// arrived, sent once a majority confirmed its leadership after that (as for its own reads). The
+/// follower serves the reads of the request once it has applied through <see cref="ReadIndex"/>.
+/// </summary>
+public sealed record ReadIndexResult(long Term, string LeaderId, long RequestId, long ReadIndex) : IRaftProtocolMessage
+{
+    public string From => LeaderId;
+}

@@ -122,6 +122,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
             // AppendEntries. (Called once the protocol exists, after this assignment.)
             StampEntries = () => _protocol!.MayUse(WireVersions.EntrySessionFields),
             SessionMinIdle = () => _protocol!.MayUse(WireVersions.SessionMinIdle),
+            // The leader alone answers a follower's ReadIndexRequest; until it reads them, reads are forwarded.
+            LeaderServesReadIndex = leader => _protocol!.WireVersions.Of(leader) >= WireVersions.FollowerReads,
         };
         _peers.Configure(_protocol.Configuration, membership.SelfId);
         _metrics.Configure(_protocol.Configuration, membership.SelfId);
@@ -316,12 +318,15 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     /// <summary>
     /// A follower or candidate waits for a leader; when the wait times out it starts an election.
-    /// Clients are pointed (or forwarded) to the leader.
+    /// A follower serves queries itself, at a read index its leader confirms; other clients are
+    /// pointed (or forwarded) to the leader.
     /// </summary>
     private State<RaftRole, RaftStatus>? WaitingForLeader(object message) => message switch
     {
         ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
-        ClientCommand or ClientQuery or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(message),
+        HeartbeatTimerElapsed => Run(p => p.HeartbeatTimeoutElapsed()),
+        ClientQuery query => ReadAsFollower(new RunQuery(query.Query, Sender)) ?? RedirectToLeader(message),
+        ClientCommand or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(message),
 
         // Never forwarded: the leader would write the file on its own machine, not the asker's.
         ExportSnapshot => Reply(NotLeaderReply()),
@@ -550,6 +555,14 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     /// <summary>A read (a query, or a backup) is served once the leader confirmed its leadership and applied through the read index (ReadIndex).</summary>
     private State<RaftRole, RaftStatus> Read(RunQuery read) => Drive(() => _driver.Read(read));
+
+    /// <summary>A follower's read, asked of its leader (FollowerReads); null when it has no leader it may ask.</summary>
+    private State<RaftRole, RaftStatus>? ReadAsFollower(RunQuery read)
+    {
+        var taken = false;
+        var state = Drive(() => taken = _driver.Read(read));
+        return taken ? state : null;
+    }
 
     /// <summary>
     /// Replication waits until the mailbox's burst of requests is taken in, so commands that

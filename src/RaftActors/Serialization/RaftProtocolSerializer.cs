@@ -20,7 +20,7 @@ namespace RaftActors.Serialization;
 /// themselves through <see cref="RaftExtension"/>; the same binding is in the embedded
 /// reference.conf for applications that load it.</para>
 /// <para>Each message is its fields in declaration order, no header, no type name: the manifest
-/// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "IS", "ISR", "TN", "CC", "CQ", "CA", "CF", "QR",
+/// (<see cref="Manifests"/>: "RV", "RVR", "AE", "AER", "IS", "ISR", "TN", "RI", "RIR", "CC", "CQ", "CA", "CF", "QR",
 /// "NL", "RR", "COU", "SE", the membership messages "AM", "RM", "TL", "GC", "MC", "MF", "LT", "CFG",
 /// and the backup's "ES", "SX")
 /// says which message it is. Field encodings:</para>
@@ -41,6 +41,8 @@ namespace RaftActors.Serialization;
 /// AER  term, followerId, success, matchIndex, conflictIndex, conflictTerm, sequence
 /// IS   term, leaderId, lastIncludedIndex, lastIncludedTerm, offset, done, data (varint length, bytes), configuration
 /// TN   term, leaderId
+/// RI   term, followerId, requestId                (wire version 4 on)
+/// RIR  term, leaderId, requestId, readIndex       (wire version 4 on)
 /// ISR  term, followerId, lastIncludedIndex, lastIncludedTerm, nextOffset, done
 /// CC   command (payload), clientId, sequence
 /// CQ   query (payload)
@@ -100,6 +102,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
     private const string SessionExpiredManifest = "SE";
     private const string TooManySessionsManifest = "TMS";
     private const string TimeoutNowManifest = "TN";
+    private const string ReadIndexRequestManifest = "RI";
+    private const string ReadIndexResultManifest = "RIR";
     private const string AddMemberManifest = "AM";
     private const string RemoveMemberManifest = "RM";
     private const string TransferLeadershipManifest = "TL";
@@ -132,6 +136,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
         [typeof(SessionExpired)] = SessionExpiredManifest,
         [typeof(TooManySessions)] = TooManySessionsManifest,
         [typeof(TimeoutNow)] = TimeoutNowManifest,
+        [typeof(ReadIndexRequest)] = ReadIndexRequestManifest,
+        [typeof(ReadIndexResult)] = ReadIndexResultManifest,
         [typeof(AddMember)] = AddMemberManifest,
         [typeof(RemoveMember)] = RemoveMemberManifest,
         [typeof(TransferLeadership)] = TransferLeadershipManifest,
@@ -252,6 +258,17 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
             case TimeoutNow m:
                 w.Long(m.Term);
                 w.String(m.LeaderId, "leader id");
+                break;
+            case ReadIndexRequest m:
+                w.Long(m.Term);
+                w.String(m.FollowerId, "follower id");
+                w.Long(m.RequestId);
+                break;
+            case ReadIndexResult m:
+                w.Long(m.Term);
+                w.String(m.LeaderId, "leader id");
+                w.Long(m.RequestId);
+                w.Long(m.ReadIndex);
                 break;
             case AddMember m:
                 w.String(m.Id, "member id");
@@ -381,6 +398,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
         SessionExpiredManifest => nameof(SessionExpired),
         TooManySessionsManifest => nameof(TooManySessions),
         TimeoutNowManifest => nameof(TimeoutNow),
+        ReadIndexRequestManifest => nameof(ReadIndexRequest),
+        ReadIndexResultManifest => nameof(ReadIndexResult),
         AddMemberManifest => nameof(AddMember),
         RemoveMemberManifest => nameof(RemoveMember),
         TransferLeadershipManifest => nameof(TransferLeadership),
@@ -473,6 +492,8 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
             SessionExpiredManifest => new SessionExpired(r.Long("index"), r.RequiredString("reason")),
             TooManySessionsManifest => new TooManySessions(r.Long("index"), r.RequiredString("reason")),
             TimeoutNowManifest => new TimeoutNow(r.Long("term"), r.RequiredString("leader id")),
+            ReadIndexRequestManifest => new ReadIndexRequest(r.Long("term"), r.RequiredString("follower id"), r.Long("request id")),
+            ReadIndexResultManifest => new ReadIndexResult(r.Long("term"), r.RequiredString("leader id"), r.Long("request id"), NonNegative(ref r, "read index")),
             AddMemberManifest => new AddMember(r.RequiredString("member id"), r.String("member address"), r.Bool("promote")),
             RemoveMemberManifest => new RemoveMember(r.RequiredString("member id")),
             TransferLeadershipManifest => new TransferLeadership(r.String("target id")),

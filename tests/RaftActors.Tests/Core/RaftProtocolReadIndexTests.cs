@@ -183,7 +183,8 @@ public class RaftProtocolReadIndexTests
         Assert.Equal([1L, 2], failed.ReadIds.Order());
         Assert.Equal([3L], stillWaiting.DrainEffects().OfType<FailReads>().Single().ReadIds);
         Assert.Equal(RaftRole.Follower, leader.Role);
-        Assert.False(leader.RequestRead(4));
+        Assert.True(leader.RequestRead(4)); // now n3's follower, it asks n3 for the read index
+        Assert.Equal("n3", Sends(leader.DrainEffects()).Single(s => s.Message is ReadIndexRequest).To);
 
         foreach (var send in round)
             leader.Step(Answer(send)); // answers of the old term

@@ -121,7 +121,7 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
 
         node.Tell(Command("a"), client.Ref);
         Assert.Equal(new NotLeader("n2", peers["n2"].Ref.Path), client.ExpectMsg<NotLeader>());
-        node.Tell(new ClientQuery("q"), client.Ref);
+        node.Tell(new AddMember("n4", null), client.Ref);
         Assert.Equal(new NotLeader("n2", peers["n2"].Ref.Path), client.ExpectMsg<NotLeader>());
 
         Assert.Equal(0, Settle(node).LastLogIndex);
@@ -149,9 +149,9 @@ public sealed class ClientCommandTests : ReplicationNodeTestKit
         peers["n2"].Reply(new CommandApplied(1, "b#1")); // the leader answers whoever sent it
         Assert.Equal(new CommandApplied(1, "b#1"), client.ExpectMsg<CommandApplied>());
 
-        var query = new ClientQuery("q");
-        node.Tell(query, client.Ref);
-        Assert.Same(query, peers["n2"].ExpectMsg<ClientQuery>());
+        var change = new RemoveMember("n3");
+        node.Tell(change, client.Ref);
+        Assert.Same(change, peers["n2"].ExpectMsg<RemoveMember>());
         Assert.Equal(client.Ref, peers["n2"].LastSender);
         Assert.False(client.HasMessages);
     }

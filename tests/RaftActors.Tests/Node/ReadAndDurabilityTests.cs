@@ -107,6 +107,61 @@ public sealed class ReadAndDurabilityTests : ReplicationNodeTestKit
     }
 
     [Fact]
+    public void A_follower_serves_a_query_itself_once_it_has_applied_the_read_index_its_leader_confirmed()
+    {
+        var (node, peers) = StartNode(new InMemoryRaftStorage(), stateMachineFactory: () => new ListStateMachine());
+        node.Tell(new AppendEntries(1, "n2", 0, 0, [new LogEntry(1, 1, EntryOf("a"))], LeaderCommit: 0));
+        peers["n2"].ExpectMsg<AppendEntriesResult>();
+        var client = CreateTestProbe();
+
+        node.Tell(new ClientQuery("all"), client.Ref);
+        node.Tell(new ClientQuery("all"), client.Ref);
+
+        // One request stands for the reads waiting; the second waits for its answer.
+        var request = peers["n2"].ExpectMsg<ReadIndexRequest>();
+        Assert.Equal(new ReadIndexRequest(1, "n1", request.RequestId), request);
+        SettleWithApplier(node);
+        AssertSilent(peers.Values.ToArray());
+
+        // Entry 1 was committed when the leader took the request: not before this follower knows so.
+        node.Tell(new ReadIndexResult(1, "n2", request.RequestId, ReadIndex: 1));
+        var next = peers["n2"].ExpectMsg<ReadIndexRequest>();
+        Assert.True(next.RequestId > request.RequestId);
+        SettleWithApplier(node);
+        Assert.False(client.HasMessages);
+
+        node.Tell(new AppendEntries(1, "n2", 1, 1, [], LeaderCommit: 1));
+        Assert.Equal(new QueryResult("a"), client.ExpectMsg<QueryResult>());
+        Assert.False(client.HasMessages);
+        node.Tell(new ReadIndexResult(1, "n2", next.RequestId, ReadIndex: 1));
+        Assert.Equal(new QueryResult("a"), client.ExpectMsg<QueryResult>());
+    }
+
+    [Fact]
+    public void A_followers_unanswered_read_index_request_goes_again_and_its_reads_fail_when_another_leader_is_heard()
+    {
+        var (node, peers) = StartNode(new InMemoryRaftStorage(), stateMachineFactory: () => new ListStateMachine());
+        node.Tell(new AppendEntries(1, "n2", 0, 0, [], LeaderCommit: 0));
+        peers["n2"].ExpectMsg<AppendEntriesResult>();
+        var client = CreateTestProbe();
+        node.Tell(new ClientQuery("all"), client.Ref);
+        var request = peers["n2"].ExpectMsg<ReadIndexRequest>();
+
+        // Lost with a broken connection: the follower's heartbeat ticks send it again.
+        for (var tick = 0; tick < FollowerReads.ResendTicks; tick++)
+            Advance(node, Heartbeat);
+        Assert.Equal(request, peers["n2"].ExpectMsg<ReadIndexRequest>());
+
+        node.Tell(new AppendEntries(2, "n3", 0, 0, [], LeaderCommit: 0));
+        Assert.Equal(new NotLeader("n3", peers["n3"].Ref.Path), client.ExpectMsg<NotLeader>());
+
+        // An answer of the former leader serves nothing.
+        node.Tell(new ReadIndexResult(1, "n2", request.RequestId, ReadIndex: 0));
+        SettleWithApplier(node);
+        Assert.False(client.HasMessages);
+    }
+
+    [Fact]
     public void A_followers_acknowledgement_leaves_only_once_its_write_is_durable()
     {
         var storage = new GatedStorage(new HardState(1, null));

@@ -65,6 +65,7 @@ public sealed class RaftProtocolSerializerTests : IDisposable
             typeof(InstallSnapshot), typeof(InstallSnapshotResult), typeof(ClientCommand),
             typeof(ClientQuery), typeof(CommandApplied), typeof(CommandFailed), typeof(QueryResult), typeof(NotLeader),
             typeof(RequestRejected), typeof(CommandOutcomeUnknown), typeof(SessionExpired), typeof(TooManySessions), typeof(TimeoutNow),
+            typeof(ReadIndexRequest), typeof(ReadIndexResult),
             typeof(AddMember), typeof(RemoveMember), typeof(TransferLeadership), typeof(GetClusterConfiguration),
             typeof(MembershipChanged), typeof(MembershipRefused), typeof(LeadershipTransferred), typeof(CurrentConfiguration),
             typeof(ExportSnapshot), typeof(SnapshotExported),

@@ -82,7 +82,7 @@ public sealed class WireVersionSerializerTests : IDisposable
     }
 
     [Theory]
-    [InlineData(4)]
+    [InlineData(WireVersions.Highest + 1)]
     [InlineData(200)]
     public void A_message_in_a_newer_version_is_refused_naming_its_version_and_this_nodes(int version)
     {

@@ -24,6 +24,7 @@ public sealed class BugInjectionTests(ITestOutputHelper output)
     [InlineData(SimulatedBug.ApplyConfigurationOnCommit)]
     [InlineData(SimulatedBug.AllowConcurrentMembershipChanges)]
     [InlineData(SimulatedBug.WriteDuplicateSnapshotChunks)]
+    [InlineData(SimulatedBug.ServeFollowerReadsBeforeCommit)]
     public void TheBudget_FindsTheInjectedBug(SimulatedBug bug)
     {
         var report = SimulationBatch.Run(SimulationBudgetTests.Budget(bug), Environment.ProcessorCount, stopWhen: SimulationBatch.BrokeAnInvariant);

@@ -40,6 +40,8 @@ public sealed class SimulationBudgetTests(ITestOutputHelper output)
         Assert.True(report.MinFaults >= 20, $"a schedule injected only {report.MinFaults} faults");
         Assert.All(report.FaultsByKind, count => Assert.True(count > 0, "every kind of fault is injected"));
         AssertCompactionExercised(report.Snapshots, Schedules);
+        Assert.True(report.Reads.ByFollowers >= 10L * Schedules, $"followers served only {report.Reads.ByFollowers} reads in {Schedules} schedules");
+        Assert.True(report.Reads.ByLeaders >= 10L * Schedules, $"leaders served only {report.Reads.ByLeaders} reads in {Schedules} schedules");
         Assert.Equal(Schedules, report.SchedulesWithMembership);
         AssertMembershipExercised(report.Membership, Schedules);
         Assert.True(report.Elapsed < TimeBudget, $"the budget took {report.Elapsed.TotalSeconds:0} s, over {TimeBudget.TotalSeconds:0} s");
