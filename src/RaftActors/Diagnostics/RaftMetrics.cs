@@ -28,6 +28,9 @@ public static class RaftMetrics
     /// <summary>On <c>raft.proposals</c>: applied, failed, refused, not_leader or unknown.</summary>
     public const string OutcomeTag = "raft.proposal.outcome";
 
+    /// <summary>On <c>raft.reads</c>: served_by_leader, served_by_follower or failed.</summary>
+    public const string ReadOutcomeTag = "raft.read.outcome";
+
     /// <summary>On <c>raft.replication.lag</c>: the follower (or learner) the leader replicates to.</summary>
     public const string FollowerIdTag = "raft.follower.id";
 
@@ -50,6 +53,9 @@ public static class RaftMetrics
 
     internal static readonly Counter<long> Proposals = Meter.CreateCounter<long>(
         "raft.proposals", "{proposal}", "Client commands answered by this node, by outcome");
+
+    internal static readonly Counter<long> Reads = Meter.CreateCounter<long>(
+        "raft.reads", "{read}", "Linearizable reads (queries, backups) this node took, by outcome: served as leader, served as follower, or failed");
 
     internal static readonly Histogram<long> WriteEntries = Meter.CreateHistogram<long>(
         "raft.storage.write.entries", "{entry}", "Log entries per durable (group-committed, fsynced) write; 0 for a write of the term and vote only",

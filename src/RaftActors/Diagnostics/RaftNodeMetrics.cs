@@ -66,6 +66,10 @@ internal sealed class RaftNodeMetrics
         new(RaftMetrics.OutcomeTag, "too_many_sessions"),
     ];
 
+    private static readonly KeyValuePair<string, object?> ServedByLeader = new(RaftMetrics.ReadOutcomeTag, "served_by_leader");
+    private static readonly KeyValuePair<string, object?> ServedByFollower = new(RaftMetrics.ReadOutcomeTag, "served_by_follower");
+    private static readonly KeyValuePair<string, object?> Failed = new(RaftMetrics.ReadOutcomeTag, "failed");
+
     private static readonly KeyValuePair<string, object?> Taken = new(RaftMetrics.SnapshotKindTag, "taken");
     private static readonly KeyValuePair<string, object?> Installed = new(RaftMetrics.SnapshotKindTag, "installed");
 
@@ -135,6 +139,12 @@ internal sealed class RaftNodeMetrics
     }
 
     public void Proposal(ProposalOutcome outcome) => RaftMetrics.Proposals.Add(1, NodeTag, OutcomeTags[(int)outcome]);
+
+    /// <summary>A read this node took is served (it ran, or is queued to run, on the state machine), as leader or as follower.</summary>
+    public void ReadServed(bool asLeader) => RaftMetrics.Reads.Add(1, NodeTag, asLeader ? ServedByLeader : ServedByFollower);
+
+    /// <summary>A read this node took failed: it lost its leader (or its leadership) first; the client retries.</summary>
+    public void ReadFailed() => RaftMetrics.Reads.Add(1, NodeTag, Failed);
 
     /// <summary>A durable write of <paramref name="entries"/> entries finished, started at <paramref name="startedAt"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
     public void WriteDurable(int entries, long startedAt)

@@ -604,10 +604,17 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         TellApplier(new ApplyCommitted(entries, clients));
 
     /// <summary>The applier runs the query after the entries handed to it before, so after the read index.</summary>
-    void IRaftProtocolHost<IActorRef, RunQuery>.ServeRead(RunQuery read, long readIndex) => TellApplier(read);
+    void IRaftProtocolHost<IActorRef, RunQuery>.ServeRead(RunQuery read, long readIndex)
+    {
+        _metrics.ReadServed(asLeader: _protocol.Role == RaftRole.Leader);
+        TellApplier(read);
+    }
 
-    void IRaftProtocolHost<IActorRef, RunQuery>.FailRead(RunQuery read, string? leaderId) =>
+    void IRaftProtocolHost<IActorRef, RunQuery>.FailRead(RunQuery read, string? leaderId)
+    {
+        _metrics.ReadFailed();
         read.Client.Tell(new NotLeader(leaderId, leaderId is not null && leaderId != _protocol.NodeId ? _peers.PathOf(leaderId) : null));
+    }
 
     void IRaftProtocolHost<IActorRef, RunQuery>.CommandOutcomeUnknown(IActorRef client, string reason)
     {

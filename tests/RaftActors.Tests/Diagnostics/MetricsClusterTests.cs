@@ -30,6 +30,10 @@ public sealed class MetricsClusterTests(ITestOutputHelper output)
             // One command in a client session, and one the leader refuses: a session numbers its commands from 1.
             Assert.IsType<CommandApplied>(await cluster.Request(leader, new ClientCommand(600, "client-a", 1)));
             Assert.IsType<RequestRejected>(await cluster.Request(leader, new ClientCommand(700, "client-a", 0)));
+            // A query at the leader and one at a follower, each served where it arrived.
+            var reader = Enumerable.Range(0, cluster.Servers).First(i => i != leader);
+            Assert.IsType<QueryResult>(await cluster.Request(leader, new ClientQuery("q")));
+            Assert.IsType<QueryResult>(await cluster.Request(reader, new ClientQuery("q")));
             var status = (await cluster.Status(leader))!;
             var commit = status.CommitIndex;
             Assert.True(commit >= 7, $"commit index {commit}: a no-op and six commands");
@@ -80,6 +84,9 @@ public sealed class MetricsClusterTests(ITestOutputHelper output)
             Assert.True(metrics.Sum("raft.elections.started", Node(leaderId)) >= metrics.Sum("raft.elections.won", Node(leaderId)));
             Assert.True(metrics.Sum("raft.proposals", Outcome("applied")) >= 6);
             Assert.Equal(1, metrics.Sum("raft.proposals", Outcome("refused")));
+            Assert.Equal(1, metrics.Sum("raft.reads", Node(leaderId), ReadOutcome("served_by_leader")));
+            Assert.Equal(1, metrics.Sum("raft.reads", Node(cluster.Id(reader)), ReadOutcome("served_by_follower")));
+            Assert.Equal(0, metrics.Sum("raft.reads", ReadOutcome("failed")));
 
             // The leader sends AppendEntries, heartbeats and entries; each follower receives them.
             var sent = metrics.Sum("raft.append_entries.sent", Node(leaderId));
@@ -166,6 +173,8 @@ public sealed class MetricsClusterTests(ITestOutputHelper output)
     private static (string, string) Role(string role) => (RaftActors.Diagnostics.RaftMetrics.RoleTag, role);
 
     private static (string, string) Outcome(string outcome) => (RaftActors.Diagnostics.RaftMetrics.OutcomeTag, outcome);
+
+    private static (string, string) ReadOutcome(string outcome) => (RaftActors.Diagnostics.RaftMetrics.ReadOutcomeTag, outcome);
 
     private static (string, string) Follower(string id) => (RaftActors.Diagnostics.RaftMetrics.FollowerIdTag, id);
 
