@@ -256,6 +256,7 @@ public sealed class BenchmarkCluster : IAsyncDisposable
             checkQuorum: _options.CheckQuorum)
         {
             TransferLeadershipOnShutdown = _options.HandOverOnShutdown,
+            LeaseReads = _options.LeaseReads,
         };
         var props = RaftNode.Props(RaftMembership.Create(node.Id, Members), settings, storage, _options.StateMachine);
         node.Storage = storage;

@@ -87,6 +87,9 @@ public sealed record BenchmarkOptions
     /// <summary>raft.check-quorum of every node (on, the library's default, unless given).</summary>
     public bool CheckQuorum { get; init; } = true;
 
+    /// <summary>raft.lease-reads of every node (off, the library's default, unless given).</summary>
+    public bool LeaseReads { get; init; }
+
     public TimeSpan ElectionTimeoutMin { get; init; } = TimeSpan.FromMilliseconds(150);
 
     public TimeSpan ElectionTimeoutMax { get; init; } = TimeSpan.FromMilliseconds(300);

@@ -25,7 +25,7 @@ internal static class BenchmarkRun
         PrintMachine(machine);
         Print($"  parameters   nodes {options.Nodes}, clients {options.Clients}, payload {options.Payload} B, seconds {options.Seconds}, " +
               $"fsync {(options.Fsync ? "on" : "off")}, latency commands {options.LatencyCommands}, failover trials {options.FailoverTrials}, " +
-              $"max appends in flight {options.MaxAppendsInFlight}{(options.PipelinePartialAppends ? " (partial ones pipelined)" : "")}, pre-vote {(options.PreVote ? "on" : "off")}, check-quorum {(options.CheckQuorum ? "on" : "off")}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
+              $"max appends in flight {options.MaxAppendsInFlight}{(options.PipelinePartialAppends ? " (partial ones pipelined)" : "")}, pre-vote {(options.PreVote ? "on" : "off")}, check-quorum {(options.CheckQuorum ? "on" : "off")}, lease reads {(options.LeaseReads ? "on" : "off")}, election timeouts {options.ElectionTimeoutMin.TotalMilliseconds:F0}-{options.ElectionTimeoutMax.TotalMilliseconds:F0} ms, heartbeat {options.HeartbeatInterval.TotalMilliseconds:F0} ms");
         Print($"  clients      {ClientMethod(options.ClientsIn)}");
 
         var payload = new byte[options.Payload];
@@ -119,6 +119,7 @@ internal static class BenchmarkRun
                 ["pipeline_partial_appends"] = options.PipelinePartialAppends,
                 ["pre_vote"] = options.PreVote,
                 ["check_quorum"] = options.CheckQuorum,
+                ["lease_reads"] = options.LeaseReads,
             },
             ["machine"] = machine,
             ["date"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),

@@ -31,6 +31,7 @@ var pipelinePartialAppends = new Option<bool>("--pipeline-partial-appends")
 };
 var preVote = new Option<bool>("--pre-vote") { Description = "raft.pre-vote of every node (true|false)", DefaultValueFactory = _ => true };
 var checkQuorum = new Option<bool>("--check-quorum") { Description = "raft.check-quorum of every node (true|false)", DefaultValueFactory = _ => true };
+var leaseReads = new Option<bool>("--lease-reads") { Description = "raft.lease-reads of every node: reads without a heartbeat round (true|false; needs --check-quorum)", DefaultValueFactory = _ => false };
 var dataDir = new Option<string?>("--data-dir") { Description = "Keep the nodes' logs here (default: a temporary directory, removed at the end)" };
 var mode = new Option<BenchmarkMode>("--mode")
 {
@@ -51,7 +52,7 @@ var snapshotEntries = new Option<long>("--snapshot-entries")
 var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
 {
     nodes, clients, clientsIn, payload, seconds, warmUp, readSeconds, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
-    pipelinePartialAppends, preVote, checkQuorum, mode, writes, keys, snapshotEntries, transferTrials, restartTrials,
+    pipelinePartialAppends, preVote, checkQuorum, leaseReads, mode, writes, keys, snapshotEntries, transferTrials, restartTrials,
 };
 root.SetAction(async (parse, cancel) =>
 {
@@ -74,6 +75,7 @@ root.SetAction(async (parse, cancel) =>
         PipelinePartialAppends = parse.GetValue(pipelinePartialAppends),
         PreVote = parse.GetValue(preVote),
         CheckQuorum = parse.GetValue(checkQuorum),
+        LeaseReads = parse.GetValue(leaseReads),
         Mode = parse.GetValue(mode),
         Writes = parse.GetValue(writes),
         Keys = parse.GetValue(keys),

@@ -5,6 +5,9 @@ internal sealed class FollowerProgress
 {
     private readonly HashSet<long> _inFlight = new();
 
+    // Lease reads: when the messages not answered yet were sent (the leader's monotonic clock, ms).
+    private readonly Queue<(long Sequence, long SentAt)> _sentAt = new();
+
     public FollowerProgress(long nextIndex)
     {
         NextIndex = nextIndex;
@@ -52,11 +55,29 @@ internal sealed class FollowerProgress
     /// </summary>
     public bool SendingSnapshot { get; private set; }
 
-    public void Sent(long sequence, bool carriesEntries)
+    /// <summary>
+    /// For lease reads: when the latest message the follower answered was sent (or an earlier one's
+    /// time, never a later one's). The follower handled it after that, and from then on refuses
+    /// votes for the minimum election timeout (CheckQuorum). <see cref="long.MinValue"/>: none.
+    /// </summary>
+    public long AnsweredSentAt { get; private set; } = long.MinValue;
+
+    /// <summary>
+    /// Message <paramref name="sequence"/> leaves. With <paramref name="sentAt"/> (lease reads) its
+    /// time is kept until it is answered; times older than <paramref name="forgetBefore"/> can no
+    /// longer hold a lease and are let go, so a silent follower costs nothing.
+    /// </summary>
+    public void Sent(long sequence, bool carriesEntries, long? sentAt = null, long forgetBefore = long.MinValue)
     {
         LastSentSequence = sequence;
         if (carriesEntries)
             _inFlight.Add(sequence);
+        if (sentAt is { } at)
+        {
+            while (_sentAt.TryPeek(out var oldest) && oldest.SentAt < forgetBefore)
+                _sentAt.Dequeue();
+            _sentAt.Enqueue((sequence, at));
+        }
     }
 
     /// <summary>The message just sent (<see cref="LastSentSequence"/>) is a heartbeat for pending reads.</summary>
@@ -73,6 +94,11 @@ internal sealed class FollowerProgress
     {
         _inFlight.RemoveWhere(s => s <= sequence);
         AcknowledgedSequence = Math.Max(AcknowledgedSequence, sequence);
+        while (_sentAt.TryPeek(out var sent) && sent.Sequence <= sequence)
+        {
+            _sentAt.Dequeue();
+            AnsweredSentAt = Math.Max(AnsweredSentAt, sent.SentAt);
+        }
     }
 
     /// <summary>The follower holds everything through <paramref name="matchIndex"/>, as the answer to message <paramref name="sequence"/> says.</summary>

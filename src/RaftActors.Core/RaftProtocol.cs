@@ -51,6 +51,12 @@ internal sealed class RaftProtocol
 
     // Whether this follower started the heartbeat timer for the reads it holds (FollowerReads' clock).
     private bool _followerReadTimer;
+
+    // Lease reads: this leader sent TimeoutNow in its term, so a voter may elect another leader
+    // whatever it heard; and a node that started withholds its vote until its first election
+    // timeout, since it may have answered a leader's message just before it stopped.
+    private bool _leaseForfeited;
+    private bool _withholdVotesAfterStart;
     private ConfigurationChanged? _announced;
     private PendingChange? _change;
     private Transfer? _transfer;
@@ -162,6 +168,19 @@ internal sealed class RaftProtocol
     /// missed a few heartbeats cannot depose a leader that a majority still follows.
     /// </summary>
     public bool CheckQuorum { get; init; }
+
+    /// <summary>
+    /// Lease reads (thesis §6.4.1, etcd's ReadOnlyLeaseBased), with <see cref="CheckQuorum"/> only:
+    /// a leader serves a read (its own, or a follower's read index) at once, without a heartbeat
+    /// round, while a majority answered messages it sent less than
+    /// <see cref="RaftRules.LeaseDuration"/> ago — those followers refuse votes until their minimum
+    /// election timeout since has passed, so no other leader can exist yet. Safe only while clocks
+    /// run at nearly the same rate and every member runs CheckQuorum with lease reads (a member
+    /// that restarts then withholds its vote for an election timeout, having forgotten whom it
+    /// heard). A leader that handed over its leadership (<see cref="TimeoutNow"/>) serves no lease
+    /// read for the rest of its term. Off: every read waits for its round (ReadIndex).
+    /// </summary>
+    public bool LeaseReads { get; init; }
 
     /// <summary>
     /// The host's wall clock in Unix milliseconds (the node: the system clock; the simulator: its
@@ -304,7 +323,11 @@ internal sealed class RaftProtocol
     }
 
     /// <summary>Starts the node as a follower of its persisted term, waiting for a leader.</summary>
-    public void Start() => Emit(new ResetElectionTimer(_timeouts.Next()));
+    public void Start()
+    {
+        _withholdVotesAfterStart = LeaseReads && CheckQuorum;
+        Emit(new ResetElectionTimer(_timeouts.Next()));
+    }
 
     /// <summary>
     /// The election timer fired: a follower or candidate starts a new election — with PreVote, by
@@ -316,6 +339,7 @@ internal sealed class RaftProtocol
     /// </summary>
     public void ElectionTimeoutElapsed()
     {
+        _withholdVotesAfterStart = false;
         if (Role == RaftRole.Leader)
             return;
         if (_leaderRecentlyHeard)
@@ -416,7 +440,7 @@ internal sealed class RaftProtocol
                 if (_preVotes is not null && grant.Term == Term + 1)
                     CountPreVote(grant);
                 return true;
-            case RequestVote { Transfer: false } vote when CheckQuorum && vote.Term > Term && LeaderIsAlive:
+            case RequestVote { Transfer: false } vote when CheckQuorum && vote.Term > Term && (LeaderIsAlive || _withholdVotesAfterStart):
                 return true;
         }
 
@@ -934,6 +958,7 @@ internal sealed class RaftProtocol
         UpdateReplicationTargets();
         _policyWritten = null;
         _termTime = null;
+        _leaseForfeited = false;
         _termStartIndex = AppendAsLeader(command: null).Index;
         ReportTransferredLeadership();
         Replicate();
@@ -1227,7 +1252,10 @@ internal sealed class RaftProtocol
         // position whose term is known; it serves ReadIndex and the follower's election timer.
         var prevIndex = Math.Max(progress.NextIndex - 1, _log.Base.Index);
         var sequence = ++_sequence;
-        progress.Sent(sequence, carriesEntries: entries.Count > 0);
+        if (LeaseNow() is { } now)
+            progress.Sent(sequence, carriesEntries: entries.Count > 0, sentAt: now, forgetBefore: now - LeaseMilliseconds);
+        else
+            progress.Sent(sequence, carriesEntries: entries.Count > 0);
         progress.NextIndex += entries.Count;
         Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, prevIndex, _log.TermAt(prevIndex)!.Value, entries, CommitIndex, sequence)));
     }
@@ -1367,10 +1395,42 @@ internal sealed class RaftProtocol
 
     private void RegisterRead(ReadAsker asker)
     {
+        if (LeaseHolds())
+        {
+            AnswerRead(asker, CommitIndex);
+            return;
+        }
+
         // Confirmed by answers to messages sent after now, that is, with a later sequence.
         _reads.Add(new PendingRead(asker, CommitIndex, _sequence + 1));
         _readRoundNeeded = true;
         ConfirmReads();
+    }
+
+    /// <summary>A confirmed read: its client's is served from <paramref name="readIndex"/> on, a follower's is told the index.</summary>
+    private void AnswerRead(ReadAsker asker, long readIndex)
+    {
+        if (asker.Follower is { } follower)
+            Emit(new SendMessage(follower, new ReadIndexResult(Term, NodeId, asker.Id, readIndex)));
+        else
+            Emit(new ServeRead(asker.Id, readIndex));
+    }
+
+    /// <summary>The clock lease reads are measured by, in milliseconds; null when they are off (or the host gave no clock).</summary>
+    private long? LeaseNow() => LeaseReads && CheckQuorum ? MonotonicClock?.Invoke() ?? Clock?.Invoke() : null;
+
+    private long LeaseMilliseconds => (long)Rules.LeaseDuration(_timeouts.Min).TotalMilliseconds;
+
+    /// <summary>
+    /// Whether this leader's lease holds (see <see cref="LeaseReads"/>): a majority, itself counted,
+    /// answered messages sent within the lease duration, and it has not handed over its leadership.
+    /// </summary>
+    private bool LeaseHolds()
+    {
+        if (_leaseForfeited || _transfer is not null || LeaseNow() is not { } now)
+            return false;
+        var since = now - LeaseMilliseconds;
+        return VotersWhere(p => p.AnsweredSentAt >= since) >= Configuration.Majority;
     }
 
     private long PendingReadSequence() => _reads.Count == 0 ? 0 : _reads[^1].Sequence;
@@ -1382,10 +1442,7 @@ internal sealed class RaftProtocol
         {
             if (VotersWhere(p => p.AcknowledgedSequence >= read.Sequence) < Configuration.Majority)
                 break;
-            if (read.Asker.Follower is { } follower)
-                Emit(new SendMessage(follower, new ReadIndexResult(Term, NodeId, read.Asker.Id, read.ReadIndex)));
-            else
-                Emit(new ServeRead(read.Asker.Id, read.ReadIndex));
+            AnswerRead(read.Asker, read.ReadIndex);
             confirmed++;
         }
 
@@ -1419,6 +1476,7 @@ internal sealed class RaftProtocol
         if (!_progress.TryGetValue(target, out var progress) || progress.MatchIndex < _log.LastIndex)
             return false;
         Emit(new SendMessage(target, new TimeoutNow(Term, NodeId)));
+        _leaseForfeited = true;
         return true;
     }
 

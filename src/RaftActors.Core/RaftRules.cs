@@ -51,6 +51,14 @@ internal class RaftRules
     /// </summary>
     public virtual bool FollowerMayServe(long readIndex, long commitIndex) => readIndex <= commitIndex;
 
+    /// <summary>
+    /// Thesis §6.4.1: how long after sending a message a majority answered a leader may serve reads
+    /// without a heartbeat round. A follower that handled the message refuses votes for the minimum
+    /// election timeout after (CheckQuorum); nine tenths of it leave room for its clock to run up to
+    /// 10% fast beside the leader's.
+    /// </summary>
+    public virtual TimeSpan LeaseDuration(TimeSpan minimumElectionTimeout) => minimumElectionTimeout * 0.9;
+
     /// <summary>Thesis §4.1: membership changes one at a time — a new one starts only once the last is committed.</summary>
     public virtual bool MayStartMembershipChange(bool anotherUnderWay) => !anotherUnderWay;
 }

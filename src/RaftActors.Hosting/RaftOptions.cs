@@ -55,6 +55,9 @@ public sealed class RaftOptions
     /// <summary><c>raft.check-quorum</c>.</summary>
     public bool? CheckQuorum { get; set; }
 
+    /// <summary><c>raft.lease-reads</c>: reads without a heartbeat round while a majority answered recently (needs CheckQuorum).</summary>
+    public bool? LeaseReads { get; set; }
+
     /// <summary><c>raft.forward-to-leader</c>: a follower forwards clients' requests to the leader.</summary>
     public bool? ForwardToLeader { get; set; }
 
@@ -129,6 +132,7 @@ public sealed class RaftOptions
         hocon.Number("raft.random-seed", nameof(RandomSeed), RandomSeed);
         hocon.Switch("raft.pre-vote", nameof(PreVote), PreVote);
         hocon.Switch("raft.check-quorum", nameof(CheckQuorum), CheckQuorum);
+        hocon.Switch("raft.lease-reads", nameof(LeaseReads), LeaseReads);
         hocon.Switch("raft.forward-to-leader", nameof(ForwardToLeader), ForwardToLeader);
         hocon.Number("raft.max-entries-per-append", nameof(MaxEntriesPerAppend), MaxEntriesPerAppend);
         hocon.Number("raft.max-bytes-per-append", nameof(MaxBytesPerAppend), MaxBytesPerAppend);

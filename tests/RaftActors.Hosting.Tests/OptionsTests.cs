@@ -110,6 +110,15 @@ public class OptionsTests
     }
 
     [Fact]
+    public void Lease_reads_are_written_as_raft_lease_reads()
+    {
+        Assert.True(RaftSettings.FromConfig(new RaftOptions { LeaseReads = true }.ToConfig()).LeaseReads);
+        Assert.Equal(
+            "raft.lease-reads",
+            Assert.Throws<RaftConfigurationException>(() => RaftSettings.FromConfig(new RaftOptions { LeaseReads = true, CheckQuorum = false }.ToConfig())).Key);
+    }
+
+    [Fact]
     public void Durations_and_strings_are_read_back_exactly()
     {
         var options = new RaftOptions

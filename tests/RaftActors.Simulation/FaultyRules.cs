@@ -21,6 +21,7 @@ internal static class FaultyRules
         SimulatedBug.ApplyConfigurationOnCommit => new ApplyConfigurationOnCommit(),
         SimulatedBug.AllowConcurrentMembershipChanges => new AllowConcurrentMembershipChanges(),
         SimulatedBug.ServeFollowerReadsBeforeCommit => new ServeFollowerReadsBeforeCommit(),
+        SimulatedBug.LeaseOutlivesElectionTimeout => new LeaseOutlivesElectionTimeout(),
         _ => throw new ArgumentOutOfRangeException(nameof(bug), bug, null),
     };
 
@@ -91,5 +92,11 @@ internal static class FaultyRules
     private sealed class ServeFollowerReadsBeforeCommit : RaftRules
     {
         public override bool FollowerMayServe(long readIndex, long commitIndex) => true;
+    }
+
+    /// <summary>A leader's lease lasts three minimum election timeouts: voters stop refusing votes long before it ends.</summary>
+    private sealed class LeaseOutlivesElectionTimeout : RaftRules
+    {
+        public override TimeSpan LeaseDuration(TimeSpan minimumElectionTimeout) => minimumElectionTimeout * 3;
     }
 }

@@ -173,6 +173,7 @@ internal sealed class SimulatedNode : IRaftProtocolHost<NodeRequest, SimulatedNo
             Rules = FaultyRules.For(options.Bug),
             PreVote = options.PreVote,
             CheckQuorum = options.CheckQuorum,
+            LeaseReads = options.LeaseReads,
             SessionPolicy = options.Sessions,
             Clock = () => _sim.Queue.Now / 1000, // virtual microseconds, as the stamps' milliseconds
         };

@@ -40,6 +40,9 @@ public enum SimulatedBug
     /// <summary>A follower serves a read once its leader answers the read index, before it has committed through it (thesis §6.4).</summary>
     ServeFollowerReadsBeforeCommit,
 
+    /// <summary>A leader serves lease reads for three minimum election timeouts after a majority's answers, not less than one (thesis §6.4.1).</summary>
+    LeaseOutlivesElectionTimeout,
+
     /// <summary>A leader starts a membership change while another is not committed yet (thesis §4.1: one at a time).</summary>
     AllowConcurrentMembershipChanges,
 
@@ -126,6 +129,12 @@ public sealed record SimulationOptions
         };
     }
 
+    /// <summary>Lease reads (<c>raft.lease-reads</c>), off as in production unless the seed says otherwise.</summary>
+    public bool LeaseReads { get; init; }
+
+    /// <summary>Lease reads for a seed: on in a third of the seeds that run CheckQuorum, which they need.</summary>
+    public static bool LeaseReadsForSeed(int seed, bool checkQuorum) => checkQuorum && new Random(seed ^ 0x1EA5E).Next(3) == 0;
+
     /// <summary>
     /// When nodes snapshot their key-value store and compact their logs, and how a leader sends a
     /// snapshot (RaftNode's own settings type): off unless set; <see cref="ForSeed"/> sets it.
@@ -190,6 +199,7 @@ public sealed record SimulationOptions
             Bug = bug,
             PreVote = preVote,
             CheckQuorum = checkQuorum,
+            LeaseReads = bug == SimulatedBug.LeaseOutlivesElectionTimeout ? checkQuorum : LeaseReadsForSeed(seed, checkQuorum),
         };
     }
 

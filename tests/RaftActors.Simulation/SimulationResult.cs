@@ -34,7 +34,7 @@ public sealed record SimulationResult(
     public LinearizabilityVerdict? Linearizability { get; init; }
 
     public string Summary =>
-        $"seed {Options.Seed}: {Options.ClusterSize} nodes (pre-vote {(Options.PreVote ? "on" : "off")}, check-quorum {(Options.CheckQuorum ? "on" : "off")}), {ClientOperations} client operations, {Faults} faults, " +
+        $"seed {Options.Seed}: {Options.ClusterSize} nodes (pre-vote {(Options.PreVote ? "on" : "off")}, check-quorum {(Options.CheckQuorum ? "on" : "off")}, lease reads {(Options.LeaseReads ? "on" : "off")}), {ClientOperations} client operations, {Faults} faults, " +
         $"{LeaderTerms} leader terms, {CommittedEntries} entries committed, {MessagesSent} messages ({MessagesLost} lost), " +
         $"{Snapshots}, {Reads}, " +
         (Options.Membership ? $"{Membership}, " : "membership off, ") +

@@ -80,6 +80,22 @@ public sealed record RaftSettings
     public bool CheckQuorum { get; init; }
 
     /// <summary>
+    /// <c>raft.lease-reads</c>: a leader serves linearizable reads without a heartbeat round while a
+    /// majority answered it within nine tenths of the minimum election timeout
+    /// (<see cref="RaftProtocol.LeaseReads"/>); it relies on clocks, so it is off unless asked for,
+    /// and needs <see cref="CheckQuorum"/>.
+    /// </summary>
+    public bool LeaseReads
+    {
+        get => _leaseReads;
+        init => _leaseReads = !value || CheckQuorum
+            ? value
+            : throw new RaftConfigurationException("raft.lease-reads", "needs raft.check-quorum = on: a lease holds only while followers refuse votes after hearing from the leader");
+    }
+
+    private readonly bool _leaseReads;
+
+    /// <summary>
     /// <c>raft.transfer-leadership-on-shutdown</c>: how long a leader whose ActorSystem stops waits for
     /// its leadership to pass to another voter before it stops (<see cref="TimeSpan.Zero"/>: it does not hand over).
     /// </summary>
@@ -140,6 +156,7 @@ public sealed record RaftSettings
                     ? wait
                     : throw new RaftConfigurationException("raft.transfer-leadership-on-shutdown", "must be a duration of 0 or more, or off")),
             Sessions = ReadSessionPolicy(raft),
+            LeaseReads = HoconReader.Read(raft, "raft.lease-reads", c => c.GetBoolean("raft.lease-reads")),
         };
     }
 

@@ -115,6 +115,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         {
             PreVote = settings.PreVote,
             CheckQuorum = settings.CheckQuorum,
+            LeaseReads = settings.LeaseReads,
             Clock = () => scheduler.Now.ToUnixTimeMilliseconds(),
             MonotonicClock = Serialization.RaftExtension.Get(Context.System).MonotonicClock,
             SessionPolicy = settings.Sessions,

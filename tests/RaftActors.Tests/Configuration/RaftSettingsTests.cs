@@ -224,6 +224,20 @@ public class RaftSettingsTests
         Assert.Equal(key, Fails($"{key} = 2").Key);
     }
 
+    // Lease reads rely on clocks: off unless asked for, and only with CheckQuorum, which they rest on.
+    [Theory]
+    [InlineData("", false)]
+    [InlineData("raft.lease-reads = on", true)]
+    [InlineData("raft { lease-reads = on, check-quorum = on }", true)]
+    public void LeaseReads_AreOffByDefault_AndRead(string hocon, bool leaseReads) =>
+        Assert.Equal(leaseReads, Parse(hocon).LeaseReads);
+
+    [Theory]
+    [InlineData("raft { lease-reads = on, check-quorum = off }")]
+    [InlineData("raft.lease-reads = sometimes")]
+    public void LeaseReads_WithoutCheckQuorumOrNotASwitch_FailNamingTheKey(string hocon) =>
+        Assert.Equal("raft.lease-reads", Fails(hocon).Key);
+
     // A leader hands over on CoordinatedShutdown for up to 2 s unless told otherwise; settings built
     // in code (tests, in-process clusters) hand over only when asked to.
     [Theory]

@@ -25,6 +25,7 @@ public sealed class BugInjectionTests(ITestOutputHelper output)
     [InlineData(SimulatedBug.AllowConcurrentMembershipChanges)]
     [InlineData(SimulatedBug.WriteDuplicateSnapshotChunks)]
     [InlineData(SimulatedBug.ServeFollowerReadsBeforeCommit)]
+    [InlineData(SimulatedBug.LeaseOutlivesElectionTimeout)]
     public void TheBudget_FindsTheInjectedBug(SimulatedBug bug)
     {
         var report = SimulationBatch.Run(SimulationBudgetTests.Budget(bug), Environment.ProcessorCount, stopWhen: SimulationBatch.BrokeAnInvariant);

@@ -7,13 +7,13 @@ namespace RaftActors.Tests.Simulation;
 /// <summary>
 /// Client sessions under faults, with a table smaller than the clients (three sessions, four
 /// clients), so that the cap is under pressure all the time: a client's retried first command,
-/// logged by two leaders, must still apply once. Seeds 9 and 20 are schedules that apply one
+/// logged by two leaders, must still apply once. Seeds 20 and 38 are schedules that apply one
 /// twice when the cap evicts any session.
 /// </summary>
 [Collection(SimulationCollection.Name)]
 public sealed class SessionSimulationTests(ITestOutputHelper output)
 {
-    private static readonly int[] Seeds = [7, 9, 10, 17, 18, 20, 22, 1, 2, 3];
+    private static readonly int[] Seeds = [7, 10, 17, 18, 20, 22, 38, 1, 2, 3];
 
     private static SimulationOptions TightTable(int seed, TimeSpan minIdle) =>
         SimulationOptions.ForSeed(seed) with { Sessions = new SessionPolicy(TimeSpan.FromMinutes(10), 3, minIdle) };

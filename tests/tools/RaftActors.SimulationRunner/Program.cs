@@ -8,7 +8,7 @@ using RaftActors.Simulation;
 //   --from S        the first seed of a batch or of --long
 //   --nodes N       cluster size (default: 3, 5, 7 by seed)
 //   --bug NAME      inject a known bug: CommitOldTermByCounting, SendVoteBeforeDurable, StayLeaderOnHigherTerm, TruncateOnStaleAppend,
-//                   ServeReadsLocally, SnapshotAnswerAfterProtocol, ServeFollowerReadsBeforeCommit
+//                   ServeReadsLocally, SnapshotAnswerAfterProtocol, ServeFollowerReadsBeforeCommit, LeaseOutlivesElectionTimeout
 //   --parallel P    schedules run at once (default: the number of cores)
 //   --no-snapshots  no node snapshots or compacts its log (by default they do, every 5-40 entries by seed)
 //   --snapshot-every N, --trailing-entries N   snapshot every N applied entries, keeping N entries behind it (default: by seed)
