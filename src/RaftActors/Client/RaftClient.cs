@@ -15,6 +15,9 @@ namespace RaftActors.Client;
 /// <item>It sends to the member it believes leads (at first a random one), follows <see cref="NotLeader"/>
 /// hints at once (the hint's path, else the member with the hinted id), and after a <see cref="NotLeader"/>
 /// without a hint or an attempt's timeout tries another member after a jittered backoff.</item>
+/// <item>A query's first attempt goes to the one member in the client's own ActorSystem, when there
+/// is exactly one: any member serves a query linearizably (a follower asks the leader for the read
+/// index), and that one costs no network hop. Its retries follow the rules above.</item>
 /// <item>It keeps a session: each command gets the next sequence number, and every retry of it
 /// carries the same one, so the cluster applies it at most once — which makes retrying after
 /// <see cref="CommandOutcomeUnknown"/> or a timeout safe. The cluster opens a session with its
@@ -61,6 +64,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, int> _requesters = new();
     private readonly Dictionary<ActorPath, ICanTell> _routes = new();
     private readonly RequestTimeouts _timeouts;
+    private readonly ActorPath? _localMember;
     private long _nextRequestId;
     private string _session;
     private int _sessionsOpened;
@@ -87,6 +91,8 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         var seed = options.RandomSeed ?? Random.Shared.Next();
         var paths = _members.Select(m => m.Path!).ToList(); // every member has a path (CheckMembers)
         _rules = new ClientRetryRules<ActorPath>(() => paths, options, new Random(seed));
+        var local = paths.Where(path => !Discovery.ActorPathRoutes.IsRemote(Context.System, path.Address)).Take(2).ToList();
+        _localMember = local.Count == 1 ? local[0] : null;
         _log.Info("Raft client '{0}' for {1} members ({2}), random seed {3}",
             options.ClientId, _members.Count, string.Join(", ", _members.Select(m => m.Id)), seed);
 
@@ -248,6 +254,8 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         }
 
         var target = _rules.StartAttempt(request);
+        if (request.Kind == RequestKind.Query && request.Attempts == 1 && _localMember is { } local)
+            target = local;
         _attemptsMade++;
         request.Target = target;
         request.Phase = Phase.InFlight;

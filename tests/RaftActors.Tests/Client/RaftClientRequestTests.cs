@@ -1,5 +1,6 @@
 using Akka.Actor;
 using RaftActors.Client;
+using RaftActors.Configuration;
 using RaftActors.Core;
 using RaftActors.Messages;
 
@@ -35,6 +36,30 @@ public sealed class RaftClientRequestTests : RaftClientTestKit
         PublishLeader(first, term: 1);
         Settle(client);
         AssertNoNodeReceivedAnything();
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void A_query_goes_first_to_the_one_member_in_the_clients_own_system(int seed)
+    {
+        // n1 is here; n2 and n3 are in other ActorSystems (their messages are lost: none is running).
+        var elsewhere = new[] { "n2", "n3" }.Select(id => new RaftMember(id, ActorPath.Parse($"akka.tcp://raft@10.0.0.{id[1]}:4051/user/raft")));
+        var client = Sys.ActorOf(RaftClient.Props([new RaftMember("n1", Nodes["n1"].Ref.Path), .. elsewhere], Options(seed)));
+        var requester = CreateTestProbe();
+
+        client.Tell(new SendQuery("get x"), requester.Ref);
+        Assert.Equal(new ClientQuery("get x"), Nodes["n1"].ExpectMsg<ClientQuery>());
+        Nodes["n1"].Reply(new QueryResult(1));
+        Assert.Equal(new QueryResult(1), requester.ExpectMsg<QueryResult>());
+
+        // Its retries follow the usual rules: here, the leader n1 names.
+        client.Tell(new SendQuery("get y"), requester.Ref);
+        Nodes["n1"].ExpectMsg<ClientQuery>();
+        var leader = CreateTestProbe("leader");
+        Nodes["n1"].Reply(new NotLeader("n9", leader.Ref.Path));
+        Assert.Equal(new ClientQuery("get y"), leader.ExpectMsg<ClientQuery>());
     }
 
     [Fact]
