@@ -2,20 +2,23 @@
 # RaftActors' key-value server beside etcd, on this machine, with the same client: three members
 # of each on loopback, `raftctl bench` against both with identical parameters, and a table of the
 # ratios. Usage: scripts/compare-etcd.sh [--conns 64] [--seconds 10] [--payload 128] [--rounds 1]
+#                                        [--raft-setting "raft.lease-reads = on"]...
 # With --rounds N every workload runs N times, alternating which system goes first, and the table
 # gives the medians (rates and processor time move by a third from run to run on a small machine).
+# Each --raft-setting line is appended to every RaftActors node's config (etcd runs as it is).
 # Installs Debian's etcd-server when etcd is missing (root and the Debian registry needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-conns=64 seconds=10 payload=128 rounds=1
+conns=64 seconds=10 payload=128 rounds=1 raft_settings=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) conns=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --payload) payload=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES] [--rounds N]" >&2; exit 2 ;;
+    --raft-setting) raft_settings+=("$2"); shift 2 ;;
+    *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES] [--rounds N] [--raft-setting LINE]..." >&2; exit 2 ;;
   esac
 done
 [ "$seconds" -ge 3 ] || { echo "--seconds must be at least 3" >&2; exit 2; }
@@ -56,6 +59,7 @@ etcd_nodes="127.0.0.1:12389,127.0.0.1:12399,127.0.0.1:12409"
 # RaftActors: the example configs (Akka 4051.., HTTP 8081..), data in the temporary directory.
 for i in 1 2 3; do
   sed "s|\"data/n$i\"|\"$work/raft/n$i\"|" "hocon/node$i.conf" >"$work/node$i.conf"
+  for setting in ${raft_settings[@]+"${raft_settings[@]}"}; do echo "$setting" >>"$work/node$i.conf"; done
   dotnet "$server" --config "$work/node$i.conf" >"$work/n$i.log" 2>&1 &
   pids+=($!) raft_pids+=($!)
 done
@@ -112,9 +116,10 @@ for round in $(seq 1 "$rounds"); do
   pair "$round" put-1 put 1
 done
 
-python3 - "$work" "$conns" "$seconds" "$payload" "$rounds" <<'PY'
+python3 - "$work" "$conns" "$seconds" "$payload" "$rounds" ${raft_settings[@]+"${raft_settings[@]}"} <<'PY'
 import json, sys, os, statistics
-work, conns, seconds, payload, rounds = sys.argv[1:]
+work, conns, seconds, payload, rounds = sys.argv[1:6]
+raft_settings = sys.argv[6:]
 def load_one(name):
     path = os.path.join(work, name + ".json")
     return json.load(open(path)) if os.path.exists(path) else None
@@ -138,7 +143,8 @@ def cpu_us(name, result):
 def us(value):
     return "-" if value is None else f"{value:,.0f}"
 medians = f", medians of {rounds} rounds" if int(rounds) > 1 else ""
-print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client{medians}")
+print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client{medians}" +
+      (f"; RaftActors with {', '.join(raft_settings)}" if raft_settings else ""))
 print(f"| workload | RaftActors | etcd | RaftActors / etcd |")
 print(f"| --- | --- | --- | --- |")
 for label, name in [("writes/s", "put"), ("linearizable reads/s", "get"), ("local reads/s", "get-local"), ("sequential writes/s", "put-1")]:

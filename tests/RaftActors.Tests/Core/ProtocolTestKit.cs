@@ -193,6 +193,9 @@ internal static class ProtocolTestKit
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
+    /// <summary>The reads the effects say may be served, in order.</summary>
+    public static IReadOnlyList<ServeRead> Served(IEnumerable<RaftEffect> effects) => effects.OfType<ServeRead>().ToList();
+
     public static IReadOnlyList<SendMessage> Sends(IReadOnlyList<RaftEffect> effects) =>
         effects.OfType<SendMessage>().ToList();
 

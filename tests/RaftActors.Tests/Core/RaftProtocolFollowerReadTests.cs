@@ -13,8 +13,6 @@ namespace RaftActors.Tests.Core;
 /// </summary>
 public class RaftProtocolFollowerReadTests
 {
-    private static IReadOnlyList<ServeRead> Served(IEnumerable<RaftEffect> effects) => effects.OfType<ServeRead>().ToList();
-
     private static IReadOnlyList<T> Sent<T>(IReadOnlyList<RaftEffect> effects) => Sends(effects).Select(s => s.Message).OfType<T>().ToList();
 
     /// <summary>n1, a follower of n2 in term 1, holding entries 1..<paramref name="entries"/> of which <paramref name="committed"/> are known committed; effects drained.</summary>

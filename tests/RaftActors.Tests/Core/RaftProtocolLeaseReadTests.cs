@@ -41,8 +41,6 @@ public class RaftProtocolLeaseReadTests
         return node;
     }
 
-    private static IReadOnlyList<ServeRead> Served(IEnumerable<RaftEffect> effects) => effects.OfType<ServeRead>().ToList();
-
     [Fact]
     public void WithinTheLease_ALeaderServesAtOnce_WithoutARound()
     {

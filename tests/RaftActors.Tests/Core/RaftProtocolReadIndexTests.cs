@@ -12,8 +12,6 @@ namespace RaftActors.Tests.Core;
 /// </summary>
 public class RaftProtocolReadIndexTests
 {
-    private static IReadOnlyList<ServeRead> Served(IEnumerable<RaftEffect> effects) => effects.OfType<ServeRead>().ToList();
-
     private static AppendEntriesResult Answer(SendMessage send) => AcceptAndReply(send);
 
     [Fact]
