@@ -67,7 +67,7 @@ internal sealed class FollowerProgress
     /// time is kept until it is answered; times older than <paramref name="forgetBefore"/> can no
     /// longer hold a lease and are let go, so a silent follower costs nothing.
     /// </summary>
-    public void Sent(long sequence, bool carriesEntries, long? sentAt = null, long forgetBefore = long.MinValue)
+    public void Sent(long sequence, bool carriesEntries, long? sentAt, long forgetBefore)
     {
         LastSentSequence = sequence;
         if (carriesEntries)

@@ -1252,10 +1252,8 @@ internal sealed class RaftProtocol
         // position whose term is known; it serves ReadIndex and the follower's election timer.
         var prevIndex = Math.Max(progress.NextIndex - 1, _log.Base.Index);
         var sequence = ++_sequence;
-        if (LeaseNow() is { } now)
-            progress.Sent(sequence, carriesEntries: entries.Count > 0, sentAt: now, forgetBefore: now - LeaseMilliseconds);
-        else
-            progress.Sent(sequence, carriesEntries: entries.Count > 0);
+        var now = LeaseNow();
+        progress.Sent(sequence, carriesEntries: entries.Count > 0, sentAt: now, forgetBefore: now - LeaseMilliseconds ?? long.MinValue);
         progress.NextIndex += entries.Count;
         Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, prevIndex, _log.TermAt(prevIndex)!.Value, entries, CommitIndex, sequence)));
     }

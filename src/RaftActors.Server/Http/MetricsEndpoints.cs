@@ -8,8 +8,9 @@ namespace RaftActors.Server.Http;
 /// <summary>
 /// <c>GET /metrics</c>: the RaftActors meter (docs/metrics.md), ASP.NET Core's request and
 /// connection meters and the runtime's (<see cref="ExportedMeters"/>), in Prometheus text format,
-/// by prometheus-net's adapter for System.Diagnostics.Metrics. The adapter names a series after its meter and instrument (<c>raft.node.term</c> of the RaftActors
-/// meter is <c>raftactors_raft_node_term</c>) and turns tags into labels (<c>raft_node_id</c>).
+/// by prometheus-net's adapter for System.Diagnostics.Metrics. The adapter names a series after
+/// its meter and instrument (<c>raft.node.term</c> of the RaftActors meter is
+/// <c>raftactors_raft_node_term</c>) and turns tags into labels (<c>raft_node_id</c>).
 /// </summary>
 public static class MetricsEndpoints
 {

@@ -71,16 +71,16 @@ internal readonly record struct WalRecord(byte Type, LogEntry? Entry, long Index
 /// only the last can hold a torn write. Writes into the preallocated file change neither its
 /// size nor its blocks, so each group commit makes only the data durable (fdatasync on Linux).
 /// Its header's "last index before" is the log's last index where it begins, and "previous
-/// segment's records end" the byte offset where the segment before it ends (0 for the first
-/// segment, and in segments written before this field was): replay checks both against the
+/// segment's records end" the byte offset where the segment before it ends (0: not recorded, as
+/// in the first segment and in segments of earlier builds): replay checks both against the
 /// segment before, so records lost at an earlier segment's end — zeros where they were, which
 /// read as an earlier end — are found even when the last index did not move (a truncation and
 /// the appends after it). Replay starts at "last index before" when the segments before were
 /// deleted. Once a snapshot covers every entry of the segments before segment k (the "last index
-/// before" of k is at most the snapshot's index), compaction deletes them, oldest first. A crash can leave some of them
-/// behind (deletions are not fsynced one by one): at open, the log is the last run of
-/// consecutive segments, and older leftovers are deleted, provided a snapshot covers everything
-/// before the run.</para>
+/// before" of k is at most the snapshot's index), compaction deletes them, oldest first. A crash
+/// can leave some of them behind (deletions are not fsynced one by one): at open, the log is the
+/// last run of consecutive segments, and older leftovers are deleted, provided a snapshot covers
+/// everything before the run.</para>
 /// <para>Recovery reads every record and checks its checksum. The records end where a record
 /// header is all zeros and every byte after it is zero too (in version 1, in the last segment
 /// only). In the last segment, a damaged or incomplete record is a write cut short by a crash
