@@ -36,6 +36,12 @@ public sealed record BenchmarkOptions
     /// <summary>Seconds the throughput phase counts commits.</summary>
     public double Seconds { get; init; } = 10;
 
+    /// <summary>
+    /// Times the throughput and read phases run, each after its own warm-up; their figures are the
+    /// rounds' medians (a single run's rate moves by a third on a busy 2-core machine).
+    /// </summary>
+    public int Rounds { get; init; } = 1;
+
     /// <summary>Seconds of throughput load before the counting starts.</summary>
     public double WarmUpSeconds { get; init; } = 5;
 
@@ -102,6 +108,7 @@ public sealed record BenchmarkOptions
         : Clients < 1 ? "--clients must be at least 1"
         : Payload < 0 ? "--payload must not be negative"
         : Seconds <= 0 ? "--seconds must be positive"
+        : Rounds < 1 ? "--rounds must be at least 1"
         : MaxAppendsInFlight < 1 ? "--max-appends-in-flight must be at least 1"
         : WarmUpSeconds < 0 ? "--warmup must not be negative"
         : ReadSeconds < 0 ? "--read-seconds must not be negative"

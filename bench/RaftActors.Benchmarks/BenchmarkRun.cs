@@ -39,27 +39,19 @@ internal static class BenchmarkRun
         Print($"  leader       {first.NodeId} of term {first.Term}, all following, after {clock.ElapsedMilliseconds} ms");
         Print("");
 
-        Print($"throughput: {options.Clients} clients for {options.Seconds} s (after {options.WarmUpSeconds} s to warm up)");
-        var throughput = await ThroughputWorkload.CommandsAsync(cluster, options, meter, payload);
-        var traffic = throughput.Traffic;
-        Print($"  {throughput.RequestsPerSecond:F0} commits/s: {throughput.Acknowledged} commands acknowledged in {throughput.Window.TotalSeconds:F2} s " +
-              $"({throughput.EntriesCommitted} entries committed by the leader meanwhile, {throughput.Failures} client failures)");
-        Print($"  cpu: {throughput.CpuMicrosecondsPerRequest:F1} us of processor time per commit (all nodes and clients of this process)");
-        Print($"  per commit: {throughput.AllocatedBytesPerRequest:F0} bytes allocated, {throughput.ThreadPoolWorkItemsPerRequest:F1} thread-pool work items");
-        Print($"  wire: {traffic.AppendMessages} AppendEntries carrying {traffic.Entries} entries ({(traffic.AppendMessages == 0 ? 0 : (double)traffic.Entries / traffic.AppendMessages):F1} per message), " +
-              $"{traffic.AppendBytes} bytes; {traffic.Replies} replies, {traffic.ReplyBytes} bytes; {traffic.BytesPerEntry:F1} bytes per entry per follower");
-        cancel.ThrowIfCancellationRequested();
-
-        ThroughputWorkload.Result? reads = null;
-        if (options.ReadSeconds > 0)
+        var rounds = new List<RoundResult>();
+        for (var round = 1; round <= options.Rounds; round++)
         {
-            Print($"reads: {options.Clients} clients, linearizable queries (ReadIndex on the leader) for {options.ReadSeconds} s");
-            reads = await ThroughputWorkload.QueriesAsync(cluster, options, meter);
-            Print($"  {reads.RequestsPerSecond:F0} reads/s: {reads.Acknowledged} queries answered in {reads.Window.TotalSeconds:F2} s ({reads.Failures} client failures)");
-            Print($"  cpu: {reads.CpuMicrosecondsPerRequest:F1} us of processor time per read; {reads.AllocatedBytesPerRequest:F0} bytes allocated, {reads.ThreadPoolWorkItemsPerRequest:F1} thread-pool work items");
-            Print($"  confirmation: {reads.Traffic.AppendMessages} AppendEntries (heartbeats) to followers, {(reads.Acknowledged == 0 ? 0 : (double)reads.Traffic.AppendMessages / reads.Acknowledged):F3} per read");
+            if (options.Rounds > 1)
+                Print($"round {round} of {options.Rounds}");
+            rounds.Add(await MeasureRoundAsync(cluster, options, meter, payload));
             cancel.ThrowIfCancellationRequested();
         }
+
+        double Median(Func<RoundResult, double?> figure) => Percentiles.Median(rounds.Select(figure).OfType<double>().ToList());
+        var commitsPerSecond = Median(r => r.Writes.RequestsPerSecond);
+        var bytesPerEntry = Median(r => r.Writes.Traffic.BytesPerEntry);
+        var readsMeasured = options.ReadSeconds > 0;
 
         Print($"latency: 1 client, {options.LatencyCommands} sequential commands (after 200 more)");
         var latencies = await LatencyWorkload.RunAsync(cluster, options, payload);
@@ -82,26 +74,27 @@ internal static class BenchmarkRun
         machine["load_average_at_end"] = LoadAverage();
         var results = new JsonObject
         {
-            ["commits_per_s"] = Round(throughput.RequestsPerSecond, 0),
+            ["commits_per_s"] = Round(commitsPerSecond, 0),
             ["commit_latency_ms_p50"] = Round(Percentiles.Of(latencies, 50), 3),
             ["commit_latency_ms_p99"] = Round(Percentiles.Of(latencies, 99), 3),
             ["failover_ms_p50"] = Round(Percentiles.Of(failovers, 50), 1),
             ["failover_ms_p99"] = Round(Percentiles.Of(failovers, 99), 1),
-            ["bytes_per_entry_on_wire"] = Round(traffic.BytesPerEntry, 1),
+            ["bytes_per_entry_on_wire"] = Round(bytesPerEntry, 1),
             ["bytes_per_entry_on_wire_method"] = WireMethod,
             ["clients_method"] = ClientMethod(options.ClientsIn),
             ["commit_latency_ms_max"] = Round(latencies.Max(), 3),
             ["failover_ms_max"] = failovers.Count == 0 ? null : Round(failovers.Max(), 1),
             ["failover_trials_failed"] = failedTrials,
             ["failover_ms_trials"] = new JsonArray(failovers.Select(f => (JsonNode?)Round(f, 1)).ToArray()),
-            ["commands_acknowledged"] = throughput.Acknowledged,
-            ["client_failures"] = throughput.Failures,
-            ["cpu_us_per_commit"] = Round(throughput.CpuMicrosecondsPerRequest, 1),
-            ["allocated_bytes_per_commit"] = Round(throughput.AllocatedBytesPerRequest, 0),
-            ["thread_pool_work_items_per_commit"] = Round(throughput.ThreadPoolWorkItemsPerRequest, 1),
-            ["reads_per_s"] = reads is null ? null : Round(reads.RequestsPerSecond, 0),
-            ["cpu_us_per_read"] = reads is null ? null : Round(reads.CpuMicrosecondsPerRequest, 1),
-            ["heartbeats_per_read"] = reads is null || reads.Acknowledged == 0 ? null : Round((double)reads.Traffic.AppendMessages / reads.Acknowledged, 3),
+            ["commands_acknowledged"] = rounds.Sum(r => r.Writes.Acknowledged),
+            ["client_failures"] = rounds.Sum(r => r.Writes.Failures + (r.Reads?.Failures ?? 0)),
+            ["cpu_us_per_commit"] = Round(Median(r => r.Writes.CpuMicrosecondsPerRequest), 1),
+            ["allocated_bytes_per_commit"] = Round(Median(r => r.Writes.AllocatedBytesPerRequest), 0),
+            ["thread_pool_work_items_per_commit"] = Round(Median(r => r.Writes.ThreadPoolWorkItemsPerRequest), 1),
+            ["reads_per_s"] = readsMeasured ? Round(Median(r => r.Reads?.RequestsPerSecond), 0) : null,
+            ["cpu_us_per_read"] = readsMeasured ? Round(Median(r => r.Reads?.CpuMicrosecondsPerRequest), 1) : null,
+            ["heartbeats_per_read"] = readsMeasured ? Round(Median(r => r.Reads?.HeartbeatsPerRequest), 3) : null,
+            ["rounds"] = new JsonArray(rounds.Select(r => (JsonNode?)r.ToJson()).ToArray()),
             ["parameters"] = new JsonObject
             {
                 ["nodes"] = options.Nodes,
@@ -109,6 +102,7 @@ internal static class BenchmarkRun
                 ["clients_in"] = options.ClientsIn.ToString(),
                 ["payload"] = options.Payload,
                 ["seconds"] = options.Seconds,
+                ["rounds"] = options.Rounds,
                 ["warmup_seconds"] = options.WarmUpSeconds,
                 ["fsync"] = options.Fsync,
                 ["latency_commands"] = options.LatencyCommands,
@@ -126,7 +120,7 @@ internal static class BenchmarkRun
         };
 
         Print("");
-        Print("results");
+        Print(options.Rounds > 1 ? $"results (throughput and reads: medians of {options.Rounds} rounds)" : "results");
         foreach (var key in new[] { "commits_per_s", "commit_latency_ms_p50", "commit_latency_ms_p99", "failover_ms_p50", "failover_ms_p99", "bytes_per_entry_on_wire" })
             Print($"  {key,-24} {results[key]?.ToJsonString() ?? "-"}");
         Print($"  (bytes_per_entry_on_wire: {WireMethod})");
@@ -137,6 +131,40 @@ internal static class BenchmarkRun
         if (options.JsonFile is { } file)
             await File.WriteAllTextAsync(file, results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine, cancel);
         return 0;
+    }
+
+    /// <summary>One round's throughput phase and, unless --read-seconds is 0, its read phase.</summary>
+    private sealed record RoundResult(ThroughputWorkload.Result Writes, ThroughputWorkload.Result? Reads)
+    {
+        public JsonObject ToJson() => new()
+        {
+            ["commits_per_s"] = BenchmarkRun.Round(Writes.RequestsPerSecond, 0),
+            ["cpu_us_per_commit"] = BenchmarkRun.Round(Writes.CpuMicrosecondsPerRequest, 1),
+            ["reads_per_s"] = Reads is null ? null : BenchmarkRun.Round(Reads.RequestsPerSecond, 0),
+            ["cpu_us_per_read"] = Reads is null ? null : BenchmarkRun.Round(Reads.CpuMicrosecondsPerRequest, 1),
+        };
+    }
+
+    private static async Task<RoundResult> MeasureRoundAsync(BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, byte[] payload)
+    {
+        Print($"throughput: {options.Clients} clients for {options.Seconds} s (after {options.WarmUpSeconds} s to warm up)");
+        var throughput = await ThroughputWorkload.CommandsAsync(cluster, options, meter, payload);
+        var traffic = throughput.Traffic;
+        Print($"  {throughput.RequestsPerSecond:F0} commits/s: {throughput.Acknowledged} commands acknowledged in {throughput.Window.TotalSeconds:F2} s " +
+              $"({throughput.EntriesCommitted} entries committed by the leader meanwhile, {throughput.Failures} client failures)");
+        Print($"  cpu: {throughput.CpuMicrosecondsPerRequest:F1} us of processor time per commit (all nodes and clients of this process)");
+        Print($"  per commit: {throughput.AllocatedBytesPerRequest:F0} bytes allocated, {throughput.ThreadPoolWorkItemsPerRequest:F1} thread-pool work items");
+        Print($"  wire: {traffic.AppendMessages} AppendEntries carrying {traffic.Entries} entries ({(traffic.AppendMessages == 0 ? 0 : (double)traffic.Entries / traffic.AppendMessages):F1} per message), " +
+              $"{traffic.AppendBytes} bytes; {traffic.Replies} replies, {traffic.ReplyBytes} bytes; {traffic.BytesPerEntry:F1} bytes per entry per follower");
+        if (options.ReadSeconds <= 0)
+            return new RoundResult(throughput, null);
+
+        Print($"reads: {options.Clients} clients, linearizable queries (ReadIndex on the leader) for {options.ReadSeconds} s");
+        var reads = await ThroughputWorkload.QueriesAsync(cluster, options, meter);
+        Print($"  {reads.RequestsPerSecond:F0} reads/s: {reads.Acknowledged} queries answered in {reads.Window.TotalSeconds:F2} s ({reads.Failures} client failures)");
+        Print($"  cpu: {reads.CpuMicrosecondsPerRequest:F1} us of processor time per read; {reads.AllocatedBytesPerRequest:F0} bytes allocated, {reads.ThreadPoolWorkItemsPerRequest:F1} thread-pool work items");
+        Print($"  confirmation: {reads.Traffic.AppendMessages} AppendEntries (heartbeats) to followers, {reads.HeartbeatsPerRequest:F3} per read");
+        return new RoundResult(throughput, reads);
     }
 
     internal static void Print(string line) => Console.WriteLine(line);

@@ -12,6 +12,7 @@ var clientsIn = new Option<ClientPlacement>("--clients-in")
 };
 var payload = new Option<int>("--payload") { Description = "Bytes per command", DefaultValueFactory = _ => 128 };
 var seconds = new Option<double>("--seconds") { Description = "Seconds the throughput phase counts commits (after a warm-up)", DefaultValueFactory = _ => 10 };
+var rounds = new Option<int>("--rounds") { Description = "Run the throughput and read phases this many times and report their medians", DefaultValueFactory = _ => 1 };
 var warmUp = new Option<double>("--warmup") { Description = "Seconds of throughput load before the counting starts (the JIT settles)", DefaultValueFactory = _ => 5 };
 var readSeconds = new Option<double>("--read-seconds") { Description = "Seconds the read phase counts linearizable queries from --clients readers (0 skips it)", DefaultValueFactory = _ => 5 };
 var fsync = new Option<bool>("--fsync") { Description = "fsync the write-ahead log before a write counts as durable (true|false)", DefaultValueFactory = _ => true };
@@ -51,7 +52,7 @@ var snapshotEntries = new Option<long>("--snapshot-entries")
 
 var root = new RootCommand("RaftActors benchmark: throughput, commit latency, failover and wire bytes of a Raft cluster over Akka.Remote on loopback")
 {
-    nodes, clients, clientsIn, payload, seconds, warmUp, readSeconds, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
+    nodes, clients, clientsIn, payload, seconds, rounds, warmUp, readSeconds, fsync, json, latencyCommands, failoverTrials, dataDir, akkaLogLevel, maxAppendsInFlight,
     pipelinePartialAppends, preVote, checkQuorum, leaseReads, mode, writes, keys, snapshotEntries, transferTrials, restartTrials,
 };
 root.SetAction(async (parse, cancel) =>
@@ -63,6 +64,7 @@ root.SetAction(async (parse, cancel) =>
         ClientsIn = parse.GetValue(clientsIn),
         Payload = parse.GetValue(payload),
         Seconds = parse.GetValue(seconds),
+        Rounds = parse.GetValue(rounds),
         WarmUpSeconds = parse.GetValue(warmUp),
         ReadSeconds = parse.GetValue(readSeconds),
         Fsync = parse.GetValue(fsync),

@@ -23,6 +23,9 @@ internal static class ThroughputWorkload
 
         /// <summary>Work items the .NET thread pool ran per request answered (actor mailbox runs, task continuations, socket completions): each is a hand-off between threads, and may wake one.</summary>
         public double ThreadPoolWorkItemsPerRequest => Acknowledged == 0 ? double.NaN : (double)ThreadPoolWorkItems / Acknowledged;
+
+        /// <summary>AppendEntries sent to followers per request answered: for reads, the confirmation rounds they shared.</summary>
+        public double HeartbeatsPerRequest => Acknowledged == 0 ? double.NaN : (double)Traffic.AppendMessages / Acknowledged;
     }
 
     /// <summary>Commands for <see cref="BenchmarkOptions.Seconds"/> after <see cref="BenchmarkOptions.WarmUpSeconds"/>.</summary>
@@ -34,12 +37,16 @@ internal static class ThroughputWorkload
         RunAsync(cluster, options, meter, "reader", client => client.QueryAsync(CountQuery), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(options.ReadSeconds));
 
     private static readonly object CountQuery = "count";
+    private static int _runs;
 
     private static async Task<Result> RunAsync(
         BenchmarkCluster cluster, BenchmarkOptions options, ReplicationTrafficMeter meter, string name, Func<RaftClientFacade, Task> request, TimeSpan warmUp, TimeSpan measured)
     {
         var leader = await cluster.WaitUntilSettledAsync(TimeSpan.FromSeconds(30));
-        var clients = Enumerable.Range(1, options.Clients).Select(i => cluster.StartClient($"{name}-{i}", seed: i, leader.NodeId)).ToList();
+        // Every run's clients are new sessions: a client id used before would have its commands
+        // taken for retries of the earlier client's.
+        var run = Interlocked.Increment(ref _runs);
+        var clients = Enumerable.Range(1, options.Clients).Select(i => cluster.StartClient($"{name}-{run}-{i}", seed: i, leader.NodeId)).ToList();
         long acknowledged = 0, failures = 0;
         using var stop = new CancellationTokenSource();
         var proposers = clients.Select(client => Task.Run(async () =>
@@ -195,5 +202,15 @@ internal static class Percentiles
         var sorted = values.Order().ToArray();
         var rank = (int)Math.Ceiling(percent / 100 * sorted.Length);
         return sorted[Math.Clamp(rank, 1, sorted.Length) - 1];
+    }
+
+    /// <summary>The middle value, or the mean of the two middle ones (NaN for none): what a figure of several rounds reports.</summary>
+    public static double Median(IReadOnlyCollection<double> values)
+    {
+        if (values.Count == 0)
+            return double.NaN;
+        var sorted = values.Order().ToArray();
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 }

@@ -10,7 +10,10 @@ public sealed record RaftClientOptions
     /// <summary>
     /// The session id the cluster knows this client's commands by (thesis §6.3): with it and a
     /// per-command sequence number, a retried command is applied at most once. Defaults to a new
-    /// GUID, so each client is a new session. Two live clients must never share an id.
+    /// GUID, so each client is a new session. Never give two clients the same id, nor a client
+    /// started again the id of one that sent commands before: its sequence numbers start again at
+    /// 1, so the cluster takes its commands for retries of its predecessor's and answers them with
+    /// the earlier results, or, for those older than the results it keeps, with an unknown outcome.
     /// </summary>
     public string ClientId { get; init; } = Guid.NewGuid().ToString();
 
