@@ -158,14 +158,13 @@ public static class RaftServer
         return exitCode;
     }
 
-    /// <summary>The host: its configuration, its logging in the server's format, Kestrel on the configured endpoints.</summary>
     /// <summary>
     /// Lets .NET finish socket operations on its event threads instead of handing each completion
     /// to the thread pool: one hand-off fewer for every HTTP request and Akka.Remote read, which
-    /// served 10-20% more linearizable reads per second and took 0.1-0.2 ms off a single client's
-    /// PUT (docs/benchmarks.md). No application code runs on those threads: Kestrel still passes
-    /// requests to the thread pool and DotNetty its reads to its event loops. .NET reads the
-    /// variable when the process makes its first socket, so this runs before Kestrel and
+    /// took about a tenth off the processor time of a linearizable read and 0.1 ms off a single
+    /// client's PUT median (docs/benchmarks.md). No application code runs on those threads: Kestrel
+    /// still passes requests to the thread pool and DotNetty its reads to its event loops. .NET
+    /// reads the variable when the process makes its first socket, so this runs before Kestrel and
     /// Akka.Remote start; an operator's own value, 0 included, is kept.
     /// </summary>
     private static void RunSocketCompletionsInline()
@@ -174,6 +173,7 @@ public static class RaftServer
             Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
     }
 
+    /// <summary>The host: its configuration, its logging in the server's format, Kestrel on the configured endpoints.</summary>
     private static WebApplicationBuilder CreateBuilder(ServerSettings settings, bool supervised)
     {
         // The content root is the program's directory: the host watches it for changes of its

@@ -179,8 +179,8 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         HeartbeatTimerElapsed => Heartbeat(),
         ClientCommand command => Propose(command),
-        ClientQuery query => Read(new RunQuery(query.Query, Sender)),
-        ExportSnapshot export => Read(new RunExport(export, Sender)),
+        ClientQuery query => Read(new RunQuery(query.Query, Sender)) ?? RedirectToLeader(message),
+        ExportSnapshot export => Read(new RunExport(export, Sender)) ?? Reply(NotLeaderReply()),
         AddMember add => ChangeMembership(add),
         RemoveMember remove => ChangeMembership(remove),
         TransferLeadership transfer => Drive(() => _driver.TransferLeadership(transfer.To, Sender)),
@@ -326,7 +326,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
         HeartbeatTimerElapsed => Run(p => p.HeartbeatTimeoutElapsed()),
-        ClientQuery query => ReadAsFollower(new RunQuery(query.Query, Sender)) ?? RedirectToLeader(message),
+        ClientQuery query => Read(new RunQuery(query.Query, Sender)) ?? RedirectToLeader(message),
         ClientCommand or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(message),
 
         // Never forwarded: the leader would write the file on its own machine, not the asker's.
@@ -554,11 +554,13 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         return address is not null;
     }
 
-    /// <summary>A read (a query, or a backup) is served once the leader confirmed its leadership and applied through the read index (ReadIndex).</summary>
-    private State<RaftRole, RaftStatus> Read(RunQuery read) => Drive(() => _driver.Read(read));
-
-    /// <summary>A follower's read, asked of its leader (FollowerReads); null when it has no leader it may ask.</summary>
-    private State<RaftRole, RaftStatus>? ReadAsFollower(RunQuery read)
+    /// <summary>
+    /// A read (a query, or a backup) is served once the leader confirmed its leadership and this
+    /// node applied through the read index (ReadIndex); a follower asks its leader for the index
+    /// (FollowerReads). Null, the read not taken, when this node neither leads nor has a leader it
+    /// may ask: the caller sends it elsewhere.
+    /// </summary>
+    private State<RaftRole, RaftStatus>? Read(RunQuery read)
     {
         var taken = false;
         var state = Drive(() => taken = _driver.Read(read));
