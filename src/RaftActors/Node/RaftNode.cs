@@ -56,6 +56,13 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     private long _lastApplied;
 
+    // The heartbeat timer's period while it runs. It is armed for one beat at a time and armed again
+    // as each beat is handled, so that ticks never pile up in the mailbox while this actor's thread
+    // is held (a pause of the process, a starved pool): the protocol counts ticks as its clock for
+    // CheckQuorum, and a burst of them handled at once would read as a long silence of followers that
+    // could not answer, having been sent nothing.
+    private TimeSpan _heartbeatInterval;
+
     // Why a write to stable storage failed, once one has: the node then takes part in nothing more.
     private string? _storageFailure;
 
@@ -325,7 +332,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private State<RaftRole, RaftStatus>? WaitingForLeader(object message) => message switch
     {
         ElectionTimerElapsed => Run(p => p.ElectionTimeoutElapsed()),
-        HeartbeatTimerElapsed => Run(p => p.HeartbeatTimeoutElapsed()),
+        HeartbeatTimerElapsed => Beat(),
         ClientQuery query => Read(new RunQuery(query.Query, Sender)) ?? RedirectToLeader(message),
         ClientCommand or AddMember or RemoveMember or TransferLeadership => RedirectToLeader(message),
 
@@ -441,7 +448,21 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private State<RaftRole, RaftStatus> Heartbeat()
     {
         _snapshotSender.Tick();
-        return Run(p => p.HeartbeatTimeoutElapsed());
+        return Beat();
+    }
+
+    /// <summary>One heartbeat tick: the next is armed first, so that the protocol may stop the timer.</summary>
+    private State<RaftRole, RaftStatus> Beat()
+    {
+        SetTimer(HeartbeatTimer, HeartbeatTimerElapsed.Instance, _heartbeatInterval);
+        var wasLeader = _protocol.Role == RaftRole.Leader;
+        var next = Run(p => p.HeartbeatTimeoutElapsed());
+
+        // A tick demotes a leader in its own term for one reason only: CheckQuorum.
+        if (wasLeader && _protocol.Role != RaftRole.Leader)
+            _log.Warning("Node {0} stepped down in term {1}: no majority of the voters answered it within election-timeout-min (check-quorum)",
+                _protocol.NodeId, _protocol.Term);
+        return next;
     }
 
     private void StepPeerMessage(RaftProtocol protocol, IRaftProtocolMessage message)
@@ -597,8 +618,11 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
 
     void IRaftProtocolHost<IActorRef, RunQuery>.StopElectionTimer() => CancelTimer(ElectionTimer);
 
-    void IRaftProtocolHost<IActorRef, RunQuery>.StartHeartbeatTimer(TimeSpan interval) =>
-        SetTimer(HeartbeatTimer, HeartbeatTimerElapsed.Instance, interval, repeat: true);
+    void IRaftProtocolHost<IActorRef, RunQuery>.StartHeartbeatTimer(TimeSpan interval)
+    {
+        _heartbeatInterval = interval;
+        SetTimer(HeartbeatTimer, HeartbeatTimerElapsed.Instance, interval);
+    }
 
     void IRaftProtocolHost<IActorRef, RunQuery>.StopHeartbeatTimer() => CancelTimer(HeartbeatTimer);
 

@@ -9,7 +9,7 @@ namespace RaftActors.Tests.Node;
 /// as its timers run. The protocol's rules are tested in Core; here, that the node's timers give
 /// them their clock.
 /// </summary>
-public sealed class PreVoteAndCheckQuorumTests : RaftNodeTestKit
+public sealed class PreVoteAndCheckQuorumTests : ReplicationNodeTestKit
 {
     // A follower believes in its leader for the minimum election timeout after hearing from it:
     // it refuses pre-votes and ignores votes of higher terms; then it grants pre-votes; by the
@@ -51,24 +51,55 @@ public sealed class PreVoteAndCheckQuorumTests : RaftNodeTestKit
     }
 
     // A leader whose followers do not answer steps down, in its term, within the minimum election
-    // timeout and a couple of heartbeats — before the maximum election timeout.
+    // timeout and a couple of heartbeats — before the maximum election timeout — and says why.
     [Fact]
     public void A_leader_no_majority_answers_steps_down_before_the_maximum_election_timeout()
     {
         var (node, _) = StartLeader(new InMemoryRaftStorage(), settings: Settings(checkQuorum: true));
 
         var elapsed = TimeSpan.Zero;
-        while (Settle(node).Role == RaftRole.Leader)
+        EventFilter.Warning(contains: "stepped down in term 1").ExpectOne(() =>
         {
-            Advance(node, Heartbeat);
-            elapsed += Heartbeat;
-            Assert.True(elapsed <= ElectionMax, $"still leader after {elapsed}");
-        }
+            while (Settle(node).Role == RaftRole.Leader)
+            {
+                Advance(node, Heartbeat);
+                elapsed += Heartbeat;
+                Assert.True(elapsed <= ElectionMax, $"still leader after {elapsed}");
+            }
+        });
 
         Assert.True(elapsed >= ElectionMin, $"stepped down after {elapsed}");
         Assert.Equal(1, Settle(node).Term);
         Assert.False(node.IsTimerActive("heartbeat"));
         Assert.True(node.IsTimerActive("election"));
+    }
+
+    // A leader whose thread was held (a long pause of its process, a starved thread pool) sent
+    // nothing meanwhile, so nobody could answer it. The heartbeat ticks that piled up in its mailbox
+    // must not count as silence: it beats once when it runs again, and the answers keep it leader.
+    [Fact]
+    public async Task A_leader_held_up_longer_than_an_election_timeout_beats_once_and_leads_on_when_answered()
+    {
+        var storage = new BlockingStorage();
+        var (node, peers) = StartLeader(storage, settings: Settings(checkQuorum: true));
+
+        storage.BlockNextWrite();
+        var held = Task.Run(() => node.Tell(Command("x"), TestActor));
+        Assert.True(storage.WaitUntilBlocked(Bound), "the node never started the write of x");
+        for (var elapsed = TimeSpan.Zero; elapsed < ElectionMax * 2; elapsed += Heartbeat)
+            Scheduler.Advance(Heartbeat);
+        storage.Release();
+        await held.WaitAsync(Bound);
+
+        Assert.Equal(RaftRole.Leader, Settle(node).Role);
+        foreach (var (id, peer) in peers)
+        {
+            var append = peer.FishForMessage<AppendEntries>(a => a.Entries.Count > 0);
+            Acknowledge(node, id, append);
+        }
+
+        Advance(node, Heartbeat);
+        Assert.Equal(RaftRole.Leader, Settle(node).Role);
     }
 
     [Fact]
