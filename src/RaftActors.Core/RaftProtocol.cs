@@ -45,6 +45,9 @@ internal sealed class RaftProtocol
     // CheckQuorum's window, a leadership transfer's deadline and a learner's catch-up rounds.
     private long _heartbeatTicks;
     private long _stableIndex;
+
+    // Entries this leader appended and has not yet handed to its log's write (see AppendAsLeader).
+    private readonly List<LogEntry> _unwrittenLeaderEntries = new();
     private long _sequence;
     private long _termStartIndex;
     private bool _readRoundNeeded;
@@ -388,6 +391,7 @@ internal sealed class RaftProtocol
         }
 
         _heartbeatTicks++;
+        WriteLeaderEntries();
         if (CheckQuorum && !QuorumActive())
         {
             BecomeFollower(Term, leaderId: null);
@@ -970,7 +974,11 @@ internal sealed class RaftProtocol
     {
         var wasLeader = Role == RaftRole.Leader;
         if (wasLeader)
+        {
+            WriteLeaderEntries();
             EndLeaderRequests(term);
+        }
+
         Role = RaftRole.Follower;
         LeaderId = leaderId;
         _tally = null;
@@ -1255,6 +1263,8 @@ internal sealed class RaftProtocol
         var now = LeaseNow();
         progress.Sent(sequence, carriesEntries: entries.Count > 0, sentAt: now, forgetBefore: now - LeaseMilliseconds ?? long.MinValue);
         progress.NextIndex += entries.Count;
+        if (entries.Count > 0)
+            WriteLeaderEntries();
         Emit(new SendMessage(peer, new AppendEntries(Term, NodeId, prevIndex, _log.TermAt(prevIndex)!.Value, entries, CommitIndex, sequence)));
     }
 
@@ -1270,8 +1280,30 @@ internal sealed class RaftProtocol
         if (stamp)
             _policyWritten = policy;
         _log.Append(entry);
-        Emit(new PersistEntries(AppendDecision.NoTruncation, [entry], entry.Position));
+        _unwrittenLeaderEntries.Add(entry);
+        if (OtherVoters().Count == 0 || configuration is not null)
+            WriteLeaderEntries();
         return entry;
+    }
+
+    /// <summary>
+    /// Hands the entries this leader appended since the last call to its log's write. A leader
+    /// writes its new entries when they first leave for a follower, not as each is appended: a
+    /// commit needs them on a majority, and until a follower has them a write of the leader's own
+    /// only costs a sync. Entries that wait for a follower's answer (pipelining only full
+    /// messages) are then written with the message that carries them, as many per sync as a
+    /// follower gets, instead of a sync for whatever arrived during the last one. A commit never
+    /// waits for this: it needs a follower that has the entries, and they are written as they
+    /// leave. The only voter, a configuration entry (in force on the leader once appended), a
+    /// heartbeat tick and a step-down write them at once.
+    /// </summary>
+    private void WriteLeaderEntries()
+    {
+        if (_unwrittenLeaderEntries.Count == 0)
+            return;
+        var entries = _unwrittenLeaderEntries.ToArray();
+        _unwrittenLeaderEntries.Clear();
+        Emit(new PersistEntries(AppendDecision.NoTruncation, entries, entries[^1].Position));
     }
 
     /// <summary>

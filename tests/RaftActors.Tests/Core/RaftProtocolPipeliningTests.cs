@@ -97,6 +97,76 @@ public class RaftProtocolPipeliningTests
         Assert.Equal([6L], rest.Entries.Select(e => e.Index));
     }
 
+    // The leader writes its entries as they first leave for a follower: those that wait for an
+    // answer are written with the message that carries them, in one write (one sync) instead of
+    // one per flush. Nothing can commit before a follower holds it, so no commit waits for this.
+    [Fact]
+    public void TheLeaderWritesItsEntriesAsTheyLeave_ThoseThatWaitForAnAnswer_InOneWrite()
+    {
+        var limits = new ReplicationLimits(MaxEntriesPerAppend: 8, MaxBytesPerAppend: 1 << 20, MaxAppendsInFlight: 8);
+        var leader = LeaderWithCommittedNoop(term: 1, limits: limits);
+        leader.Propose(Command("a"));
+        leader.Replicate();
+        var effects = leader.DrainEffects();
+        Assert.Equal([2L], Assert.Single(effects.OfType<PersistEntries>()).Entries.Select(e => e.Index));
+        var first = AppendsTo("n2", effects).Single().Message;
+        var firstToN3 = AppendsTo("n3", effects).Single().Message;
+
+        foreach (var text in new[] { "b", "c", "d" })
+        {
+            leader.Propose(Command(text));
+            leader.Replicate();
+            Assert.Empty(leader.DrainEffects()); // waiting for an answer: neither sent nor written
+        }
+
+        leader.Step(Ack("n2", first));
+        effects = leader.DrainEffects();
+        Assert.Equal([3L, 4, 5], Assert.Single(effects.OfType<PersistEntries>()).Entries.Select(e => e.Index));
+        Assert.Equal([3L, 4, 5], AppendsTo("n2", effects).Single().Message.Entries.Select(e => e.Index));
+
+        // Sent to the other follower too, they are not written again.
+        leader.Step(Ack("n3", firstToN3));
+        effects = leader.DrainEffects();
+        Assert.Empty(effects.OfType<PersistEntries>());
+        Assert.Equal([3L, 4, 5], AppendsTo("n3", effects).Single().Message.Entries.Select(e => e.Index));
+    }
+
+    // Entries no follower can be sent yet (every window is full) are written by the next heartbeat
+    // tick, or when the leader steps down: a leader's log reaches its disk within a heartbeat.
+    [Fact]
+    public void EntriesNoFollowerCanBeSent_AreWrittenByTheNextHeartbeatTick_OrAStepDown()
+    {
+        var limits = new ReplicationLimits(MaxEntriesPerAppend: 8, MaxBytesPerAppend: 1 << 20, MaxAppendsInFlight: 8);
+        var leader = LeaderWithCommittedNoop(term: 1, limits: limits);
+        leader.Propose(Command("a"));
+        leader.Replicate();
+        leader.DrainEffects();
+
+        leader.Propose(Command("b"));
+        leader.Replicate();
+        Assert.Empty(leader.DrainEffects());
+        leader.HeartbeatTimeoutElapsed();
+        Assert.Equal([3L], Assert.Single(leader.DrainEffects().OfType<PersistEntries>()).Entries.Select(e => e.Index));
+
+        leader.Propose(Command("c"));
+        leader.Replicate();
+        Assert.Empty(leader.DrainEffects());
+        leader.Step(new AppendEntriesResult(2, "n2", Success: false));
+        Assert.Equal(RaftRole.Follower, leader.Role);
+        Assert.Equal([4L], Assert.Single(leader.DrainEffects().OfType<PersistEntries>()).Entries.Select(e => e.Index));
+    }
+
+    // A leader with no other voter commits on its own write: it writes each entry as it appends it.
+    [Fact]
+    public void ALeaderWithNoOtherVoter_WritesEachEntryAsItAppendsIt()
+    {
+        var leader = LeaderWithCommittedNoop(term: 1, clusterSize: 1);
+        leader.Propose(Command("a"));
+        Assert.Equal([2L], Assert.Single(leader.DrainEffects().OfType<PersistEntries>()).Entries.Select(e => e.Index));
+        leader.Persisted(leader.LastLog);
+        Assert.Equal(2, leader.CommitIndex);
+    }
+
     // raft.pipeline-partial-appends: for long round trips, every flush sends what is new, up to the window.
     [Fact]
     public void WithPartialAppendsPipelined_EveryFlushSendsWhatIsNew()

@@ -25,9 +25,9 @@ public class RaftProtocolReplicationPaperTests
     // Raft §5.3: "The leader appends the command to its log as a new entry, then issues
     // AppendEntries RPCs in parallel to each of the other servers to replicate the entry." The
     // request carries the index and term of the entry preceding the new ones, and the new entry
-    // is written to stable storage. Port of etcd TestLeaderStartReplication. Ours: Propose appends
-    // and asks for the write; the sends come with Replicate, and they do not wait for the leader's
-    // own write (AfterLogDurable is false).
+    // is written to stable storage. Port of etcd TestLeaderStartReplication. Ours: Propose only
+    // appends; Replicate sends, and asks for the write of what it sends first. The sends do not
+    // wait for the leader's own write (AfterLogDurable is false).
     [Fact]
     public void LeaderStartReplication_5_3()
     {
@@ -41,13 +41,16 @@ public class RaftProtocolReplicationPaperTests
         Assert.Equal(li + 1, index);
         Assert.Equal(li + 1, leader.LastLog.Index);
         Assert.Equal(li, leader.CommitIndex);
-        var persist = Assert.IsType<PersistEntries>(Assert.Single(proposed));
+        Assert.Empty(proposed);
+
+        leader.Replicate();
+        var replicated = leader.DrainEffects();
+        var persist = Assert.IsType<PersistEntries>(replicated[0]);
         Assert.Equal(AppendDecision.NoTruncation, persist.TruncateFrom);
         Assert.Equal([entry], persist.Entries);
         Assert.Equal(entry.Position, persist.LastAfter);
-
-        leader.Replicate();
-        var sends = Sends(leader.DrainEffects()).OrderBy(s => s.To, StringComparer.Ordinal).ToList();
+        Assert.Single(replicated.OfType<PersistEntries>());
+        var sends = Sends(replicated).OrderBy(s => s.To, StringComparer.Ordinal).ToList();
 
         Assert.Equal(["n2", "n3"], sends.Select(s => s.To));
         foreach (var send in sends)
