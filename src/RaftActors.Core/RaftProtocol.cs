@@ -1014,7 +1014,7 @@ internal sealed class RaftProtocol
     {
         // Figure 2: the vote is on stable storage before the candidate hears of it.
         var granted = VoteRules.Decide(HardState, LastLog, request) == VoteDecision.Granted;
-        if (VoteRules.HurriesAfterSplitVote(NodeId, Role, HardState, request))
+        if (VoteRules.HurriesAfterSplitVote(NodeId, Role, HardState, LastLog, request))
             RetrySoonAfterSplitVote();
         Rules.PersistThenRespond(
             persist: () =>
@@ -1027,10 +1027,11 @@ internal sealed class RaftProtocol
 
     /// <summary>
     /// Two candidates of one term split the vote: without help both would wait a whole election
-    /// timeout and, with PreVote, canvass again — the tail of a failover. The candidate whose id
-    /// orders first campaigns again after a short randomized wait instead; the other keeps its
-    /// timer and, still a candidate of the older term, grants the pre-vote and the vote for the
-    /// next. Only when an election happens is changed, never who may vote for whom.
+    /// timeout and, with PreVote, canvass again — the tail of a failover. The candidate the other
+    /// would vote for (the more up-to-date log; of logs as up to date, the id that orders first)
+    /// campaigns again after a short randomized wait instead; the other keeps its timer and, still
+    /// a candidate of the older term, grants the pre-vote and the vote for the next. Only when an
+    /// election happens is changed, never who may vote for whom.
     /// </summary>
     private void RetrySoonAfterSplitVote()
     {

@@ -54,11 +54,21 @@ internal static class VoteRules
 
     /// <summary>
     /// Whether a refused vote shows a split vote that this node should resolve by campaigning again
-    /// soon: it is a candidate that voted for itself in the request's term, and its id orders before
-    /// the other candidate's (ordinal), so of two candidates exactly one hurries.
+    /// soon: it is a candidate that voted for itself in the request's term, and it is the one of
+    /// the two that the other would vote for next — its log more up to date than the other's, or as
+    /// up to date and its id ordering first (ordinal). So of two candidates exactly one hurries, and
+    /// never one whose log is behind: it could not win, and hurrying every term it would keep the
+    /// other from winning too.
     /// </summary>
-    public static bool HurriesAfterSplitVote(string nodeId, RaftRole role, HardState state, RequestVote request) =>
-        role == RaftRole.Candidate && request.Term == state.Term && state.VotedFor == nodeId && string.CompareOrdinal(nodeId, request.CandidateId) < 0;
+    public static bool HurriesAfterSplitVote(string nodeId, RaftRole role, HardState state, LogPosition lastLog, RequestVote request)
+    {
+        if (role != RaftRole.Candidate || request.Term != state.Term || state.VotedFor != nodeId)
+            return false;
+        var theirs = new LogPosition(request.LastLogIndex, request.LastLogTerm);
+        if (!lastLog.IsAtLeastAsUpToDateAs(theirs))
+            return false;
+        return !theirs.IsAtLeastAsUpToDateAs(lastLog) || string.CompareOrdinal(nodeId, request.CandidateId) < 0;
+    }
 
     /// <summary>§5.4.1, for votes and pre-votes alike: granted only to a candidate whose log is at least as up to date as the voter's.</summary>
     private static VoteDecision ByLog(LogPosition voterLastLog, RequestVote request) =>

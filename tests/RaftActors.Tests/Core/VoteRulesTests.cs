@@ -98,6 +98,24 @@ public class VoteRulesTests
     {
         var request = new RequestVote(requestTerm, candidate, 0, 0);
 
-        Assert.Equal(hurries, VoteRules.HurriesAfterSplitVote(self, role, new HardState(term, votedFor), request));
+        Assert.Equal(hurries, VoteRules.HurriesAfterSplitVote(self, role, new HardState(term, votedFor), LogPosition.Empty, request));
+    }
+
+    // Of two candidates whose logs differ, the one the other would vote for hurries: the more up to
+    // date, whatever the ids. The one behind never does — it could not win, and campaigning first in
+    // every term it would keep the other from winning too (two voters left of three, one behind).
+    [Theory]
+    [InlineData("n1", 90, 18, 78, 9, true)]   // n1 ahead of n2: it hurries, as its id orders first anyway
+    [InlineData("n1", 78, 9, 90, 18, false)]  // n1 behind n2: n2 hurries, though its id orders later
+    [InlineData("n2", 90, 18, 78, 9, true)]
+    [InlineData("n2", 78, 9, 90, 18, false)]
+    [InlineData("n1", 80, 9, 78, 9, true)]    // same last term, longer log
+    [InlineData("n2", 78, 9, 80, 9, false)]
+    public void SplitVote_TheCandidateWithTheMoreUpToDateLogHurries(string self, long ownIndex, long ownTerm, long otherIndex, long otherTerm, bool hurries)
+    {
+        var other = self == "n1" ? "n2" : "n1";
+        var request = new RequestVote(30, other, otherIndex, otherTerm);
+
+        Assert.Equal(hurries, VoteRules.HurriesAfterSplitVote(self, RaftRole.Candidate, new HardState(30, self), new LogPosition(ownIndex, ownTerm), request));
     }
 }
