@@ -207,7 +207,7 @@ public sealed class ClusterSimulation
                 break;
             case EventKind.LivenessCheck:
                 if (e.Generation == _livenessEpoch)
-                    CheckLiveness(e.Target);
+                    CheckLiveness(e.Target, lastChance: e.Payload is LastChance);
                 break;
             case EventKind.OperatorRequestArrives:
                 if (Nodes[e.Target].Up)
@@ -455,10 +455,33 @@ public sealed class ClusterSimulation
     /// its term, and every member of its configuration there follows it. Skipped when the operator has
     /// changed the configuration meanwhile so that the group no longer holds a majority of it.
     /// </summary>
-    private void CheckLiveness(int group)
+    private void CheckLiveness(int group, bool lastChance)
     {
         if (!MajorityIn(group))
             return;
+        try
+        {
+            CheckLeaderFollowed(group);
+        }
+        catch (SimulationFailure) when (!lastChance)
+        {
+            // An election may have begun just before the check: without PreVote a follower that
+            // lost a run of heartbeats (fair weather loses a few percent of messages) deposes its
+            // leader, as Raft lets it. It gets two election timeouts to finish; a cluster that
+            // cannot elect a leader fails the second check as it failed the first.
+            var recheck = Options.LivenessRecheck ?? Options.ElectionTimeoutMax * 2;
+            Queue.After(Micros.Of(recheck), new SimEvent(EventKind.LivenessCheck, group, _livenessEpoch, LastChance.Instance));
+        }
+    }
+
+    /// <summary>Marks the second and last liveness check of a majority left alone.</summary>
+    private sealed class LastChance
+    {
+        public static readonly LastChance Instance = new();
+    }
+
+    private void CheckLeaderFollowed(int group)
+    {
         SimulatedNode? leader = null;
         for (var i = 0; i < _created; i++)
         {

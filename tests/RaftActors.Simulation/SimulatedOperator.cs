@@ -365,8 +365,15 @@ internal sealed class SimulatedOperator
     /// </summary>
     private void Decommission(SimulatedNode node)
     {
-        if (node.RemovalHandled || _sim.Checker.CommittedConfiguration.IsMember(node.Id))
+        if (node.RemovalHandled)
             return;
+        if (_sim.Checker.CommittedConfiguration.IsMember(node.Id))
+        {
+            // Added again since its removal (a retried add): its next removal schedules its own.
+            _decommissionScheduled.Remove(node.Index);
+            return;
+        }
+
         node.RemovalHandled = true;
         if (node.Retired || (!_sim.Options.PreVote && !_sim.Options.CheckQuorum) || _random.NextDouble() < 0.5)
         {

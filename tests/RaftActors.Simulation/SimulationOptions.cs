@@ -176,6 +176,13 @@ public sealed record SimulationOptions
     /// </summary>
     public TimeSpan LivenessBound { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Liveness: a check that finds no leader followed looks once more this long after, before it
+    /// fails the run — time for an election that began just before the check. Null: two of the
+    /// longest election timeouts.
+    /// </summary>
+    public TimeSpan? LivenessRecheck { get; init; }
+
     /// <summary>After the final heal, every client's last operation gets a definite answer within this.</summary>
     public TimeSpan FinalOperationBound { get; init; } = TimeSpan.FromSeconds(4);
 

@@ -69,10 +69,24 @@ public sealed class ScheduleTests
     [Fact]
     public void TheLivenessCheck_FailsARunThatCannotElectALeaderInTime()
     {
-        // No cluster elects a leader and commits within 10 ms of being left alone (timeouts are 150-300 ms).
-        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with { LivenessBound = TimeSpan.FromMilliseconds(10) });
+        // No cluster elects a leader and commits within 10 ms of being left alone, or within 10 ms
+        // more at the second look (timeouts are 150-300 ms).
+        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with
+        {
+            LivenessBound = TimeSpan.FromMilliseconds(10),
+            LivenessRecheck = TimeSpan.FromMilliseconds(10),
+        });
 
         Assert.Equal("Liveness", result.Failure?.Invariant);
+    }
+
+    [Fact]
+    public void TheLivenessCheck_LooksAgainOnce_BeforeItFailsARun()
+    {
+        // Left alone for 10 ms, no cluster has a leader yet; two election timeouts later it has.
+        var result = ClusterSimulation.Run(SimulationOptions.ForSeed(1) with { LivenessBound = TimeSpan.FromMilliseconds(10) });
+
+        Assert.Null(result.Failure);
     }
 
     [Fact]
