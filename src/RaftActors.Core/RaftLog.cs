@@ -109,31 +109,29 @@ internal sealed class RaftLog
         Base = snapshot;
     }
 
-    /// <summary>Entries from <paramref name="fromIndex"/> on, at most <paramref name="maxEntries"/> and (but for the first) <paramref name="maxBytes"/>.</summary>
-    public IReadOnlyList<LogEntry> Slice(long fromIndex, int maxEntries, int maxBytes)
+    /// <summary>
+    /// How many entries from <paramref name="fromIndex"/> on one message carries: at most
+    /// <paramref name="maxEntries"/> and (but for the first) <paramref name="maxBytes"/>.
+    /// </summary>
+    public int CountForMessage(long fromIndex, int maxEntries, int maxBytes)
     {
-        var slice = new List<LogEntry>();
+        var first = Math.Max(fromIndex, FirstIndex);
+        var count = 0;
         var bytes = 0;
-        for (var index = Math.Max(fromIndex, FirstIndex); index <= LastIndex && slice.Count < maxEntries; index++)
+        for (var index = first; index <= LastIndex && count < maxEntries; index++)
         {
-            var entry = this[index];
-            bytes += entry.ApproximateSize;
-            if (slice.Count > 0 && bytes > maxBytes)
+            bytes += this[index].ApproximateSize;
+            if (count > 0 && bytes > maxBytes)
                 break;
-            slice.Add(entry);
+            count++;
         }
 
-        return slice;
+        return count;
     }
 
     /// <summary>Entries <paramref name="fromIndex"/>..<paramref name="toIndex"/>, inclusive.</summary>
-    public IReadOnlyList<LogEntry> Range(long fromIndex, long toIndex)
-    {
-        var range = new List<LogEntry>();
-        for (var index = fromIndex; index <= toIndex; index++)
-            range.Add(this[index]);
-        return range;
-    }
+    public IReadOnlyList<LogEntry> Range(long fromIndex, long toIndex) =>
+        toIndex < fromIndex ? [] : _entries.GetRange((int)(fromIndex - FirstIndex), (int)(toIndex - fromIndex + 1)).ToArray();
 
     /// <summary>The first index holding an entry of <paramref name="term"/>, scanning back from <paramref name="index"/> (not past the first entry).</summary>
     public long FirstIndexOfTermAtOrBefore(long index, long term)

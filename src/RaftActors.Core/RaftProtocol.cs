@@ -1242,11 +1242,13 @@ internal sealed class RaftProtocol
                 break;
             }
 
-            var entries = _log.Slice(progress.NextIndex, _limits.MaxEntriesPerAppend, _limits.MaxBytesPerAppend);
-            var fillsAMessage = entries.Count >= _limits.MaxEntriesPerAppend || progress.NextIndex + entries.Count <= _log.LastIndex;
+            // Counted before they are copied: under load most calls find a message in flight and
+            // too few entries to fill another.
+            var count = _log.CountForMessage(progress.NextIndex, _limits.MaxEntriesPerAppend, _limits.MaxBytesPerAppend);
+            var fillsAMessage = count >= _limits.MaxEntriesPerAppend || progress.NextIndex + count <= _log.LastIndex;
             if (progress.InFlight > 0 && !fillsAMessage && !_limits.PipelinePartialAppends)
                 break;
-            SendAppend(peer, entries);
+            SendAppend(peer, _log.Range(progress.NextIndex, progress.NextIndex + count - 1));
             sent = true;
         }
 

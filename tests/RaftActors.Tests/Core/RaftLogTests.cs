@@ -69,28 +69,30 @@ public class RaftLogTests
     [InlineData(2, 10, 72, 2, 3)]
     [InlineData(1, 10, 1, 1, 1)] // the first entry goes even when it alone is over the limit
     [InlineData(1, 3, 48, 1, 2)] // the smaller limit wins
-    public void Slice_StopsAtTheEntryAndByteLimits_ButAlwaysTakesOneEntry(
+    public void CountForMessage_StopsAtTheEntryAndByteLimits_ButAlwaysTakesOneEntry(
         long from, int maxEntries, int maxBytes, long expectedFirst, int expectedCount)
     {
         var raftLog = new RaftLog(Entries(1, 1, 2, 2, 3));
         Assert.Equal(24, raftLog[1].ApproximateSize);
 
-        var slice = raftLog.Slice(from, maxEntries, maxBytes);
+        var count = raftLog.CountForMessage(from, maxEntries, maxBytes);
 
-        Assert.Equal(Enumerable.Range(0, expectedCount).Select(i => expectedFirst + i), slice.Select(e => e.Index));
-        Assert.All(slice, e => Assert.Same(raftLog[e.Index], e));
+        Assert.Equal(expectedCount, count);
+        var message = raftLog.Range(expectedFirst, expectedFirst + count - 1);
+        Assert.Equal(Enumerable.Range(0, expectedCount).Select(i => expectedFirst + i), message.Select(e => e.Index));
+        Assert.All(message, e => Assert.Same(raftLog[e.Index], e));
     }
 
     [Fact]
-    public void Slice_CountsTheCommandsBytes()
+    public void CountForMessage_CountsTheCommandsBytes()
     {
         var big = new LogEntry(2, 1, Command(new string('x', 100)));
         var raftLog = new RaftLog([new LogEntry(1, 1, null), big, new LogEntry(3, 1, null)]);
         Assert.True(big.ApproximateSize > 100);
 
-        Assert.Single(raftLog.Slice(1, 10, 24 + big.ApproximateSize - 1));
-        Assert.Equal(2, raftLog.Slice(1, 10, 24 + big.ApproximateSize).Count);
-        Assert.Equal(3, raftLog.Slice(1, 10, 48 + big.ApproximateSize).Count);
+        Assert.Equal(1, raftLog.CountForMessage(1, 10, 24 + big.ApproximateSize - 1));
+        Assert.Equal(2, raftLog.CountForMessage(1, 10, 24 + big.ApproximateSize));
+        Assert.Equal(3, raftLog.CountForMessage(1, 10, 48 + big.ApproximateSize));
     }
 
     [Theory]
