@@ -125,7 +125,7 @@ internal sealed class KvReplica
 
     /// <summary>Applies a committed entry as the applier does (<see cref="AppliedState.Apply"/>); its command's answer, null for none.</summary>
     public bool Apply(LogEntry entry, out IClientReply? reply) =>
-        Applied.Apply(entry, command => new CommandApplied(entry.Index, Store.Apply(entry.Index, _commands[CommandIds.Read(command)])), out reply);
+        Applied.Apply(entry, (index, command) => new CommandApplied(index, Store.Apply(index, _commands[CommandIds.Read(command)])), out reply);
 
     /// <summary>The state as a snapshot's content: the sessions and the values, as a node writes them.</summary>
     public byte[] SnapshotContent()

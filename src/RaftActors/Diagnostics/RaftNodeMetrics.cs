@@ -117,14 +117,20 @@ internal sealed class RaftNodeMetrics
     {
         Volatile.Write(ref _role, (int)after.Role);
         Volatile.Write(ref _term, after.Term);
-        Volatile.Write(ref _lastLogIndex, after.LastLogIndex);
-        Volatile.Write(ref _commitIndex, after.CommitIndex);
+        LogProgressed(after.LastLogIndex, after.CommitIndex);
         if (after.LeaderId is not null && after.LeaderId != before.LeaderId)
             RaftMetrics.LeaderChanges.Add(1, NodeTag);
         if (after.Role == RaftRole.Candidate && (before.Role != RaftRole.Candidate || after.Term != before.Term))
             RaftMetrics.ElectionsStarted.Add(1, NodeTag);
         if (after.Role == RaftRole.Leader && before.Role != RaftRole.Leader)
             RaftMetrics.ElectionsWon.Add(1, NodeTag);
+    }
+
+    /// <summary>The node's log after an input: publishes its last and commit indexes to the gauges.</summary>
+    public void LogProgressed(long lastLogIndex, long commitIndex)
+    {
+        Volatile.Write(ref _lastLogIndex, lastLogIndex);
+        Volatile.Write(ref _commitIndex, commitIndex);
     }
 
     /// <summary>The members other than this node, whose replication lag a leader reports (rare: at start and on configuration changes).</summary>

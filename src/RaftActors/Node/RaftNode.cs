@@ -34,6 +34,9 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RaftProtocol _protocol;
     private readonly RaftProtocolDriver<IActorRef, RunQuery> _driver;
+
+    /// <summary>The status last built: the FSM's data after each message, and what a change is published against.</summary>
+    private RaftStatus _status;
     private readonly IRaftStorage _storage;
     private readonly RaftSettings _settings;
     private readonly PeerDirectory _peers;
@@ -146,7 +149,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
         _snapshotSender = new SnapshotSender<Stream>(new SnapshotSenderIo(storage, Self, sendNow), settings.Snapshots.ChunkSize, settings.Snapshots.ChunksInFlight);
         _snapshotReceiver = new SnapshotReceiver<IncomingSnapshot>(_protocol.NodeId, new SnapshotReceiverIo(storage, Self, sendNow));
 
-        var initial = Status();
+        var initial = _status = Status();
         _metrics.StatusChanged(initial, initial);
         StartWith(initial.Role, initial);
 
@@ -170,7 +173,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     {
         if (handled.StopReason is not null)
             return handled;
-        var status = Status();
+        var status = _status = Status();
         return (status.Role == StateName ? Stay() : GoTo(status.Role)).Using(status);
     }
 
@@ -415,20 +418,27 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     /// <summary>Makes one call to the driver and publishes the role, term or leader change it made.</summary>
     private State<RaftRole, RaftStatus> Drive(Action call)
     {
-        var before = Status();
+        var before = Leadership();
         call();
         return Changed(before);
     }
 
-    /// <summary>Publishes the role, term or leader change since <paramref name="before"/>.</summary>
-    private State<RaftRole, RaftStatus> Changed(RaftStatus before)
+    /// <summary>
+    /// Publishes the role, term or leader change since <paramref name="before"/>. The whole
+    /// status is built only for a change (rare), against the one last built: most messages move
+    /// only the log.
+    /// </summary>
+    private State<RaftRole, RaftStatus> Changed(NodeLeadership before)
     {
-        var after = Status();
-        _metrics.StatusChanged(before, after);
+        _metrics.LogProgressed(_protocol.LastLog.Index, _protocol.CommitIndex);
+        if (Leadership() == before)
+            return Stay();
+        var previous = _status;
+        var after = _status = Status();
+        _metrics.StatusChanged(previous, after);
         if (after.Role != before.Role)
             _metrics.ReplicationProgressed(_protocol); // a new leader starts from scratch; a former one reports no lag
-        if (after.Role != before.Role || after.Term != before.Term || after.LeaderId != before.LeaderId)
-            Publish(new RaftStateChanged(after.NodeId, after.Role, after.Term, after.LeaderId, before));
+        Publish(new RaftStateChanged(after.NodeId, after.Role, after.Term, after.LeaderId, previous));
         return Stay();
     }
 
@@ -863,7 +873,7 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     /// </summary>
     private State<RaftRole, RaftStatus> OnWriteFailed(WriteFailed failed)
     {
-        var before = Status();
+        var before = Leadership();
         _storageFailure = failed.Error.Message;
         _log.Error(
             "Node {0} cannot write to stable storage: {1}. It takes part in nothing more (no votes, acknowledgements or client requests) " +
@@ -969,11 +979,19 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     /// <summary>The node's status; one whose storage failed leads nothing and follows no one.</summary>
     private RaftStatus Status()
     {
-        var failed = _storageFailure is not null;
-        return new RaftStatus(_protocol.NodeId, failed ? RaftRole.Follower : _protocol.Role, _protocol.Term, failed ? null : _protocol.LeaderId,
+        var (role, term, leaderId) = Leadership();
+        return new RaftStatus(_protocol.NodeId, role, term, leaderId,
             _protocol.HardState.VotedFor, _protocol.LastLog.Index, _protocol.CommitIndex, _lastApplied, _protocol.Snapshot.Index, _protocol.Snapshot.Term,
             _protocol.IsVoter, _storageFailure);
     }
+
+    /// <summary>The part of the status whose change is published; one whose storage failed leads nothing and follows no one.</summary>
+    private NodeLeadership Leadership() =>
+        _storageFailure is not null
+            ? new NodeLeadership(RaftRole.Follower, _protocol.Term, null)
+            : new NodeLeadership(_protocol.Role, _protocol.Term, _protocol.LeaderId);
+
+    private readonly record struct NodeLeadership(RaftRole Role, long Term, string? LeaderId);
 
     private sealed class ElectionTimerElapsed
     {

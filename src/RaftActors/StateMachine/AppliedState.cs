@@ -46,7 +46,7 @@ internal sealed class AppliedState
     /// <paramref name="reply"/> is the command's answer, null for an entry without a command.
     /// </summary>
     /// <exception cref="InvalidOperationException">The entry is not the one after <see cref="LastApplied"/>.</exception>
-    public bool Apply(LogEntry entry, Func<EntryCommand, IClientReply> execute, out IClientReply? reply)
+    public bool Apply(LogEntry entry, Func<long, EntryCommand, IClientReply> execute, out IClientReply? reply)
     {
         reply = null;
         if (Holds(entry.Index))

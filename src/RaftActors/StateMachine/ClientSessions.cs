@@ -72,21 +72,21 @@ internal sealed class ClientSessions
 
     /// <summary>
     /// Applies a committed entry, in log order: first its time stamp and policy (and the expiry they
-    /// bring), then, for a command, <paramref name="execute"/> — unless its session answers for it:
+    /// bring), then, for a command, <paramref name="execute"/> (with its index) — unless its session answers for it:
     /// a retry gets its first result, a command of an unknown session <see cref="SessionExpired"/>,
     /// a command that would open a session the table has no room for <see cref="TooManySessions"/>.
     /// </summary>
     /// <returns>The command's answer; null for an entry without a command.</returns>
-    public IClientReply? Apply(LogEntry entry, Func<EntryCommand, IClientReply> execute)
+    public IClientReply? Apply(LogEntry entry, Func<long, EntryCommand, IClientReply> execute)
     {
         Advance(entry);
         if (entry.Command is not { } command)
             return null;
         if (command.ClientId is not { } clientId)
-            return execute(command);
+            return execute(entry.Index, command);
         if (Known(clientId, command.Sequence, entry.Index) is { } known)
             return known;
-        var reply = execute(command);
+        var reply = execute(entry.Index, command);
         Remember(clientId, command.Sequence, reply);
         return reply;
     }

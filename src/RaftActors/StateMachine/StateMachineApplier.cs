@@ -36,6 +36,7 @@ internal sealed class StateMachineApplier : ReceiveActor
     private readonly ClusterConfiguration _bootstrap;
     private readonly RaftNodeMetrics _metrics;
     private readonly AppliedState _applied;
+    private readonly Func<long, EntryCommand, IClientReply> _applyCommand; // one delegate, not one per entry
 
     public StateMachineApplier(IRaftStateMachine stateMachine, IRaftStorage storage, SnapshotSettings snapshots, ClusterConfiguration configuration, RaftNodeMetrics metrics)
     {
@@ -45,6 +46,7 @@ internal sealed class StateMachineApplier : ReceiveActor
         _storage = storage;
         _snapshots = stateMachine is ISnapshotStateMachine ? snapshots : SnapshotSettings.Never;
         _applied = new AppliedState(configuration, _snapshots.IsDue);
+        _applyCommand = ApplyCommand;
         _serialization = Context.System.Serialization;
         _protocolSerializer = RaftExtension.Get(Context.System).ProtocolSerializer;
         Receive<ApplyCommitted>(Apply);
@@ -67,7 +69,7 @@ internal sealed class StateMachineApplier : ReceiveActor
         foreach (var entry in batch.Entries)
         {
             // Not applied: a snapshot restored in the meantime holds it. Null: a leader's no-op, or a configuration.
-            if (!_applied.Apply(entry, command => ApplyCommand(entry.Index, command), out var reply) || reply is null)
+            if (!_applied.Apply(entry, _applyCommand, out var reply) || reply is null)
                 continue;
             if (batch.Clients.TryGetValue(entry.Index, out var client))
             {

@@ -116,7 +116,7 @@ public class RaftProtocolStampTests
 
         var sessions = new RaftActors.StateMachine.ClientSessions();
         var replies = Enumerable.Range(1, (int)leader.Log.LastIndex)
-            .Select(index => sessions.Apply(leader.Log[index], _ => new RaftActors.Messages.CommandApplied(index, null)))
+            .Select(index => sessions.Apply(leader.Log[index], (_, _) => new RaftActors.Messages.CommandApplied(index, null)))
             .ToList();
 
         Assert.Equal(new RaftActors.Messages.CommandApplied(4, null), replies[^1]);

@@ -448,7 +448,7 @@ public sealed class SnapshotNodeTests : ReplicationNodeTestKit, IDisposable
             // The sessions: a retry of c1's command gets its first result, without a second effect.
             var sessions = await SnapshotContent.ReadSessionsAsync(content, RaftExtension.Get(Sys).ProtocolSerializer, CancellationToken.None);
             var retry = new LogEntry(4, 1, new EntryCommand(0, "", [], "c1", 1));
-            Assert.Equal(new CommandApplied(2, "a#1"), sessions.Apply(retry, _ => throw new InvalidOperationException("the retry was applied again")));
+            Assert.Equal(new CommandApplied(2, "a#1"), sessions.Apply(retry, (_, _) => throw new InvalidOperationException("the retry was applied again")));
             var restored = new SnapshotListStateMachine();
             await restored.RestoreAsync(content, CancellationToken.None);
             Assert.Equal(["a", "b"], restored.Items);

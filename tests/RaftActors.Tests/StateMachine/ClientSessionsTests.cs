@@ -141,7 +141,7 @@ public sealed class ClientSessionsTests : IDisposable
         Apply(table, Command(3, Start + 1_000, "b", 1));
         var executed = 0;
 
-        var reply = table.Apply(Command(4, Start + 14_999, "c", 1), _ =>
+        var reply = table.Apply(Command(4, Start + 14_999, "c", 1), (_, _) =>
         {
             executed++;
             return new CommandApplied(4, null);
@@ -167,7 +167,7 @@ public sealed class ClientSessionsTests : IDisposable
         var table = new ClientSessions();
         Apply(table, NoOp(1, Start, new SessionPolicy(TimeSpan.FromMinutes(10), 3, TimeSpan.FromSeconds(15))));
         var executed = new List<long>();
-        IClientReply Run(LogEntry entry) => table.Apply(entry, _ =>
+        IClientReply Run(LogEntry entry) => table.Apply(entry, (_, _) =>
         {
             executed.Add(entry.Index);
             return new CommandApplied(entry.Index, null);
@@ -253,7 +253,7 @@ public sealed class ClientSessionsTests : IDisposable
         var table = new ClientSessions();
         var executed = 0;
 
-        var reply = table.Apply(Command(1, Start, "never-opened", 5), _ =>
+        var reply = table.Apply(Command(1, Start, "never-opened", 5), (_, _) =>
         {
             executed++;
             return new CommandApplied(1, null);
@@ -381,7 +381,7 @@ public sealed class ClientSessionsTests : IDisposable
         for (var i = 0; i < 1_000_000; i++)
         {
             var index = i + 2L;
-            table.Apply(Command(index, Start + i, $"http:raftctl-{i:x32}", 1), _ => new CommandApplied(index, null));
+            table.Apply(Command(index, Start + i, $"http:raftctl-{i:x32}", 1), (_, _) => new CommandApplied(index, null));
             largest = Math.Max(largest, table.Count);
         }
 
@@ -397,7 +397,7 @@ public sealed class ClientSessionsTests : IDisposable
     }
 
     private IClientReply? Apply(ClientSessions table, LogEntry entry) =>
-        table.Apply(entry, _ => new CommandApplied(entry.Index, null));
+        table.Apply(entry, (_, _) => new CommandApplied(entry.Index, null));
 
     /// <summary>A result as the table's formats write it: its sequence, manifest and bytes.</summary>
     private void WriteResult(WireWriter w, long sequence, IClientReply reply)
