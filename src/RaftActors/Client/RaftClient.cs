@@ -268,7 +268,13 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         if (_log.IsDebugEnabled)
             _log.Debug("Client '{0}': {1}, attempt {2}, to {3}", _options.ClientId, request.Describe(), request.Attempts, target);
-        var reply = new AttemptReply(((IInternalActorRef)Self).Provider, Self, request.Id, request.Attempts, target);
+        var settles = request.Kind switch
+        {
+            RequestKind.Command => typeof(CommandApplied),
+            RequestKind.Query => typeof(QueryResult),
+            _ => null,
+        };
+        var reply = new AttemptReply(((IInternalActorRef)Self).Provider, Self, request.Id, request.Attempts, target, request.Requester as ReplyPromise, settles);
         request.OpenAttempts.Add(reply);
         Route(target).Tell(message, reply);
         // A membership change is not sent twice while it may be under way (adding a voter waits

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using RaftActors.Messages;
 
 namespace RaftActors.Client;
 
@@ -48,11 +49,25 @@ internal abstract class OneShotReply : MinimalActorRef
 /// <summary>
 /// Where a node answers one attempt of a <see cref="RaftClient"/>'s request: the answer goes
 /// straight into the client actor's mailbox as an <see cref="AttemptAnswered"/>.
+/// <para>
+/// The answer that settles a command or a query (<paramref name="settles"/>: its
+/// <see cref="CommandApplied"/> or <see cref="QueryResult"/>, final from any attempt) also goes
+/// straight to a <paramref name="caller"/> that takes one answer only, a facade's
+/// <see cref="ReplyPromise"/>: the caller is answered a hop sooner than through the client
+/// actor. The actor hears of it first, settles the session and forgets the request as before;
+/// its own answer to the caller then finds the promise settled and is dropped.
+/// </para>
 /// </summary>
-internal sealed class AttemptReply(IActorRefProvider provider, IActorRef client, long requestId, int attempt, ActorPath target)
+internal sealed class AttemptReply(
+    IActorRefProvider provider, IActorRef client, long requestId, int attempt, ActorPath target, ReplyPromise? caller, Type? settles)
     : OneShotReply(provider)
 {
-    protected override void HandOn(object reply) => client.Tell(new AttemptAnswered(requestId, attempt, target, reply), ActorRefs.NoSender);
+    protected override void HandOn(object reply)
+    {
+        client.Tell(new AttemptAnswered(requestId, attempt, target, reply), ActorRefs.NoSender);
+        if (caller is not null && reply.GetType() == settles)
+            caller.Tell(reply, ActorRefs.NoSender);
+    }
 }
 
 /// <summary>
