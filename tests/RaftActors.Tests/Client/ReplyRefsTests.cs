@@ -12,12 +12,18 @@ public sealed class ReplyRefsTests : Akka.TestKit.Xunit2.TestKit
 {
     private IActorRefProvider Provider => ((ExtendedActorSystem)Sys).Provider;
 
-    [Fact]
-    public async Task A_commands_applied_answer_reaches_the_facades_promise_without_the_client_actor()
+    /// <summary>An attempt's reply address, with a probe for the client actor and a facade's promise as the caller.</summary>
+    private (Akka.TestKit.TestProbe Client, ReplyPromise Promise, AttemptReply Attempt) Attempt(long requestId, int attempt, Type settles)
     {
         var client = CreateTestProbe();
         var promise = new ReplyPromise(Provider);
-        var attempt = new AttemptReply(Provider, client.Ref, 7, 2, client.Ref.Path, promise, typeof(CommandApplied));
+        return (client, promise, new AttemptReply(Provider, client.Ref, requestId, attempt, client.Ref.Path, promise, settles));
+    }
+
+    [Fact]
+    public async Task A_commands_applied_answer_reaches_the_facades_promise_without_the_client_actor()
+    {
+        var (client, promise, attempt) = Attempt(7, 2, typeof(CommandApplied));
 
         attempt.Tell(new CommandApplied(12, "ok"));
 
@@ -30,9 +36,7 @@ public sealed class ReplyRefsTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task A_querys_result_reaches_the_facades_promise_without_the_client_actor()
     {
-        var client = CreateTestProbe();
-        var promise = new ReplyPromise(Provider);
-        var attempt = new AttemptReply(Provider, client.Ref, 8, 1, client.Ref.Path, promise, typeof(QueryResult));
+        var (client, promise, attempt) = Attempt(8, 1, typeof(QueryResult));
 
         attempt.Tell(new QueryResult("x = 1"));
 
@@ -55,9 +59,7 @@ public sealed class ReplyRefsTests : Akka.TestKit.Xunit2.TestKit
             "failed" => new CommandFailed(4, "no such key"),
             _ => new QueryResult("x = 1"),
         };
-        var client = CreateTestProbe();
-        var promise = new ReplyPromise(Provider);
-        var attempt = new AttemptReply(Provider, client.Ref, 9, 1, client.Ref.Path, promise, typeof(CommandApplied));
+        var (client, promise, attempt) = Attempt(9, 1, typeof(CommandApplied));
 
         attempt.Tell(answer);
 
@@ -68,9 +70,7 @@ public sealed class ReplyRefsTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task The_promise_keeps_the_first_answer_when_the_client_actor_answers_again()
     {
-        var client = CreateTestProbe();
-        var promise = new ReplyPromise(Provider);
-        var attempt = new AttemptReply(Provider, client.Ref, 10, 1, client.Ref.Path, promise, typeof(CommandApplied));
+        var (client, promise, attempt) = Attempt(10, 1, typeof(CommandApplied));
 
         attempt.Tell(new CommandApplied(12, "ok"));
         promise.Tell(new Status.Failure(new InvalidOperationException("the client actor's own answer, later")));
@@ -81,9 +81,7 @@ public sealed class ReplyRefsTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_released_promise_takes_no_answer()
     {
-        var client = CreateTestProbe();
-        var promise = new ReplyPromise(Provider);
-        var attempt = new AttemptReply(Provider, client.Ref, 11, 1, client.Ref.Path, promise, typeof(CommandApplied));
+        var (client, promise, attempt) = Attempt(11, 1, typeof(CommandApplied));
         promise.Release(); // the caller stopped waiting
 
         attempt.Tell(new CommandApplied(12, "ok"));
