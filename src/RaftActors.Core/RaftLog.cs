@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace RaftActors.Core;
 
 /// <summary>
@@ -131,7 +133,7 @@ internal sealed class RaftLog
 
     /// <summary>Entries <paramref name="fromIndex"/>..<paramref name="toIndex"/>, inclusive.</summary>
     public IReadOnlyList<LogEntry> Range(long fromIndex, long toIndex) =>
-        toIndex < fromIndex ? [] : _entries.GetRange((int)(fromIndex - FirstIndex), (int)(toIndex - fromIndex + 1)).ToArray();
+        toIndex < fromIndex ? [] : CollectionsMarshal.AsSpan(_entries).Slice((int)(fromIndex - FirstIndex), (int)(toIndex - fromIndex + 1)).ToArray();
 
     /// <summary>The first index holding an entry of <paramref name="term"/>, scanning back from <paramref name="index"/> (not past the first entry).</summary>
     public long FirstIndexOfTermAtOrBefore(long index, long term)

@@ -268,13 +268,7 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
 
         if (_log.IsDebugEnabled)
             _log.Debug("Client '{0}': {1}, attempt {2}, to {3}", _options.ClientId, request.Describe(), request.Attempts, target);
-        var settles = request.Kind switch
-        {
-            RequestKind.Command => typeof(CommandApplied),
-            RequestKind.Query => typeof(QueryResult),
-            _ => null,
-        };
-        var reply = new AttemptReply(((IInternalActorRef)Self).Provider, Self, request.Id, request.Attempts, target, request.Requester as ReplyPromise, settles);
+        var reply = new AttemptReply(((IInternalActorRef)Self).Provider, Self, request.Id, request.Attempts, target, request.Requester as ReplyPromise, request.SettledBy);
         request.OpenAttempts.Add(reply);
         Route(target).Tell(message, reply);
         // A membership change is not sent twice while it may be under way (adding a voter waits
@@ -669,6 +663,14 @@ public sealed class RaftClient : ReceiveActor, IWithTimers
         public RequestKind Kind { get; } = kind;
 
         public bool IsCommand => Kind == RequestKind.Command;
+
+        /// <summary>The answer that settles the request from any attempt and carries its result: a command's or a query's (see <see cref="OnAnswered"/>).</summary>
+        public Type? SettledBy => Kind switch
+        {
+            RequestKind.Command => typeof(CommandApplied),
+            RequestKind.Query => typeof(QueryResult),
+            _ => null,
+        };
 
         public object Payload { get; } = payload;
 

@@ -34,9 +34,6 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RaftProtocol _protocol;
     private readonly RaftProtocolDriver<IActorRef, RunQuery> _driver;
-
-    /// <summary>The status last built: the FSM's data after each message, and what a change is published against.</summary>
-    private RaftStatus _status;
     private readonly IRaftStorage _storage;
     private readonly RaftSettings _settings;
     private readonly PeerDirectory _peers;
@@ -58,6 +55,10 @@ public sealed class RaftNode : FSM<RaftRole, RaftStatus>, IRaftProtocolHost<IAct
     private readonly List<object> _heldForApplier = new();
 
     private long _lastApplied;
+
+    // The status last built: the FSM's data after each message, and what a change of role, term or
+    // leader is published against.
+    private RaftStatus _status;
 
     // The heartbeat timer's period while it runs. It is armed for one beat at a time and armed again
     // as each beat is handled, so that ticks never pile up in the mailbox while this actor's thread
