@@ -48,9 +48,10 @@ public static class KvEndpoints
     public static void Map(IEndpointRouteBuilder app, RaftGateway gateway, Func<KeyValueStore?> localStore, int maxValueBytes, Action<string> warn)
     {
         var warned = 0;
+        var newSessions = new AutoSessionIds();
         string? Session(HttpRequest request)
         {
-            var session = ReadSession(request, out var deprecatedHeader);
+            var session = ReadSession(request, newSessions, out var deprecatedHeader);
             if (deprecatedHeader && Interlocked.Exchange(ref warned, 1) == 0)
             {
                 warn($"a write came with the deprecated {DeprecatedRequestIdHeader} header; send {IdempotencyKeyHeader} instead " +
@@ -213,20 +214,33 @@ public static class KvEndpoints
     /// <c>http-auto:</c> one without the header; null when the header is malformed. The deprecated
     /// header counts only when the new one is absent.
     /// </summary>
-    private static string? ReadSession(HttpRequest request, out bool deprecatedHeader)
+    private static string? ReadSession(HttpRequest request, AutoSessionIds newSessions, out bool deprecatedHeader)
     {
         var keys = request.Headers[IdempotencyKeyHeader];
         deprecatedHeader = keys.Count == 0 && request.Headers.ContainsKey(DeprecatedRequestIdHeader);
         if (deprecatedHeader)
             keys = request.Headers[DeprecatedRequestIdHeader];
         if (keys.Count == 0)
-            return $"http-auto:{Guid.NewGuid():N}"; // a session of its own: safe to resend within this request
+            return newSessions.Next(); // a session of its own: safe to resend within this request
         if (keys.Count > 1)
             return null;
         var key = keys[0];
         if (string.IsNullOrWhiteSpace(key) || key.Length > MaxIdempotencyKeyLength || key.Any(char.IsControl))
             return null;
         return "http:" + key;
+    }
+
+    /// <summary>
+    /// Session ids for writes without a key, <c>http-auto:{random}:{n}</c>: a random part drawn once
+    /// per server start, so no other server or earlier run of this one uses it, then a counter. A
+    /// new GUID per write cost a read of the kernel's random source, a system call, per request.
+    /// </summary>
+    private sealed class AutoSessionIds
+    {
+        private readonly string _prefix = $"http-auto:{Guid.NewGuid():N}:";
+        private long _count;
+
+        public string Next() => _prefix + Interlocked.Increment(ref _count);
     }
 
     private static IResult BadRequestId() =>
