@@ -2,15 +2,18 @@
 # RaftActors' key-value server beside etcd, on this machine, with the same client: three members
 # of each on loopback, `raftctl bench` against both with identical parameters, and a table of the
 # ratios. Usage: scripts/compare-etcd.sh [--conns 64] [--seconds 10] [--payload 128] [--rounds 1]
-#                                        [--raft-setting "raft.lease-reads = on"]...
+#                                        [--raft-setting "raft.lease-reads = on"]... [--own-sessions]
 # With --rounds N every workload runs N times, alternating which system goes first, and the table
 # gives the medians (rates and processor time move by a third from run to run on a small machine).
 # Each --raft-setting line is appended to every RaftActors node's config (etcd runs as it is).
+# --own-sessions starts every member of both systems in a session of its own (setsid), as a
+# service manager or a container runtime would, instead of in this script's session: Linux then
+# schedules each process's threads as a group, which changes what a thread hand-off costs.
 # Installs Debian's etcd-server when etcd is missing (root and the Debian registry needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-conns=64 seconds=10 payload=128 rounds=1 raft_settings=()
+conns=64 seconds=10 payload=128 rounds=1 raft_settings=() launch=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) conns=$2; shift 2 ;;
@@ -18,7 +21,8 @@ while [ $# -gt 0 ]; do
     --payload) payload=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --raft-setting) raft_settings+=("$2"); shift 2 ;;
-    *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES] [--rounds N] [--raft-setting LINE]..." >&2; exit 2 ;;
+    --own-sessions) launch=(setsid); shift ;;
+    *) echo "usage: $0 [--conns N] [--seconds S] [--payload BYTES] [--rounds N] [--raft-setting LINE]... [--own-sessions]" >&2; exit 2 ;;
   esac
 done
 [ "$seconds" -ge 3 ] || { echo "--seconds must be at least 3" >&2; exit 2; }
@@ -48,7 +52,7 @@ raftctl=src/RaftActors.Cli/bin/Release/net10.0/raftctl.dll
 cluster=""
 for i in 1 2 3; do cluster+="${cluster:+,}e$i=http://127.0.0.1:$((12380 + 10 * i))"; done
 for i in 1 2 3; do
-  etcd --name "e$i" --data-dir "$work/etcd/e$i" \
+  ${launch[@]+"${launch[@]}"} etcd --name "e$i" --data-dir "$work/etcd/e$i" \
     --listen-client-urls "http://127.0.0.1:$((12379 + 10 * i))" --advertise-client-urls "http://127.0.0.1:$((12379 + 10 * i))" \
     --listen-peer-urls "http://127.0.0.1:$((12380 + 10 * i))" --initial-advertise-peer-urls "http://127.0.0.1:$((12380 + 10 * i))" \
     --initial-cluster "$cluster" --initial-cluster-state new --log-level error >"$work/e$i.log" 2>&1 &
@@ -60,7 +64,7 @@ etcd_nodes="127.0.0.1:12389,127.0.0.1:12399,127.0.0.1:12409"
 for i in 1 2 3; do
   sed "s|\"data/n$i\"|\"$work/raft/n$i\"|" "hocon/node$i.conf" >"$work/node$i.conf"
   for setting in ${raft_settings[@]+"${raft_settings[@]}"}; do echo "$setting" >>"$work/node$i.conf"; done
-  dotnet "$server" --config "$work/node$i.conf" >"$work/n$i.log" 2>&1 &
+  ${launch[@]+"${launch[@]}"} dotnet "$server" --config "$work/node$i.conf" >"$work/n$i.log" 2>&1 &
   pids+=($!) raft_pids+=($!)
 done
 raft_nodes="127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083"
@@ -116,10 +120,10 @@ for round in $(seq 1 "$rounds"); do
   pair "$round" put-1 put 1
 done
 
-python3 - "$work" "$conns" "$seconds" "$payload" "$rounds" ${raft_settings[@]+"${raft_settings[@]}"} <<'PY'
+python3 - "$work" "$conns" "$seconds" "$payload" "$rounds" "${#launch[@]}" ${raft_settings[@]+"${raft_settings[@]}"} <<'PY'
 import json, sys, os, statistics
-work, conns, seconds, payload, rounds = sys.argv[1:6]
-raft_settings = sys.argv[6:]
+work, conns, seconds, payload, rounds, own_sessions = sys.argv[1:7]
+raft_settings = sys.argv[7:]
 def load_one(name):
     path = os.path.join(work, name + ".json")
     return json.load(open(path)) if os.path.exists(path) else None
@@ -143,7 +147,8 @@ def cpu_us(name, result):
 def us(value):
     return "-" if value is None else f"{value:,.0f}"
 medians = f", medians of {rounds} rounds" if int(rounds) > 1 else ""
-print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client{medians}" +
+sessions = "; every member in a session of its own" if own_sessions != "0" else ""
+print(f"\n{conns} connections (1 for the sequential rows), {seconds} s each, {payload}-byte values, same machine, same client{medians}{sessions}" +
       (f"; RaftActors with {', '.join(raft_settings)}" if raft_settings else ""))
 print(f"| workload | RaftActors | etcd | RaftActors / etcd |")
 print(f"| --- | --- | --- | --- |")
