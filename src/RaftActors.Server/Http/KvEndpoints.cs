@@ -232,8 +232,8 @@ public static class KvEndpoints
 
     /// <summary>
     /// Session ids for writes without a key, <c>http-auto:{random}:{n}</c>: a random part drawn once
-    /// per server start, so no other server or earlier run of this one uses it, then a counter. A
-    /// new GUID per write cost a read of the kernel's random source, a system call, per request.
+    /// per server start, so no other server or earlier run of this one uses it, then a counter: a
+    /// GUID per write would read the kernel's random source, a system call, on every request.
     /// </summary>
     private sealed class AutoSessionIds
     {
