@@ -379,41 +379,15 @@ public sealed class RaftProtocolSerializer : SerializerWithStringManifest, IClie
     private static int? VersionOf(string manifest) =>
         manifest is ['V', _, ..] && int.TryParse(manifest.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : null;
 
-    private static string MessageName(string manifest) => manifest switch
-    {
-        RequestVoteManifest => nameof(RequestVote),
-        RequestVoteResultManifest => nameof(RequestVoteResult),
-        AppendEntriesManifest => nameof(AppendEntries),
-        AppendEntriesResultManifest => nameof(AppendEntriesResult),
-        InstallSnapshotManifest => nameof(InstallSnapshot),
-        InstallSnapshotResultManifest => nameof(InstallSnapshotResult),
-        ClientCommandManifest => nameof(ClientCommand),
-        ClientQueryManifest => nameof(ClientQuery),
-        CommandAppliedManifest => nameof(CommandApplied),
-        CommandFailedManifest => nameof(CommandFailed),
-        QueryResultManifest => nameof(QueryResult),
-        NotLeaderManifest => nameof(NotLeader),
-        RequestRejectedManifest => nameof(RequestRejected),
-        CommandOutcomeUnknownManifest => nameof(CommandOutcomeUnknown),
-        SessionExpiredManifest => nameof(SessionExpired),
-        TooManySessionsManifest => nameof(TooManySessions),
-        TimeoutNowManifest => nameof(TimeoutNow),
-        ReadIndexRequestManifest => nameof(ReadIndexRequest),
-        ReadIndexResultManifest => nameof(ReadIndexResult),
-        AddMemberManifest => nameof(AddMember),
-        RemoveMemberManifest => nameof(RemoveMember),
-        TransferLeadershipManifest => nameof(TransferLeadership),
-        GetClusterConfigurationManifest => nameof(GetClusterConfiguration),
-        MembershipChangedManifest => nameof(MembershipChanged),
-        MembershipRefusedManifest => nameof(MembershipRefused),
-        LeadershipTransferredManifest => nameof(LeadershipTransferred),
-        CurrentConfigurationManifest => nameof(CurrentConfiguration),
-        ExportSnapshotManifest => nameof(ExportSnapshot),
-        SnapshotExportedManifest => nameof(SnapshotExported),
-        _ => throw new SerializationException(
-            $"{nameof(RaftProtocolSerializer)} (id {SerializerId}) does not know the manifest '{manifest}' " +
-            "(a message from a newer or different version of RaftActors, or not a Raft message); it is dropped"),
-    };
+    /// <summary>The message type each manifest of <see cref="Manifests"/> stands for, by name.</summary>
+    private static readonly IReadOnlyDictionary<string, string> MessageNames = Manifests.ToDictionary(entry => entry.Value, entry => entry.Key.Name);
+
+    private static string MessageName(string manifest) =>
+        MessageNames.TryGetValue(manifest, out var name)
+            ? name
+            : throw new SerializationException(
+                $"{nameof(RaftProtocolSerializer)} (id {SerializerId}) does not know the manifest '{manifest}' " +
+                "(a message from a newer or different version of RaftActors, or not a Raft message); it is dropped");
 
     /// <summary>
     /// A <see cref="VersionedPeerMessage"/>: the sender's highest version, the message's manifest, then
